@@ -1,0 +1,1 @@
+"""Subcommands of ``radiogal``: one module each (see :mod:`napari_radiogal.cli`)."""

@@ -1,0 +1,1 @@
+"""From a radio (and infrared) image to instances: masks, classes, scores and hosts."""

@@ -1,0 +1,1 @@
+"""Networks: backbone registry, CAM / ReCAM heads, IRNet heads, weights files."""

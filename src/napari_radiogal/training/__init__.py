@@ -1,0 +1,1 @@
+"""Weakly supervised training: CAM, ReCAM and IRNet stages from image-level labels."""

@@ -1,0 +1,48 @@
+"""Shared fixtures and marker handling.
+
+* ``needs_cuda`` tests skip themselves when no CUDA device is present.
+* ``shared_data`` points at ``../shared/data/fits-real-format`` and skips cleanly when a
+  user's clone has no ``../shared`` beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_FITS = Path(
+    os.environ.get("RADIOGAL_SHARED_FITS", REPO_ROOT.parent / "shared" / "data" / "fits-real-format")
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not any(item.get_closest_marker("needs_cuda") for item in items):
+        return
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("needs_cuda"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_fits_dir() -> Path:
+    """Folder of real-format FITS files from ../shared (skips when absent)."""
+    if not SHARED_FITS.is_dir():
+        pytest.skip(f"real-format FITS files not found at {SHARED_FITS} (no ../shared here)")
+    return SHARED_FITS
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
