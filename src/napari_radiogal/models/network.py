@@ -1,0 +1,182 @@
+"""The ReCAM + IRNet network: one backbone, a CAM classifier, ReCAM's predictor, IRNet's heads.
+
+DESIGN decision 2: IRNet's boundary and displacement heads read the taps of the *trained*
+CAM/ReCAM backbone, frozen and detached (the authors use a separate ImageNet backbone, which
+we cannot download). So at inference one backbone pass at scale 1 gives the class logits,
+the CAMs, the boundary map and the displacement field (:meth:`RadioGalaxyNet.infer`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from napari_radiogal.classes import ClassScheme
+from napari_radiogal.errors import ConfigError
+from napari_radiogal.models.backbones import Taps, build_backbone
+from napari_radiogal.models.config import ModelConfig
+from napari_radiogal.models.heads import (
+    BoundaryHead,
+    CamHead,
+    DisplacementHead,
+    ReCamPredictor,
+    irn_widths,
+)
+
+__all__ = ["ModelConfig", "RadioGalaxyNet", "build_model"]
+
+class RadioGalaxyNet(nn.Module):
+    """ResNet backbone + CAM classifier + ReCAM predictor + IRNet boundary/displacement heads.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    scheme : ClassScheme
+        The classes, in logit order (``scheme.num_classes == config.num_classes``).
+    pretrained_path : path, optional
+        A local torchvision ResNet state dict to seed the backbone.
+
+    Notes
+    -----
+    Inputs are ``(B, C_in, H, W)`` float tensors of pre-processed channels
+    (:func:`napari_radiogal.preprocess.preprocess`), ``(row, col)`` order. Grids: the CAMs
+    live on the stride-16 grid (``ceil(H/16)``), boundary and displacement on the stride-4
+    grid of the ``s2`` tap (``ceil(H/4)``: 53 for 210).
+    """
+
+    def __init__(self, config: ModelConfig, scheme: ClassScheme, *,
+                 pretrained_path: str | None = None) -> None:
+        super().__init__()
+        if scheme.num_classes != config.num_classes:
+            raise ConfigError(
+                f"the class scheme has {scheme.num_classes} classes {list(scheme.names)} but "
+                f"the architecture asks for num_classes={config.num_classes}."
+            )
+        self.config = config
+        self.scheme = scheme
+        self.backbone = build_backbone(
+            config.backbone, in_channels=config.in_channels,
+            output_stride=config.output_stride, pretrained_path=pretrained_path,
+        )
+        feature_channels = self.backbone.channels[-1]
+        strides = _tap_strides(config.output_stride)
+        widths = irn_widths(self.backbone.channels, config.irn_width_scale)
+        self.classifier = CamHead(feature_channels, config.num_classes)
+        self.recam = ReCamPredictor(feature_channels, config.num_classes)
+        self.boundary = BoundaryHead(self.backbone.channels, strides, widths["edge"])
+        self.displacement = DisplacementHead(self.backbone.channels, strides, widths)
+        # IRNet's MeanShift: the mean displacement over training images, removed at inference
+        self.register_buffer("mean_displacement", torch.zeros(2))
+        self.fixed_bn = False
+
+    # --- stage A: the CAM classifier -------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, K)`` (stage A, paper eq. 1)."""
+        features = self.backbone(x).s5
+        logits = self.classifier.logits(features)
+        return logits
+
+    def cams(self, x: torch.Tensor) -> torch.Tensor:
+        """Un-normalised class activation maps ``(B, K, h16, w16)``: ReLU(w_k . F)."""
+        features = self.backbone(x).s5
+        return self.classifier.cams(features)
+
+    # --- stage B: ReCAM ----------------------------------------------------------------------
+    def recam_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage B outputs: class logits ``(B, K)`` and ReCAM logits ``(B, K, K)``.
+
+        Row ``k`` of the ReCAM logits classifies the class-``k`` feature vector
+        ``f_k = mean_p[Ahat_k(p) F(p)]``; the training loss reads the rows of the image's
+        positive classes.
+        """
+        features = self.backbone(x).s5
+        logits = self.classifier.logits(features)
+        cams = self.classifier.cams(features)
+        class_features = self.recam.class_features(features, cams)
+        recam_logits = self.recam(class_features)
+        return logits, recam_logits
+
+    # --- stage E: IRNet on the frozen backbone ------------------------------------------------
+    def irn_heads(self, taps: Taps) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boundary probability ``(B, 1, h4, w4)`` and raw displacement ``(B, 2, h4, w4)``.
+
+        The taps are detached first: IRNet never changes the backbone (DESIGN decision 2).
+        The displacement is *not* mean-subtracted here (training needs it raw).
+        """
+        taps = taps.detached()
+        boundary = torch.sigmoid(self.boundary(taps))
+        displacement = self.displacement(taps)
+        return boundary, displacement
+
+    def irn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boundary ``(B, 1, h4, w4)`` in [0, 1] and mean-subtracted displacement ``(B, 2, h4, w4)``."""
+        boundary, displacement = self.irn_heads(self.backbone(x))
+        return boundary, displacement - self.mean_displacement.view(1, 2, 1, 1)
+
+    # --- inference ----------------------------------------------------------------------------
+    def infer(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything from ONE backbone pass: ``logits``, ``cams``, ``boundary``, ``displacement``.
+
+        Shapes ``(B, K)``, ``(B, K, h16, w16)``, ``(B, 1, h4, w4)``, ``(B, 2, h4, w4)``; the
+        displacement is mean-subtracted, in stride-4 cells, ``(dy, dx)``.
+        """
+        taps = self.backbone(x)
+        logits = self.classifier.logits(taps.s5)
+        cams = self.classifier.cams(taps.s5)
+        boundary, displacement = self.irn_heads(taps)
+        displacement = displacement - self.mean_displacement.view(1, 2, 1, 1)
+        return {"logits": logits, "cams": cams, "boundary": boundary,
+                "displacement": displacement}
+
+    # --- training-mode helpers ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> RadioGalaxyNet:
+        """Like :meth:`torch.nn.Module.train`, but BatchNorms stay in eval mode if ``fixed_bn``."""
+        super().train(mode)
+        if mode and self.fixed_bn:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def set_fixed_bn(self, fixed: bool = True) -> None:
+        """'Fixed' BatchNorm as in the paper: always running statistics (affine still trains)."""
+        self.fixed_bn = fixed
+        self.train(self.training)
+
+    def freeze_stem(self, frozen: bool = True) -> None:
+        """Freeze (or unfreeze) conv1 + bn1, as the paper does."""
+        for module in self.backbone.stem_modules():
+            for p in module.parameters():
+                p.requires_grad_(not frozen)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by role: ``backbone``, ``classifier``, ``recam``, ``boundary``,
+        ``displacement`` (stages give each group its own learning rate)."""
+        return {
+            name: [p for p in getattr(self, name).parameters() if p.requires_grad]
+            for name in ("backbone", "classifier", "recam", "boundary", "displacement")
+        }
+
+
+def _tap_strides(output_stride: int) -> tuple[int, int, int, int, int]:
+    return {
+        32: (4, 4, 8, 16, 32),
+        16: (4, 4, 8, 16, 16),
+        8: (4, 4, 8, 8, 8),
+    }[output_stride]
+
+
+def build_model(config: ModelConfig, *, scheme: ClassScheme,
+                pretrained_path: str | None = None) -> RadioGalaxyNet:
+    """A new, randomly initialised :class:`RadioGalaxyNet` (or backbone seeded from a file).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from napari_radiogal.classes import RADIOGALAXYNET
+    >>> net = build_model(ModelConfig("resnet18", 2, 4), scheme=RADIOGALAXYNET).eval()
+    >>> out = net.infer(torch.zeros(1, 2, 210, 210))
+    >>> [tuple(v.shape) for v in out.values()]
+    [(1, 4), (1, 4, 14, 14), (1, 1, 53, 53), (1, 2, 53, 53)]
+    """
+    return RadioGalaxyNet(config, scheme, pretrained_path=pretrained_path)

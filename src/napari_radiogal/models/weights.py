@@ -1,0 +1,315 @@
+"""Weights files: a safetensors tensor file plus a JSON card that says what the tensors are.
+
+``NAME.safetensors`` holds the state dict (tensors only: nothing is ever unpickled).
+``NAME.json`` (the card) holds the architecture, the classes with their COCO ids, the input
+channels and the pre-processing parameters, how the model was trained, its metrics, the
+sha256 of the safetensors file and the software version. :func:`load_weights` verifies the
+checksum and that the tensors fit the architecture before any weight reaches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_radiogal._version import __version__
+from napari_radiogal.classes import ClassScheme
+from napari_radiogal.errors import ConfigError, WeightsError
+from napari_radiogal.models.config import ModelConfig
+from napari_radiogal.preprocess import PreprocessConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from napari_radiogal.models.network import RadioGalaxyNet
+
+__all__ = [
+    "CARD_FORMAT",
+    "WeightsCard",
+    "save_weights",
+    "load_weights",
+    "read_card",
+    "default_weights_path",
+    "weights_paths",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
+
+#: Version of the card's JSON layout.
+CARD_FORMAT = 1
+
+
+@dataclass
+class WeightsCard:
+    """What a weights file is: architecture, classes, inputs, training and metrics.
+
+    Parameters
+    ----------
+    name : str
+        Short model name (e.g. ``"radiogal-r18-sim"``).
+    architecture : ModelConfig
+    classes : ClassScheme
+        Logit order and COCO category ids.
+    preprocess : PreprocessConfig
+        Exactly how inputs were made (channels included).
+    training : dict
+        Provenance: data files, command line, config, epochs, seed...
+    metrics : dict
+        Validation numbers (e.g. CAM mIoU), free-form.
+    sha256 : str
+        Hex digest of the safetensors file (filled in by :func:`save_weights`).
+    version : str
+        napari-radiogal version that wrote the file.
+    created : str
+        ISO 8601 UTC time of writing.
+    """
+
+    name: str
+    architecture: ModelConfig
+    classes: ClassScheme
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    version: str = __version__
+    created: str = ""
+
+    def __post_init__(self) -> None:
+        if self.architecture.in_channels != self.preprocess.num_channels:
+            raise WeightsError(
+                f"card {self.name!r}: the architecture takes {self.architecture.in_channels} "
+                f"input channels but the pre-processing makes {self.preprocess.num_channels} "
+                f"{list(self.preprocess.channels)}."
+            )
+        if self.architecture.num_classes != self.classes.num_classes:
+            raise WeightsError(
+                f"card {self.name!r}: the architecture has {self.architecture.num_classes} "
+                f"outputs but the class list has {self.classes.num_classes} "
+                f"{list(self.classes.names)}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "format": CARD_FORMAT,
+            "name": self.name,
+            "architecture": self.architecture.to_dict(),
+            "classes": self.classes.to_dict(),
+            "input_channels": list(self.preprocess.channels),
+            "preprocess": self.preprocess.to_dict(),
+            "training": self.training,
+            "metrics": self.metrics,
+            "sha256": self.sha256,
+            "version": self.version,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WeightsCard:
+        """Inverse of :meth:`to_dict` (:class:`WeightsError` on a malformed card)."""
+        try:
+            fmt = int(d.get("format", CARD_FORMAT))
+            if fmt > CARD_FORMAT:
+                raise WeightsError(
+                    f"weights card format {fmt} is newer than this napari-radiogal "
+                    f"({__version__}) understands ({CARD_FORMAT}); upgrade napari-radiogal."
+                )
+            return cls(
+                name=str(d["name"]),
+                architecture=ModelConfig.from_dict(d["architecture"]),
+                classes=ClassScheme.from_dict(d["classes"]),
+                preprocess=PreprocessConfig.from_dict(d.get("preprocess", {})),
+                training=dict(d.get("training", {})),
+                metrics=dict(d.get("metrics", {})),
+                sha256=str(d.get("sha256", "")),
+                version=str(d.get("version", "")),
+                created=str(d.get("created", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, WeightsError):
+                raise
+            raise WeightsError(
+                f"malformed weights card ({type(exc).__name__}: {exc}); expected the keys "
+                "name, architecture, classes, preprocess, sha256."
+            ) from exc
+
+
+def weights_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """``(NAME.safetensors, NAME.json)`` for ``NAME``, ``NAME.safetensors`` or ``NAME.json``."""
+    p = Path(path)
+    if p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_weights_path() -> Path:
+    """The bundled default model: ``napari_radiogal/weights/default.safetensors`` (may not exist)."""
+    return Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: RadioGalaxyNet, card: WeightsCard, path: str | os.PathLike) -> Path:
+    """Write ``path.safetensors`` and its card ``path.json``, both atomically.
+
+    The card's ``architecture`` and ``classes`` must match the model; ``sha256`` and
+    ``created`` are filled in (the passed card is updated in place too).
+
+    Returns
+    -------
+    Path
+        The safetensors file.
+    """
+    from safetensors.torch import save_file
+
+    if card.architecture != model.config:
+        raise WeightsError(
+            f"card architecture {card.architecture} differs from the model's {model.config}."
+        )
+    if card.classes.names != model.scheme.names or card.classes.coco_ids != model.scheme.coco_ids:
+        raise WeightsError(
+            f"card classes {list(card.classes.names)} differ from the model's "
+            f"{list(model.scheme.names)}."
+        )
+    tensor_path, card_path = weights_paths(path)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": "pt", "napari_radiogal": __version__, "name": card.name}
+    _atomic_write(tensor_path, lambda tmp: save_file(state, tmp, metadata=metadata))
+    card.sha256 = sha256_file(tensor_path)
+    card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    text = json.dumps(card.to_dict(), indent=2)
+
+    def write_card(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    _atomic_write(card_path, write_card)
+    log.info("weights written to %s (+ card %s), sha256 %s", tensor_path, card_path.name,
+             card.sha256[:12])
+    return tensor_path
+
+
+def read_card(path: str | os.PathLike) -> WeightsCard:
+    """Read the JSON card of a weights file (no tensors loaded, no checksum verified)."""
+    _, card_path = weights_paths(path)
+    if not card_path.is_file():
+        raise WeightsError(
+            f"weights card {card_path} not found; a weights file NAME.safetensors needs its "
+            "card NAME.json beside it (written by save_weights / radiogal train)."
+        )
+    try:
+        with open(card_path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"cannot read weights card {card_path}: {exc}") from exc
+    try:
+        return WeightsCard.from_dict(data)
+    except ConfigError as exc:
+        raise WeightsError(f"weights card {card_path}: {exc}") from exc
+
+
+def load_weights(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", verify: bool = True
+) -> tuple[RadioGalaxyNet, WeightsCard]:
+    """Load a model from ``NAME.safetensors`` + ``NAME.json``, checking both first.
+
+    Parameters
+    ----------
+    path : path
+        ``NAME``, ``NAME.safetensors`` or ``NAME.json``.
+    device : str or torch.device
+        Where to put the tensors.
+    verify : bool
+        Check the sha256 of the safetensors file against the card (keep True unless the
+        file was just verified).
+
+    Returns
+    -------
+    (RadioGalaxyNet, WeightsCard)
+        The model in eval mode, and its card.
+
+    Raises
+    ------
+    WeightsError
+        If a file is missing, the checksum differs, or the tensors do not fit the card's
+        architecture (missing, unexpected or mis-shaped tensors).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from napari_radiogal.models.network import build_model
+
+    tensor_path, _ = weights_paths(path)
+    card = read_card(path)
+    if not tensor_path.is_file():
+        raise WeightsError(f"weights file {tensor_path} not found (its card exists).")
+    if verify:
+        actual = sha256_file(tensor_path)
+        if actual != card.sha256:
+            raise WeightsError(
+                f"{tensor_path} has sha256 {actual[:16]}... but its card says "
+                f"{card.sha256[:16] or '(none)'}...: the file is corrupt or was replaced. "
+                "Download or export it again."
+            )
+    try:
+        state = load_file(tensor_path, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"cannot read {tensor_path} as safetensors: {exc}") from exc
+    model = build_model(card.architecture, scheme=card.classes)
+    check_state_dict(model, state, source=str(tensor_path))
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), card
+
+
+def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, source: str) -> None:
+    """Raise :class:`WeightsError` unless ``state`` has exactly the model's keys and shapes."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            parts.append(f"{len(wrong)} mis-shaped (e.g. {wrong[:2]})")
+        raise WeightsError(
+            f"{source} does not fit its card's architecture: " + "; ".join(parts)
+            + ". The card and the tensors come from different models."
+        )

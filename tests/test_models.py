@@ -1,0 +1,206 @@
+"""Networks, heads and weights files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
+from napari_radiogal.errors import ConfigError, WeightsError
+from napari_radiogal.models import (
+    ModelConfig,
+    WeightsCard,
+    build_backbone,
+    build_model,
+    load_weights,
+    read_card,
+    save_weights,
+)
+from napari_radiogal.models.heads import ReCamPredictor, normalise_cams
+from napari_radiogal.preprocess import PreprocessConfig
+
+THREE = ClassScheme(names=("A", "B", "C"), coco_ids=(5, 7, 9), name="three")
+
+
+@pytest.fixture(scope="module")
+def r18():
+    torch.manual_seed(0)
+    return build_model(ModelConfig("resnet18", in_channels=2, num_classes=4),
+                       scheme=RADIOGALAXYNET).eval()
+
+
+@pytest.mark.parametrize("name, channels", [
+    ("resnet18", (64, 64, 128, 256, 512)),
+    ("resnet34", (64, 64, 128, 256, 512)),
+    ("resnet50", (64, 256, 512, 1024, 2048)),
+])
+def test_backbone_output_stride_16(name, channels):
+    bb = build_backbone(name, in_channels=3, output_stride=16).eval()
+    assert bb.channels == channels
+    with torch.no_grad():
+        taps = bb(torch.zeros(1, 3, 210, 210))
+    assert [t.shape[-1] for t in taps] == [53, 53, 27, 14, 14]
+    assert [t.shape[1] for t in taps] == list(channels)
+
+
+def test_backbone_other_strides_and_errors():
+    bb = build_backbone("resnet18", in_channels=1, output_stride=32).eval()
+    with torch.no_grad():
+        assert bb(torch.zeros(1, 1, 64, 64)).s5.shape[-1] == 2
+    with pytest.raises(ConfigError, match="unknown backbone"):
+        build_backbone("vgg16", in_channels=2)
+    with pytest.raises(ConfigError):
+        ModelConfig("resnet18", output_stride=4)
+
+
+def test_infer_shapes_and_one_pass_consistency(r18):
+    x = torch.rand(2, 2, 100, 90)
+    with torch.no_grad():
+        out = r18.infer(x)
+        assert out["logits"].shape == (2, 4)
+        assert out["cams"].shape == (2, 4, 7, 6)
+        assert out["boundary"].shape == (2, 1, 25, 23)
+        assert out["displacement"].shape == (2, 2, 25, 23)
+        assert 0 <= out["boundary"].min() and out["boundary"].max() <= 1
+        torch.testing.assert_close(out["logits"], r18(x))
+        torch.testing.assert_close(out["cams"], r18.cams(x))
+        b, d = r18.irn(x)
+        torch.testing.assert_close(out["boundary"], b)
+        torch.testing.assert_close(out["displacement"], d)
+
+
+def test_logits_are_mean_of_unrectified_maps(r18):
+    """No bias: w . GAP(F) == GAP(w . F), the property the CAM relies on."""
+    x = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        f = r18.backbone(x).s5
+        maps = r18.classifier.weight_conv(f)
+        torch.testing.assert_close(r18(x), maps.mean(dim=(2, 3)), rtol=1e-4, atol=1e-5)
+
+
+def test_mean_displacement_is_subtracted(r18):
+    x = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        _, raw = r18.irn_heads(r18.backbone(x))
+        r18.mean_displacement.copy_(torch.tensor([1.5, -2.0]))
+        try:
+            _, d = r18.irn(x)
+        finally:
+            r18.mean_displacement.zero_()
+    torch.testing.assert_close(d, raw - torch.tensor([1.5, -2.0]).view(1, 2, 1, 1))
+
+
+def test_irn_heads_do_not_touch_backbone_gradients():
+    net = build_model(ModelConfig("resnet18", 2, 3), scheme=THREE)
+    b, d = net.irn(torch.rand(1, 2, 64, 64))
+    (b.sum() + d.sum()).backward()
+    assert all(p.grad is None for p in net.backbone.parameters())
+    assert any(p.grad is not None for p in net.displacement.parameters())
+
+
+def test_recam_class_features():
+    feats = torch.rand(2, 8, 5, 5)
+    cams = torch.rand(2, 3, 5, 5)
+    f = ReCamPredictor.class_features(feats, cams)
+    assert f.shape == (2, 3, 8)
+    expected = (normalise_cams(cams)[0, 1][None] * feats[0]).mean(dim=(1, 2))
+    torch.testing.assert_close(f[0, 1], expected)
+    net = build_model(ModelConfig("resnet18", 2, 3), scheme=THREE)
+    logits, recam_logits = net.recam_forward(torch.rand(2, 2, 64, 64))
+    assert logits.shape == (2, 3) and recam_logits.shape == (2, 3, 3)
+
+
+def test_fixed_bn_and_frozen_stem():
+    net = build_model(ModelConfig("resnet18", 2, 4), scheme=RADIOGALAXYNET)
+    net.set_fixed_bn(True)
+    net.freeze_stem(True)
+    net.train()
+    bns = [m for m in net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+    assert not net.backbone.conv1.weight.requires_grad
+    assert net.backbone.layer1[0].conv1.weight.requires_grad
+    assert net.classifier.training
+    groups = net.parameter_groups()
+    assert all(p is not net.backbone.conv1.weight for p in groups["backbone"])
+
+
+def test_pretrained_path_adapts_first_conv(tmp_path):
+    from torchvision.models import resnet18
+
+    tv = resnet18(weights=None)
+    path = tmp_path / "r18.pth"
+    torch.save(tv.state_dict(), path)
+    bb = build_backbone("resnet18", in_channels=2, pretrained_path=path)
+    torch.testing.assert_close(bb.layer3[0].conv2.weight, tv.layer3[0].conv2.weight)
+    expected = tv.conv1.weight.mean(dim=1, keepdim=True) * 1.5
+    torch.testing.assert_close(bb.conv1.weight[:, :1], expected)
+    with pytest.raises(WeightsError, match="does not match"):
+        build_backbone("resnet50", in_channels=2, pretrained_path=path)
+
+
+def _card(net, **kw):
+    return WeightsCard(name="t", architecture=net.config, classes=net.scheme,
+                       preprocess=PreprocessConfig(channels=("radio", "ir")),
+                       training={"command": "pytest"}, metrics={"miou": 0.5}, **kw)
+
+
+def test_weights_round_trip(r18, tmp_path):
+    path = save_weights(r18, _card(r18), tmp_path / "model")
+    assert path.name == "model.safetensors" and (tmp_path / "model.json").is_file()
+    model, card = load_weights(tmp_path / "model.json")
+    assert card.classes == RADIOGALAXYNET and card.architecture == r18.config
+    assert card.metrics == {"miou": 0.5} and len(card.sha256) == 64
+    x = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), r18(x))
+    data = json.loads((tmp_path / "model.json").read_text())
+    assert data["input_channels"] == ["radio", "ir"]
+    assert data["classes"]["coco_ids"] == [1, 2, 3, 4]
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_tampered_weights_raise(r18, tmp_path):
+    path = save_weights(r18, _card(r18), tmp_path / "model.safetensors")
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_weights(path)
+
+
+def test_wrong_architecture_raises(r18, tmp_path):
+    path = save_weights(r18, _card(r18), tmp_path / "model")
+    card_path = tmp_path / "model.json"
+    data = json.loads(card_path.read_text())
+    data["architecture"]["backbone"] = "resnet34"
+    card_path.write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_weights(path)
+    data["architecture"]["backbone"] = "resnet18"
+    data["architecture"]["num_classes"] = 3
+    card_path.write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="class list"):
+        read_card(path)
+    card_path.unlink()
+    with pytest.raises(WeightsError, match="card"):
+        load_weights(path)
+
+
+def test_card_checks_channels_and_classes(r18):
+    with pytest.raises(WeightsError, match="input channels"):
+        WeightsCard(name="x", architecture=r18.config, classes=r18.scheme,
+                    preprocess=PreprocessConfig(channels=("radio",)))
+    with pytest.raises(ConfigError, match="classes"):
+        build_model(ModelConfig("resnet18", 2, 4), scheme=THREE)
+
+
+def test_reading_a_card_loads_no_torch(r18, tmp_path):
+    save_weights(r18, _card(r18), tmp_path / "m")
+    code = ("import sys; from napari_radiogal.models import read_card; "
+            f"c = read_card({str(tmp_path / 'm')!r}); assert c.architecture.backbone == "
+            "'resnet18'; assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
