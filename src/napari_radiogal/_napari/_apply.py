@@ -1,0 +1,298 @@
+"""Put annotations onto a radio layer in a viewer, and take them off again (export).
+
+One code path serves every source of annotations: a prediction coming back from the
+segment widget's worker, a COCO file imported onto an image, and an autosave sidecar being
+restored. Each becomes a Labels + Points pair (and radio contours over the IR image) bound
+into an :class:`~._edits.AnnotationSession` with an :class:`~._autosave.Autosaver`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_radiogal.annotations import CocoDataset
+
+from ._autosave import Autosaver, context_for_radio_layer, record_for_json, sidecar_path
+from ._edits import AnnotationSession, session_for
+from ._layers import KIND_KEY, META_KEY, contour_layer_data, dataset_to_layer_data
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "add_annotations",
+    "add_contours",
+    "restore_sidecar",
+    "import_coco",
+    "export_session",
+    "radio_layers",
+    "infrared_layers",
+    "session_of_radio_layer",
+]
+
+
+def radio_layers(viewer) -> list:
+    """Radio Image layers of a viewer (opened by this plugin's reader), top first."""
+    return [lay for lay in list(viewer.layers)[::-1] if lay.metadata.get(KIND_KEY) == "radio"]
+
+
+def infrared_layers(viewer) -> list:
+    """Infrared Image layers of a viewer, top first."""
+    return [lay for lay in list(viewer.layers)[::-1] if lay.metadata.get(KIND_KEY) == "infrared"]
+
+
+def _radio_key(radio_layer) -> str:
+    return str(radio_layer.metadata.get("path") or f"layer:{radio_layer.name}")
+
+
+def session_of_radio_layer(viewer, radio_layer) -> AnnotationSession | None:
+    """The newest annotation session made on a radio layer, if any."""
+    key = _radio_key(radio_layer)
+    for layer in list(viewer.layers)[::-1]:
+        ctx = layer.metadata.get(META_KEY)
+        if layer.metadata.get(KIND_KEY) == "instances" and getattr(ctx, "radio_key", None) == key:
+            return session_for(layer, viewer)
+    return None
+
+
+def _pick_image(dataset: CocoDataset, radio_layer) -> int:
+    """The id of the dataset image that belongs to a radio layer."""
+    from napari_radiogal.errors import CocoFormatError
+
+    if len(dataset.images) == 1:
+        return dataset.images[0].id
+    path = radio_layer.metadata.get("path")
+    name = Path(path).name if path else None
+    shape = tuple(np.asarray(radio_layer.data).shape)
+    for im in dataset.images:
+        if name and Path(str(im.radio_file or im.file_name)).name == name:
+            return im.id
+    same_size = [im.id for im in dataset.images if (im.height, im.width) == shape]
+    if len(same_size) == 1:
+        return same_size[0]
+    raise CocoFormatError(
+        f"the file has {len(dataset.images)} images and none is named {name!r}; "
+        "import a file made for this image",
+        field="images",
+    )
+
+
+def add_annotations(
+    viewer,
+    dataset: CocoDataset,
+    radio_layer,
+    ir_layer=None,
+    *,
+    info: dict[str, Any] | None = None,
+    autosave: bool = True,
+    contours: bool = True,
+) -> AnnotationSession:
+    """Show a dataset's instances on a radio layer as Labels + Points (+ contours).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    dataset : CocoDataset
+        Predictions or annotations; the image matching ``radio_layer`` is used.
+    radio_layer : napari.layers.Image
+        A radio layer of this plugin's reader (gives WCS, beam, noise, path).
+    ir_layer : napari.layers.Image, optional
+        Its infrared image on the same grid (contours are drawn over it).
+    info : dict, optional
+        Provenance to keep (default: the dataset's ``info``).
+    autosave : bool
+        Attach an :class:`~._autosave.Autosaver` (sidecar next to the radio file).
+    contours : bool
+        Add radio contours over the IR image when none exist for this radio layer yet.
+
+    Returns
+    -------
+    AnnotationSession
+        Bound to the new layers. An earlier session on the same radio layer is replaced when
+        it has no hand edits; otherwise it is kept and renamed "(previous)".
+    """
+    image_id = _pick_image(dataset, radio_layer)
+    ctx = context_for_radio_layer(radio_layer, ir_layer, info=info or dataset.info)
+    ctx.record.id = image_id
+    source = dataset.image(image_id)
+    if source.extra.get("radiogal_orphan_hosts"):
+        ctx.record.extra["radiogal_orphan_hosts"] = list(source.extra["radiogal_orphan_hosts"])
+    ctx.radio_key = _radio_key(radio_layer)
+    tuples = dataset_to_layer_data(dataset, ctx, name=radio_layer.name, image_id=image_id)
+    old = session_of_radio_layer(viewer, radio_layer)
+    if old is not None:
+        _retire(viewer, old)
+    if contours and ir_layer is not None and not _has_contours(viewer, ctx.radio_key):
+        add_contours(viewer, radio_layer, ir_layer)
+    (ldata, lkw, _), (pdata, pkw, _) = tuples
+    labels = viewer.add_labels(ldata, **lkw)
+    points = viewer.add_points(pdata, **pkw)
+    session = AnnotationSession(labels, points)
+    if autosave:
+        Autosaver(session)
+    viewer.layers.selection.active = labels
+    return session
+
+
+def _retire(viewer, session: AnnotationSession) -> None:
+    """Remove an old session's layers, or keep them renamed when they hold hand edits."""
+    if session.edited:
+        if getattr(session, "autosaver", None) is not None:
+            session.autosaver.save_now()
+        for layer in (session.labels, session.points):
+            layer.name = f"{layer.name} (previous)"
+            layer.metadata[META_KEY].radio_key = None
+        from napari.utils.notifications import show_info
+
+        show_info(
+            "The earlier annotations had hand edits: they are kept as '(previous)' layers "
+            "(and autosaved); delete them when you no longer need them."
+        )
+        return
+    for layer in (session.points, session.labels):
+        if layer in viewer.layers:
+            viewer.layers.remove(layer)
+
+
+def _has_contours(viewer, radio_key: str) -> bool:
+    return any(
+        lay.metadata.get(KIND_KEY) == "contours" and lay.metadata.get("radio_key") == radio_key
+        for lay in viewer.layers
+    )
+
+
+def add_contours(viewer, radio_layer, ir_layer=None, *, start: float = 3.0, factor: float = 2.0):
+    """Add radio contours (``start * factor**k`` sigma, a Shapes path layer) over the IR image."""
+    from napari_radiogal.stats import clipped_noise
+
+    from ._display import layer_transform
+
+    data = np.asarray(radio_layer.data)
+    noise = radio_layer.metadata.get("noise_sigma") or float(clipped_noise(data))
+    transform = layer_transform(data.shape, radio_layer.metadata.get("pixel_scale_arcsec"))
+    paths, kwargs, _ = contour_layer_data(
+        data,
+        noise,
+        transform,
+        name=radio_layer.name,
+        start=start,
+        factor=factor,
+        metadata={"radio_key": _radio_key(radio_layer)},
+    )
+    index = None
+    if ir_layer is not None and ir_layer in viewer.layers:
+        index = viewer.layers.index(ir_layer) + 1
+    if not paths:
+        log.info("no radio emission above %s sigma: no contours", start)
+        return None
+    layer = viewer.add_shapes(paths, **kwargs)
+    if index is not None:
+        viewer.layers.move(viewer.layers.index(layer), index)
+    return layer
+
+
+def restore_sidecar(viewer, radio_path: str | os.PathLike) -> AnnotationSession | None:
+    """Put the autosaved annotations of a radio file back onto its layer."""
+    from napari.utils.notifications import show_error, show_info
+
+    from napari_radiogal.io.coco import read_coco
+
+    radio_path = Path(radio_path)
+    layer = next(
+        (
+            lay
+            for lay in radio_layers(viewer)
+            if lay.metadata.get("path") and Path(lay.metadata["path"]) == radio_path
+        ),
+        None,
+    )
+    side = sidecar_path(radio_path)
+    if layer is None:
+        show_error(f"Open {radio_path.name} first, then restore its edits.")
+        return None
+    try:
+        dataset = read_coco(side)
+        session = add_annotations(viewer, dataset, layer, _partner_ir(viewer, layer))
+    except (OSError, ValueError) as exc:
+        show_error(f"Could not restore {side.name}: {exc}")
+        return None
+    show_info(f"Restored {len(session.instance_ids())} instances from {side.name}.")
+    return session
+
+
+def _partner_ir(viewer, radio_layer):
+    """The IR layer on the same grid as a radio layer (reprojected onto it), if any."""
+    path = radio_layer.metadata.get("path")
+    shape = np.asarray(radio_layer.data).shape
+    irs = infrared_layers(viewer)
+    for ir in irs:
+        if path and ir.metadata.get("reprojected_onto") == path:
+            return ir
+    for ir in irs:
+        if np.asarray(ir.data).shape == shape:
+            return ir
+    return None
+
+
+def import_coco(viewer, json_path: str | os.PathLike, radio_layer, ir_layer=None) -> AnnotationSession:
+    """Load a COCO file (ours or any RLE/polygon COCO) onto a radio layer."""
+    from napari_radiogal.io.coco import read_coco
+
+    dataset = read_coco(json_path)
+    return add_annotations(viewer, dataset, radio_layer, ir_layer or _partner_ir(viewer, radio_layer))
+
+
+def export_session(
+    session: AnnotationSession, out_dir: str | os.PathLike, stem: str | None = None
+) -> dict[str, Path]:
+    """Export an annotation: COCO JSON, ECSV catalogue and DS9 regions.
+
+    Parameters
+    ----------
+    session : AnnotationSession
+    out_dir : path-like
+        Folder for the files (created).
+    stem : str, optional
+        File name stem (default: the radio file's).
+
+    Returns
+    -------
+    dict
+        ``{"coco": Path, "catalogue": Path, "regions": Path}``.
+    """
+    from napari_radiogal.io.coco import write_coco
+
+    from ._catalogue import catalogue_table, dataset_regions
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if stem is None:
+        from ._autosave import _strip_fits_suffix
+
+        stem = _strip_fits_suffix(session.ctx.record.file_name)
+    dataset = session.to_dataset()
+    paths = {
+        "coco": out / f"{stem}.json",
+        "catalogue": out / f"{stem}.ecsv",
+        "regions": out / f"{stem}.reg",
+    }
+    write_coco(paths["coco"], record_for_json(dataset, paths["coco"]))
+    table = catalogue_table(dataset, wcs=session.ctx.wcs, ctx=session.ctx)
+    _atomic(paths["catalogue"], lambda p: table.write(p, format="ascii.ecsv", overwrite=True))
+    regions = dataset_regions(dataset, wcs=session.ctx.wcs)
+    _atomic(paths["regions"], lambda p: regions.write(str(p), format="ds9", overwrite=True))
+    return paths
+
+
+def _atomic(path: Path, write) -> None:
+    """Write via ``write(tmp_path)`` then ``os.replace`` (a crash never leaves half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,195 @@
+"""How FITS images are placed and shown in napari: north up, arcsec scale, stretches.
+
+North up
+--------
+FITS row 0 is the *south* edge of an image, napari draws data row 0 at the *top*. We keep
+the array exactly as read (the model sees ``data[row, col]`` as in the file) and flip the
+*display* with the layer transform instead: the row axis gets a negative scale and a
+translation of ``(H - 1) * scale``, so world ``y = (H - 1 - row) * pixel_scale``. napari
+draws world ``y`` downwards, hence row 0 ends up at the bottom: north up, east left (the
+usual ``CDELT1 < 0`` convention needs no column flip). Every layer we create for an image
+(the reprojected IR, instance Labels, host Points, contour Shapes) uses the same
+:func:`layer_transform`, so painting, picking and point placement work in data (pixel)
+coordinates unchanged. We chose this over flipping the camera because a reader cannot
+reach the viewer's camera and because the transform travels with the layers (saved
+sessions, other viewers, screenshots).
+
+When the pixel scale is known the world unit is the arcsecond, so napari's scale bar
+reads in arcsec/arcmin; otherwise it is the pixel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "layer_transform",
+    "data_to_world",
+    "radio_contrast_limits",
+    "zscale_limits",
+    "stretched_colormap",
+    "contour_levels",
+]
+
+
+def layer_transform(shape: tuple[int, int], pixel_scale_arcsec: float | None) -> dict[str, Any]:
+    """Layer keyword arguments that show an ``(H, W)`` FITS image north up.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` = ``(rows, cols)`` of the image.
+    pixel_scale_arcsec : float or None
+        Pixel size in arcsec; ``None`` keeps world units in pixels.
+
+    Returns
+    -------
+    dict
+        ``scale``, ``translate`` and ``units`` for any napari layer constructor.
+
+    Examples
+    --------
+    >>> layer_transform((100, 120), 2.0)["translate"]
+    (198.0, 0.0)
+    """
+    step = float(pixel_scale_arcsec) if pixel_scale_arcsec else 1.0
+    units = ("arcsec", "arcsec") if pixel_scale_arcsec else ("pixel", "pixel")
+    return {
+        "scale": (-step, step),
+        "translate": ((shape[0] - 1) * step, 0.0),
+        "units": units,
+    }
+
+
+def data_to_world(rowcol: np.ndarray, transform: dict[str, Any]) -> np.ndarray:
+    """Map ``(N, 2)`` ``(row, col)`` pixel positions to world positions of :func:`layer_transform`."""
+    rc = np.asarray(rowcol, dtype=float)
+    return rc * np.asarray(transform["scale"]) + np.asarray(transform["translate"])
+
+
+def _finite_sample(data: np.ndarray, max_pixels: int = 250_000) -> np.ndarray:
+    """A regular subsample of the finite pixels (fast limits on large mosaics)."""
+    data = np.asarray(data)
+    step = max(1, int(np.ceil(np.sqrt(data.size / max_pixels))))
+    sample = np.asarray(data[::step, ::step], dtype=np.float64).ravel()
+    return sample[np.isfinite(sample)]
+
+
+def zscale_limits(data: np.ndarray) -> tuple[float, float]:
+    """IRAF zscale limits (astropy ``ZScaleInterval``) of the finite pixels.
+
+    Returns ``(0, 1)`` for an image without finite pixels, and widens a zero-width range,
+    because napari refuses equal contrast limits.
+    """
+    from astropy.visualization import ZScaleInterval
+
+    sample = _finite_sample(data)
+    if sample.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in ZScaleInterval().get_limits(sample))
+    return _widen(lo, hi)
+
+
+def radio_contrast_limits(data: np.ndarray, noise_sigma: float | None) -> tuple[float, float]:
+    """Contrast limits for a radio image shown with an asinh stretch.
+
+    The lower limit sits at ``-1 sigma`` so the noise floor is dark but visible; the upper at
+    the 99.9th percentile of the finite pixels (never below ``10 sigma``) so compact cores
+    saturate while the lobes keep their structure under the asinh stretch.
+
+    Parameters
+    ----------
+    data : ndarray
+        ``(H, W)`` radio image in Jy/beam, NaN = blank.
+    noise_sigma : float or None
+        Image RMS in Jy/beam; estimated with the paper's clipped MAD when ``None``.
+    """
+    sample = _finite_sample(data)
+    if sample.size == 0:
+        return 0.0, 1.0
+    if not noise_sigma or not np.isfinite(noise_sigma) or noise_sigma <= 0:
+        from napari_radiogal.stats import clipped_noise
+
+        noise_sigma = float(clipped_noise(sample))
+    hi = max(float(np.percentile(sample, 99.9)), 10.0 * noise_sigma)
+    return _widen(-1.0 * noise_sigma, hi)
+
+
+def _widen(lo: float, hi: float) -> tuple[float, float]:
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return 0.0, 1.0
+    if hi <= lo:
+        pad = abs(lo) * 1e-3 or 1.0
+        return lo - pad, lo + pad
+    return lo, hi
+
+
+def stretched_colormap(base: str = "inferno", stretch: str = "asinh", a: float = 0.1):
+    """A napari ``Colormap`` that applies an astropy stretch on top of a base colormap.
+
+    napari maps data to ``[0, 1]`` linearly between the contrast limits; sampling the base
+    colormap at ``stretch(t)`` makes the overall mapping ``base(stretch(t))``, i.e. an asinh
+    (or log, sqrt) display stretch without touching the data.
+
+    Parameters
+    ----------
+    base : str
+        Name of a napari colormap (``"inferno"``, ``"gray"``, ...).
+    stretch : {"asinh", "log", "sqrt", "linear"}
+        The astropy.visualization stretch.
+    a : float
+        The stretch parameter (asinh: transition from linear to log; log: exponent base).
+    """
+    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
+    from napari.utils.colormaps import AVAILABLE_COLORMAPS, Colormap
+
+    stretches = {
+        "asinh": lambda: AsinhStretch(a=a),
+        "log": lambda: LogStretch(a=1.0 / a if a < 1 else a),
+        "sqrt": SqrtStretch,
+        "linear": LinearStretch,
+    }
+    if stretch not in stretches:
+        raise ValueError(f"stretch must be one of {sorted(stretches)}; got {stretch!r}")
+    base_map = AVAILABLE_COLORMAPS[base]
+    controls = np.linspace(0.0, 1.0, 256)
+    colors = base_map.map(np.clip(stretches[stretch]()(controls), 0.0, 1.0))
+    return Colormap(colors=colors, controls=controls, name=f"{base} ({stretch})")
+
+
+def contour_levels(
+    peak: float, noise_sigma: float, *, start: float = 3.0, factor: float = 2.0, max_levels: int = 8
+) -> np.ndarray:
+    """Contour levels ``start * sigma * factor**k`` below the image peak.
+
+    Parameters
+    ----------
+    peak : float
+        Brightest finite pixel, Jy/beam.
+    noise_sigma : float
+        Image RMS, Jy/beam.
+    start, factor : float
+        First level in sigma and the ratio between levels (3, 6, 12, 24 ... sigma by default,
+        the usual radio-astronomy geometric series).
+    max_levels : int
+        At most this many levels (keeps the Shapes layer light on bright images).
+
+    Returns
+    -------
+    ndarray
+        Levels in Jy/beam, ascending; empty when the peak is below the first level.
+
+    Examples
+    --------
+    >>> contour_levels(1.0, 0.01).round(2).tolist()
+    [0.03, 0.06, 0.12, 0.24, 0.48, 0.96]
+    """
+    if not (np.isfinite(peak) and np.isfinite(noise_sigma) and noise_sigma > 0):
+        return np.zeros(0)
+    levels = start * noise_sigma * factor ** np.arange(max_levels)
+    return levels[levels < peak]

@@ -1,0 +1,582 @@
+"""Correction by hand: one :class:`AnnotationSession` per annotated image.
+
+A session binds an instance **Labels** layer and its host **Points** layer (and the
+:class:`~._layers.ImageContext` they share) and keeps them consistent:
+
+* napari's own Labels tools (paint, fill, erase, polygon, with undo) change the mask; after
+  each stroke, undo or redo the session re-derives the features table (new labels get a row,
+  erased ones lose theirs, fluxes and sizes are re-measured), debounced;
+* what napari lacks is here: :meth:`~AnnotationSession.merge`, :meth:`~AnnotationSession.split`
+  (by connected components or along a drawn line), :meth:`~AnnotationSession.delete`,
+  :meth:`~AnnotationSession.add_instance`, :meth:`~AnnotationSession.set_class`,
+  :meth:`~AnnotationSession.set_host`, :meth:`~AnnotationSession.set_reviewed`. Every mask
+  change goes through ``Labels.data_setitem`` inside ``block_history`` (one undo step per
+  action), never ``layer.data = ...``;
+* hosts: at most one per instance. A point added with napari's Points tool attaches to the
+  instance under it (else to the instance selected in the table) and replaces that
+  instance's previous host; a host whose instance disappears is kept and flagged
+  ``orphan`` (grey) rather than deleted.
+
+Rows of instances that vanish (merge, delete, erase) are remembered, so undoing the edit
+brings back their class, score and host, not a blank row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from napari_radiogal.annotations import CocoDataset
+from napari_radiogal.errors import RadiogalError
+
+from ._layers import (
+    INSTANCE_COLUMNS,
+    KIND_KEY,
+    META_KEY,
+    ImageContext,
+    _orphan_row,
+    data_fingerprint,
+    host_features,
+    instance_features,
+    label_colormap,
+    layers_to_dataset,
+    measure_instances,
+    pixel_to_sky,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AnnotationSession", "EditError", "session_for", "sessions_in"]
+
+#: Debounce delay (ms) between a paint stroke and re-deriving the features.
+SYNC_DELAY_MS = 150
+
+
+class EditError(RadiogalError, ValueError):
+    """An edit cannot be done (unknown instance, nothing to split, ...)."""
+
+
+class AnnotationSession:
+    """The instance Labels + host Points of one image, kept consistent.
+
+    Parameters
+    ----------
+    labels : napari.layers.Labels
+        ``int (H, W)`` instance labels with an ``ImageContext`` in ``metadata["radiogal"]``.
+    points : napari.layers.Points
+        Host positions ``(row, col)`` with ``instance_id`` / ``orphan`` features.
+
+    Attributes
+    ----------
+    changed : psygnal.Signal
+        Emitted after every re-derivation of the features (the table and autosave listen).
+    current : int or None
+        The instance selected in the table (new hosts fall back to it).
+    new_class : str
+        Class given to instances painted with a fresh label.
+    """
+
+    changed = Signal()
+
+    def __init__(self, labels, points) -> None:
+        self.labels = labels
+        self.points = points
+        self.ctx: ImageContext = labels.metadata[META_KEY]
+        self.current: int | None = None
+        self.new_class: str = self.ctx.scheme.names[0]
+        self.edited = False
+        self._retired: dict[int, dict[str, Any]] = {}
+        self._retired_hosts: dict[int, tuple[float, float]] = {}
+        # rows waiting for their label to be painted (new instance, split parts)
+        self._pending_rows: dict[int, dict[str, Any]] = {}
+        self._syncing = False
+        self._timer = None
+        labels._radiogal_session = self
+        points._radiogal_session = self
+        labels.events.paint.connect(self._on_labels_edit)
+        labels.events.set_data.connect(self._on_labels_maybe_changed)
+        points.events.data.connect(self._on_points_data)
+        self._last_fingerprint = self._labels_fingerprint()
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def scheme(self):
+        return self.ctx.scheme
+
+    def instance_ids(self) -> list[int]:
+        """Ids (labels) of the instances in the features table, ascending."""
+        return sorted(int(i) for i in self.labels.features["index"])
+
+    def row(self, instance_id: int) -> dict[str, Any]:
+        """The features of one instance as a dict (``EditError`` if unknown)."""
+        f = self.labels.features
+        hit = np.flatnonzero(np.asarray(f["index"]) == int(instance_id))
+        if not hit.size:
+            raise EditError(f"there is no instance {instance_id}; known: {self.instance_ids()}")
+        return {k: f[k].iloc[int(hit[0])] for k in f.columns}
+
+    def mask(self, instance_id: int) -> np.ndarray:
+        """Boolean ``(H, W)`` mask of one instance."""
+        return np.asarray(self.labels.data) == int(instance_id)
+
+    def host_index(self, instance_id: int) -> int | None:
+        """Index in the Points layer of the instance's host, or ``None``."""
+        f = self.points.features
+        if not len(f):
+            return None
+        hit = np.flatnonzero(
+            (np.asarray(f["instance_id"]) == int(instance_id)) & ~np.asarray(f["orphan"], bool)
+        )
+        return int(hit[0]) if hit.size else None
+
+    def next_free_id(self) -> int:
+        """The smallest label above every label in use (data, table and remembered rows)."""
+        used = [int(np.max(self.labels.data, initial=0))]
+        used += self.instance_ids() + list(self._retired)
+        return max(used) + 1
+
+    def to_dataset(self) -> CocoDataset:
+        """The annotations as a one-image :class:`CocoDataset` (for export and autosave)."""
+        self.sync()
+        return layers_to_dataset(
+            np.asarray(self.labels.data),
+            self.labels.features,
+            np.asarray(self.points.data),
+            self.points.features,
+            self.ctx,
+        )
+
+    # ------------------------------------------------------------------ edits
+    def merge(self, ids: Sequence[int]) -> int:
+        """Merge instances into one; returns the id kept.
+
+        The most confident instance (human-made ones count as most confident) keeps its id,
+        class and host; if it has no host it takes the host of the next one that has.
+        Other hosts of the merged instances are removed. One undo step.
+        """
+        ids = [int(i) for i in dict.fromkeys(ids)]
+        if len(ids) < 2:
+            raise EditError(f"merging needs at least two instances; got {ids}")
+        rows = {i: self.row(i) for i in ids}
+        keep = max(ids, key=lambda i: _confidence(rows[i]["score"]))
+        others = [i for i in ids if i != keep]
+        data = np.asarray(self.labels.data)
+        where = np.nonzero(np.isin(data, others))
+        with self.labels.block_history():
+            self.labels.data_setitem(where, keep)
+        if self.host_index(keep) is None:
+            for i in others:
+                k = self.host_index(i)
+                if k is not None:
+                    self.points.features.loc[self.points.features.index[k], "instance_id"] = keep
+                    break
+        self._remove_hosts_of(others)
+        self._after_edit(f"merged {others} into {keep}")
+        return keep
+
+    def split(self, instance_id: int, line: np.ndarray | None = None) -> list[int]:
+        """Split an instance into its connected parts, optionally cut along a line first.
+
+        Parameters
+        ----------
+        instance_id : int
+        line : ndarray, optional
+            ``(M, 2)`` polyline vertices ``(row, col)`` in pixels; the pixels it crosses are
+            removed before finding the parts and then given to the nearest part.
+
+        Returns
+        -------
+        list of int
+            The ids of all parts, the largest (which keeps ``instance_id``, class and host)
+            first. One undo step.
+        """
+        from skimage.measure import label as connected
+        from skimage.segmentation import expand_labels
+
+        self.row(instance_id)
+        mask = self.mask(instance_id)
+        cut = mask.copy()
+        if line is not None:
+            cut &= ~_rasterise_polyline(np.asarray(line, float), mask.shape)
+        parts = connected(cut, connectivity=2)
+        n = int(parts.max())
+        if n < 2:
+            how = "along that line" if line is not None else "by connected parts"
+            raise EditError(
+                f"instance {instance_id} is one piece {how}; draw a cut line across it "
+                "(a path in a Shapes layer) and split again"
+            )
+        if line is not None:
+            # give the pixels of the cut back to their nearest part
+            parts = np.where(mask, expand_labels(parts, distance=3), 0)
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
+        order = np.argsort(-sizes) + 1
+        host_k = self.host_index(instance_id)
+        host_part = None
+        if host_k is not None:
+            r, c = np.round(np.asarray(self.points.data)[host_k]).astype(int)
+            if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and parts[r, c] > 0:
+                host_part = int(parts[r, c])
+        keep_part = host_part or int(order[0])
+        ids = [int(instance_id)]
+        new_id = self.next_free_id()
+        parent = self.row(instance_id)
+        with self.labels.block_history():
+            for p in order:
+                if int(p) == keep_part:
+                    continue
+                self._pending_rows[new_id] = {
+                    "class": parent["class"],
+                    "score": np.nan,
+                    "reviewed": False,
+                }
+                self.labels.data_setitem(np.nonzero(parts == p), new_id)
+                ids.append(new_id)
+                new_id += 1
+        self._after_edit(f"split {instance_id} into {ids}")
+        return ids
+
+    def delete(self, ids: int | Iterable[int]) -> None:
+        """Delete instances (their pixels become background and their hosts go). One undo step."""
+        ids = [int(ids)] if np.isscalar(ids) else [int(i) for i in ids]
+        for i in ids:
+            self.row(i)
+        where = np.nonzero(np.isin(np.asarray(self.labels.data), ids))
+        with self.labels.block_history():
+            self.labels.data_setitem(where, 0)
+        self._remove_hosts_of(ids)
+        self._after_edit(f"deleted {ids}")
+
+    def add_instance(
+        self, mask: np.ndarray, class_name: str | None = None, *, overwrite: bool = False
+    ) -> int:
+        """Add a new instance from a boolean ``(H, W)`` mask; returns its id (next free label).
+
+        Pixels already owned by another instance stay theirs unless ``overwrite``.
+        """
+        mask = np.asarray(mask, bool)
+        if mask.shape != tuple(self.labels.data.shape):
+            raise EditError(f"the mask is {mask.shape} but the image is {self.labels.data.shape}")
+        if not overwrite:
+            mask = mask & (np.asarray(self.labels.data) == 0)
+        if not mask.any():
+            raise EditError("the new instance has no pixels (outside the image or all taken)")
+        name = self._check_class(class_name or self.new_class)
+        new_id = self.next_free_id()
+        self._pending_rows[new_id] = {"class": name, "score": np.nan, "reviewed": True}
+        with self.labels.block_history():
+            self.labels.data_setitem(np.nonzero(mask), new_id)
+        self._after_edit(f"added instance {new_id} ({name})")
+        return new_id
+
+    def prepare_new_instance(self, class_name: str | None = None) -> int:
+        """Get napari's brush ready to paint a new instance of a class; returns its id."""
+        name = self._check_class(class_name or self.new_class)
+        new_id = self.next_free_id()
+        self._pending_rows[new_id] = {"class": name, "score": np.nan, "reviewed": True}
+        self.labels.selected_label = new_id
+        self.labels.mode = "paint"
+        return new_id
+
+    def set_class(self, instance_id: int, class_name: str) -> None:
+        """Change an instance's class (colours, table and host follow)."""
+        self._set_feature(instance_id, "class", self._check_class(class_name))
+
+    def set_reviewed(self, instance_id: int | Iterable[int], reviewed: bool = True) -> None:
+        """Mark instances as checked by a human (or not)."""
+        ids = [int(instance_id)] if np.isscalar(instance_id) else list(instance_id)
+        for i in ids:
+            self._set_feature(i, "reviewed", bool(reviewed), sync=False)
+        self._after_edit(f"reviewed={reviewed} for {ids}")
+
+    def set_host(self, instance_id: int, rowcol: Sequence[float] | None) -> None:
+        """Put the instance's host at ``(row, col)`` pixels, or remove it with ``None``."""
+        self.row(instance_id)
+        k = self.host_index(instance_id)
+        if rowcol is None:
+            if k is not None:
+                self._remove_points([k])
+            self._after_edit(f"removed the host of {instance_id}")
+            return
+        pos = np.asarray(rowcol, dtype=float).reshape(2)
+        if k is not None:
+            data = np.array(self.points.data, dtype=float)
+            data[k] = pos
+            with self.points.events.data.blocker():
+                self.points.data = data
+        else:
+            self._add_point(pos, instance_id)
+        self._after_edit(f"host of {instance_id} at {pos.tolist()}")
+
+    # ------------------------------------------------------------------ syncing
+    def sync(self) -> None:
+        """Re-derive both features tables from the label image and the host points."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            self._sync()
+        finally:
+            self._syncing = False
+        self._last_fingerprint = self._labels_fingerprint()
+        self.changed.emit()
+
+    def _sync(self) -> None:
+        data = np.asarray(self.labels.data)
+        present = [int(v) for v in np.unique(data) if v != 0]
+        old = self.labels.features
+        old_rows = {int(r["index"]): dict(r) for _, r in old.iterrows()}
+        for i in set(old_rows) - set(present):
+            self._retired[i] = old_rows[i]
+        measures = measure_instances(
+            data,
+            present,
+            radio=self.ctx.radio,
+            beam=self.ctx.beam,
+            pixel_scale_arcsec=self.ctx.pixel_scale_arcsec,
+        )
+        rows = []
+        for i in present:
+            base = old_rows.get(i)
+            if base is None and i in self._retired:
+                # the instance came back (undo): restore its row and, if it was removed, its host
+                base = self._retired.pop(i)
+                host = self._retired_hosts.pop(i, None)
+                if host is not None and not self._has_point_linked_to(i):
+                    self._add_point(np.asarray(host), i)
+            if base is None:
+                pending = self._pending_rows.pop(i, None) or {
+                    "class": self.new_class,
+                    "score": np.nan,
+                    "reviewed": True,
+                }
+                base = {"index": i, "instance_id": i, "host_ra": np.nan, "host_dec": np.nan}
+                base.update(pending)
+            base.update(measures[i])
+            base["index"] = base["instance_id"] = i
+            rows.append(base)
+        # hosts: link, orphan flag, one per instance, sky position
+        hosts = np.asarray(self.points.data, dtype=float).reshape(-1, 2)
+        pf = self.points.features
+        by_id = {r["index"]: r for r in rows}
+        host_rows, seen = [], set()
+        ra, dec = pixel_to_sky(self.ctx.wcs, hosts[:, 1], hosts[:, 0])
+        for k in range(len(hosts)):
+            iid = int(pf["instance_id"].iloc[k]) if len(pf) > k else 0
+            inst = by_id.get(iid)
+            if inst is None or iid in seen:
+                host_rows.append({**_orphan_row(ra[k], dec[k]), "instance_id": iid})
+                continue
+            seen.add(iid)
+            inst["host_ra"], inst["host_dec"] = float(ra[k]), float(dec[k])
+            host_rows.append({**{c: inst[c] for c in INSTANCE_COLUMNS}, "orphan": False})
+        for r in rows:
+            if r["index"] not in seen:
+                r["host_ra"] = r["host_dec"] = np.nan
+        features = instance_features([{c: r[c] for c in ("index", *INSTANCE_COLUMNS)} for r in rows])
+        self.labels.features = features
+        self.labels.colormap = label_colormap(features, self.scheme)
+        with self.points.events.data.blocker():
+            self.points.features = host_features(host_rows)
+            self.points.refresh_colors(update_color_mapping=False)
+
+    def _labels_fingerprint(self) -> str:
+        return data_fingerprint(self.labels.data)
+
+    def _schedule_sync(self) -> None:
+        if self._timer is None:
+            from qtpy.QtCore import QTimer
+
+            self._timer = QTimer()
+            self._timer.setSingleShot(True)
+            self._timer.setInterval(SYNC_DELAY_MS)
+            self._timer.timeout.connect(self.sync)
+        self._timer.start()
+
+    def _on_labels_edit(self, event=None) -> None:
+        if self._syncing:
+            return
+        self.edited = True
+        self._schedule_sync()
+
+    def _on_labels_maybe_changed(self, event=None) -> None:
+        # undo/redo only emit set_data (via refresh); skip refreshes that changed nothing
+        if self._syncing or self._labels_fingerprint() == self._last_fingerprint:
+            return
+        self.edited = True
+        self._schedule_sync()
+
+    def _on_points_data(self, event) -> None:
+        if self._syncing:
+            return
+        action = str(getattr(event, "action", ""))
+        if action.endswith("added"):
+            n = len(self.points.data)
+            indices = [int(i) % n for i in event.data_indices] if n else []
+            self._attach_new_hosts(indices)
+        elif action.endswith("changed"):
+            self._attach_new_hosts(
+                [int(i) for i in event.data_indices if self._is_orphan(int(i))]
+            )
+        elif not action.endswith("removed"):
+            return
+        self.edited = True
+        self._schedule_sync()
+
+    def _is_orphan(self, k: int) -> bool:
+        f = self.points.features
+        return 0 <= k < len(f) and bool(f["orphan"].iloc[k])
+
+    def _attach_new_hosts(self, indices: list[int]) -> None:
+        """Link points just placed by the user to the instance under them (or the current one).
+
+        A newly linked host replaces the instance's previous host (one host per instance).
+        """
+        if not indices:
+            return
+        data = np.asarray(self.labels.data)
+        pos = np.asarray(self.points.data, dtype=float)
+        f = self.points.features
+        replaced = []
+        for k in indices:
+            r, c = np.round(pos[k]).astype(int)
+            inside = 0 <= r < data.shape[0] and 0 <= c < data.shape[1]
+            iid = int(data[r, c]) if inside else 0
+            if iid == 0 and self.current in self.instance_ids():
+                iid = int(self.current)
+            if iid == 0:
+                continue
+            for j in np.flatnonzero(np.asarray(f["instance_id"]) == iid):
+                if int(j) != k and not bool(f["orphan"].iloc[int(j)]):
+                    replaced.append(int(j))
+            f.loc[f.index[k], "instance_id"] = iid
+            f.loc[f.index[k], "orphan"] = False
+        if replaced:
+            self._remove_points(sorted(set(replaced) - set(indices)))
+
+    # ------------------------------------------------------------------ helpers
+    def _after_edit(self, what: str) -> None:
+        log.debug("edit: %s", what)
+        self.edited = True
+        self.sync()
+
+    def _check_class(self, name: str) -> str:
+        try:
+            return self.scheme.name_of_id(self.scheme.id_of_name(str(name)))
+        except KeyError:
+            raise EditError(f"unknown class {name!r}; use one of {list(self.scheme.names)}") from None
+
+    def _set_feature(self, instance_id: int, column: str, value: Any, *, sync: bool = True) -> None:
+        f = self.labels.features
+        hit = np.flatnonzero(np.asarray(f["index"]) == int(instance_id))
+        if not hit.size:
+            raise EditError(f"there is no instance {instance_id}; known: {self.instance_ids()}")
+        f.loc[f.index[int(hit[0])], column] = value
+        if sync:
+            self._after_edit(f"{column}={value!r} for {instance_id}")
+
+    def _remove_hosts_of(self, ids: Iterable[int]) -> None:
+        f = self.points.features
+        if not len(f):
+            return
+        ids = set(int(i) for i in ids)
+        drop = [
+            k for k in range(len(f)) if int(f["instance_id"].iloc[k]) in ids and not f["orphan"].iloc[k]
+        ]
+        for k in drop:
+            self._retired_hosts[int(f["instance_id"].iloc[k])] = tuple(
+                np.asarray(self.points.data, float)[k]
+            )
+        self._remove_points(drop)
+
+    def _remove_points(self, indices: list[int]) -> None:
+        if indices:
+            with self.points.events.data.blocker():
+                self.points.remove(sorted(indices))
+
+    def _has_point_linked_to(self, instance_id: int) -> bool:
+        f = self.points.features
+        return bool(len(f)) and bool(np.any(np.asarray(f["instance_id"]) == int(instance_id)))
+
+    def _add_point(self, rowcol: np.ndarray, instance_id: int) -> None:
+        with self.points.events.data.blocker():
+            self.points.add(np.asarray(rowcol, float).reshape(1, 2))
+            f = self.points.features
+            f.loc[f.index[-1], "instance_id"] = int(instance_id)
+            f.loc[f.index[-1], "orphan"] = False
+        self.points.selected_data = set()
+
+
+def _confidence(score: Any) -> float:
+    try:
+        s = float(score)
+    except (TypeError, ValueError):
+        return np.inf
+    return np.inf if not np.isfinite(s) else s
+
+
+def _rasterise_polyline(line: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean ``(H, W)`` image of the pixels a ``(M, 2)`` ``(row, col)`` polyline crosses.
+
+    The line is thickened to 4-connectivity so that it really separates 8-connected parts.
+    """
+    from skimage.draw import line as draw_line
+
+    out = np.zeros(shape, bool)
+    pts = np.round(line).astype(int)
+    for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:]):
+        rr, cc = draw_line(r0, c0, r1, c1)
+        for dr, dc in ((0, 0), (0, 1), (1, 0)):
+            r, c = rr + dr, cc + dc
+            ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+            out[r[ok], c[ok]] = True
+    return out
+
+
+def session_for(layer, viewer=None) -> AnnotationSession | None:
+    """The session of an instance Labels or host Points layer (created on first use).
+
+    Parameters
+    ----------
+    layer : napari layer
+        Any layer of an annotation (Labels, Points or contours).
+    viewer : napari.Viewer, optional
+        Where to look for the partner layer when no session exists yet.
+    """
+    if layer is None:
+        return None
+    existing = getattr(layer, "_radiogal_session", None)
+    if existing is not None:
+        return existing
+    ctx = layer.metadata.get(META_KEY)
+    if ctx is None or viewer is None:
+        return None
+    partners = {
+        other.metadata.get(KIND_KEY): other
+        for other in viewer.layers
+        if getattr(other.metadata.get(META_KEY), "session", None) == ctx.session
+    }
+    labels, points = partners.get("instances"), partners.get("hosts")
+    if labels is None:
+        return None
+    if points is None:
+        from ._layers import points_kwargs
+
+        kwargs = points_kwargs(host_features([]), ctx, labels.name.removesuffix(" instances"))
+        points = viewer.add_points(np.zeros((0, 2)), **kwargs)
+    return AnnotationSession(labels, points)
+
+
+def sessions_in(viewer) -> list[AnnotationSession]:
+    """Sessions of every instance Labels layer in a viewer, top layer first."""
+    out = []
+    for layer in list(viewer.layers)[::-1]:
+        if layer.metadata.get(KIND_KEY) == "instances":
+            s = session_for(layer, viewer)
+            if s is not None:
+                out.append(s)
+    return out

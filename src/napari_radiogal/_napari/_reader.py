@@ -1,0 +1,305 @@
+"""napari reader: radio and WISE FITS images, and our COCO files.
+
+* A **radio** file becomes an Image layer in Jy/beam with an asinh-stretched ``inferno``
+  colormap; an **infrared** file a ``gray`` Image layer with zscale limits. NaN is blank.
+  Both are shown north up (see :mod:`._display`) and carry in ``metadata``: ``wcs``,
+  ``beam`` (degrees), ``unit``, ``noise_sigma`` (radio, Jy/beam), ``frequency_hz``,
+  ``pixel_scale_arcsec``, ``path``, ``header`` and the read image object (``image``).
+* An infrared file opened together with a radio file, or after one (the radio layer of
+  the current viewer), is **reprojected onto the radio grid**, so both align pixel for
+  pixel; its metadata then says ``reprojected_onto``.
+* A COCO ``.json`` written by this plugin (export or autosave sidecar) is opened as the
+  instance Labels and host Points layers on the grid it was made on.
+
+Errors in a file (our :class:`~napari_radiogal.errors.RadiogalError`, or what astropy raises
+on a broken file) become a napari error notification and the reader returns napari's "no
+layers" sentinel, so the viewer keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "napari_get_reader",
+    "fits_kind",
+    "read_fits_paths",
+    "radio_layer_data",
+    "infrared_layer_data",
+]
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+
+LayerData = tuple[Any, dict[str, Any], str]
+_NO_LAYERS: list = [(None,)]
+
+
+def _is_fits(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(FITS_SUFFIXES)
+
+
+def napari_get_reader(path: str | Sequence[str]) -> Callable | None:
+    """npe2 reader hook: a reader function for FITS files and our COCO JSON, else ``None``."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if paths and all(_is_fits(p) for p in paths):
+        return read_fits_paths
+    if len(paths) == 1 and str(paths[0]).lower().endswith(".json") and _looks_like_coco(paths[0]):
+        return read_coco_path
+    return None
+
+
+def _looks_like_coco(path: str | os.PathLike) -> bool:
+    """A cheap check of the first kilobytes (the reader must not claim every JSON file)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return '"annotations"' in head or '"categories"' in head or '"images"' in head
+
+
+def fits_kind(header, path: str | os.PathLike | None = None) -> str:
+    """Decide whether a FITS header is a radio or an infrared image.
+
+    Radio: ``BUNIT`` in Jy (per beam), a beam (``BMAJ``), or a frequency/Stokes axis.
+    Infrared: a photometric zero point (``MAGZP``), ``BUNIT`` in DN / nanomaggies /
+    magnitudes, a WISE/unWISE ``TELESCOP``/``INSTRUME``/``BAND``, or a ``w1``/``wise`` file
+    name. Radio is assumed when nothing decides (and logged).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+    path : path-like, optional
+        Only the file name is used, as the last clue.
+
+    Returns
+    -------
+    {"radio", "infrared"}
+    """
+    bunit = str(header.get("BUNIT", "")).strip().lower().replace(" ", "")
+    if "jy" in bunit or "BMAJ" in header:
+        return "radio"
+    if "MAGZP" in header or any(u in bunit for u in ("dn", "nmgy", "nanomag", "mag", "vega")):
+        return "infrared"
+    for k in range(3, int(header.get("NAXIS", 0)) + 1):
+        ctype = str(header.get(f"CTYPE{k}", "")).upper()
+        if ctype.startswith(("FREQ", "STOKES", "VRAD", "VELO")):
+            return "radio"
+    instrument = " ".join(
+        str(header.get(k, "")) for k in ("TELESCOP", "INSTRUME", "BAND", "SURVEY", "ORIGIN")
+    ).lower()
+    name = Path(path).name.lower() if path is not None else ""
+    if "wise" in instrument or "wise" in name or "_w1" in name or "-w1" in name:
+        return "infrared"
+    if any(k in instrument for k in ("askap", "meerkat", "lofar", "vla", "atca", "mwa", "emu")):
+        return "radio"
+    log.info("%s: could not tell radio from infrared by the header; assuming radio", path)
+    return "radio"
+
+
+def _read_header(path: Path):
+    from astropy.io import fits
+
+    with fits.open(path, memmap=True) as hdul:
+        for hdu in hdul:
+            if getattr(hdu, "data", None) is not None and hdu.header.get("NAXIS", 0) >= 2:
+                return hdu.header.copy()
+        return hdul[0].header.copy()
+
+
+def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
+    """Image layer-data tuple of a :class:`~napari_radiogal.io.fits.RadioImage`."""
+    from napari_radiogal.stats import clipped_noise
+
+    from ._display import layer_transform, radio_contrast_limits, stretched_colormap
+
+    data = np.asarray(radio.data)
+    noise = float(clipped_noise(data)) if np.isfinite(data).any() else None
+    beam = None if radio.beam is None else tuple(float(b) for b in radio.beam)
+    meta = {
+        "radiogal_kind": "radio",
+        "wcs": radio.wcs,
+        "beam": beam,
+        "unit": radio.unit,
+        "noise_sigma": noise,
+        "frequency_hz": radio.frequency_hz,
+        "pixel_scale_arcsec": radio.pixel_scale_arcsec,
+        "path": None if radio.path is None else str(radio.path),
+        "header": radio.header,
+        "image": radio,
+    }
+    kwargs = {
+        "name": name or _stem(radio.path, "radio"),
+        "colormap": stretched_colormap("inferno", "asinh"),
+        "contrast_limits": radio_contrast_limits(data, noise),
+        "metadata": meta,
+        "interpolation2d": "nearest",
+        **layer_transform(data.shape, radio.pixel_scale_arcsec),
+    }
+    return data, kwargs, "image"
+
+
+def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
+    """Image layer-data tuple of an :class:`~napari_radiogal.io.fits.InfraredImage`.
+
+    Parameters
+    ----------
+    ir : InfraredImage
+        On its own grid.
+    onto : RadioImage, optional
+        When given, ``ir`` is reprojected onto this radio grid first (same shape, WCS and
+        layer transform as the radio layer).
+    """
+    from ._display import layer_transform, zscale_limits
+
+    source_path = ir.path
+    reprojected_onto = None
+    if onto is not None:
+        from napari_radiogal.io.align import reproject_to_grid
+
+        ir = reproject_to_grid(ir, onto)
+        reprojected_onto = None if onto.path is None else str(onto.path)
+        scale = onto.pixel_scale_arcsec
+    else:
+        scale = ir.pixel_scale_arcsec
+    data = np.asarray(ir.data)
+    meta = {
+        "radiogal_kind": "infrared",
+        "wcs": ir.wcs,
+        "beam": None,
+        "unit": ir.unit,
+        "magzp": getattr(ir, "magzp", None),
+        "pixel_scale_arcsec": scale,
+        "path": None if source_path is None else str(source_path),
+        "header": ir.header,
+        "reprojected_onto": reprojected_onto,
+        "image": ir,
+    }
+    kwargs = {
+        "name": name or _stem(source_path, "infrared"),
+        "colormap": "gray",
+        "contrast_limits": zscale_limits(data),
+        "metadata": meta,
+        **layer_transform(data.shape, scale),
+    }
+    return data, kwargs, "image"
+
+
+def _stem(path: str | os.PathLike | None, default: str) -> str:
+    if path is None:
+        return default
+    name = Path(path).name
+    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _radio_in_viewer():
+    """The radio image of the current viewer's selected (or topmost) radio layer, if any."""
+    try:
+        import napari
+    except ImportError:  # pragma: no cover
+        return None
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return None
+    active = viewer.layers.selection.active
+    candidates = [active] if active is not None else []
+    candidates += list(viewer.layers)[::-1]
+    for layer in candidates:
+        if layer is not None and layer.metadata.get("radiogal_kind") == "radio":
+            return layer.metadata.get("image")
+    return None
+
+
+def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
+    """Read radio and infrared FITS files into layers (IR reprojected onto the radio grid).
+
+    Radio layers come first, so in napari the infrared image lies *above* them only if the
+    user reorders; we return infrared first (drawn at the bottom) so a radio image with
+    additive blending shows over the IR.
+    """
+    from napari.utils.notifications import show_error, show_info
+
+    paths = [Path(path)] if isinstance(path, str | os.PathLike) else [Path(p) for p in path]
+    try:
+        radios, irs = _read_all(paths)
+    except (ValueError, OSError, TypeError) as exc:
+        # RadiogalError subclasses are ValueErrors; astropy raises OSError on non-FITS files
+        log.warning("could not open %s: %s", [str(p) for p in paths], exc)
+        show_error(f"napari-radiogal could not open {', '.join(p.name for p in paths)}: {exc}")
+        return _NO_LAYERS
+    onto = radios[0] if radios else _radio_in_viewer()
+    layers: list[LayerData] = []
+    for ir in irs:
+        try:
+            layers.append(infrared_layer_data(ir, onto=onto))
+        except ValueError as exc:  # InputImageError: no overlap with the radio image
+            show_error(f"{_stem(ir.path, 'infrared')}: {exc} Shown on its own grid instead.")
+            layers.append(infrared_layer_data(ir, onto=None))
+    for radio in radios:
+        data, kwargs, kind = radio_layer_data(radio)
+        if irs:
+            kwargs["blending"] = "additive"
+        layers.append((data, kwargs, kind))
+    if irs and onto is not None and not radios:
+        show_info(f"Infrared reprojected onto the radio grid of {_stem(onto.path, 'radio')}.")
+    for radio in radios:
+        _offer_autosave(radio.path)
+    return layers
+
+
+def _read_all(paths: list[Path]):
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    radios, irs = [], []
+    for p in paths:
+        kind = fits_kind(_read_header(p), p)
+        (radios if kind == "radio" else irs).append(
+            read_radio(p) if kind == "radio" else read_infrared(p)
+        )
+    return radios, irs
+
+
+def _offer_autosave(radio_path: Path | None) -> None:
+    """If an autosave sidecar exists next to a radio file, offer to restore it."""
+    if radio_path is None:
+        return
+    from ._autosave import offer_restore
+
+    offer_restore(Path(radio_path))
+
+
+def read_coco_path(path: str | Sequence[str]) -> list[LayerData]:
+    """Open a COCO file of this plugin as instance Labels + host Points layers.
+
+    The layers are placed on the grid the file describes (``height``, ``width``, and the
+    pixel scale of ``radio_wcs``); open the radio FITS file too to see them over the image.
+    """
+    from napari.utils.notifications import show_error
+
+    from ._autosave import context_from_record
+    from ._layers import dataset_to_layer_data
+
+    p = Path(path if isinstance(path, str | os.PathLike) else path[0])
+    try:
+        from napari_radiogal.io.coco import read_coco
+
+        dataset = read_coco(p)
+        if not dataset.images:
+            raise ValueError("the file lists no images")
+        record = dataset.images[0]
+        ctx = context_from_record(record, dataset, p)
+        return dataset_to_layer_data(dataset, ctx, name=Path(record.file_name).stem)
+    except (ValueError, OSError, KeyError) as exc:
+        show_error(f"napari-radiogal could not open {p.name} as COCO annotations: {exc}")
+        return _NO_LAYERS
