@@ -519,7 +519,7 @@ def evaluate(
             mask_ap50=_ap(prec_segm[i50, :, k]),
             host_ap50=_ap(prec_kp[0, :, k]),
             box_ap50=_ap(prec_bbox[i50, :, k]),
-            mask_ap=_ap_range(prec_segm[i_coco, :, k]),
+            mask_ap=_ap(prec_segm[i_coco, :, k]),
             tp=tp, fp=fp, fn=fn,
             tp_rate=_rate(tp, n_gt), fp_rate=_rate(fp, n_gt), fn_rate=_rate(fn, n_gt),
             host_median_arcsec=med, host_p90_arcsec=p90, n_host_pairs=len(offsets),
@@ -692,15 +692,14 @@ def _copy_dict(d: dict) -> dict:
     return {k: ([dict(x) for x in v] if isinstance(v, list) else v) for k, v in d.items()}
 
 
-def _ap(precision_r: np.ndarray) -> float:
-    """Mean over the 101 recall points in %, NaN when the class has no ground truth."""
-    valid = precision_r[precision_r > -1]
-    return 100.0 * float(valid.mean()) if valid.size else float("nan")
+def _ap(precision: np.ndarray) -> float:
+    """Mean precision over recall points (and IoUs) in %, NaN when the class has no truth.
 
-
-def _ap_range(precision_tr: np.ndarray) -> float:
-    valid = precision_tr[precision_tr > -1]
-    return 100.0 * float(valid.mean()) if valid.size else float("nan")
+    Rounded to 1e-9 %: pycocotools divides by ``tp + fp + eps``, so a perfect precision is
+    ``1 - 2e-16``; rounding makes a perfect result exactly 100.0.
+    """
+    valid = precision[precision > -1]
+    return round(100.0 * float(valid.mean()), 9) if valid.size else float("nan")
 
 
 def _rate(n: int, n_gt: int) -> float:
