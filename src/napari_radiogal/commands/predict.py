@@ -1,0 +1,258 @@
+"""``radiogal predict``: segment radio galaxies in FITS images; write COCO, ECSV and DS9 files.
+
+Two forms:
+
+* ``radiogal predict RADIO.fits [--ir IR.fits] [--out DIR]`` writes ``DIR/STEM.json``
+  (COCO), ``DIR/STEM.ecsv`` (catalogue) and ``DIR/STEM.reg`` (DS9 regions).
+* ``radiogal predict --data COCO.json|DIR [--split test] [--out DIR]`` predicts every image
+  of a data set (e.g. ``radiogal simulate`` output) and writes ``DIR/predictions.json`` (one
+  COCO file with the data set's image ids, ready for ``radiogal evaluate``) and
+  ``DIR/catalogue.ecsv``.
+
+Every :class:`~napari_radiogal.inference.InferenceConfig` field is also an option
+(``--class-threshold``, ``--no-flip``...), generated from the dataclass so that the command
+line, the Python API and the napari widget share one set of defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "predict"
+HELP = "segment radio galaxies in FITS images (COCO + ECSV catalogue + DS9 regions)"
+DESCRIPTION = (
+    "Find, outline and classify extended radio galaxies and their infrared hosts. Give one "
+    "radio FITS image (optionally with --ir), or --data with a COCO file / data-set folder to "
+    "predict every image of it. Writes COCO JSON, an ECSV catalogue (class, score, host "
+    "RA/Dec, integrated flux density, largest angular size...) and DS9 regions."
+)
+
+log = logging.getLogger(__name__)
+
+# options with a hand-written form (or none): everything else is generated from the config
+_MANUAL_FIELDS = {"device", "batch_size", "oracle_classes"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from napari_radiogal.inference.config import DEVICE_CHOICES, InferenceConfig, config_fields
+
+    defaults = InferenceConfig()
+    parser.add_argument("radio", nargs="?", type=Path, metavar="RADIO.fits",
+                        help="radio continuum image (Jy/beam)%(default).0s")
+    parser.add_argument("--ir", type=Path, metavar="IR.fits",
+                        help="infrared image (e.g. WISE W1), any grid overlapping the radio "
+                             "one%(default).0s")
+    parser.add_argument("--data", type=Path, metavar="COCO.json|DIR",
+                        help="predict every image of a COCO file or of a data-set folder "
+                             "(DIR/annotations/SPLIT.json)%(default).0s")
+    parser.add_argument("--split", default="test",
+                        help="with --data DIR: which annotations/SPLIT.json to read")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: the current folder; with --data, "
+                             "ROOT/predictions)%(default).0s")
+    parser.add_argument("--stem", default=None,
+                        help="output file names STEM.json/.ecsv/.reg (default: the radio "
+                             "file's name)%(default).0s")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files")
+    parser.add_argument("--model", type=Path, default=None, metavar="PATH",
+                        help="weights NAME.safetensors with its NAME.json card (default: the "
+                             "bundled model)%(default).0s")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default=defaults.device,
+                        help="where the network runs; auto picks CUDA, then MPS, then CPU")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="cut-outs per network pass")
+    parser.add_argument("--oracle-classes", action="store_true",
+                        help="take each image's classes from the COCO file instead of "
+                             "predicting them (only for comparing with the paper; needs --data)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    group = parser.add_argument_group("inference settings (InferenceConfig)")
+    for f in config_fields():
+        if f["name"] in _MANUAL_FIELDS:
+            continue
+        flag = "--" + f["name"].replace("_", "-")
+        help_text = f["help"]
+        if isinstance(f["default"], bool):
+            group.add_argument(flag, dest=f["name"], action=argparse.BooleanOptionalAction,
+                               default=f["default"], help=help_text)
+        elif isinstance(f["default"], tuple):
+            group.add_argument(flag, dest=f["name"], type=_float_list, default=f["default"],
+                               metavar="A,B,...", help=help_text)
+        else:
+            group.add_argument(flag, dest=f["name"], type=type(f["default"]),
+                               default=f["default"], choices=f.get("choices"), help=help_text)
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers like 1,0.5,1.5,2; got {text!r}"
+        ) from None
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`InferenceConfig` described by parsed arguments."""
+    from napari_radiogal.inference.config import InferenceConfig
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(InferenceConfig)
+              if hasattr(args, f.name)}
+    return InferenceConfig(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_radiogal.errors import ConfigError
+
+    if (args.radio is None) == (args.data is None):
+        raise ConfigError(
+            "give either one radio image (radiogal predict RADIO.fits [--ir IR.fits]) or "
+            "--data COCO.json|DIR, not both and not neither."
+        )
+    if args.oracle_classes and args.data is None:
+        raise ConfigError("--oracle-classes needs --data (the classes come from its COCO file).")
+    if args.data is None and args.split != "test":
+        raise ConfigError("--split only applies with --data.")
+    if args.data is not None and args.ir is not None:
+        raise ConfigError("--ir applies to a single radio image; with --data the COCO file "
+                          "names each image's IR file (ir_file).")
+    config = config_from_args(args)
+    from napari_radiogal.inference import load_model
+
+    model = load_model(args.model, device=config.device)
+    print(f"radiogal predict: model {model.name!r} (sha256 {model.sha256[:12]}...) on "
+          f"{model.device}", file=sys.stderr)
+    if args.data is None:
+        return _predict_one(args, config, model)
+    return _predict_data(args, config, model)
+
+
+def _predict_one(args: argparse.Namespace, config, model) -> int:
+    from napari_radiogal.inference import segment
+    from napari_radiogal.inference.prediction import _stem
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    radio = read_radio(args.radio)
+    ir = read_infrared(args.ir) if args.ir is not None else None
+    out = args.out if args.out is not None else Path(".")
+    stem = args.stem or _stem(args.radio.name)
+    _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
+    from napari_radiogal.inference import STAGES
+
+    with _progress_bar(args, total=len(STAGES), unit="stage") as bar:
+        prediction = segment(radio, ir, model=model, config=config,
+                             progress=_stage_progress(bar))
+    paths = prediction.write(out, stem)
+    n = len(prediction.instances)
+    print(f"{n} instance{'s' if n != 1 else ''} on {args.radio.name}: "
+          + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _predict_data(args: argparse.Namespace, config, model) -> int:
+    from napari_radiogal.errors import CocoFormatError
+    from napari_radiogal.inference import ImageInput, catalogue, predictions_to_dataset
+    from napari_radiogal.inference import segment_batch
+    from napari_radiogal.inference.prediction import write_table
+    from napari_radiogal.io.coco import dataset_root, read_coco, resolve_image_path, write_coco
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    json_path = _data_json(args.data, args.split)
+    dataset = read_coco(json_path)
+    root = dataset_root(json_path)
+    out = args.out if args.out is not None else root / "predictions"
+    targets = [out / "predictions.json", out / "catalogue.ecsv"]
+    _refuse_overwrite(targets, args.overwrite)
+    classes_of = {im.id: [] for im in dataset.images}
+    for a in dataset.instances:
+        classes_of.setdefault(a.image_id, []).append(a.category_id)
+
+    def inputs():
+        for im in dataset.images:
+            radio_path = (resolve_image_path(json_path, im, "radio_file")
+                          or resolve_image_path(json_path, im, "file_name"))
+            if radio_path is None or radio_path.suffix.lower() not in (".fits", ".fit", ".fts",
+                                                                       ".gz", ".fz"):
+                raise CocoFormatError(
+                    f"image {im.id} ({im.file_name}) names no FITS radio file; predict needs "
+                    "radio_file (or file_name) pointing at a FITS image.", path=json_path,
+                    field=f"images[id={im.id}]",
+                )
+            ir_path = resolve_image_path(json_path, im, "ir_file")
+            yield ImageInput(
+                radio=read_radio(radio_path),
+                infrared=read_infrared(ir_path) if ir_path is not None else None,
+                image_id=im.id, file_name=im.file_name, radio_file=im.radio_file,
+                ir_file=im.ir_file, class_ids=classes_of.get(im.id) or [],
+            )
+
+    predictions = []
+    with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
+        for prediction in segment_batch(inputs(), model=model, config=config,
+                                        total=len(dataset.images)):
+            predictions.append(_drop_pixels(prediction))
+            bar.update(1)
+    result = predictions_to_dataset(predictions)
+    write_coco(targets[0], result, backup=False)
+    write_table(catalogue(predictions), targets[1])
+    n = len(result.instances)
+    print(f"{n} instances on {len(predictions)} images of {json_path}: "
+          f"{targets[0]}, {targets[1]}")
+    return 0
+
+
+def _drop_pixels(prediction):
+    """Keep what the outputs need; the per-image maps would add up over a big data set."""
+    prediction.maps = {}
+    return prediction
+
+
+def _data_json(data: Path, split: str) -> Path:
+    from napari_radiogal.errors import ConfigError
+
+    if data.is_file():
+        return data
+    if data.is_dir():
+        candidate = data / "annotations" / f"{split}.json"
+        if candidate.is_file():
+            return candidate
+        found = sorted(p.name for p in (data / "annotations").glob("*.json")) \
+            if (data / "annotations").is_dir() else []
+        raise ConfigError(
+            f"{candidate} not found; the data set has annotations {found or 'none'}. Choose "
+            "one with --split NAME or pass the COCO file itself."
+        )
+    raise ConfigError(f"--data {data}: no such file or folder.")
+
+
+def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    from napari_radiogal.errors import ConfigError
+
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"output file(s) already exist: {', '.join(existing)}; pass --overwrite to replace "
+            "them or choose another --out / --stem."
+        )
+
+
+def _progress_bar(args: argparse.Namespace, *, total: int, unit: str):
+    from tqdm import tqdm
+
+    quiet = args.no_progress or getattr(args, "quiet", False)
+    return tqdm(total=total, unit=unit, disable=True if quiet else None, file=sys.stderr,
+                desc="radiogal predict")
+
+
+def _stage_progress(bar: Any):
+    """A ``progress(done, total)`` callback that moves a tqdm bar to ``done``."""
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    return progress

@@ -1,0 +1,213 @@
+"""The inference settings: one frozen dataclass, the single source of defaults.
+
+The ``radiogal predict`` command maps its options onto :class:`InferenceConfig` and the napari
+widget builds its form from :func:`config_fields` (help text, ranges and choices live in each
+field's ``metadata``), so the command line and the GUI cannot drift apart. Every number that
+differs from the authors' code (ALGORITHM.md section 8) says so in its help text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from napari_radiogal.errors import ConfigError
+
+__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES"]
+
+#: Values accepted by :attr:`InferenceConfig.device`.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: Values accepted by :attr:`InferenceConfig.background_mode`.
+BACKGROUND_MODES = ("relative", "fixed")
+
+
+def _meta(help: str, **kw: Any) -> dict[str, Any]:
+    return {"help": help, **kw}
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Settings of :func:`~napari_radiogal.inference.segment` (defaults = the recommended run).
+
+    Each field carries ``metadata`` with ``help`` and, where it applies, ``min``, ``max``,
+    ``choices`` and ``group``; see :func:`config_fields`. Build variants with
+    :meth:`replace`; invalid values raise :class:`~napari_radiogal.errors.ConfigError`.
+
+    Examples
+    --------
+    >>> cfg = InferenceConfig()
+    >>> cfg.scales
+    (1.0, 0.5, 1.5, 2.0)
+    >>> cfg.replace(flip=False).flip
+    False
+    """
+
+    scales: tuple[float, ...] = field(
+        default=(1.0, 0.5, 1.5, 2.0),
+        metadata=_meta(
+            "Input scales whose class activation maps (CAMs) are summed; 1.0 must be "
+            "included (it also feeds the boundary and displacement heads). The authors' values.",
+            min=0.25, max=4.0, group="CAM",
+        ),
+    )
+    flip: bool = field(
+        default=True,
+        metadata=_meta("Add the left-right mirrored image at every scale (test-time "
+                       "augmentation, as the authors).", group="CAM"),
+    )
+    device: str = field(
+        default="auto",
+        metadata=_meta("Where the network runs: auto picks CUDA, then Apple MPS, then CPU.",
+                       choices=DEVICE_CHOICES, group="run"),
+    )
+    batch_size: int = field(
+        default=8,
+        metadata=_meta("Cut-outs per network pass at scale 1 (fewer at larger scales, so the "
+                       "memory per pass stays bounded).", min=1, max=1024, group="run"),
+    )
+    class_threshold: float = field(
+        default=0.5,
+        metadata=_meta("A class is segmented when its classifier probability (sigmoid) reaches "
+                       "this value.", min=0.0, max=1.0, group="classes"),
+    )
+    always_top_class: bool = field(
+        default=True,
+        metadata=_meta("When no class reaches class_threshold, still segment the most probable "
+                       "one; its low probability shows in the scores.", group="classes"),
+    )
+    oracle_classes: bool = field(
+        default=False,
+        metadata=_meta("Use the classes given with the image instead of predicting them. Only "
+                       "for comparing with the paper, whose code does this on its test set.",
+                       group="classes"),
+    )
+    radio_weighting: bool = field(
+        default=True,
+        metadata=_meta("Multiply the instance CAMs by the pre-processed radio channel before "
+                       "the random walk (the authors' code does; the paper does not say).",
+                       group="instances"),
+    )
+    displacement_threshold: float = field(
+        default=2.5,
+        metadata=_meta("Cells whose displacement is shorter than this (in stride-4 cells) form "
+                       "the instance centres.", min=0.0, max=50.0, group="instances"),
+    )
+    centroid_iterations: int = field(
+        default=300,
+        metadata=_meta("Maximum steps of centroid refinement along the displacement field "
+                       "(stops earlier once no centroid moves).", min=0, max=10_000,
+                       group="instances"),
+    )
+    beta: float = field(
+        default=10.0,
+        metadata=_meta("Exponent applied to the affinities before the random walk.",
+                       min=0.1, max=100.0, group="random walk"),
+    )
+    random_walk_steps: int = field(
+        default=256,
+        metadata=_meta("Random-walk steps, i.e. the power of the transition matrix (the "
+                       "authors' 2**8).", min=0, max=10_000, group="random walk"),
+    )
+    random_walk_radius: int = field(
+        default=5,
+        metadata=_meta("Neighbourhood radius of the affinities, in stride-4 cells.",
+                       min=1, max=20, group="random walk"),
+    )
+    background_threshold: float = field(
+        default=0.25,
+        metadata=_meta("Background score in the per-pixel argmax. 'relative': a fraction of the "
+                       "image's highest score map (upstream IRNet's 0.25); 'fixed': an absolute "
+                       "value of class probability x propagated CAM. Replaces the authors' "
+                       "5 x std of one instance CAM.", min=0.0, max=1.0, group="instances"),
+    )
+    background_mode: str = field(
+        default="relative",
+        metadata=_meta("How background_threshold is read.", choices=BACKGROUND_MODES,
+                       group="instances"),
+    )
+    min_fragment_fraction: float = field(
+        default=0.02,
+        metadata=_meta("Connected parts of one instance's mask smaller than this fraction of "
+                       "the instance's area are removed (specks); larger parts, e.g. the two "
+                       "lobes of an FR-II, stay one instance.", min=0.0, max=1.0,
+                       group="instances"),
+    )
+    min_instance_pixels: int = field(
+        default=10,
+        metadata=_meta("Instances with fewer mask pixels are dropped.", min=0, max=1_000_000,
+                       group="instances"),
+    )
+    score_threshold: float = field(
+        default=0.0,
+        metadata=_meta("Instances scoring below this are dropped (0 keeps all, as evaluation "
+                       "needs).", min=0.0, max=1.0, group="instances"),
+    )
+    subpixel_host: bool = field(
+        default=True,
+        metadata=_meta("Refine each host to sub-pixel precision (weighted centroid of the "
+                       "CAM x IR product in the 3 x 3 pixels around its peak).", group="hosts"),
+    )
+
+    def __post_init__(self) -> None:
+        # Accept lists (from JSON / YAML / argparse) but store a hashable tuple.
+        object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        if not self.scales or 1.0 not in self.scales:
+            raise ConfigError(
+                f"scales must include 1.0 (it feeds the boundary and displacement heads); got "
+                f"{self.scales}. Use e.g. scales=(1.0,) or (1.0, 0.5, 1.5, 2.0)."
+            )
+        if self.device not in DEVICE_CHOICES:
+            raise ConfigError(f"device must be one of {DEVICE_CHOICES}; got {self.device!r}.")
+        if self.background_mode not in BACKGROUND_MODES:
+            raise ConfigError(
+                f"background_mode must be one of {BACKGROUND_MODES}; got {self.background_mode!r}."
+            )
+        for f in dataclasses.fields(self):
+            lo, hi = f.metadata.get("min"), f.metadata.get("max")
+            if lo is None and hi is None:
+                continue
+            values = getattr(self, f.name)
+            for v in values if isinstance(values, tuple) else (values,):
+                if (lo is not None and v < lo) or (hi is not None and v > hi):
+                    raise ConfigError(
+                        f"InferenceConfig.{f.name} must lie in [{lo}, {hi}]; got {values!r}. "
+                        f"({f.metadata['help']})"
+                    )
+
+    def replace(self, **changes: Any) -> InferenceConfig:
+        """A copy with some fields changed (validated; unknown names raise ConfigError)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(
+                f"InferenceConfig has no field(s) {sorted(unknown)}; known: "
+                f"{[f.name for f in dataclasses.fields(self)]}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (for provenance in COCO ``info`` and catalogue metadata)."""
+        d = dataclasses.asdict(self)
+        d["scales"] = list(self.scales)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InferenceConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ConfigError."""
+        return cls().replace(**dict(d))
+
+
+def config_fields() -> list[dict[str, Any]]:
+    """One dict per :class:`InferenceConfig` field, for building a form.
+
+    Returns
+    -------
+    list of dict
+        Keys ``name``, ``type`` (the annotation as a string), ``default``, ``help`` and, when
+        they apply, ``min``, ``max``, ``choices``, ``group``.
+    """
+    out = []
+    for f in dataclasses.fields(InferenceConfig):
+        out.append({"name": f.name, "type": str(f.type), "default": f.default, **f.metadata})
+    return out

@@ -1,0 +1,514 @@
+"""The result of inference on one image, and its conversions to COCO, a catalogue and regions.
+
+* :meth:`Prediction.to_dataset`: a :class:`~napari_radiogal.annotations.CocoDataset`
+  (written by :func:`napari_radiogal.io.coco.write_coco`, read by ``radiogal evaluate``).
+* :meth:`Prediction.to_table`: an astropy :class:`~astropy.table.Table`, one row per
+  instance, with units (see :data:`CATALOGUE_COLUMNS`).
+* :meth:`Prediction.to_regions`: :class:`regions.Regions` for DS9 / CARTA: one polygon per
+  connected part of each mask (sky coordinates when the image has a WCS) and a point per host.
+* :meth:`Prediction.write`: all three files, each written atomically.
+
+:func:`catalogue` and :func:`predictions_to_dataset` merge many predictions (a survey run).
+Pixel positions are ``(x, y)`` = ``(col, row)``, 0-based, at pixel centres.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
+from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
+
+__all__ = [
+    "Prediction",
+    "CATALOGUE_COLUMNS",
+    "catalogue",
+    "predictions_to_dataset",
+    "instance_properties",
+]
+
+log = logging.getLogger(__name__)
+
+#: Catalogue columns: name -> (unit or None, description).
+CATALOGUE_COLUMNS: dict[str, tuple[str | None, str]] = {
+    "image_id": (None, "COCO id of the image"),
+    "file_name": (None, "image file"),
+    "id": (None, "instance id (COCO annotation id)"),
+    "class": (None, "predicted class"),
+    "category_id": (None, "COCO category id"),
+    "score": (None, "class probability x propagated CAM peak, in [0, 1]"),
+    "class_probability": (None, "classifier probability of the class (sigmoid)"),
+    "x": ("pix", "flux-weighted centroid, column"),
+    "y": ("pix", "flux-weighted centroid, row"),
+    "ra": ("deg", "flux-weighted centroid, right ascension"),
+    "dec": ("deg", "flux-weighted centroid, declination"),
+    "host_x": ("pix", "host galaxy, column (NaN: no host)"),
+    "host_y": ("pix", "host galaxy, row"),
+    "host_ra": ("deg", "host galaxy, right ascension"),
+    "host_dec": ("deg", "host galaxy, declination"),
+    "host_from": (None, "ir: peak of CAM x IR; displacement: radio-only centre; none"),
+    "flux": ("Jy", "integrated flux density: sum of Jy/beam in the mask / beam area in pixels"),
+    "peak_flux": ("Jy/beam", "brightest pixel in the mask"),
+    "las": ("arcsec", "largest angular size: longest distance between two mask pixel centres"),
+    "las_pix": ("pix", "largest angular size in pixels"),
+    "area": ("pix", "mask pixels"),
+    "bbox_x": ("pix", "COCO box left edge"),
+    "bbox_y": ("pix", "COCO box top edge"),
+    "bbox_w": ("pix", "COCO box width"),
+    "bbox_h": ("pix", "COCO box height"),
+    "n_components": (None, "connected parts of the mask (e.g. 2 for detached FR-II lobes)"),
+}
+
+_NAN = float("nan")
+
+
+@dataclass
+class Prediction:
+    """Instances found on one radio image, with everything needed to export them.
+
+    Attributes
+    ----------
+    image : ImageRecord
+        The image (id, size, files, WCS header text, beam, noise, class probabilities in
+        ``extra``).
+    instances : list of Instance
+        Best score first; masks are whole per (class, cluster) (disjoint lobes = one instance);
+        ``extra`` holds ``host_from``, ``class_probability``, ``n_components``, ``centre``.
+    scheme : ClassScheme
+        The model's classes.
+    class_probabilities : ndarray, shape (K,)
+        Image-level sigmoid probabilities in ``scheme.names`` order (NaN when not run).
+    wcs : astropy.wcs.WCS or None
+        Celestial WCS of the radio image.
+    beam : (bmaj, bmin, bpa) in degrees, or None
+    pixel_scale_arcsec : float or None
+    radio : ndarray, shape (H, W), or None
+        The radio image in ``radio_unit`` (for fluxes).
+    radio_unit : str
+    provenance : dict
+        Software version, model name and sha256, inference and pre-processing parameters,
+        device, input files with sha256 (the COCO ``info`` block).
+    timings : dict
+        Milliseconds per pipeline stage (a batch's time shared by its images).
+    maps : dict of ndarray
+        Stride-4 grid products for display: ``cams`` (K, h, w) max-normalised,
+        ``boundary`` (h, w), ``clusters`` (h, w).
+    """
+
+    image: ImageRecord
+    instances: list[Instance] = field(default_factory=list)
+    scheme: ClassScheme = RADIOGALAXYNET
+    class_probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    wcs: Any = None
+    beam: tuple[float, float, float] | None = None
+    pixel_scale_arcsec: float | None = None
+    radio: np.ndarray | None = None
+    radio_unit: str = "Jy/beam"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for a in self.instances:
+            name = self.scheme.name_of_id(a.category_id)
+            counts[name] = counts.get(name, 0) + 1
+        what = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no instances"
+        return (f"Prediction(image {self.image.id} '{self.image.file_name}' "
+                f"{self.image.height}x{self.image.width}: {what})")
+
+    # ---- conversions ------------------------------------------------------------------
+    def label_image(self) -> np.ndarray:
+        """``(H, W)`` int32 labels: 0 = background, ``i + 1`` = ``instances[i]``."""
+        labels = np.zeros((self.image.height, self.image.width), dtype=np.int32)
+        for i, a in enumerate(self.instances, start=1):
+            labels[a.mask & (labels == 0)] = i
+        return labels
+
+    def to_dataset(self) -> CocoDataset:
+        """This prediction as a one-image :class:`CocoDataset` (``info`` = provenance)."""
+        return predictions_to_dataset([self])
+
+    def to_table(self) -> Any:
+        """The catalogue of this image: one row per instance (see :data:`CATALOGUE_COLUMNS`).
+
+        Returns
+        -------
+        astropy.table.Table
+            ``meta["provenance"]`` holds :attr:`provenance`.
+        """
+        return catalogue([self])
+
+    def to_regions(self) -> Any:
+        """DS9-ready regions: a polygon per connected part of each mask and a point per host.
+
+        Sky regions (ICRS degrees) when the image has a WCS, pixel regions otherwise. Each
+        mask polygon carries ``meta["text"] = "CLASS SCORE"`` on its first part and the class
+        colour; hosts are ``x`` points.
+
+        Returns
+        -------
+        regions.Regions
+        """
+        from regions import (
+            PixCoord,
+            PointPixelRegion,
+            PointSkyRegion,
+            PolygonPixelRegion,
+            PolygonSkyRegion,
+            Regions,
+        )
+
+        out = []
+        for a in self.instances:
+            name = self.scheme.name_of_id(a.category_id)
+            color = DISPLAY_COLORS.get(name, "#00ff00ff")[:7]
+            tag = [f"id{a.id}", name]
+            for part_index, ring in enumerate(_outer_rings(a.mask)):
+                meta = {"tag": tag}
+                if part_index == 0:
+                    meta["text"] = f"{name} {a.score or 0:.2f}"
+                visual = {"color": color}
+                xs, ys = ring[:, 1], ring[:, 0]
+                if self.wcs is not None:
+                    sky = self.wcs.pixel_to_world(xs, ys)
+                    out.append(PolygonSkyRegion(vertices=sky, meta=meta, visual=visual))
+                else:
+                    out.append(PolygonPixelRegion(vertices=PixCoord(xs, ys), meta=meta,
+                                                  visual=visual))
+            if a.host is not None:
+                meta = {"tag": tag, "text": f"host {a.id}"}
+                visual = {"color": color, "symbol": "x"}
+                if self.wcs is not None:
+                    sky = self.wcs.pixel_to_world(a.host[0], a.host[1])
+                    out.append(PointSkyRegion(center=sky, meta=meta, visual=visual))
+                else:
+                    out.append(PointPixelRegion(center=PixCoord(*a.host), meta=meta,
+                                                visual=visual))
+        return Regions(out)
+
+    def write(self, out_dir: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
+        """Write ``STEM.json`` (COCO), ``STEM.ecsv`` (catalogue) and ``STEM.reg`` (DS9).
+
+        Each file is written to a temporary file in ``out_dir`` and renamed into place, so a
+        crash never leaves a half-written file.
+
+        Parameters
+        ----------
+        out_dir : path-like
+            Created if needed.
+        stem : str, optional
+            Default: the image file name without its suffixes.
+
+        Returns
+        -------
+        dict
+            ``{"coco": Path, "catalogue": Path, "regions": Path}``.
+        """
+        from napari_radiogal.io.coco import write_coco
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = stem or _stem(self.image.file_name)
+        paths = {
+            "coco": out / f"{stem}.json",
+            "catalogue": out / f"{stem}.ecsv",
+            "regions": out / f"{stem}.reg",
+        }
+        write_coco(paths["coco"], self.to_dataset(), backup=False)
+        write_table(self.to_table(), paths["catalogue"])
+        regions_text = self.to_regions().serialize(format="ds9")
+        _atomic_write_text(paths["regions"], regions_text)
+        log.info("wrote %d instances of %s to %s.{json,ecsv,reg}", len(self.instances),
+                 self.image.file_name, out / stem)
+        return paths
+
+
+# --------------------------------------------------------------------------------------
+# Merging many predictions
+# --------------------------------------------------------------------------------------
+def predictions_to_dataset(
+    predictions: Iterable[Prediction], *, info: dict[str, Any] | None = None
+) -> CocoDataset:
+    """One :class:`CocoDataset` with the images and instances of many predictions.
+
+    Annotation ids are renumbered 1..N across images (the instances are copied, the
+    predictions are not changed). ``info`` defaults to the first prediction's provenance with
+    every image's input files listed.
+    """
+    predictions = list(predictions)
+    scheme = predictions[0].scheme if predictions else RADIOGALAXYNET
+    images, instances = [], []
+    next_id = 1
+    input_files: list[dict[str, Any]] = []
+    for p in predictions:
+        if p.scheme != scheme:
+            raise ValueError(
+                f"predictions use different class schemes ({list(scheme.names)} vs "
+                f"{list(p.scheme.names)}); merge predictions of one model only."
+            )
+        images.append(p.image)
+        for a in p.instances:
+            instances.append(replace(a, id=next_id, extra=dict(a.extra)))
+            next_id += 1
+        input_files.extend(_input_files(p))
+    if info is None:
+        info = dict(predictions[0].provenance) if predictions else {}
+        info["input_files"] = input_files
+    return CocoDataset(images=images, instances=instances, scheme=scheme, info=info)
+
+
+def _input_files(p: Prediction) -> list[dict[str, Any]]:
+    files = p.provenance.get("input_files")
+    if files is not None:
+        return list(files)
+    return []
+
+
+def catalogue(predictions: Iterable[Prediction]) -> Any:
+    """The instance catalogue of many predictions (one row per instance).
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns of :data:`CATALOGUE_COLUMNS` with units; ``meta["provenance"]`` is the first
+        prediction's provenance (without per-image inputs).
+    """
+    from astropy.table import Table
+
+    predictions = list(predictions)
+    rows = []
+    for p in predictions:
+        for a in p.instances:
+            rows.append(_row(p, a))
+    columns: dict[str, list[Any]] = {name: [r[name] for r in rows] for name in CATALOGUE_COLUMNS}
+    dtypes = {
+        "image_id": np.int64, "id": np.int64, "category_id": np.int64, "area": np.int64,
+        "n_components": np.int64, "class": str, "file_name": str, "host_from": str,
+    }
+    table = Table()
+    for name, (unit, description) in CATALOGUE_COLUMNS.items():
+        dtype = dtypes.get(name, np.float64)
+        values = np.array(columns[name], dtype=dtype) if rows else np.zeros(0, dtype=dtype)
+        table[name] = values
+        table[name].unit = unit
+        table[name].description = description
+    if predictions:
+        provenance = {k: v for k, v in predictions[0].provenance.items() if k != "input_files"}
+        table.meta["provenance"] = provenance
+    return table
+
+
+def _row(p: Prediction, a: Instance) -> dict[str, Any]:
+    props = instance_properties(a.mask, p.radio, beam=p.beam,
+                                pixel_scale_arcsec=p.pixel_scale_arcsec, unit=p.radio_unit)
+    x, y = props["x"], props["y"]
+    ra = dec = _NAN
+    if p.wcs is not None and np.isfinite(x):
+        ra, dec = (float(v) for v in p.wcs.pixel_to_world_values(x, y))
+        ra %= 360.0
+    bx, by, bw, bh = a.bbox
+    host = a.host if a.host is not None else (_NAN, _NAN)
+    return {
+        "image_id": int(p.image.id),
+        "file_name": str(p.image.file_name),
+        "id": int(a.id or 0),
+        "class": p.scheme.name_of_id(a.category_id),
+        "category_id": int(a.category_id),
+        "score": _float(a.score),
+        "class_probability": _float(a.extra.get("class_probability")),
+        "x": x,
+        "y": y,
+        "ra": ra,
+        "dec": dec,
+        "host_x": float(host[0]),
+        "host_y": float(host[1]),
+        "host_ra": _float(a.host_ra),
+        "host_dec": _float(a.host_dec),
+        "host_from": str(a.extra.get("host_from") or "none"),
+        "flux": props["flux"],
+        "peak_flux": props["peak_flux"],
+        "las": props["las"],
+        "las_pix": props["las_pix"],
+        "area": int(props["area"]),
+        "bbox_x": bx,
+        "bbox_y": by,
+        "bbox_w": bw,
+        "bbox_h": bh,
+        "n_components": int(props["n_components"]),
+    }
+
+
+def _float(value: Any) -> float:
+    return _NAN if value is None else float(value)
+
+
+def instance_properties(
+    mask: np.ndarray,
+    radio: np.ndarray | None,
+    *,
+    beam: Sequence[float] | None = None,
+    pixel_scale_arcsec: float | None = None,
+    unit: str = "Jy/beam",
+) -> dict[str, float]:
+    """Photometry and size of one mask on a radio image.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+    radio : ndarray, shape (H, W), or None
+        Surface brightness in ``unit``; NaN pixels are skipped.
+    beam : (bmaj, bmin, bpa) in degrees, optional
+    pixel_scale_arcsec : float, optional
+    unit : str
+        Fluxes are computed only for ``"Jy/beam"`` (NaN otherwise).
+
+    Returns
+    -------
+    dict
+        ``flux`` (Jy): sum of the mask's Jy/beam divided by the beam area in pixels
+        ``pi * bmaj * bmin / (4 ln 2) / pixel**2`` (NaN without beam or pixel scale);
+        ``peak_flux`` (Jy/beam); ``x``, ``y``: centroid weighted by the positive brightness
+        (geometric centroid without radio); ``las_pix``: the longest distance between two
+        mask pixel centres (from the convex hull of the mask's boundary pixels); ``las``
+        (arcsec); ``area`` (pixels); ``n_components`` (8-connected parts).
+
+    Examples
+    --------
+    >>> m = np.zeros((10, 10), bool); m[2, 2:7] = True
+    >>> props = instance_properties(m, np.ones((10, 10)), beam=(4/3600, 2/3600, 0),
+    ...                             pixel_scale_arcsec=1.0)
+    >>> round(props["flux"], 4), props["las_pix"], props["n_components"]
+    (0.5515, 4.0, 1)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    area = int(mask.sum())
+    out = {"flux": _NAN, "peak_flux": _NAN, "x": _NAN, "y": _NAN, "las": _NAN,
+           "las_pix": _NAN, "area": area, "n_components": 0}
+    if area == 0:
+        return out
+    _, n_parts = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    out["n_components"] = int(n_parts)
+    rows, cols = np.nonzero(mask)
+    weights = None
+    if radio is not None:
+        values = np.asarray(radio, dtype=np.float64)[rows, cols]
+        finite = np.isfinite(values)
+        if finite.any() and unit == "Jy/beam":
+            out["peak_flux"] = float(values[finite].max())
+            if beam is not None and pixel_scale_arcsec:
+                bmaj, bmin = float(beam[0]) * 3600.0, float(beam[1]) * 3600.0
+                beam_pixels = math.pi * bmaj * bmin / (4.0 * math.log(2.0)) / pixel_scale_arcsec**2
+                if beam_pixels > 0:
+                    out["flux"] = float(values[finite].sum() / beam_pixels)
+        positive = np.where(finite, np.clip(values, 0.0, None), 0.0)
+        if positive.sum() > 0:
+            weights = positive
+    if weights is None:
+        weights = np.ones(area)
+    out["x"] = float((cols * weights).sum() / weights.sum())
+    out["y"] = float((rows * weights).sum() / weights.sum())
+    las_pix = _largest_extent(mask)
+    out["las_pix"] = las_pix
+    if pixel_scale_arcsec:
+        out["las"] = las_pix * float(pixel_scale_arcsec)
+    return out
+
+
+def _largest_extent(mask: np.ndarray) -> float:
+    """Longest distance between two mask pixel centres (pixels)."""
+    from scipy.spatial import ConvexHull, QhullError
+    from scipy.spatial.distance import pdist
+
+    edge = mask & ~ndimage.binary_erosion(mask, border_value=0)
+    points = np.argwhere(edge).astype(np.float64)
+    if len(points) < 2:
+        return 0.0
+    if len(points) > 3:
+        try:
+            points = points[ConvexHull(points).vertices]
+        except QhullError:  # collinear points: all of them are extreme candidates
+            pass
+    return float(pdist(points).max())
+
+
+def _outer_rings(mask: np.ndarray) -> list[np.ndarray]:
+    """One outline ``(n, 2)`` of (row, col) vertices per 8-connected part of a mask.
+
+    Outlines trace the pixel edges (half a pixel outside the mask pixel centres, via
+    marching squares at 0.5 on the hole-filled part), simplified to within 0.5 pixel.
+    """
+    from skimage.measure import approximate_polygon, find_contours
+
+    parts, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    rings = []
+    for i, slc in enumerate(ndimage.find_objects(parts), start=1):
+        if slc is None:
+            continue
+        part = ndimage.binary_fill_holes(parts[slc] == i)
+        padded = np.pad(part, 1).astype(np.float32)
+        contours = find_contours(padded, 0.5)
+        if not contours:
+            continue
+        ring = max(contours, key=len)
+        ring = approximate_polygon(ring, tolerance=0.5)
+        if len(ring) > 1 and np.allclose(ring[0], ring[-1]):
+            ring = ring[:-1]  # regions closes polygons itself
+        if len(ring) < 3:
+            continue
+        ring = ring - 1.0 + np.array([slc[0].start, slc[1].start])
+        rings.append(ring)
+    return rings
+
+
+# --------------------------------------------------------------------------------------
+# Atomic file writing
+# --------------------------------------------------------------------------------------
+def write_table(table: Any, path: str | os.PathLike) -> Path:
+    """Write an astropy Table as ECSV atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ecsv", dir=path.parent)
+    os.close(fd)
+    try:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _stem(file_name: str) -> str:
+    name = Path(str(file_name)).name
+    for suffix in (".gz", ".fz", ".fits", ".fit", ".fts", ".png", ".json"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "prediction"
