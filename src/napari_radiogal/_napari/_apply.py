@@ -128,10 +128,15 @@ def add_annotations(
         _retire(viewer, old)
     if contours and ir_layer is not None and not _has_contours(viewer, ctx.radio_key):
         add_contours(viewer, radio_layer, ir_layer)
+    from napari.layers import Labels, Points
+
     (ldata, lkw, _), (pdata, pkw, _) = tuples
-    labels = viewer.add_labels(ldata, **lkw)
-    points = viewer.add_points(pdata, **pkw)
+    # bind the session before the layers enter the viewer, so that listeners of
+    # viewer.layers (the instance table) find a complete session
+    labels, points = Labels(ldata, **lkw), Points(pdata, **pkw)
     session = AnnotationSession(labels, points)
+    viewer.add_layer(labels)
+    viewer.add_layer(points)
     if autosave:
         Autosaver(session)
     viewer.layers.selection.active = labels

@@ -141,7 +141,7 @@ def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
         "colormap": stretched_colormap("inferno", "asinh"),
         "contrast_limits": radio_contrast_limits(data, noise),
         "metadata": meta,
-        "interpolation2d": "nearest",
+        "blending": "additive",
         **layer_transform(data.shape, radio.pixel_scale_arcsec),
     }
     return data, kwargs, "image"
@@ -187,6 +187,7 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
         "name": name or _stem(source_path, "infrared"),
         "colormap": "gray",
         "contrast_limits": zscale_limits(data),
+        "blending": "additive",
         "metadata": meta,
         **layer_transform(data.shape, scale),
     }
@@ -224,9 +225,8 @@ def _radio_in_viewer():
 def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
     """Read radio and infrared FITS files into layers (IR reprojected onto the radio grid).
 
-    Radio layers come first, so in napari the infrared image lies *above* them only if the
-    user reorders; we return infrared first (drawn at the bottom) so a radio image with
-    additive blending shows over the IR.
+    Both kinds use additive blending, so whichever order napari stacks them in (it opens a
+    list of files one at a time), the radio emission glows over the grey infrared sky.
     """
     from napari.utils.notifications import show_error, show_info
 
@@ -247,15 +247,54 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
             show_error(f"{_stem(ir.path, 'infrared')}: {exc} Shown on its own grid instead.")
             layers.append(infrared_layer_data(ir, onto=None))
     for radio in radios:
-        data, kwargs, kind = radio_layer_data(radio)
-        if irs:
-            kwargs["blending"] = "additive"
-        layers.append((data, kwargs, kind))
+        layers.append(radio_layer_data(radio))
+    if radios:
+        layers += _realign_lonely_infrared(radios[0])
     if irs and onto is not None and not radios:
         show_info(f"Infrared reprojected onto the radio grid of {_stem(onto.path, 'radio')}.")
     for radio in radios:
         _offer_autosave(radio.path)
+    _install_sky_status()
     return layers
+
+
+def _install_sky_status() -> None:
+    """RA/Dec in the status bar of the viewer the files are opened in."""
+    import napari
+
+    from ._status import install_sky_status
+
+    install_sky_status(napari.current_viewer())
+
+
+def _realign_lonely_infrared(radio) -> list[LayerData]:
+    """IR layers opened *before* any radio image are replaced by copies on this radio grid.
+
+    napari opens a list of files one at a time, so "radio and IR together" may reach us as
+    "IR, then radio".
+    """
+    import napari
+    from napari.utils.notifications import show_info
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return []
+    out = []
+    for layer in list(viewer.layers):
+        meta = layer.metadata
+        if meta.get("radiogal_kind") != "infrared" or meta.get("reprojected_onto") is not None:
+            continue
+        if meta.get("image") is None:
+            continue
+        try:
+            data, kwargs, kind = infrared_layer_data(meta["image"], onto=radio, name=layer.name)
+        except ValueError as exc:  # no overlap: leave it alone
+            log.info("%s stays on its own grid: %s", layer.name, exc)
+            continue
+        viewer.layers.remove(layer)
+        out.append((data, kwargs, kind))
+        show_info(f"{layer.name} reprojected onto the radio grid of {_stem(radio.path, 'radio')}.")
+    return out
 
 
 def _read_all(paths: list[Path]):

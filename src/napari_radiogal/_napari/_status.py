@@ -1,0 +1,82 @@
+"""RA/Dec under the cursor in napari's status bar.
+
+napari computes the status text of the active layer (pixel coordinates and value). We listen
+to the viewer's ``status`` event (connected *last*, so napari's own text is already there)
+and append the sky position of the cursor, from the WCS of the active layer or, failing
+that, of the topmost radio/IR layer: ``RA 10:00:28.60 Dec -30:00:12.3 (150.11917, -30.00342)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+import numpy as np
+
+from ._layers import META_KEY
+
+log = logging.getLogger(__name__)
+
+__all__ = ["install_sky_status", "sky_status_text"]
+
+_INSTALLED: weakref.WeakSet = weakref.WeakSet()
+MARK = "  RA "
+
+
+def _wcs_of(layer):
+    meta = layer.metadata
+    if meta.get("wcs") is not None:
+        return meta["wcs"]
+    ctx = meta.get(META_KEY)
+    return getattr(ctx, "wcs", None)
+
+
+def sky_status_text(viewer) -> str | None:
+    """The sky position of the cursor as text, or ``None`` when no layer has a WCS."""
+    layers = [viewer.layers.selection.active, *list(viewer.layers)[::-1]]
+    for layer in layers:
+        if layer is None or not layer.visible:
+            continue
+        wcs = _wcs_of(layer)
+        if wcs is None:
+            continue
+        row, col = np.asarray(layer.world_to_data(viewer.cursor.position))[-2:]
+        h, w = np.asarray(layer.data).shape[-2:] if hasattr(layer.data, "shape") else (None, None)
+        if h is not None and not (-0.5 <= row < h - 0.5 and -0.5 <= col < w - 0.5):
+            return None
+        ra, dec = wcs.pixel_to_world_values(col, row)
+        return _format(float(ra) % 360.0, float(dec))
+    return None
+
+
+def _format(ra: float, dec: float) -> str:
+    from astropy.coordinates import Angle
+
+    ra_s = Angle(ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2, pad=True)
+    dec_s = Angle(dec, unit="deg").to_string(unit="deg", sep=":", precision=1, alwayssign=True, pad=True)
+    return f"RA {ra_s} Dec {dec_s} ({ra:.5f}, {dec:+.5f})"
+
+
+def install_sky_status(viewer) -> None:
+    """Append RA/Dec to the viewer's status bar text (idempotent)."""
+    if viewer is None or viewer in _INSTALLED:
+        return
+    _INSTALLED.add(viewer)
+    ref = weakref.ref(viewer)
+
+    def on_status(event) -> None:
+        v = ref()
+        if v is None:
+            return
+        value = event.value
+        if not isinstance(value, dict) or MARK in str(value.get("coordinates", "")):
+            return
+        try:
+            text = sky_status_text(v)
+        except (ValueError, TypeError, IndexError) as exc:  # a WCS that cannot map this pixel
+            log.debug("no sky position: %s", exc)
+            return
+        if text:
+            v.status = {**value, "coordinates": f"{value.get('coordinates', '')}  {text}"}
+
+    viewer.events.status.connect(on_status, position="last")

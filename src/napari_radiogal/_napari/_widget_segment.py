@@ -1,0 +1,504 @@
+"""The "Segment radio galaxies" widget.
+
+Choose the radio and infrared layers, the model (the bundled default or a weights file),
+the device (only those available here; the label says what it actually ran on) and the
+inference options, whose form is generated from
+:func:`napari_radiogal.inference.config.config_fields` so that it cannot drift from the
+``radiogal predict`` command. *Segment* runs :func:`napari_radiogal.inference.segment` in a
+napari ``thread_worker``: the GUI stays live, progress shows in napari's activity dock, and
+*Cancel* (here or in the activity dock) stops the run at the next stage.
+
+Each run is a :class:`Job` tagged with the layers' ids and a fingerprint of their data. The
+result is applied only if the radio (and IR) layers still exist with the same data; a result
+computed for data that changed meanwhile is dropped with a notification, never written onto
+the wrong image. Results (from the worker, or injected by tests through :meth:`deliver`)
+go through :func:`~._apply.add_annotations`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
+from qtpy.QtCore import QObject, Signal
+
+from ._apply import add_annotations, infrared_layers, radio_layers, restore_sidecar
+from ._autosave import sidecar_path
+from ._layers import data_fingerprint
+from ._status import install_sky_status
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SegmentWidget", "Job"]
+
+DEFAULT_MODEL = "Bundled default model"
+FILE_MODEL = "Weights file…"
+NO_IR = "(none)"
+
+
+@dataclass
+class Job:
+    """One segmentation run: what it was computed for, so stale results can be dropped.
+
+    Attributes
+    ----------
+    radio_layer, ir_layer
+        The layers (``ir_layer`` may be ``None``).
+    radio_id, ir_id
+        Their napari ``unique_id``.
+    radio_fp, ir_fp : str
+        :func:`~._layers.data_fingerprint` of their data when the job started.
+    """
+
+    radio_layer: Any
+    ir_layer: Any = None
+    radio_id: Any = None
+    ir_id: Any = None
+    radio_fp: str = ""
+    ir_fp: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def for_layers(cls, radio_layer, ir_layer=None) -> Job:
+        return cls(
+            radio_layer=radio_layer,
+            ir_layer=ir_layer,
+            radio_id=radio_layer.unique_id,
+            ir_id=None if ir_layer is None else ir_layer.unique_id,
+            radio_fp=data_fingerprint(radio_layer.data),
+            ir_fp=None if ir_layer is None else data_fingerprint(ir_layer.data),
+        )
+
+    def stale_reason(self, viewer) -> str | None:
+        """Why the result must not be applied any more (``None`` when it still fits)."""
+        if self.radio_layer not in viewer.layers or self.radio_layer.unique_id != self.radio_id:
+            return f"the radio layer '{self.radio_layer.name}' was removed"
+        if data_fingerprint(self.radio_layer.data) != self.radio_fp:
+            return f"the data of '{self.radio_layer.name}' changed while it was being segmented"
+        if self.ir_layer is not None:
+            if self.ir_layer not in viewer.layers:
+                return f"the infrared layer '{self.ir_layer.name}' was removed"
+            if data_fingerprint(self.ir_layer.data) != self.ir_fp:
+                return f"the data of '{self.ir_layer.name}' changed while it was being segmented"
+        return None
+
+
+class _ProgressRelay(QObject):
+    """Carries ``progress(done, total)`` from the worker thread to the GUI thread."""
+
+    progressed = Signal(int, int)
+
+
+def _option_widget(spec: dict[str, Any]):
+    """A magicgui widget for one :class:`InferenceConfig` field (from its metadata)."""
+    name, default, tip = spec["name"], spec["default"], spec.get("help", "")
+    label = name.replace("_", " ")
+    if spec.get("choices"):
+        w = ComboBox(name=name, label=label, choices=list(spec["choices"]), value=default)
+    elif isinstance(default, bool):
+        w = CheckBox(name=name, label=label, value=default)
+    elif isinstance(default, int):
+        w = SpinBox(
+            name=name, label=label, value=default,
+            min=int(spec.get("min", 0)), max=int(spec.get("max", 10**9)),
+        )
+    elif isinstance(default, float):
+        lo, hi = float(spec.get("min", -1e9)), float(spec.get("max", 1e9))
+        w = FloatSpinBox(
+            name=name, label=label, value=default, min=lo, max=hi,
+            step=max((hi - lo) / 100.0, 0.01) if hi - lo <= 10 else 0.5,
+        )
+        w.native.setDecimals(3)
+    elif isinstance(default, tuple):
+        w = LineEdit(name=name, label=label, value=", ".join(f"{v:g}" for v in default))
+    else:
+        w = LineEdit(name=name, label=label, value=str(default))
+    w.tooltip = tip
+    return w
+
+
+def _segment_in_thread(radio, infrared, model_path, config, on_progress, cancel):
+    """Worker body: load the model (cached) and segment; returns (prediction, device, seconds)."""
+    from napari_radiogal.inference import InferenceCancelled, load_model, segment
+
+    t0 = time.perf_counter()
+    model = load_model(model_path, device=config.device)
+    if cancel():
+        raise InferenceCancelled("segmentation cancelled before it started")
+    prediction = segment(radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel)
+    return prediction, str(model.device), time.perf_counter() - t0
+
+
+class SegmentWidget(Container):
+    """Dock widget: segment the radio galaxies of a radio (+ IR) image.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer) -> None:
+        from napari_radiogal.inference.config import config_fields
+        from napari_radiogal.models import default_weights_path
+
+        self.viewer = napari_viewer
+        self.worker = None
+        self.job: Job | None = None
+        self.last_result = None
+        self.last_seconds: float | None = None
+        self._cancel = threading.Event()
+        self._pbar = None
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._on_progress)
+        self._has_default = default_weights_path().is_file()
+
+        self.radio = ComboBox(label="Radio", choices=self._radio_choices, nullable=True)
+        self.radio.tooltip = "Radio continuum image (Jy/beam) opened with this plugin's FITS reader"
+        self.infrared = ComboBox(label="Infrared", choices=self._ir_choices, nullable=True)
+        self.infrared.tooltip = "WISE W1-like image; reprojected onto the radio grid if needed"
+        model_choices = [DEFAULT_MODEL, FILE_MODEL] if self._has_default else [FILE_MODEL]
+        self.model = ComboBox(label="Model", choices=model_choices, value=model_choices[0])
+        self.weights = FileEdit(label="Weights", filter="*.safetensors", mode="r")
+        self.weights.tooltip = "NAME.safetensors written by radiogal train (NAME.json beside it)"
+        self.model_info = Label(value="")
+        self.device = ComboBox(label="Device", choices=["auto"], value="auto")
+        self.device.tooltip = "auto = CUDA, then Apple MPS, then CPU; only devices found here are listed"
+        self.runs_on = Label(value="Runs on: (checking devices…)")
+        self.show_options = CheckBox(label="Show options", value=False)
+        self._specs = [s for s in config_fields() if s["name"] != "device"]
+        self.options = Container(widgets=[_option_widget(s) for s in self._specs], labels=True)
+        self.options.visible = False
+        self.run_button = PushButton(text="Segment")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.restore_button = PushButton(text="Restore autosaved edits", visible=False)
+        self.status = Label(value="")
+        super().__init__(
+            widgets=[
+                self.radio, self.infrared, self.model, self.weights, self.model_info,
+                self.device, self.runs_on, self.show_options, self.options,
+                self.run_button, self.cancel_button, self.restore_button, self.status,
+            ],
+            labels=True,
+        )
+        self.status.native.setWordWrap(True)
+        self.model_info.native.setWordWrap(True)
+        self.model.changed.connect(self._on_model_choice)
+        self.weights.changed.connect(self._on_weights_file)
+        self.show_options.changed.connect(lambda v: setattr(self.options, "visible", bool(v)))
+        self.run_button.changed.connect(lambda *_: self.run())
+        self.cancel_button.changed.connect(lambda *_: self.cancel())
+        self.restore_button.changed.connect(lambda *_: self.restore())
+        self.radio.changed.connect(self._on_radio_choice)
+        self.device.changed.connect(lambda *_: self._update_runs_on())
+        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            ev.connect(lambda *_: self.reset_choices())
+        self._on_model_choice()
+        install_sky_status(napari_viewer)
+        self._on_radio_choice()
+        self._available: list[str] | None = None
+        self._probe_devices()
+
+    # ------------------------------------------------------------------ choices
+    def _radio_choices(self, *_):
+        return [(lay.name, lay) for lay in radio_layers(self.viewer)]
+
+    def _ir_choices(self, *_):
+        return [(lay.name, lay) for lay in infrared_layers(self.viewer)]
+
+    def reset_choices(self, *_):
+        super().reset_choices()
+        if self.radio.value is None and self.radio.choices:
+            self.radio.value = self.radio.choices[0]
+        if self.infrared.value is None and self.infrared.choices and self.radio.value is not None:
+            self.infrared.value = self._matching_ir(self.radio.value)
+        self._on_radio_choice()
+
+    def _matching_ir(self, radio_layer):
+        irs = infrared_layers(self.viewer)
+        path = radio_layer.metadata.get("path")
+        for ir in irs:
+            if path and ir.metadata.get("reprojected_onto") == path:
+                return ir
+        return irs[0] if irs else None
+
+    def _on_radio_choice(self, *_):
+        layer = self.radio.value
+        path = None if layer is None else layer.metadata.get("path")
+        self.restore_button.visible = bool(path) and sidecar_path(path).exists()
+
+    def _on_model_choice(self, *_):
+        self.weights.visible = self.model.value == FILE_MODEL
+        if self.model.value == DEFAULT_MODEL:
+            self.model_info.value = self._card_summary(None)
+        elif not self._has_default:
+            self.model_info.value = (
+                "No bundled default model in this installation yet: choose a weights file "
+                "(NAME.safetensors from `radiogal train`)."
+            )
+        else:
+            self._on_weights_file()
+
+    def _on_weights_file(self, *_):
+        if self.model.value == FILE_MODEL and self._weights_path() is not None:
+            self.model_info.value = self._card_summary(self._weights_path())
+
+    def _weights_path(self) -> Path | None:
+        value = self.weights.value
+        if value is None or str(value) in ("", "."):
+            return None
+        return Path(value)
+
+    @staticmethod
+    def _card_summary(path: Path | None) -> str:
+        from napari_radiogal.errors import WeightsError
+        from napari_radiogal.models import default_weights_path, read_card
+
+        try:
+            card = read_card(path or default_weights_path())
+        except WeightsError as exc:
+            return str(exc)
+        classes = ", ".join(card.classes.names)
+        return f"{card.name} ({card.architecture.backbone}; classes {classes})"
+
+    # ------------------------------------------------------------------ devices
+    def _probe_devices(self) -> None:
+        """List the torch devices in a worker thread (importing torch takes a moment)."""
+        from napari.qt.threading import create_worker
+
+        def probe():
+            from napari_radiogal.inference.device import available_devices
+
+            return available_devices()
+
+        worker = create_worker(probe, _start_thread=False)
+        worker.returned.connect(self._on_devices)
+        worker.errored.connect(lambda exc: setattr(self.runs_on, "value", f"Runs on: cpu ({exc})"))
+        self._device_worker = worker
+        worker.start()
+
+    def _on_devices(self, names: list[str]) -> None:
+        self._available = list(names)
+        current = self.device.value
+        self.device.choices = ["auto", *names]
+        self.device.value = current if current in self.device.choices else "auto"
+        self._update_runs_on()
+
+    def _update_runs_on(self, used: str | None = None) -> None:
+        if used is not None:
+            self.runs_on.value = f"Runs on: {used} (last run)"
+        elif self._available is None:
+            self.runs_on.value = "Runs on: (checking devices…)"
+        elif self.device.value == "auto":
+            self.runs_on.value = f"Runs on: {self._available[0]} (auto)"
+        else:
+            self.runs_on.value = f"Runs on: {self.device.value}"
+
+    # ------------------------------------------------------------------ config
+    def config(self):
+        """The :class:`InferenceConfig` of the form (``ConfigError`` if a value is invalid)."""
+        from napari_radiogal.errors import ConfigError
+        from napari_radiogal.inference.config import InferenceConfig
+
+        values: dict[str, Any] = {"device": self.device.value}
+        for spec in self._specs:
+            w = self.options[spec["name"]]
+            value = w.value
+            if isinstance(spec["default"], tuple):
+                try:
+                    value = tuple(float(v) for v in str(value).replace(";", ",").split(",") if v.strip())
+                except ValueError:
+                    raise ConfigError(
+                        f"{spec['name']} must be numbers separated by commas, e.g. "
+                        f"'{', '.join(f'{v:g}' for v in spec['default'])}'; got {value!r}"
+                    ) from None
+            values[spec["name"]] = value
+        return InferenceConfig(**values)
+
+    def set_config(self, config) -> None:
+        """Fill the form from an :class:`InferenceConfig`."""
+        for spec in self._specs:
+            value = getattr(config, spec["name"])
+            if isinstance(value, tuple):
+                value = ", ".join(f"{v:g}" for v in value)
+            self.options[spec["name"]].value = value
+        if config.device in self.device.choices:
+            self.device.value = config.device
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def run(self):
+        """Start segmenting the chosen layers in a worker thread; returns the worker."""
+        from napari.qt.threading import create_worker
+        from napari.utils import cancelable_progress
+        from napari.utils.notifications import show_error
+
+        from napari_radiogal.errors import RadiogalError
+
+        if self.running:
+            show_error("A segmentation is already running; cancel it first.")
+            return None
+        radio_layer, ir_layer = self.radio.value, self.infrared.value
+        if radio_layer is None:
+            show_error("Open a radio FITS image first (File > Open, or File > Open Sample).")
+            return None
+        model_path = None
+        if self.model.value == FILE_MODEL:
+            model_path = self._weights_path()
+            if model_path is None or not model_path.is_file():
+                show_error(
+                    "Choose a weights file (NAME.safetensors) for the model"
+                    + ("" if self._has_default else ": no default model is bundled yet.")
+                )
+                return None
+        try:
+            config = self.config()
+        except RadiogalError as exc:
+            show_error(str(exc))
+            return None
+        self.job = Job.for_layers(radio_layer, ir_layer)
+        radio, infrared = self._inputs(radio_layer, ir_layer)
+        self._cancel = threading.Event()
+        self._pbar = cancelable_progress(
+            total=0, desc=f"Segmenting {radio_layer.name}", cancel_callback=self._cancel.set
+        )
+        pbar = self._pbar
+
+        def is_cancelled() -> bool:
+            return self._cancel.is_set() or pbar.is_canceled
+
+        worker = create_worker(
+            _segment_in_thread,
+            radio,
+            infrared,
+            model_path,
+            config,
+            self._relay.progressed.emit,
+            is_cancelled,
+            _start_thread=False,
+        )
+        job = self.job
+        worker.returned.connect(lambda result: self._on_returned(job, result))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.status.value = f"Segmenting {radio_layer.name}…"
+        worker.start()
+        return worker
+
+    @staticmethod
+    def _inputs(radio_layer, ir_layer):
+        """Copies of the layers' data with their WCS (the worker never touches layers)."""
+        radio_image = radio_layer.metadata.get("image")
+        data = np.array(radio_layer.data, dtype=np.float32, copy=True)
+        radio = data if radio_image is None else dataclasses.replace(radio_image, data=data)
+        infrared = None
+        if ir_layer is not None:
+            ir_image = ir_layer.metadata.get("image")
+            ir_data = np.array(ir_layer.data, dtype=np.float32, copy=True)
+            infrared = ir_data if ir_image is None else dataclasses.replace(ir_image, data=ir_data)
+        return radio, infrared
+
+    def cancel(self) -> None:
+        """Ask the running segmentation to stop (it stops at the next stage)."""
+        self._cancel.set()
+        if self._pbar is not None:
+            self._pbar.cancel()
+        self.status.value = "Cancelling…"
+
+    def _on_progress(self, done: int, total: int) -> None:
+        pbar = self._pbar
+        if pbar is None:
+            return
+        if pbar.total != total:
+            pbar.total = total
+        pbar.update(max(done - pbar.n, 0))
+        pbar.set_description(f"Segmenting ({done}/{total})")
+
+    def _on_returned(self, job: Job, result) -> None:
+        prediction, device, seconds = result
+        self._update_runs_on(device)
+        self.deliver(job, prediction, seconds=seconds)
+
+    def deliver(self, job: Job, prediction, *, seconds: float | None = None):
+        """Apply a result to the viewer, unless the job's layers changed meanwhile.
+
+        This is the one path by which predictions reach the viewer (tests inject results
+        here). ``prediction`` is a :class:`~napari_radiogal.inference.Prediction` or a
+        :class:`~napari_radiogal.annotations.CocoDataset`.
+
+        Returns
+        -------
+        AnnotationSession or None
+            ``None`` when the result was dropped.
+        """
+        from napari.utils.notifications import show_info, show_warning
+
+        reason = job.stale_reason(self.viewer)
+        if reason is not None:
+            show_warning(f"Segmentation result dropped: {reason}. Run it again.")
+            self.status.value = f"Result dropped: {reason}."
+            return None
+        dataset = prediction.to_dataset() if hasattr(prediction, "to_dataset") else prediction
+        info = getattr(prediction, "provenance", None) or dataset.info
+        session = add_annotations(self.viewer, dataset, job.radio_layer, job.ir_layer, info=info)
+        self.last_result = session
+        self.last_seconds = seconds if seconds is not None else time.perf_counter() - job.started
+        n = len(session.instance_ids())
+        msg = f"{n} radio galax{'y' if n == 1 else 'ies'} in {self.last_seconds:.1f} s"
+        self.status.value = msg + ". Correct them in 'Radio galaxy instances'."
+        show_info(f"{job.radio_layer.name}: {msg}")
+        return session
+
+    def _on_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        from napari_radiogal.errors import RadiogalError
+
+        if type(exc).__name__ == "InferenceCancelled":
+            self.status.value = "Cancelled."
+            show_info("Segmentation cancelled.")
+        elif isinstance(exc, RadiogalError):
+            self.status.value = f"Failed: {exc}"
+            show_error(str(exc))
+        else:
+            self.status.value = f"Failed: {type(exc).__name__}: {exc}"
+            show_error(f"Segmentation failed: {type(exc).__name__}: {exc}")
+            log.error("segmentation failed", exc_info=exc)
+
+    def _on_finished(self) -> None:
+        if self._pbar is not None:
+            self._pbar.close()
+        self._pbar = None
+        self.worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+    # ------------------------------------------------------------------ restore
+    def restore(self):
+        """Restore the autosaved edits of the chosen radio layer."""
+        layer = self.radio.value
+        if layer is None or not layer.metadata.get("path"):
+            return None
+        return restore_sidecar(self.viewer, layer.metadata["path"])
