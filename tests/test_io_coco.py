@@ -153,9 +153,10 @@ def test_vectorised_rle_check_agrees_with_pycocotools():
         totals.append(h * w)
     ok, sums = coco._rle_strings_totals(strings)
     assert ok.all() and sums.tolist() == totals
-    # one string per failure: truncated (last char continues), bad char, negative run
-    ok, _ = coco._rle_strings_totals(["6230009", "623000i", "62\x7f", "1O"])
-    assert ok.tolist() == [True, False, False, False]
+    # one string per failure: truncated (last char continues), bad char, negative run,
+    # and too long a run (13 continuation characters)
+    ok, _ = coco._rle_strings_totals(["6230009", "623000i", "62\x7f", "1O", "o" * 13 + "1"])
+    assert ok.tolist() == [True, False, False, False, False]
 
 
 def test_reading_does_not_decode_masks(tmp_path, monkeypatch):

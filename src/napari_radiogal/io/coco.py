@@ -708,51 +708,48 @@ def _rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
         Total run length (the number of pixels it covers); valid where ``ok``.
     """
     n = len(strings)
-    ok = np.zeros(n, dtype=bool)
     sums = np.zeros(n, dtype=np.int64)
-    encoded = []
-    for s in strings:
-        try:
-            encoded.append(s.encode("ascii") if isinstance(s, str) else bytes(s))
-        except (UnicodeEncodeError, TypeError):
-            encoded.append(b"\x00")  # invalid character: flagged below
-    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=n)
-    buf = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.int64)
-    string_of_char = np.repeat(np.arange(n), lengths)
-    char_ok = (buf >= 48) & (buf < 48 + 64)
-    c = buf - 48
-    more = (c & 0x20) != 0
+    try:  # the common case: every counts is an ASCII str
+        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
+        joined = "".join(strings).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        encoded = [s.encode("ascii", errors="replace") if isinstance(s, str)
+                   else bytes(s) if isinstance(s, bytes) else b"\x00" for s in strings]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        joined = b"".join(encoded)
+    # small dtypes throughout: this is memory-bound over millions of characters
+    c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)  # wraps below 48 -> >= 64
+    string_of_char = np.repeat(np.arange(n, dtype=np.int32), lengths)
+    more = (c & 0x20).astype(bool)
     # a string is well formed when every char is valid and its last char ends a run
-    bad_chars = np.bincount(string_of_char[~char_ok], minlength=n) > 0
+    bad_chars = np.bincount(string_of_char[c >= 64], minlength=n) > 0
     ends = np.cumsum(lengths) - 1
     nonempty = lengths > 0
-    last_ends_run = np.zeros(n, dtype=bool)
-    last_ends_run[nonempty] = ~more[ends[nonempty]]
-    ok = ~bad_chars & last_ends_run
+    ok = np.zeros(n, dtype=bool)
+    ok[nonempty] = ~more[ends[nonempty]]
+    ok &= ~bad_chars
     if not ok.any():
         return ok, sums
-    keep = ok[string_of_char]
-    c, more, string_of_char = c[keep], more[keep], string_of_char[keep]
+    if not ok.all():
+        keep = ok[string_of_char]
+        c, more, string_of_char = c[keep], more[keep], string_of_char[keep]
     # group characters into runs: a run ends at a char without the continuation bit
     run_end = ~more
-    run_id = np.concatenate(([0], np.cumsum(run_end)[:-1]))
     run_start = np.flatnonzero(np.concatenate(([True], run_end[:-1])))
-    k = np.arange(c.size) - run_start[run_id]  # position of the char within its run
-    if k.max(initial=0) > 12:  # a run longer than 2**60 pixels cannot be right
-        too_long = np.unique(string_of_char[k > 12])
-        ok[too_long] = False
-    k = np.minimum(k, 12)
-    # run values fit in float64 exactly (< 2**53) for any valid RLE; bincount sums per run
-    values = np.bincount(run_id, weights=((c & 0x1F) << (5 * k)).astype(np.float64),
-                         minlength=run_start.size).astype(np.int64)
-    n_chars = np.bincount(run_id, minlength=run_start.size)
+    n_chars = np.diff(np.append(run_start, c.size))
+    if n_chars.max(initial=0) > 12:  # a run longer than 2**60 pixels cannot be right
+        ok[np.unique(string_of_char[run_start[n_chars > 12]])] = False
+    run_id = np.repeat(np.arange(run_start.size, dtype=np.int32), n_chars)
+    k = (np.arange(c.size, dtype=np.int32) - run_start[run_id].astype(np.int32)).astype(np.int8)
+    shifted = (c & 0x1F).astype(np.int64) << (5 * np.minimum(k, 12)).astype(np.int64)
+    values = np.add.reduceat(shifted, run_start) if run_start.size else shifted[:0]
     last_char = c[run_start + n_chars - 1]
-    negative = (last_char & 0x10) != 0
-    values[negative] -= np.left_shift(np.int64(1), 5 * n_chars[negative]).astype(np.int64)
+    negative = (last_char & 0x10).astype(bool)
+    values[negative] -= np.int64(1) << (5 * n_chars[negative]).astype(np.int64)
     # undo the delta coding: run m (m > 2) is stored relative to run m - 2
     run_string = string_of_char[run_start]
     first_run = np.flatnonzero(np.concatenate(([True], run_string[1:] != run_string[:-1])))
-    runs_per_string = np.diff(np.concatenate((first_run, [run_string.size])))
+    runs_per_string = np.diff(np.append(first_run, run_string.size))
     m = np.arange(run_string.size) - np.repeat(first_run, runs_per_string)
     counts = values.copy()
     for parity in (0, 1):
@@ -765,12 +762,11 @@ def _rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
         seg_start = np.concatenate(([True], run_string[idx][1:] != run_string[idx][:-1]))
         start_pos = np.maximum.accumulate(np.where(seg_start, np.arange(idx.size), 0))
         counts[idx] = csum - (csum[start_pos] - vals[start_pos])
-    strings_with_runs = np.unique(run_string)
+    has_runs = np.bincount(run_string, minlength=n) > 0
     negative_run = np.bincount(run_string[counts < 0], minlength=n) > 0
-    total = np.bincount(run_string, weights=counts.astype(np.float64), minlength=n)
-    sums = np.rint(total).astype(np.int64)
-    ok &= ~negative_run
-    ok[np.setdiff1d(np.flatnonzero(ok), strings_with_runs)] = False
+    sums = np.zeros(n, dtype=np.int64)
+    np.add.at(sums, run_string[first_run], np.add.reduceat(counts, first_run))
+    ok &= has_runs & ~negative_run
     return ok, sums
 
 
