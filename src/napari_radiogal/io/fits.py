@@ -377,6 +377,7 @@ def read_radio(
             )
     out_header = image_header(header, raw.wcs, data.shape, frequency_hz=raw.frequency_hz)
     out_header["BUNIT"] = unit
+    _keep_blank_for_lazy(raw, out_header)
     image = RadioImage(
         data=data,
         wcs=raw.wcs,
@@ -426,17 +427,25 @@ def read_infrared(
     unit = header.get("BUNIT")
     unit = (str(unit).strip() or None) if unit is not None else None
     magzp = _optional_float(header, "MAGZP", raw.notes)
+    out_header = image_header(header, raw.wcs, raw.data.shape)
+    _keep_blank_for_lazy(raw, out_header)
     image = InfraredImage(
         data=raw.data,
         wcs=raw.wcs,
         unit=unit,
         pixel_scale_arcsec=raw.pixel_scale_arcsec,
         magzp=magzp,
-        header=image_header(header, raw.wcs, raw.data.shape),
+        header=out_header,
         path=raw.path,
     )
     _emit(raw.notes, raw.path)
     return image
+
+
+def _keep_blank_for_lazy(raw: _RawPlane, header: fits.Header) -> None:
+    """Lazy pixels are still raw: keep BLANK so cutout() can blank them when it reads."""
+    if raw.lazy and "BLANK" in raw.header:
+        header["BLANK"] = raw.header["BLANK"]
 
 
 def radio_image_from_array(
