@@ -44,15 +44,32 @@ def lobes_with_hole():
 
 def full_dataset():
     img = ImageRecord(
-        id=7, file_name="radio/a.fits", height=H, width=W, radio_file="radio/a.fits",
-        ir_file="ir/a.fits", radio_wcs="CDELT1  = -0.000555\n", beam=(0.0036, 0.003, 12.5),
-        noise_sigma=3.1e-5, extra={"survey": "EMU", "nested": {"k": [1, 2]}},
+        id=7,
+        file_name="radio/a.fits",
+        height=H,
+        width=W,
+        radio_file="radio/a.fits",
+        ir_file="ir/a.fits",
+        radio_wcs="CDELT1  = -0.000555\n",
+        beam=(0.0036, 0.003, 12.5),
+        noise_sigma=3.1e-5,
+        extra={"survey": "EMU", "nested": {"k": [1, 2]}},
     )
-    a = Instance.from_mask(lobes_with_hole(), image_id=7, category_id=1, host=(12.5, 6.0),
-                           score=0.75, host_ra=150.1, host_dec=-30.2, reviewed=True, id=3,
-                           extra={"note": "by hand"})
-    b = Instance.from_mask(np.pad(np.ones((3, 3), bool), ((10, H - 13), (0, W - 3))),
-                           image_id=7, category_id=4)
+    a = Instance.from_mask(
+        lobes_with_hole(),
+        image_id=7,
+        category_id=1,
+        host=(12.5, 6.0),
+        score=0.75,
+        host_ra=150.1,
+        host_dec=-30.2,
+        reviewed=True,
+        id=3,
+        extra={"note": "by hand"},
+    )
+    b = Instance.from_mask(
+        np.pad(np.ones((3, 3), bool), ((10, H - 13), (0, W - 3))), image_id=7, category_id=4
+    )
     return CocoDataset(images=[img], instances=[a, b], info={"description": "x"})
 
 
@@ -69,7 +86,14 @@ def test_round_trip_keeps_every_field_and_every_pixel(tmp_path, segmentation):
     a, b = back.instances
     assert np.array_equal(a.mask, lobes_with_hole())
     assert (a.host, a.score, a.host_ra, a.host_dec, a.reviewed, a.id, a.extra) == (
-        (12.5, 6.0), 0.75, 150.1, -30.2, True, 3, {"note": "by hand"})
+        (12.5, 6.0),
+        0.75,
+        150.1,
+        -30.2,
+        True,
+        3,
+        {"note": "by hand"},
+    )
     assert b.id == 4 and b.host is None and b.score is None  # id assigned after the largest
     raw = json.loads(path.read_text())
     ann = raw["annotations"][0]
@@ -86,8 +110,9 @@ def test_round_trip_keeps_every_field_and_every_pixel(tmp_path, segmentation):
 def test_bbox_is_measured_from_pixel_edges():
     m = np.zeros((H, W), dtype=bool)
     m[2, 3] = True  # one pixel at row 2, column 3
-    d = dataset_to_dict(CocoDataset([ImageRecord(1, "a", H, W)],
-                                    [Instance.from_mask(m, image_id=1, category_id=2)]))
+    d = dataset_to_dict(
+        CocoDataset([ImageRecord(1, "a", H, W)], [Instance.from_mask(m, image_id=1, category_id=2)])
+    )
     assert d["annotations"][0]["bbox"] == [3.0, 2.0, 1.0, 1.0]
 
 
@@ -96,10 +121,16 @@ def test_hand_written_multipart_polygons_rasterise_as_documented():
     # x = 1.5, 2.5, 3.5 (cols 1..3) and y = 1.5, 2.5 (rows 1..2). Part 2 (disjoint): cols 6..7,
     # rows 0..0. The parts are merged by union.
     seg = [[1, 1, 4, 1, 4, 3, 1, 3], [6, 0, 8, 0, 8, 1, 6, 1]]
-    d = {"images": [{"id": 1, "file_name": "a.png", "height": 5, "width": 9}],
-         "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "segmentation": seg}],
-         "categories": [{"id": 1, "name": "FR-II"}, {"id": 2, "name": "FR-I"},
-                        {"id": 3, "name": "FR-X"}, {"id": 4, "name": "R"}]}
+    d = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 5, "width": 9}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "segmentation": seg}],
+        "categories": [
+            {"id": 1, "name": "FR-II"},
+            {"id": 2, "name": "FR-I"},
+            {"id": 3, "name": "FR-X"},
+            {"id": 4, "name": "R"},
+        ],
+    }
     expected = np.zeros((5, 9), dtype=bool)
     expected[1:3, 1:4] = True
     expected[0, 6:8] = True
@@ -114,8 +145,9 @@ def test_uncompressed_rle_is_compressed_on_reading():
     if flat[0]:
         counts = [0, *counts]  # runs start with background
     assert sum(counts) == H * W
-    d = dataset_to_dict(CocoDataset([ImageRecord(1, "a", H, W)],
-                                    [Instance.from_mask(m, image_id=1, category_id=2)]))
+    d = dataset_to_dict(
+        CocoDataset([ImageRecord(1, "a", H, W)], [Instance.from_mask(m, image_id=1, category_id=2)])
+    )
     d["annotations"][0]["segmentation"] = {"size": [H, W], "counts": counts}
     inst = dataset_from_dict(d).instances[0]
     assert isinstance(inst.rle["counts"], str)
@@ -162,8 +194,10 @@ def test_vectorised_rle_check_agrees_with_pycocotools():
 def test_reading_does_not_decode_masks(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     ims = [ImageRecord(i, f"{i}.fits", H, W) for i in range(200)]
-    insts = [Instance.from_mask(rng.random((H, W)) < 0.3, image_id=i % 200, category_id=1)
-             for i in range(1000)]
+    insts = [
+        Instance.from_mask(rng.random((H, W)) < 0.3, image_id=i % 200, category_id=1)
+        for i in range(1000)
+    ]
     path = write_coco(tmp_path / "big.json", CocoDataset(ims, insts), indent=None)
 
     def no_decode(*args, **kwargs):
@@ -187,26 +221,56 @@ def good_dict():
     [
         (lambda d: d.pop("images"), "images", "missing top-level key"),
         (lambda d: d["images"][0].pop("height"), "images[0].height", "missing 'height'"),
-        (lambda d: d["annotations"][0].update(category_id=9), "annotations[0].category_id",
-         "category_id 9 is not one of"),
-        (lambda d: d["annotations"][1].pop("segmentation"), "annotations[1].segmentation",
-         "missing 'segmentation'"),
-        (lambda d: d["annotations"][0]["segmentation"].update(counts="0"),
-         "annotations[0].segmentation.counts", "invalid RLE"),
-        (lambda d: d["annotations"][0]["segmentation"].update(size=[H, W + 1]),
-         "annotations[0].segmentation.size", r"does not match the image's \[height, width\]"),
-        (lambda d: d["annotations"][0].update(keypoints=[1, 2]), "annotations[0].keypoints",
-         "list of 3 numbers"),
-        (lambda d: d["annotations"][1].update(id=3), "annotations[].id",
-         r"duplicate annotations ids \[3\]"),
-        (lambda d: d["images"].append(dict(d["images"][0])), "images[].id",
-         r"duplicate images ids \[7\]"),
-        (lambda d: d["annotations"][0].update(image_id=8), "annotations[0].image_id",
-         "not in images"),
-        (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4]]),
-         "annotations[0].segmentation[0]", "at least three"),
-        (lambda d: d["categories"].append({"id": 1, "name": "again"}), "categories",
-         "invalid categories"),
+        (
+            lambda d: d["annotations"][0].update(category_id=9),
+            "annotations[0].category_id",
+            "category_id 9 is not one of",
+        ),
+        (
+            lambda d: d["annotations"][1].pop("segmentation"),
+            "annotations[1].segmentation",
+            "missing 'segmentation'",
+        ),
+        (
+            lambda d: d["annotations"][0]["segmentation"].update(counts="0"),
+            "annotations[0].segmentation.counts",
+            "invalid RLE",
+        ),
+        (
+            lambda d: d["annotations"][0]["segmentation"].update(size=[H, W + 1]),
+            "annotations[0].segmentation.size",
+            r"does not match the image's \[height, width\]",
+        ),
+        (
+            lambda d: d["annotations"][0].update(keypoints=[1, 2]),
+            "annotations[0].keypoints",
+            "list of 3 numbers",
+        ),
+        (
+            lambda d: d["annotations"][1].update(id=3),
+            "annotations[].id",
+            r"duplicate annotations ids \[3\]",
+        ),
+        (
+            lambda d: d["images"].append(dict(d["images"][0])),
+            "images[].id",
+            r"duplicate images ids \[7\]",
+        ),
+        (
+            lambda d: d["annotations"][0].update(image_id=8),
+            "annotations[0].image_id",
+            "not in images",
+        ),
+        (
+            lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4]]),
+            "annotations[0].segmentation[0]",
+            "at least three",
+        ),
+        (
+            lambda d: d["categories"].append({"id": 1, "name": "again"}),
+            "categories",
+            "invalid categories",
+        ),
     ],
 )
 def test_schema_errors_name_the_field(tmp_path, mutate, field, match):
@@ -298,7 +362,8 @@ def test_paths_are_relative_to_the_data_set_root(tmp_path):
     assert found == (moved / "annotations" / "radio" / "a.fits").resolve()
     # with an explicit root there is no fallback
     assert resolve_image_path(moved / "annotations" / "t.json", rec, root=moved) == (
-        moved / "radio" / "a.fits")
+        moved / "radio" / "a.fits"
+    )
 
 
 def test_file_sha256_and_provenance(tmp_path):
@@ -307,8 +372,14 @@ def test_file_sha256_and_provenance(tmp_path):
     f.write_bytes(b"abc")
     expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2
     assert file_sha256(f) == expected == hashlib.sha256(b"abc").hexdigest()
-    info = provenance_info(model_name="default", model_sha256="00ff", inputs=[f],
-                           root=tmp_path, parameters={"scales": (1.0, 0.5)}, run="t1")
+    info = provenance_info(
+        model_name="default",
+        model_sha256="00ff",
+        inputs=[f],
+        root=tmp_path,
+        parameters={"scales": (1.0, 0.5)},
+        run="t1",
+    )
     assert info["software"]["name"] == "napari-radiogal"
     assert info["model"] == {"name": "default", "sha256": "00ff"}
     assert info["input_files"] == [{"path": "in/radio.fits", "bytes": 3, "sha256": expected}]

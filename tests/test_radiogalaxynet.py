@@ -19,10 +19,12 @@ from napari_radiogal.io.radiogalaxynet import (
     write_radiogalaxynet_png,
 )
 
-CATEGORIES = [{"id": 1, "name": "FR-II", "keypoints": ["host"], "skeleton": []},
-              {"id": 2, "name": "FR-I", "keypoints": ["host"], "skeleton": []},
-              {"id": 3, "name": "FR-X", "keypoints": ["host"], "skeleton": []},
-              {"id": 4, "name": "R", "keypoints": ["host"], "skeleton": []}]
+CATEGORIES = [
+    {"id": 1, "name": "FR-II", "keypoints": ["host"], "skeleton": []},
+    {"id": 2, "name": "FR-I", "keypoints": ["host"], "skeleton": []},
+    {"id": 3, "name": "FR-X", "keypoints": ["host"], "skeleton": []},
+    {"id": 4, "name": "R", "keypoints": ["host"], "skeleton": []},
+]
 
 
 def test_decoding_is_exact_on_known_bytes(tmp_path):
@@ -56,9 +58,9 @@ def test_round_trip_of_a_float_radio_image_quantised_to_16_bits(tmp_path):
     rgb = np.asarray(Image.open(path))
     v16 = np.rint(radio * 65535).astype(np.uint32)
     assert np.array_equal(rgb[..., 2], v16 >> 8) and np.array_equal(rgb[..., 1], v16 & 0xFF)
-    assert np.array_equal(decode_radiogalaxynet_rgb(encode_radiogalaxynet_rgb(radio_back,
-                                                                               ir_back))[0],
-                          radio_back)
+    assert np.array_equal(
+        decode_radiogalaxynet_rgb(encode_radiogalaxynet_rgb(radio_back, ir_back))[0], radio_back
+    )
 
 
 def test_out_of_range_values_are_clipped_with_a_warning():
@@ -84,15 +86,33 @@ def make_layout(root, split="train", folder_suffix="2017"):
     for name in ("a.png", "b.png"):
         write_radiogalaxynet_png(images_dir / name, rng.random((12, 10)), rng.random((12, 10)))
     coco = {
-        "images": [{"id": 1, "file_name": "a.png", "height": 12, "width": 10},
-                   {"id": 2, "file_name": "b.png", "height": 12, "width": 10}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 12, "width": 10},
+            {"id": 2, "file_name": "b.png", "height": 12, "width": 10},
+        ],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 12,
-             "segmentation": [[0, 0, 2, 0, 2, 3, 0, 3], [7, 8, 10, 8, 10, 10, 7, 10]],
-             "bbox": [0, 0, 10, 10], "keypoints": [4, 5, 2], "num_keypoints": 1},
-            {"id": 2, "image_id": 2, "category_id": 4, "iscrowd": 0, "area": 4,
-             "segmentation": [[3, 3, 5, 3, 5, 5, 3, 5]], "bbox": [3, 3, 2, 2],
-             "keypoints": [0, 0, 0], "num_keypoints": 0},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 12,
+                "segmentation": [[0, 0, 2, 0, 2, 3, 0, 3], [7, 8, 10, 8, 10, 10, 7, 10]],
+                "bbox": [0, 0, 10, 10],
+                "keypoints": [4, 5, 2],
+                "num_keypoints": 1,
+            },
+            {
+                "id": 2,
+                "image_id": 2,
+                "category_id": 4,
+                "iscrowd": 0,
+                "area": 4,
+                "segmentation": [[3, 3, 5, 3, 5, 5, 3, 5]],
+                "bbox": [3, 3, 2, 2],
+                "keypoints": [0, 0, 0],
+                "num_keypoints": 0,
+            },
         ],
         "categories": CATEGORIES,
     }

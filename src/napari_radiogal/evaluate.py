@@ -106,7 +106,7 @@ _COCO_IOUS = np.linspace(0.5, 0.95, 10)
 _PROTOCOL_TEXT = {
     "predicted": "predicted classes (each prediction keeps the model's class)",
     "oracle": "ORACLE classes (the paper's protocol: each prediction takes its image's "
-              "ground-truth class)",
+    "ground-truth class)",
 }
 
 
@@ -222,8 +222,11 @@ class EvaluationResult:
                 "columns": cols,
                 "confusion": self.confusion.tolist(),
             },
-            "oks": {"sigma": OKS_SIGMA, "tolerance_factor": OKS_TOLERANCE,
-                    "area": "ground-truth mask area in px^2"},
+            "oks": {
+                "sigma": OKS_SIGMA,
+                "tolerance_factor": OKS_TOLERANCE,
+                "area": "ground-truth mask area in px^2",
+            },
             "pixel_scales": dict(self.pixel_scales),
             "notes": list(self.notes),
             "scheme": self.scheme.to_dict(),
@@ -262,16 +265,18 @@ class EvaluationResult:
                 v = getattr(m, attr)
                 cells.append(f"{v:>{width}d}" if is_count else f"{_fmt(v):>{width}}")
             lines.append(f"{label:<{label_w}}" + "".join(cells))
-        lines += ["", f"Classification at IoU >= {thr} (the model's own classes; rows: truth, "
-                      "columns: prediction)"]
+        lines += [
+            "",
+            f"Classification at IoU >= {thr} (the model's own classes; rows: truth, "
+            "columns: prediction)",
+        ]
         row_labels, col_labels = self.confusion_labels
         cw = max(8, *(len(c) + 2 for c in col_labels))
         lines.append(" " * label_w + "".join(f"{c:>{cw}}" for c in col_labels))
         k = len(self.classes)
         for i, rl in enumerate(row_labels):
             cells = [
-                "-" if (i == k and j == k) else str(int(self.confusion[i, j]))
-                for j in range(k + 1)
+                "-" if (i == k and j == k) else str(int(self.confusion[i, j])) for j in range(k + 1)
             ]
             lines.append(f"{rl:<{label_w}}" + "".join(f"{c:>{cw}}" for c in cells))
         lines.append(
@@ -287,7 +292,7 @@ class EvaluationResult:
             f"d <= {OKS_TOLERANCE:.3f} sqrt(A) px. Predictions without a host match nothing.",
             f"host offsets: {self.mean.n_host_pairs} detected sources with both hosts; pixel "
             f"scale from radio_wcs for {scales.get('from_wcs', 0)} images, default "
-            f"{scales.get('default_arcsec')}\"/px for {scales.get('from_default', 0)}.",
+            f'{scales.get("default_arcsec")}"/px for {scales.get("from_default", 0)}.',
         ]
         lines += list(self.notes)
         return "\n".join(lines)
@@ -318,8 +323,9 @@ def _load_dataset(source: CocoDataset | str | os.PathLike, what: str) -> CocoDat
         return source
     if isinstance(source, (str, os.PathLike)):
         return read_coco(source)
-    raise TypeError(f"{what} must be a CocoDataset or a path to a COCO JSON file, "
-                    f"got {type(source).__name__}")
+    raise TypeError(
+        f"{what} must be a CocoDataset or a path to a COCO JSON file, got {type(source).__name__}"
+    )
 
 
 def load_predictions(source: CocoDataset | str | os.PathLike, gt: CocoDataset) -> CocoDataset:
@@ -349,13 +355,13 @@ def load_predictions(source: CocoDataset | str | os.PathLike, gt: CocoDataset) -
     except FileNotFoundError:
         raise CocoFormatError("no such file; check the path.", path=path) from None
     except json.JSONDecodeError as exc:
-        raise CocoFormatError(f"not valid JSON ({exc.msg} at line {exc.lineno}).", path=path
-                              ) from exc
+        raise CocoFormatError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno}).", path=path
+        ) from exc
     if not isinstance(raw, list):
         return dataset_from_dict(raw, path=path)
     known = {im.id for im in gt.images}
-    unknown = sorted({d.get("image_id") for d in raw if isinstance(d, Mapping)} - known,
-                     key=str)
+    unknown = sorted({d.get("image_id") for d in raw if isinstance(d, Mapping)} - known, key=str)
     if unknown:
         raise EvaluationError(
             f"{path}: the results list has predictions for images {unknown[:10]} that are not "
@@ -367,8 +373,8 @@ def load_predictions(source: CocoDataset | str | os.PathLike, gt: CocoDataset) -
 
 
 def _check_compatible(gt: CocoDataset, pred: CocoDataset) -> None:
-    gt_cats = dict(zip(gt.scheme.coco_ids, gt.scheme.names))
-    pred_cats = dict(zip(pred.scheme.coco_ids, pred.scheme.names))
+    gt_cats = dict(zip(gt.scheme.coco_ids, gt.scheme.names, strict=True))
+    pred_cats = dict(zip(pred.scheme.coco_ids, pred.scheme.names, strict=True))
     if gt_cats != pred_cats:
         raise EvaluationError(
             f"the ground truth and the predictions use different categories: truth "
@@ -483,27 +489,33 @@ def evaluate(
     gt_by_image = _by_image(gt_ds.instances)
     pred_by_image = _by_image(pred_ds.instances)
     # one IoU matrix per image serves the oracle classes, TP/FP/FN and classification
-    ious = {im.id: _iou_matrix(pred_by_image.get(im.id, []), gt_by_image.get(im.id, []))
-            for im in images}
+    ious = {
+        im.id: _iou_matrix(pred_by_image.get(im.id, []), gt_by_image.get(im.id, []))
+        for im in images
+    }
     pred_cats = {id(a): a.category_id for a in pred_ds.instances}
     if protocol == "oracle":
         pred_cats = _oracle_categories(images, gt_by_image, pred_by_image, ious, scheme)
     max_det = max([100] + [len(v) for v in pred_by_image.values()])
     iou_thrs = np.unique(np.round(np.concatenate([_COCO_IOUS, [iou_threshold]]), 10))
-    gt_dict, dt_anns = _coco_dicts(images, gt_ds.instances, pred_ds.instances, pred_cats,
-                                   scores, scheme)
+    gt_dict, dt_anns = _coco_dicts(
+        images, gt_ds.instances, pred_ds.instances, pred_cats, scores, scheme
+    )
     cat_ids = sorted(scheme.coco_ids)
     prec_segm = _run_cocoeval(backend_name, gt_dict, dt_anns, "segm", iou_thrs, max_det, cat_ids)
     prec_bbox = _run_cocoeval(backend_name, gt_dict, dt_anns, "bbox", iou_thrs, max_det, cat_ids)
     dt_kp = [d for d in dt_anns if d["num_keypoints"] > 0]
-    prec_kp = _run_cocoeval(backend_name, gt_dict, dt_kp, "keypoints", np.array([0.5]),
-                            max_det, cat_ids)
+    prec_kp = _run_cocoeval(
+        backend_name, gt_dict, dt_kp, "keypoints", np.array([0.5]), max_det, cat_ids
+    )
     i50 = int(np.argmin(np.abs(iou_thrs - 0.5)))
     i_coco = [int(np.argmin(np.abs(iou_thrs - t))) for t in _COCO_IOUS]
-    counts = _tp_fp_fn(images, gt_by_image, pred_by_image, ious, pred_cats, scores,
-                       iou_threshold, scheme)
+    counts = _tp_fp_fn(
+        images, gt_by_image, pred_by_image, ious, pred_cats, scores, iou_threshold, scheme
+    )
     confusion, host_pairs, n_detected = _classify(
-        images, gt_by_image, pred_by_image, ious, iou_threshold, scheme)
+        images, gt_by_image, pred_by_image, ious, iou_threshold, scheme
+    )
     scale_of, scale_counts = _pixel_scales(images, pixel_scale_arcsec)
     classes = []
     for name in scheme.display_order:
@@ -514,16 +526,26 @@ def evaluate(
         tp, fp, fn = counts[cid]
         offsets = [d * scale_of[img] for c, img, d in host_pairs if c == cid]
         med, p90 = _offset_stats(offsets)
-        classes.append(ClassMetrics(
-            name=name, n_gt=n_gt, n_pred=n_pred,
-            mask_ap50=_ap(prec_segm[i50, :, k]),
-            host_ap50=_ap(prec_kp[0, :, k]),
-            box_ap50=_ap(prec_bbox[i50, :, k]),
-            mask_ap=_ap(prec_segm[i_coco, :, k]),
-            tp=tp, fp=fp, fn=fn,
-            tp_rate=_rate(tp, n_gt), fp_rate=_rate(fp, n_gt), fn_rate=_rate(fn, n_gt),
-            host_median_arcsec=med, host_p90_arcsec=p90, n_host_pairs=len(offsets),
-        ))
+        classes.append(
+            ClassMetrics(
+                name=name,
+                n_gt=n_gt,
+                n_pred=n_pred,
+                mask_ap50=_ap(prec_segm[i50, :, k]),
+                host_ap50=_ap(prec_kp[0, :, k]),
+                box_ap50=_ap(prec_bbox[i50, :, k]),
+                mask_ap=_ap(prec_segm[i_coco, :, k]),
+                tp=tp,
+                fp=fp,
+                fn=fn,
+                tp_rate=_rate(tp, n_gt),
+                fp_rate=_rate(fp, n_gt),
+                fn_rate=_rate(fn, n_gt),
+                host_median_arcsec=med,
+                host_p90_arcsec=p90,
+                n_host_pairs=len(offsets),
+            )
+        )
     all_offsets = [d * scale_of[img] for _, img, d in host_pairs]
     mean = _mean_metrics(classes, all_offsets)
     k = scheme.num_classes
@@ -531,10 +553,19 @@ def evaluate(
     accuracy = 100.0 * np.trace(confusion[:k, :k]) / detected if detected else float("nan")
     scale_counts["default_arcsec"] = pixel_scale_arcsec
     return EvaluationResult(
-        protocol=protocol, iou_threshold=float(iou_threshold), scheme=scheme,
-        classes=tuple(classes), mean=mean, confusion=confusion, accuracy=float(accuracy),
-        n_detected=int(n_detected), n_images=len(images), n_gt=len(gt_ds.instances),
-        n_pred=len(pred_ds.instances), pixel_scales=scale_counts, backend=backend_name,
+        protocol=protocol,
+        iou_threshold=float(iou_threshold),
+        scheme=scheme,
+        classes=tuple(classes),
+        mean=mean,
+        confusion=confusion,
+        accuracy=float(accuracy),
+        n_detected=int(n_detected),
+        n_images=len(images),
+        n_gt=len(gt_ds.instances),
+        n_pred=len(pred_ds.instances),
+        pixel_scales=scale_counts,
+        backend=backend_name,
         notes=tuple(notes),
     )
 
@@ -620,47 +651,71 @@ def _coco_dicts(images, gts, preds, pred_cats, scores, scheme):
 
     Ids are renumbered 1.. (COCOeval uses id 0 for "unmatched").
     """
-    image_dicts = [{"id": im.id, "height": im.height, "width": im.width,
-                    "file_name": im.file_name} for im in images]
+    image_dicts = [
+        {"id": im.id, "height": im.height, "width": im.width, "file_name": im.file_name}
+        for im in images
+    ]
     gt_anns = []
     for i, a in enumerate(gts, start=1):
         x, y, w, h = a.bbox
         host = a.host
-        gt_anns.append({
-            "id": i, "image_id": a.image_id, "category_id": a.category_id,
-            "segmentation": _rle(a), "area": float(a.area), "bbox": [x, y, w, h],
-            "iscrowd": 0,
-            "keypoints": [0.0, 0.0, 0] if host is None else [host[0], host[1], 2],
-            "num_keypoints": 0 if host is None else 1,
-        })
+        gt_anns.append(
+            {
+                "id": i,
+                "image_id": a.image_id,
+                "category_id": a.category_id,
+                "segmentation": _rle(a),
+                "area": float(a.area),
+                "bbox": [x, y, w, h],
+                "iscrowd": 0,
+                "keypoints": [0.0, 0.0, 0] if host is None else [host[0], host[1], 2],
+                "num_keypoints": 0 if host is None else 1,
+            }
+        )
     dt_anns = []
     for i, a in enumerate(preds, start=1):
         x, y, w, h = a.bbox
         host = a.host
-        dt_anns.append({
-            "id": i, "image_id": a.image_id, "category_id": pred_cats[id(a)],
-            "segmentation": _rle(a), "area": float(a.area), "bbox": [x, y, w, h],
-            "iscrowd": 0, "score": scores[id(a)],
-            "keypoints": [0.0, 0.0, 0] if host is None else [host[0], host[1], 2],
-            "num_keypoints": 0 if host is None else 1,
-        })
+        dt_anns.append(
+            {
+                "id": i,
+                "image_id": a.image_id,
+                "category_id": pred_cats[id(a)],
+                "segmentation": _rle(a),
+                "area": float(a.area),
+                "bbox": [x, y, w, h],
+                "iscrowd": 0,
+                "score": scores[id(a)],
+                "keypoints": [0.0, 0.0, 0] if host is None else [host[0], host[1], 2],
+                "num_keypoints": 0 if host is None else 1,
+            }
+        )
     categories = scheme.to_coco_categories()
     return {"images": image_dicts, "annotations": gt_anns, "categories": categories}, dt_anns
 
 
-def _run_cocoeval(backend: str, gt_dict: dict, dt_anns: list, iou_type: str,
-                  iou_thrs: np.ndarray, max_det: int, cat_ids: list[int]) -> np.ndarray:
+def _run_cocoeval(
+    backend: str,
+    gt_dict: dict,
+    dt_anns: list,
+    iou_type: str,
+    iou_thrs: np.ndarray,
+    max_det: int,
+    cat_ids: list[int],
+) -> np.ndarray:
     """COCOeval precision ``(T, R, K)`` at area "all" and the largest maxDets (-1 = no GT)."""
-    dt_dict = {"images": gt_dict["images"], "categories": gt_dict["categories"],
-               "annotations": dt_anns}
+    dt_dict = {
+        "images": gt_dict["images"],
+        "categories": gt_dict["categories"],
+        "annotations": dt_anns,
+    }
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         if backend == "faster-coco-eval":
             from faster_coco_eval import COCO, COCOeval_faster
 
             coco_gt, coco_dt = COCO(_copy_dict(gt_dict)), COCO(_copy_dict(dt_dict))
-            evaluator = COCOeval_faster(coco_gt, coco_dt, iou_type,
-                                        kpt_oks_sigmas=[OKS_SIGMA] * 1)
+            evaluator = COCOeval_faster(coco_gt, coco_dt, iou_type, kpt_oks_sigmas=[OKS_SIGMA] * 1)
         else:
             from pycocotools.coco import COCO
             from pycocotools.cocoeval import COCOeval
@@ -706,8 +761,9 @@ def _rate(n: int, n_gt: int) -> float:
     return 100.0 * n / n_gt if n_gt else float("nan")
 
 
-def _greedy_match(iou: np.ndarray, scores: np.ndarray, threshold: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _greedy_match(
+    iou: np.ndarray, scores: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """COCOeval's matching: by descending score (stable), each prediction takes the unmatched
     truth with the highest IoU >= threshold (the later one on ties).
 
@@ -727,8 +783,9 @@ def _greedy_match(iou: np.ndarray, scores: np.ndarray, threshold: float
     return dt_matched, gt_matched
 
 
-def _tp_fp_fn(images, gt_by_image, pred_by_image, ious, pred_cats, scores, threshold, scheme
-              ) -> dict[int, tuple[int, int, int]]:
+def _tp_fp_fn(
+    images, gt_by_image, pred_by_image, ious, pred_cats, scores, threshold, scheme
+) -> dict[int, tuple[int, int, int]]:
     totals = {cid: [0, 0, 0] for cid in scheme.coco_ids}
     for im in images:
         preds, gts = pred_by_image.get(im.id, []), gt_by_image.get(im.id, [])
@@ -738,8 +795,9 @@ def _tp_fp_fn(images, gt_by_image, pred_by_image, ious, pred_cats, scores, thres
             g_idx = [i for i, g in enumerate(gts) if g.category_id == cid]
             if not d_idx and not g_idx:
                 continue
-            sub = iou[np.ix_(d_idx, g_idx)] if d_idx and g_idx else np.zeros((len(d_idx),
-                                                                             len(g_idx)))
+            sub = (
+                iou[np.ix_(d_idx, g_idx)] if d_idx and g_idx else np.zeros((len(d_idx), len(g_idx)))
+            )
             s = np.array([scores[id(preds[j])] for j in d_idx])
             dm, gm = _greedy_match(sub, s, threshold)
             totals[cid][0] += int(dm.sum())
@@ -785,8 +843,7 @@ def _offset_stats(offsets: Sequence[float]) -> tuple[float, float]:
     return float(np.median(arr)), float(np.percentile(arr, 90))
 
 
-def _mean_metrics(classes: Sequence[ClassMetrics], all_offsets: Sequence[float]
-                  ) -> ClassMetrics:
+def _mean_metrics(classes: Sequence[ClassMetrics], all_offsets: Sequence[float]) -> ClassMetrics:
     def nanmean(attr: str) -> float:
         values = np.array([getattr(c, attr) for c in classes if c.n_gt > 0], dtype=float)
         values = values[np.isfinite(values)]
@@ -795,13 +852,21 @@ def _mean_metrics(classes: Sequence[ClassMetrics], all_offsets: Sequence[float]
     med, p90 = _offset_stats(all_offsets)
     return ClassMetrics(
         name="mean",
-        n_gt=sum(c.n_gt for c in classes), n_pred=sum(c.n_pred for c in classes),
-        mask_ap50=nanmean("mask_ap50"), host_ap50=nanmean("host_ap50"),
-        box_ap50=nanmean("box_ap50"), mask_ap=nanmean("mask_ap"),
-        tp=sum(c.tp for c in classes), fp=sum(c.fp for c in classes),
+        n_gt=sum(c.n_gt for c in classes),
+        n_pred=sum(c.n_pred for c in classes),
+        mask_ap50=nanmean("mask_ap50"),
+        host_ap50=nanmean("host_ap50"),
+        box_ap50=nanmean("box_ap50"),
+        mask_ap=nanmean("mask_ap"),
+        tp=sum(c.tp for c in classes),
+        fp=sum(c.fp for c in classes),
         fn=sum(c.fn for c in classes),
-        tp_rate=nanmean("tp_rate"), fp_rate=nanmean("fp_rate"), fn_rate=nanmean("fn_rate"),
-        host_median_arcsec=med, host_p90_arcsec=p90, n_host_pairs=len(all_offsets),
+        tp_rate=nanmean("tp_rate"),
+        fp_rate=nanmean("fp_rate"),
+        fn_rate=nanmean("fn_rate"),
+        host_median_arcsec=med,
+        host_p90_arcsec=p90,
+        n_host_pairs=len(all_offsets),
     )
 
 
@@ -810,8 +875,9 @@ def _mean_metrics(classes: Sequence[ClassMetrics], all_offsets: Sequence[float]
 # --------------------------------------------------------------------------------------------
 
 
-def _pixel_scales(images: Sequence[ImageRecord], default: float
-                  ) -> tuple[dict[int, float], dict[str, Any]]:
+def _pixel_scales(
+    images: Sequence[ImageRecord], default: float
+) -> tuple[dict[int, float], dict[str, Any]]:
     scales: dict[int, float] = {}
     from_wcs = 0
     for im in images:
@@ -842,8 +908,9 @@ def pixel_scale_from_wcs_header(header_text: str) -> float | None:
         ``WCS.to_header_string()`` (80-character cards, with or without newlines).
     """
     text = header_text.replace("\r", "")
-    lines = text.split("\n") if "\n" in text else [text[i:i + 80]
-                                                   for i in range(0, len(text), 80)]
+    lines = (
+        text.split("\n") if "\n" in text else [text[i : i + 80] for i in range(0, len(text), 80)]
+    )
     cards: dict[str, str] = {}
     for line in lines:
         m = _CARD.match(line)
@@ -865,8 +932,9 @@ def pixel_scale_from_wcs_header(header_text: str) -> float | None:
         pc = [[number(f"PC{i}_{j}", 1.0 if i == j else 0.0) for j in (1, 2)] for i in (1, 2)]
         if None in cdelt:
             return None
-        matrix = [[cdelt[i] * pc[i][j] if pc[i][j] is not None else None for j in (0, 1)]
-                  for i in (0, 1)]
+        matrix = [
+            [cdelt[i] * pc[i][j] if pc[i][j] is not None else None for j in (0, 1)] for i in (0, 1)
+        ]
     if any(v is None for row in matrix for v in row):
         return None
     det = abs(matrix[0][0] * matrix[1][1] - matrix[0][1] * matrix[1][0])

@@ -26,23 +26,48 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``radiogal evaluate``."""
-    parser.add_argument("--gt", required=True, type=Path, metavar="GT.json",
-                        help="ground-truth COCO file")
-    parser.add_argument("--pred", required=True, type=Path, metavar="PRED.json",
-                        help="predictions: a COCO file, or a COCO results list")
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
-                        help="also write every number to this JSON file")
-    parser.add_argument("--protocol", choices=("predicted", "oracle", "both"),
-                        default="predicted",
-                        help="predicted classes, the paper's oracle classes, or both")
-    parser.add_argument("--iou-threshold", type=float, default=0.5,
-                        help="mask IoU for TP/FP/FN and classification (AP50 is always at 0.5)")
-    parser.add_argument("--pixel-scale", type=float, default=2.0, metavar="ARCSEC",
-                        help="pixel scale (arcsec/px) for host offsets on images without "
-                             "radio_wcs")
-    parser.add_argument("--backend", choices=("pycocotools", "faster-coco-eval", "auto"),
-                        default="pycocotools",
-                        help="who runs COCOeval (identical numbers; faster-coco-eval is faster)")
+    parser.add_argument(
+        "--gt", required=True, type=Path, metavar="GT.json", help="ground-truth COCO file"
+    )
+    parser.add_argument(
+        "--pred",
+        required=True,
+        type=Path,
+        metavar="PRED.json",
+        help="predictions: a COCO file, or a COCO results list",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="OUT.json",
+        help="also write every number to this JSON file",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("predicted", "oracle", "both"),
+        default="predicted",
+        help="predicted classes, the paper's oracle classes, or both",
+    )
+    parser.add_argument(
+        "--iou-threshold",
+        type=float,
+        default=0.5,
+        help="mask IoU for TP/FP/FN and classification (AP50 is always at 0.5)",
+    )
+    parser.add_argument(
+        "--pixel-scale",
+        type=float,
+        default=2.0,
+        metavar="ARCSEC",
+        help="pixel scale (arcsec/px) for host offsets on images without radio_wcs",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("pycocotools", "faster-coco-eval", "auto"),
+        default="pycocotools",
+        help="who runs COCOeval (identical numbers; faster-coco-eval is faster)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for protocol in protocols:
         results[protocol] = evaluate(
-            gt, pred, protocol=protocol, iou_threshold=args.iou_threshold,
-            pixel_scale_arcsec=args.pixel_scale, backend=args.backend,
+            gt,
+            pred,
+            protocol=protocol,
+            iou_threshold=args.iou_threshold,
+            pixel_scale_arcsec=args.pixel_scale,
+            backend=args.backend,
         )
     print(f"ground truth: {args.gt}\npredictions:  {args.pred}\n")
     print("\n\n".join(r.table() for r in results.values()))

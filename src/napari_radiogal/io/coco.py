@@ -99,13 +99,35 @@ log = logging.getLogger(__name__)
 
 #: Keys of ``images[]`` entries that map onto :class:`ImageRecord` fields.
 _IMAGE_KEYS = frozenset(
-    ("id", "file_name", "height", "width", "radio_file", "ir_file", "radio_wcs", "beam",
-     "noise_sigma")
+    (
+        "id",
+        "file_name",
+        "height",
+        "width",
+        "radio_file",
+        "ir_file",
+        "radio_wcs",
+        "beam",
+        "noise_sigma",
+    )
 )
 #: Keys of ``annotations[]`` entries that map onto :class:`Instance` fields (or are recomputed).
 _ANNOTATION_KEYS = frozenset(
-    ("id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd", "keypoints",
-     "num_keypoints", "score", "host_ra", "host_dec", "reviewed")
+    (
+        "id",
+        "image_id",
+        "category_id",
+        "segmentation",
+        "area",
+        "bbox",
+        "iscrowd",
+        "keypoints",
+        "num_keypoints",
+        "score",
+        "host_ra",
+        "host_dec",
+        "reviewed",
+    )
 )
 
 SegmentationFormat = Literal["rle", "polygon"]
@@ -271,8 +293,9 @@ def write_coco(
         _atomic_copy(path, bak)
         log.info("kept the previous %s as %s", path.name, bak.name)
     _atomic_write_text(path, text)
-    log.info("wrote %d images, %d annotations to %s", len(coco["images"]),
-             len(coco["annotations"]), path)
+    log.info(
+        "wrote %d images, %d annotations to %s", len(coco["images"]), len(coco["annotations"]), path
+    )
     return path
 
 
@@ -364,8 +387,9 @@ def read_coco(path: str | os.PathLike) -> CocoDataset:
     return dataset_from_dict(coco, path=path)
 
 
-def dataset_from_dict(coco: Mapping[str, Any], *, path: str | os.PathLike | None = None
-                      ) -> CocoDataset:
+def dataset_from_dict(
+    coco: Mapping[str, Any], *, path: str | os.PathLike | None = None
+) -> CocoDataset:
     """Build and validate a :class:`CocoDataset` from a COCO dictionary.
 
     Parameters
@@ -393,7 +417,8 @@ def dataset_from_dict(coco: Mapping[str, Any], *, path: str | os.PathLike | None
             raise CocoFormatError(
                 f"missing top-level key {key!r}; a COCO file needs 'images', 'annotations' "
                 "and 'categories'.",
-                path=path, field=key,
+                path=path,
+                field=key,
             )
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key, []), list):
@@ -405,8 +430,7 @@ def dataset_from_dict(coco: Mapping[str, Any], *, path: str | os.PathLike | None
     except CocoFormatError as exc:
         raise CocoFormatError(str(exc), path=path, field="categories") from None
     except ValueError as exc:
-        raise CocoFormatError(f"invalid categories: {exc}", path=path, field="categories"
-                              ) from exc
+        raise CocoFormatError(f"invalid categories: {exc}", path=path, field="categories") from exc
     images = [_image_from_dict(d, i, path) for i, d in enumerate(coco["images"])]
     sizes = {im.id: (im.height, im.width) for im in images}
     _check_unique([im.id for im in images], "images", path)
@@ -421,8 +445,9 @@ def dataset_from_dict(coco: Mapping[str, Any], *, path: str | os.PathLike | None
     _check_rle_counts(instances, path)
     info = coco.get("info", {})
     if not isinstance(info, Mapping):
-        raise CocoFormatError(f"'info' must be an object, got {type(info).__name__}.",
-                              path=path, field="info")
+        raise CocoFormatError(
+            f"'info' must be an object, got {type(info).__name__}.", path=path, field="info"
+        )
     if polygon_count:
         log.debug("converted %d polygon segmentations to RLE", polygon_count)
     return CocoDataset(images=images, instances=instances, scheme=scheme, info=dict(info))
@@ -439,7 +464,8 @@ def _image_from_dict(d: Any, i: int, path: Any) -> ImageRecord:
     for key in ("id", "file_name", "height", "width"):
         if key not in d:
             raise _field_error(
-                path, f"{where}.{key}",
+                path,
+                f"{where}.{key}",
                 f"missing {key!r}; every image needs 'id', 'file_name', 'height' and 'width'.",
             )
     image_id = _as_int(d["id"], path, f"{where}.id")
@@ -450,8 +476,9 @@ def _image_from_dict(d: Any, i: int, path: Any) -> ImageRecord:
     beam = d.get("beam")
     if beam is not None:
         if not (isinstance(beam, (list, tuple)) and len(beam) == 3):
-            raise _field_error(path, f"{where}.beam",
-                               f"beam must be [bmaj, bmin, bpa] in degrees, got {beam!r}.")
+            raise _field_error(
+                path, f"{where}.beam", f"beam must be [bmaj, bmin, bpa] in degrees, got {beam!r}."
+            )
         beam = tuple(float(b) for b in beam)
     noise = d.get("noise_sigma")
     return ImageRecord(
@@ -485,19 +512,22 @@ def _instance_from_dict(
     image_id = _as_int(d["image_id"], path, f"{where}.image_id")
     if image_id not in sizes:
         raise _field_error(
-            path, f"{where}.image_id",
+            path,
+            f"{where}.image_id",
             f"image_id {image_id} is not in images[]; add the image or drop the annotation.",
         )
     category_id = _as_int(d["category_id"], path, f"{where}.category_id")
     if category_id not in scheme.coco_ids:
         raise _field_error(
-            path, f"{where}.category_id",
+            path,
+            f"{where}.category_id",
             f"category_id {category_id} is not one of the file's categories "
-            f"{dict(zip(scheme.coco_ids, scheme.names))}; fix the id or add the category.",
+            f"{dict(zip(scheme.coco_ids, scheme.names, strict=True))}; fix the id or add the category.",
         )
     if d.get("segmentation") is None:
         raise _field_error(
-            path, f"{where}.segmentation",
+            path,
+            f"{where}.segmentation",
             "missing 'segmentation'; every source needs a mask (RLE {'size', 'counts'} or "
             "polygons [[x0, y0, x1, y1, ...], ...]).",
         )
@@ -548,7 +578,8 @@ def _host_from_keypoints(kp: Any, n_kp: int, path: Any, field: str) -> tuple[flo
         return None
     if not isinstance(kp, list) or len(kp) != n_kp:
         raise _field_error(
-            path, field,
+            path,
+            field,
             f"keypoints must be a list of {n_kp} numbers ([x, y, v] per keypoint; v = 0 means "
             f"no host), got {kp!r}.",
         )
@@ -563,17 +594,22 @@ def _host_from_keypoints(kp: Any, n_kp: int, path: Any, field: str) -> tuple[flo
     return (x, y)
 
 
-def _segmentation_to_rle(seg: Any, height: int, width: int, path: Any, field: str
-                         ) -> tuple[dict[str, Any], bool]:
+def _segmentation_to_rle(
+    seg: Any, height: int, width: int, path: Any, field: str
+) -> tuple[dict[str, Any], bool]:
     """Any COCO segmentation -> compressed RLE ``{"size", "counts": str}`` (no decoding)."""
     if isinstance(seg, Mapping):
         if "size" not in seg or "counts" not in seg:
             raise _field_error(path, field, "an RLE needs 'size' [H, W] and 'counts'.")
         size = seg["size"]
-        if (not isinstance(size, (list, tuple)) or len(size) != 2
-                or [_as_int(s, path, field + ".size") for s in size] != [height, width]):
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or [_as_int(s, path, field + ".size") for s in size] != [height, width]
+        ):
             raise _field_error(
-                path, field + ".size",
+                path,
+                field + ".size",
                 f"RLE size {size!r} does not match the image's [height, width] = "
                 f"[{height}, {width}]; the mask must be on the image's pixel grid.",
             )
@@ -583,19 +619,24 @@ def _segmentation_to_rle(seg: Any, height: int, width: int, path: Any, field: st
         if isinstance(counts, bytes):
             counts = counts.decode("ascii", errors="replace")
         if not isinstance(counts, str):
-            raise _field_error(path, field + ".counts",
-                               f"RLE counts must be a string or a list of ints, got {counts!r}.")
+            raise _field_error(
+                path,
+                field + ".counts",
+                f"RLE counts must be a string or a list of ints, got {counts!r}.",
+            )
         return {"size": [height, width], "counts": counts}, False
     if isinstance(seg, list):
         return polygons_to_rle(seg, height, width, path=path, field=field), True
     raise _field_error(
-        path, field,
+        path,
+        field,
         f"segmentation must be RLE {{'size', 'counts'}} or a list of polygons, got {seg!r}.",
     )
 
 
-def _list_counts_to_rle(counts: list, height: int, width: int, path: Any, field: str
-                        ) -> dict[str, Any]:
+def _list_counts_to_rle(
+    counts: list, height: int, width: int, path: Any, field: str
+) -> dict[str, Any]:
     from pycocotools import mask as mask_utils
 
     try:
@@ -604,7 +645,8 @@ def _list_counts_to_rle(counts: list, height: int, width: int, path: Any, field:
         raise _field_error(path, field + ".counts", "RLE counts must be integers.") from None
     if any(c < 0 for c in runs) or sum(runs) != height * width:
         raise _field_error(
-            path, field + ".counts",
+            path,
+            field + ".counts",
             f"invalid RLE: the run lengths must be >= 0 and add up to height*width = "
             f"{height * width}, they add up to {sum(runs)}; re-encode the mask with "
             "pycocotools.mask.encode on the image's grid.",
@@ -646,7 +688,8 @@ def polygons_to_rle(
     for j, part in enumerate(polygons):
         if not isinstance(part, (list, tuple)) or len(part) < 6 or len(part) % 2:
             raise _field_error(
-                path, f"{field}[{j}]",
+                path,
+                f"{field}[{j}]",
                 "each polygon part must be a flat list [x0, y0, x1, y1, ...] of at least three "
                 f"vertices (an even count of >= 6 numbers), got {str(part)[:80]}.",
             )
@@ -671,7 +714,8 @@ def _check_unique(ids: list[Any], what: str, path: Any) -> None:
     raise CocoFormatError(
         f"duplicate {what} ids {dup[:10]}{' ...' if len(dup) > 10 else ''}; ids must be "
         "unique (renumber them).",
-        path=path, field=f"{what}[].id",
+        path=path,
+        field=f"{what}[].id",
     )
 
 
@@ -680,20 +724,24 @@ def _check_rle_counts(instances: Sequence[Instance], path: Any) -> None:
     if not instances:
         return
     strings = [a.rle["counts"] for a in instances]
-    totals = np.array([int(a.rle["size"][0]) * int(a.rle["size"][1]) for a in instances],
-                      dtype=np.int64)
+    totals = np.array(
+        [int(a.rle["size"][0]) * int(a.rle["size"][1]) for a in instances], dtype=np.int64
+    )
     ok, sums = _rle_strings_totals(strings)
     bad = np.flatnonzero(~ok | (sums != totals))
     if bad.size:
         i = int(bad[0])
-        what = ("is not a valid compressed RLE string (bad characters, truncated, or "
-                "negative runs)" if not ok[i]
-                else f"has run lengths adding up to {int(sums[i])} pixels")
+        what = (
+            "is not a valid compressed RLE string (bad characters, truncated, or negative runs)"
+            if not ok[i]
+            else f"has run lengths adding up to {int(sums[i])} pixels"
+        )
         raise CocoFormatError(
             f"invalid RLE: the counts {what}, but the mask is {instances[i].rle['size']} = "
             f"{int(totals[i])} pixels ({bad.size} bad mask(s) in all); re-encode the mask with "
             "pycocotools.mask.encode on the image's grid.",
-            path=path, field=f"annotations[{i}].segmentation.counts",
+            path=path,
+            field=f"annotations[{i}].segmentation.counts",
         )
 
 
@@ -717,8 +765,14 @@ def _rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
         joined = "".join(strings).encode("ascii")
     except (TypeError, UnicodeEncodeError):
-        encoded = [s.encode("ascii", errors="replace") if isinstance(s, str)
-                   else bytes(s) if isinstance(s, bytes) else b"\x00" for s in strings]
+        encoded = [
+            s.encode("ascii", errors="replace")
+            if isinstance(s, str)
+            else bytes(s)
+            if isinstance(s, bytes)
+            else b"\x00"
+            for s in strings
+        ]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         joined = b"".join(encoded)
     # small dtypes throughout: this is memory-bound over millions of characters
@@ -793,20 +847,28 @@ def validate_dataset(dataset: CocoDataset, *, path: str | os.PathLike | None = N
     for i, a in enumerate(dataset.instances):
         where = f"annotations[{i}]"
         if a.image_id not in sizes:
-            raise _field_error(path, f"{where}.image_id",
-                               f"image_id {a.image_id} is not in images[]; add the image.")
+            raise _field_error(
+                path,
+                f"{where}.image_id",
+                f"image_id {a.image_id} is not in images[]; add the image.",
+            )
         if a.category_id not in ids:
             raise _field_error(
-                path, f"{where}.category_id",
+                path,
+                f"{where}.category_id",
                 f"category_id {a.category_id} is not one of "
-                f"{dict(zip(dataset.scheme.coco_ids, dataset.scheme.names))}.",
+                f"{dict(zip(dataset.scheme.coco_ids, dataset.scheme.names, strict=True))}.",
             )
         if not isinstance(a.rle, Mapping) or "size" not in a.rle or "counts" not in a.rle:
-            raise _field_error(path, f"{where}.segmentation",
-                               f"the mask must be RLE {{'size', 'counts'}}, got {a.rle!r:.80}.")
+            raise _field_error(
+                path,
+                f"{where}.segmentation",
+                f"the mask must be RLE {{'size', 'counts'}}, got {a.rle!r:.80}.",
+            )
         if [int(s) for s in a.rle["size"]] != list(sizes[a.image_id]):
             raise _field_error(
-                path, f"{where}.segmentation.size",
+                path,
+                f"{where}.segmentation.size",
                 f"mask size {list(a.rle['size'])} does not match image {a.image_id}'s "
                 f"[height, width] = {list(sizes[a.image_id])}.",
             )
@@ -841,10 +903,10 @@ def _compressed_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
 # pixel (r, c) whose neighbour in direction (dr, dc) is background, the edge runs from
 # corner (x0, y0) to (x1, y1), corners given as offsets from (c, r).
 _EDGES = (
-    ((-1, 0), (0, 0), (1, 0)),   # top edge, left to right
-    ((0, 1), (1, 0), (1, 1)),    # right edge, top to bottom
-    ((1, 0), (1, 1), (0, 1)),    # bottom edge, right to left
-    ((0, -1), (0, 1), (0, 0)),   # left edge, bottom to top
+    ((-1, 0), (0, 0), (1, 0)),  # top edge, left to right
+    ((0, 1), (1, 0), (1, 1)),  # right edge, top to bottom
+    ((1, 0), (1, 1), (0, 1)),  # bottom edge, right to left
+    ((0, -1), (0, 1), (0, 0)),  # left edge, bottom to top
 )
 
 
@@ -880,7 +942,7 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     rows, cols = np.nonzero(mask)
     for (dr, dc), (ax, ay), (bx, by) in _EDGES:
         open_side = ~padded[1 + rows + dr, 1 + cols + dc]
-        for r, c in zip(rows[open_side].tolist(), cols[open_side].tolist()):
+        for r, c in zip(rows[open_side].tolist(), cols[open_side].tolist(), strict=True):
             start, end = (c + ax, r + ay), (c + bx, r + by)
             out_edges.setdefault(start, []).append(end)
             edge_pixel[start + end] = (r, c)
@@ -914,8 +976,9 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     return polygons
 
 
-def _choose_turn(vertex: tuple[int, int], ends: list[tuple[int, int]],
-                 prev_dir: tuple[int, int] | None) -> tuple[int, int]:
+def _choose_turn(
+    vertex: tuple[int, int], ends: list[tuple[int, int]], prev_dir: tuple[int, int] | None
+) -> tuple[int, int]:
     """At a pinch corner (two pixels touching diagonally) turn right, hugging the pixel."""
     if prev_dir is None or len(ends) == 1:
         return ends[0]
@@ -1081,7 +1144,8 @@ def provenance_info(
             "python": platform.python_version(),
             "numpy": np.__version__,
         },
-        "model": None if model_name is None and model_sha256 is None
+        "model": None
+        if model_name is None and model_sha256 is None
         else {"name": model_name, "sha256": model_sha256},
         "parameters": _jsonable(dict(parameters or {})),
         "input_files": files,

@@ -159,15 +159,17 @@ def read_radiogalaxynet_png(path: str | os.PathLike) -> tuple[np.ndarray, np.nda
     return decode_radiogalaxynet_rgb(rgb)
 
 
-def write_radiogalaxynet_png(path: str | os.PathLike, radio: np.ndarray,
-                             ir: np.ndarray | None = None) -> Path:
+def write_radiogalaxynet_png(
+    path: str | os.PathLike, radio: np.ndarray, ir: np.ndarray | None = None
+) -> Path:
     """Write float radio and IR images as a byte-packed PNG (atomically; lossless)."""
     from PIL import Image
 
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise InputImageError(f"{path}: the byte packing needs a lossless PNG file, not "
-                              f"{path.suffix or 'no suffix'}.")
+        raise InputImageError(
+            f"{path}: the byte packing needs a lossless PNG file, not {path.suffix or 'no suffix'}."
+        )
     rgb = encode_radiogalaxynet_rgb(radio, ir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
@@ -217,8 +219,9 @@ def radiogalaxynet_paths(root: str | os.PathLike, split: str) -> tuple[Path, Pat
     return json_path, image_dir
 
 
-def read_radiogalaxynet(root: str | os.PathLike, split: str, *, check_images: bool = True
-                        ) -> CocoDataset:
+def read_radiogalaxynet(
+    root: str | os.PathLike, split: str, *, check_images: bool = True
+) -> CocoDataset:
     """Read one split of a RadioGalaxyNET-layout data set.
 
     Parameters
@@ -265,12 +268,14 @@ def read_radiogalaxynet(root: str | os.PathLike, split: str, *, check_images: bo
         raise CocoFormatError(
             f"{len(missing)} image(s) listed in the annotations are missing under {root}, "
             f"e.g. {missing[:3]}; download the full split or fix file_name.",
-            path=json_path, field="images[].file_name",
+            path=json_path,
+            field="images[].file_name",
         )
     if wrong_size:
         raise CocoFormatError(
             f"{len(wrong_size)} image(s) differ in size from the annotations: {wrong_size[:3]}.",
-            path=json_path, field="images[].height/width",
+            path=json_path,
+            field="images[].height/width",
         )
     return dataset
 
