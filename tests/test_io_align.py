@@ -6,13 +6,13 @@ import tracemalloc
 import warnings
 from pathlib import Path
 
-import _fits_twins as twins
 import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
+import _fits_twins as twins
 from napari_radiogal.errors import FitsFormatWarning, InputImageError, InputImageWarning
 from napari_radiogal.io.align import cutout, reproject_to_grid
 from napari_radiogal.io.fits import (
@@ -42,12 +42,15 @@ def make_wcs(
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = [f"RA---{projection}", f"DEC--{projection}"]
     wcs.wcs.crval = list(crval)
-    wcs.wcs.crpix = list(crpix) if crpix is not None else [(shape[1] + 1) / 2,
-                                                           (shape[0] + 1) / 2]
+    wcs.wcs.crpix = list(crpix) if crpix is not None else [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
     theta = np.radians(rotation_deg)
     scale = scale_arcsec / 3600
-    wcs.wcs.cd = np.array([[-scale * np.cos(theta), scale * np.sin(theta)],
-                           [scale * np.sin(theta), scale * np.cos(theta)]])
+    wcs.wcs.cd = np.array(
+        [
+            [-scale * np.cos(theta), scale * np.sin(theta)],
+            [scale * np.sin(theta), scale * np.cos(theta)],
+        ]
+    )
     wcs.wcs.radesys = "ICRS"
     wcs.pixel_shape = (shape[1], shape[0])
     return wcs
@@ -56,8 +59,9 @@ def make_wcs(
 def radio_grid(shape=(96, 96)) -> RadioImage:
     """A 2"/px SIN radio grid (ASKAP-like) centred on RADIO_CENTRE."""
     wcs = make_wcs(shape, 2.0, "SIN")
-    return radio_image_from_array(np.zeros(shape, np.float32), wcs,
-                                  beam=(15 / 3600, 10 / 3600, 0.0))
+    return radio_image_from_array(
+        np.zeros(shape, np.float32), wcs, beam=(15 / 3600, 10 / 3600, 0.0)
+    )
 
 
 def ir_point_source(coord: SkyCoord, wcs: WCS, shape, *, amplitude=500.0, noise=0.5, seed=0):
@@ -65,8 +69,12 @@ def ir_point_source(coord: SkyCoord, wcs: WCS, shape, *, amplitude=500.0, noise=
     x, y = (float(v) for v in wcs.world_to_pixel(coord))
     scale = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))) * 3600
     sigma = W1_FWHM_ARCSEC / 2.3548 / scale
-    data = twins.gaussian_sources(shape, [(x, y)], sigma=sigma, amplitude=amplitude,
-                                  noise=noise, seed=seed) + 20.0
+    data = (
+        twins.gaussian_sources(
+            shape, [(x, y)], sigma=sigma, amplitude=amplitude, noise=noise, seed=seed
+        )
+        + 20.0
+    )
     return infrared_image_from_array(data, wcs, unit="DN", magzp=20.5)
 
 
@@ -74,9 +82,9 @@ def centroid(image: np.ndarray, half: int = 4) -> tuple[float, float]:
     """Background-subtracted intensity centroid (x, y) around the brightest pixel."""
     data = np.nan_to_num(image, nan=np.nanmedian(image))
     row, col = np.unravel_index(np.argmax(data), data.shape)
-    window = data[row - half: row + half + 1, col - half: col + half + 1]
+    window = data[row - half : row + half + 1, col - half : col + half + 1]
     window = np.clip(window - np.median(data), 0, None)
-    yy, xx = np.mgrid[-half: half + 1, -half: half + 1]
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
     total = window.sum()
     return col + float((xx * window).sum() / total), row + float((yy * window).sum() / total)
 
@@ -86,26 +94,36 @@ def centroid(image: np.ndarray, half: int = 4) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------
 IR_GRIDS = {
     # AllWISE-atlas-like: 1.375"/px TAN, centred elsewhere, slightly rotated
-    "1.375 TAN": dict(shape=(220, 220), scale=1.375, projection="TAN",
-                      crval=(150.01, -29.995), rotation=7.0),
+    "1.375 TAN": dict(
+        shape=(220, 220), scale=1.375, projection="TAN", crval=(150.01, -29.995), rotation=7.0
+    ),
     # unWISE-like: 2.75"/px TAN whose tangent point is ~0.6 deg away (CRPIX far outside)
-    "2.75 TAN far tangent": dict(shape=(100, 100), scale=2.75, projection="TAN",
-                                 crval=(150.6, -30.3), crpix=(-740.0, 430.0), rotation=0.0),
+    "2.75 TAN far tangent": dict(
+        shape=(100, 100),
+        scale=2.75,
+        projection="TAN",
+        crval=(150.6, -30.3),
+        crpix=(-740.0, 430.0),
+        rotation=0.0,
+    ),
 }
 
 
 @pytest.mark.parametrize("grid", sorted(IR_GRIDS))
-@pytest.mark.parametrize(
-    "offset_arcsec", [(0.0, 0.0), (23.3, -41.7), (-70.1, 65.9), (51.0, 12.4)]
-)
+@pytest.mark.parametrize("offset_arcsec", [(0.0, 0.0), (23.3, -41.7), (-70.1, 65.9), (51.0, 12.4)])
 def test_ir_point_source_lands_on_the_right_radio_pixel(grid: str, offset_arcsec) -> None:
     spec = IR_GRIDS[grid]
     radio = radio_grid()
     centre = SkyCoord(*RADIO_CENTRE, unit="deg")
-    source = centre.spherical_offsets_by(offset_arcsec[0] * u.arcsec,
-                                         offset_arcsec[1] * u.arcsec)
-    ir_wcs = make_wcs(spec["shape"], spec["scale"], spec["projection"], crval=spec["crval"],
-                      crpix=spec.get("crpix"), rotation_deg=spec["rotation"])
+    source = centre.spherical_offsets_by(offset_arcsec[0] * u.arcsec, offset_arcsec[1] * u.arcsec)
+    ir_wcs = make_wcs(
+        spec["shape"],
+        spec["scale"],
+        spec["projection"],
+        crval=spec["crval"],
+        crpix=spec.get("crpix"),
+        rotation_deg=spec["rotation"],
+    )
     if "crpix" in spec:  # put the image where the source is: shift CRPIX, keep the tangent
         x, y = ir_wcs.world_to_pixel(centre)
         ir_wcs.wcs.crpix = ir_wcs.wcs.crpix - [float(x) - 42, float(y) - 58]
@@ -138,8 +156,9 @@ def test_alignment_survives_a_fits_round_trip(tmp_path: Path) -> None:
 def test_other_methods_also_align(method: str) -> None:
     radio = radio_grid((40, 40))
     source = SkyCoord(150.001, -29.9985, unit="deg")
-    ir = ir_point_source(source, make_wcs((80, 80), 1.375, "TAN", crval=(150.0005, -30.0)),
-                         (80, 80))
+    ir = ir_point_source(
+        source, make_wcs((80, 80), 1.375, "TAN", crval=(150.0005, -30.0)), (80, 80)
+    )
     on_radio = reproject_to_grid(ir, radio, method=method)
     expected = np.array([float(v) for v in radio.wcs.world_to_pixel(source)])
     assert np.hypot(*(np.array(centroid(on_radio.data)) - expected)) < 0.5
@@ -150,8 +169,9 @@ def test_other_methods_also_align(method: str) -> None:
 # ----------------------------------------------------------------------------------------
 def test_reprojected_image_carries_the_radio_grid() -> None:
     radio = radio_grid((30, 40))
-    ir = ir_point_source(SkyCoord(*RADIO_CENTRE, unit="deg"),
-                         make_wcs((80, 80), 1.375, "TAN"), (80, 80))
+    ir = ir_point_source(
+        SkyCoord(*RADIO_CENTRE, unit="deg"), make_wcs((80, 80), 1.375, "TAN"), (80, 80)
+    )
     out = reproject_to_grid(ir, radio)
     assert isinstance(out, InfraredImage) and out.shape == (30, 40)
     assert out.wcs is not radio.wcs
@@ -165,8 +185,9 @@ def test_reprojected_image_carries_the_radio_grid() -> None:
 def test_partial_overlap_warns_and_leaves_nan() -> None:
     radio = radio_grid((40, 40))
     # IR covers only the eastern half (left half of a north-up image, RA increases left)
-    ir_wcs = make_wcs((40, 20), 2.0, "SIN", crval=(150.0 + 20 / 3600 / np.cos(np.radians(30)),
-                                                   -30.0))
+    ir_wcs = make_wcs(
+        (40, 20), 2.0, "SIN", crval=(150.0 + 20 / 3600 / np.cos(np.radians(30)), -30.0)
+    )
     ir = infrared_image_from_array(np.ones((40, 20), np.float32), ir_wcs)
     with pytest.warns(InputImageWarning, match=r"covers only 5\d\.\d% of the radio grid"):
         out = reproject_to_grid(ir, radio)
@@ -178,12 +199,14 @@ def test_partial_overlap_warns_and_leaves_nan() -> None:
 
 def test_no_overlap_is_an_error() -> None:
     radio = radio_grid((20, 20))
-    ir = infrared_image_from_array(np.ones((20, 20), np.float32),
-                                   make_wcs((20, 20), 1.375, "TAN", crval=(160.0, -30.0)))
+    ir = infrared_image_from_array(
+        np.ones((20, 20), np.float32), make_wcs((20, 20), 1.375, "TAN", crval=(160.0, -30.0))
+    )
     with pytest.raises(InputImageError, match=r"does not overlap .* at all.*apart"):
         reproject_to_grid(ir, radio)
-    far_side = infrared_image_from_array(np.ones((20, 20), np.float32),
-                                         make_wcs((20, 20), 1.375, "SIN", crval=(330.0, 30.0)))
+    far_side = infrared_image_from_array(
+        np.ones((20, 20), np.float32), make_wcs((20, 20), 1.375, "SIN", crval=(330.0, 30.0))
+    )
     with pytest.raises(InputImageError, match="does not overlap"):
         reproject_to_grid(far_side, radio)
 
@@ -194,8 +217,10 @@ def test_pixel_only_images_cannot_be_aligned() -> None:
     with pytest.raises(InputImageError, match="pixel-only"):
         reproject_to_grid(no_wcs, radio)
     with pytest.raises(InputImageError, match="pixel-only"):
-        reproject_to_grid(infrared_image_from_array(np.ones((10, 10)), radio.wcs),
-                          RadioImage(np.zeros((10, 10), np.float32), None))
+        reproject_to_grid(
+            infrared_image_from_array(np.ones((10, 10)), radio.wcs),
+            RadioImage(np.zeros((10, 10), np.float32), None),
+        )
     with pytest.raises(InputImageError, match="method='fast'"):
         reproject_to_grid(no_wcs, radio, method="fast")
 
@@ -208,8 +233,9 @@ def test_reprojection_reads_only_the_needed_part_of_a_lazy_mosaic(tmp_path: Path
     mosaic = np.zeros((size, size), np.float32)
     source = SkyCoord(150.003, -30.004, unit="deg")
     x, y = (float(v) for v in wcs.world_to_pixel(source))
-    mosaic[int(y) - 10: int(y) + 11, int(x) - 10: int(x) + 11] = twins.gaussian_sources(
-        (21, 21), [(10 + x - int(x), 10 + y - int(y))], sigma=1.9, amplitude=100.0)
+    mosaic[int(y) - 10 : int(y) + 11, int(x) - 10 : int(x) + 11] = twins.gaussian_sources(
+        (21, 21), [(10 + x - int(x), 10 + y - int(y))], sigma=1.9, amplitude=100.0
+    )
     path = twins.write_raw_fits(tmp_path / "w1_mosaic.fits", mosaic, cards)
     del mosaic
     radio = radio_grid((48, 48))
@@ -245,9 +271,12 @@ def test_cutout_at_a_sky_position_keeps_the_wcs(vast: Path) -> None:
     # pixels are exactly the parent's, and the parent's WCS agrees at every pixel
     px, py = (float(v) for v in image.wcs.world_to_pixel(target))
     x0, y0 = round(px) - 10, round(py) - 10
-    np.testing.assert_array_equal(piece.data, image.data[y0: y0 + 21, x0: x0 + 21])
-    np.testing.assert_allclose(piece.wcs.pixel_to_world_values(3, 4),
-                               image.wcs.pixel_to_world_values(x0 + 3, y0 + 4), atol=1e-10)
+    np.testing.assert_array_equal(piece.data, image.data[y0 : y0 + 21, x0 : x0 + 21])
+    np.testing.assert_allclose(
+        piece.wcs.pixel_to_world_values(3, 4),
+        image.wcs.pixel_to_world_values(x0 + 3, y0 + 4),
+        atol=1e-10,
+    )
     assert piece.beam == image.beam and piece.frequency_hz == image.frequency_hz
     assert piece.header["LTV1"] == -x0 and piece.header["LTV2"] == -y0
     assert piece.header["NAXIS1"] == 21 and piece.header["CRPIX1"] == pytest.approx(33 - x0)
@@ -298,8 +327,12 @@ def test_cutout_round_trip_through_fits(vast: Path, tmp_path: Path) -> None:
     again = read_radio(write_fits(piece, tmp_path / "piece.fits"))
     np.testing.assert_array_equal(again.data, piece.data)
     xs, ys = np.array([0.0, 15.0, 7.3]), np.array([0.0, 15.0, 2.9])
-    np.testing.assert_allclose(again.wcs.pixel_to_world_values(xs, ys),
-                               piece.wcs.pixel_to_world_values(xs, ys), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        again.wcs.pixel_to_world_values(xs, ys),
+        piece.wcs.pixel_to_world_values(xs, ys),
+        rtol=0,
+        atol=1e-12,
+    )
     assert again.beam == piece.beam and again.frequency_hz == piece.frequency_hz
 
 
@@ -308,9 +341,11 @@ def test_cutout_of_a_lazy_mosaic_reads_only_the_cutout(tmp_path: Path) -> None:
     mosaic = np.zeros((size, size), np.float32)
     mosaic[1000, 1000] = 1.0
     mosaic[990, 1010] = -1.0  # equals BLANK: blanked when read
-    path = twins.write_raw_fits(tmp_path / "mosaic.fits", mosaic,
-                                [*twins.simple_sin_cards(crpix=(1000.5, 1000.5)),
-                                 ("BLANK", -1)])
+    path = twins.write_raw_fits(
+        tmp_path / "mosaic.fits",
+        mosaic,
+        [*twins.simple_sin_cards(crpix=(1000.5, 1000.5)), ("BLANK", -1)],
+    )
     del mosaic
     file_bytes = path.stat().st_size
     image = read_radio(path, lazy=True)

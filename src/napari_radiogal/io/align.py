@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import warnings
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 from astropy import units as u
@@ -29,12 +29,12 @@ from astropy.wcs import WCS
 
 from napari_radiogal.errors import FitsFormatWarning, InputImageError, InputImageWarning
 from napari_radiogal.io.fits import (
+    _JY_BEAM,
+    _PREFIX_FACTOR,
     InfraredImage,
     RadioImage,
     _as_float32,
     _clean_float_plane,
-    _PREFIX_FACTOR,
-    _JY_BEAM,
     image_header,
     is_lazy,
 )
@@ -44,7 +44,7 @@ __all__ = ["reproject_to_grid", "cutout", "REPROJECT_METHODS"]
 log = logging.getLogger(__name__)
 
 Image = TypeVar("Image", RadioImage, InfraredImage)
-Size = Union[int, tuple[int, int], u.Quantity]
+Size = int | tuple[int, int] | u.Quantity
 
 #: Reprojection methods of the ``reproject`` package that :func:`reproject_to_grid` offers.
 REPROJECT_METHODS = ("interp", "adaptive", "exact")
@@ -241,8 +241,9 @@ def cutout(
             )
     for note in notes:
         warnings.warn(note, FitsFormatWarning, stacklevel=2)
-    header = image_header(image.header, cut.wcs, data.shape,
-                          frequency_hz=getattr(image, "frequency_hz", None))
+    header = image_header(
+        image.header, cut.wcs, data.shape, frequency_hz=getattr(image, "frequency_hz", None)
+    )
     _offset_cards(header, cut)
     return dataclasses.replace(image, data=data, wcs=cut.wcs, header=header)
 
@@ -347,12 +348,22 @@ def _input_region(ir: InfraredImage, radio: RadioImage) -> tuple[np.ndarray, WCS
     whole footprint because projections are continuous over a cut-out.
     """
     height, width = radio.shape
-    xs = np.concatenate([np.full(_EDGE_SAMPLES, -0.5), np.full(_EDGE_SAMPLES, width - 0.5),
-                         np.linspace(-0.5, width - 0.5, _EDGE_SAMPLES),
-                         np.linspace(-0.5, width - 0.5, _EDGE_SAMPLES)])
-    ys = np.concatenate([np.linspace(-0.5, height - 0.5, _EDGE_SAMPLES),
-                         np.linspace(-0.5, height - 0.5, _EDGE_SAMPLES),
-                         np.full(_EDGE_SAMPLES, -0.5), np.full(_EDGE_SAMPLES, height - 0.5)])
+    xs = np.concatenate(
+        [
+            np.full(_EDGE_SAMPLES, -0.5),
+            np.full(_EDGE_SAMPLES, width - 0.5),
+            np.linspace(-0.5, width - 0.5, _EDGE_SAMPLES),
+            np.linspace(-0.5, width - 0.5, _EDGE_SAMPLES),
+        ]
+    )
+    ys = np.concatenate(
+        [
+            np.linspace(-0.5, height - 0.5, _EDGE_SAMPLES),
+            np.linspace(-0.5, height - 0.5, _EDGE_SAMPLES),
+            np.full(_EDGE_SAMPLES, -0.5),
+            np.full(_EDGE_SAMPLES, height - 0.5),
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # points off a projection give NaN, handled below
         sky = radio.wcs.pixel_to_world(xs, ys)
@@ -383,13 +394,20 @@ def _run_reproject(
         warnings.simplefilter("ignore")
         if method == "interp":
             return reproject.reproject_interp(
-                (data, wcs), radio.wcs, shape_out=radio.shape, order=order,
+                (data, wcs),
+                radio.wcs,
+                shape_out=radio.shape,
+                order=order,
                 return_footprint=True,
             )
         if method == "adaptive":
             return reproject.reproject_adaptive(
-                (data, wcs), radio.wcs, shape_out=radio.shape, conserve_flux=False,
-                boundary_mode="strict", return_footprint=True,
+                (data, wcs),
+                radio.wcs,
+                shape_out=radio.shape,
+                conserve_flux=False,
+                boundary_mode="strict",
+                return_footprint=True,
             )
         return reproject.reproject_exact(
             (data, wcs), radio.wcs, shape_out=radio.shape, return_footprint=True

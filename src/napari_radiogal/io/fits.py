@@ -46,7 +46,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
@@ -71,9 +71,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
-HduSpec = Union[int, str, None]
-PlaneSpec = Union[int, Sequence[int], None]
+PathLike = str | os.PathLike
+HduSpec = int | str | None
+PlaneSpec = int | Sequence[int] | None
 
 #: Exceptions astropy / numpy raise on corrupt, truncated or non-FITS input. Caught
 #: around every astropy call on user files and turned into a FitsFormatError.
@@ -493,8 +493,12 @@ def radio_image_from_array(
         beam=None if beam is None else Beam(*(float(v) for v in beam)),
         frequency_hz=None if frequency_hz is None else float(frequency_hz),
         unit=unit or "Jy/beam",
-        header=image_header(header if header is not None else fits.Header(), wcs, array.shape,
-                            frequency_hz=frequency_hz),
+        header=image_header(
+            header if header is not None else fits.Header(),
+            wcs,
+            array.shape,
+            frequency_hz=frequency_hz,
+        ),
         path=None if path is None else Path(path),
     )
     if image.beam is not None:
@@ -591,8 +595,22 @@ _AXIS_KEY = re.compile(
     r"^(WCSAXES|CTYPE|CRPIX|CRVAL|CDELT|CUNIT|CROTA|CRDER|CSYER|CNAME|PC\d|CD\d|PV\d|PS\d|"
     r"LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|WCSNAME|MJDREF|NAXIS\d)"
 )
-_STRUCTURE_KEYS = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT",
-                   "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX")
+_STRUCTURE_KEYS = (
+    "SIMPLE",
+    "XTENSION",
+    "BITPIX",
+    "NAXIS",
+    "EXTEND",
+    "PCOUNT",
+    "GCOUNT",
+    "BSCALE",
+    "BZERO",
+    "BLANK",
+    "CHECKSUM",
+    "DATASUM",
+    "DATAMIN",
+    "DATAMAX",
+)
 
 
 def image_header(
@@ -714,8 +732,18 @@ def _harmless_astropy_warning(category: type[Warning], message: str) -> bool:
         # and lossless; "more axes than the image" is what .celestial handles.
         return any(
             token in message
-            for token in ("datfix", "obsfix", "unitfix", "celfix", "spcfix", "cylfix",
-                          "more axes", "RADECSYS", "EPOCH", "EQUINOX")
+            for token in (
+                "datfix",
+                "obsfix",
+                "unitfix",
+                "celfix",
+                "spcfix",
+                "cylfix",
+                "more axes",
+                "RADECSYS",
+                "EPOCH",
+                "EQUINOX",
+            )
         )
     if issubclass(category, VerifyWarning):
         # BLANK on float data: handled by _clean_float_plane, which says what it did.
@@ -756,9 +784,15 @@ def _read_plane(
     if wcs is not None:
         pixel_scale = _pixel_scale_arcsec(wcs, notes)[0]
     return _RawPlane(
-        data=data, header=header, wcs=wcs, pixel_scale_arcsec=pixel_scale,
-        frequency_hz=frequency_hz, path=path, hdu=hdu_label if hdu_label is not None else 0,
-        lazy=lazy_done, notes=notes,
+        data=data,
+        header=header,
+        wcs=wcs,
+        pixel_scale_arcsec=pixel_scale,
+        frequency_hz=frequency_hz,
+        path=path,
+        hdu=hdu_label if hdu_label is not None else 0,
+        lazy=lazy_done,
+        notes=notes,
     )
 
 
@@ -813,7 +847,7 @@ def _unreadable(path: Path, hdu: int | str | None, error: BaseException) -> Fits
         f"could not read this as a FITS image: it looks like {what} "
         f"(astropy: {type(error).__name__}: {error}). Expected a FITS file whose first "
         "card is 'SIMPLE  = T' with an image HDU. If it was downloaded, download it again "
-        "and check it with `python -c \"from astropy.io import fits; "
+        'and check it with `python -c "from astropy.io import fits; '
         f"fits.info('{path}')\"`.",
         path=path,
         hdu=hdu,
@@ -824,8 +858,11 @@ def _hdu_summary(hdul: fits.HDUList) -> str:
     parts = []
     for i, h in enumerate(hdul):
         kind = type(h).__name__
-        shape = "no data" if not getattr(h, "shape", None) else "x".join(
-            str(n) for n in reversed(h.shape))
+        shape = (
+            "no data"
+            if not getattr(h, "shape", None)
+            else "x".join(str(n) for n in reversed(h.shape))
+        )
         name = f" '{h.name}'" if h.name else ""
         parts.append(f"{i}{name} {kind} ({shape})")
     return "; ".join(parts)
@@ -907,13 +944,19 @@ def _plane_index(
         return FitsFormatError(
             f"plane index {k} is outside {_axis_label(header, axis)}, which has "
             f"{length[axis]} plane(s); expected 0 <= plane < {length[axis]}.",
-            path=path, hdu=hdu, keyword=f"NAXIS{axis}",
+            path=path,
+            hdu=hdu,
+            keyword=f"NAXIS{axis}",
         )
 
     if plane is None:
         if real:
             shown = ", ".join(f"{_axis_label(header, a)} with {length[a]} planes" for a in real)
-            how = "plane=k" if len(real) == 1 else f"plane=({', '.join('k' + str(a) for a in extra_axes)}) (one index per FITS axis 3..{naxis})"
+            how = (
+                "plane=k"
+                if len(real) == 1
+                else f"plane=({', '.join('k' + str(a) for a in extra_axes)}) (one index per FITS axis 3..{naxis})"
+            )
             notes.append(
                 f"the image has more than one plane: {shown}; took plane 0"
                 + (f" ({_axis_value_text(header, real[0], 0)})" if len(real) == 1 else "")
@@ -926,14 +969,18 @@ def _plane_index(
                 f"plane={k} is ambiguous: {len(real)} axes have more than one plane "
                 f"({', '.join(_axis_label(header, a) for a in real)}); pass one index per FITS "
                 f"axis 3..{naxis} as a tuple, e.g. plane=({', '.join('0' for _ in extra_axes)}).",
-                path=path, hdu=hdu, keyword="NAXIS",
+                path=path,
+                hdu=hdu,
+                keyword="NAXIS",
             )
         axis = real[0] if real else (extra_axes[0] if extra_axes else None)
         if axis is None:
             if k != 0:
                 raise FitsFormatError(
                     f"plane={k} requested but the image is 2-D (NAXIS=2); use plane=None or 0.",
-                    path=path, hdu=hdu, keyword="NAXIS",
+                    path=path,
+                    hdu=hdu,
+                    keyword="NAXIS",
                 )
         else:
             if not 0 <= k < length[axis]:
@@ -945,16 +992,19 @@ def _plane_index(
         except TypeError as error:
             raise FitsFormatError(
                 f"plane must be an int or a sequence of ints, got {plane!r}.",
-                path=path, hdu=hdu,
+                path=path,
+                hdu=hdu,
             ) from error
         if len(ks) != len(extra_axes):
             raise FitsFormatError(
                 f"plane={tuple(ks)} gives {len(ks)} indices but the image has "
                 f"{len(extra_axes)} axes beyond the first two (FITS axes 3..{naxis}); pass "
                 f"exactly one index per axis, or a single int.",
-                path=path, hdu=hdu, keyword="NAXIS",
+                path=path,
+                hdu=hdu,
+                keyword="NAXIS",
             )
-        for axis, k in zip(extra_axes, ks):
+        for axis, k in zip(extra_axes, ks, strict=True):
             if not 0 <= k < length[axis]:
                 raise out_of_range(axis, k)
             chosen[axis] = k
@@ -983,7 +1033,9 @@ def _linear_axis_value(header: fits.Header, axis: int, k: int) -> float | None:
         if f"CD{axis}_{axis}" in header:
             step = float(header[f"CD{axis}_{axis}"])
         else:
-            step = float(header.get(f"CDELT{axis}", 1.0)) * float(header.get(f"PC{axis}_{axis}", 1.0))
+            step = float(header.get(f"CDELT{axis}", 1.0)) * float(
+                header.get(f"PC{axis}_{axis}", 1.0)
+            )
     except (TypeError, ValueError):
         return None
     value = crval + (k + 1 - crpix) * step
@@ -1059,7 +1111,9 @@ def _celestial_wcs(
             "'RA---SIN'/'DEC--SIN', with CRVAL, CRPIX and CDELT or a CD matrix). Fix the "
             "header (e.g. with astropy.io.fits.setval) or pass require_wcs=False to read "
             "the pixels in pixel-only mode.",
-            path=path, hdu=hdu, keyword=keyword,
+            path=path,
+            hdu=hdu,
+            keyword=keyword,
         )
     notes.append(
         f"{problem}; read in pixel-only mode (wcs=None): no RA/Dec for sources or hosts, "
@@ -1075,7 +1129,11 @@ def _try_celestial_wcs(
 ) -> tuple[str | None, str | None, WCS | None]:
     """(problem, keyword, wcs): problem is None when wcs is a valid 2-D celestial WCS."""
     if not any(key in header for key in _WCS_HINT_KEYS):
-        return "the header has no WCS (no CTYPE1/CTYPE2, CRVAL, CDELT or CD keywords)", "CTYPE1", None
+        return (
+            "the header has no WCS (no CTYPE1/CTYPE2, CRVAL, CDELT or CD keywords)",
+            "CTYPE1",
+            None,
+        )
     try:
         full = WCS(header, fix=True)
     except (ValueError, KeyError, TypeError, MemoryError) as error:
@@ -1096,7 +1154,8 @@ def _try_celestial_wcs(
         return (
             f"the header has no celestial WCS: {bad}='{str(value).strip()}' is not a sky axis "
             f"type{hint}"
-            if bad else "the header has no celestial WCS (CTYPE1/CTYPE2 missing)",
+            if bad
+            else "the header has no celestial WCS (CTYPE1/CTYPE2 missing)",
             bad or "CTYPE1",
             None,
         )
@@ -1137,20 +1196,29 @@ def _singular_linear_part(header: fits.Header) -> tuple[str, str, None] | None:
     if any(f"CD{i}_{j}" in header for i in (1, 2) for j in (1, 2)):
         keyword = "CD1_1"
         try:
-            matrix = np.array([[float(header.get(f"CD{i}_{j}", 0.0)) for j in (1, 2)]
-                               for i in (1, 2)])
+            matrix = np.array(
+                [[float(header.get(f"CD{i}_{j}", 0.0)) for j in (1, 2)] for i in (1, 2)]
+            )
         except (TypeError, ValueError):
             return "the CD matrix is not numeric", keyword, None
     else:
         keyword = "CDELT1"
         missing = [f"CDELT{i}" for i in (1, 2) if f"CDELT{i}" not in header]
         if missing:
-            return (f"the header gives no pixel scale ({' and '.join(missing)} and the CD "
-                    "matrix are missing)", missing[0], None)
+            return (
+                f"the header gives no pixel scale ({' and '.join(missing)} and the CD "
+                "matrix are missing)",
+                missing[0],
+                None,
+            )
         try:
             cdelt = np.array([float(header[f"CDELT{i}"]) for i in (1, 2)])
-            pc = np.array([[float(header.get(f"PC{i}_{j}", 1.0 if i == j else 0.0))
-                            for j in (1, 2)] for i in (1, 2)])
+            pc = np.array(
+                [
+                    [float(header.get(f"PC{i}_{j}", 1.0 if i == j else 0.0)) for j in (1, 2)]
+                    for i in (1, 2)
+                ]
+            )
         except (TypeError, ValueError):
             return "CDELT1/CDELT2 or the PC matrix are not numeric", keyword, None
         matrix = cdelt[:, None] * pc
@@ -1169,8 +1237,18 @@ def _first_non_celestial_ctype(header: fits.Header) -> str | None:
     for axis in (1, 2):
         key = f"CTYPE{axis}"
         value = str(header.get(key, "")).strip().upper()
-        if len(value) < 4 or value[:4] not in ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT",
-                                                "SLON", "SLAT", "HPLN", "HPLT"):
+        if len(value) < 4 or value[:4] not in (
+            "RA--",
+            "DEC-",
+            "GLON",
+            "GLAT",
+            "ELON",
+            "ELAT",
+            "SLON",
+            "SLAT",
+            "HPLN",
+            "HPLT",
+        ):
             return key
     return None
 
@@ -1250,11 +1328,17 @@ def _clean_float_plane(data: np.ndarray, header: fits.Header, notes: list[str]) 
             )
         else:
             log.debug("BLANK=%s on float data ignored: no pixel equals it", blank)
-    infinite = np.isinf(data)
-    if infinite.any():
+    if not data.size:
+        return data
+    # fmax/fmin skip NaN and allocate nothing: full-size masks only when there is an inf
+    largest = np.fmax.reduce(data, axis=None)
+    smallest = np.fmin.reduce(data, axis=None)
+    if np.isinf(largest) or np.isinf(smallest):
+        infinite = np.isinf(data)
         data[infinite] = np.nan
         notes.append(f"{int(infinite.sum())} infinite pixel(s) were set to NaN (blanked).")
-    if data.size and np.isnan(data).all():
+        largest = np.fmax.reduce(data, axis=None)
+    if np.isnan(largest):
         notes.append("every pixel of this image plane is NaN (blanked): nothing to segment.")
     return data
 
