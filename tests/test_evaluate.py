@@ -532,3 +532,15 @@ def test_simulator_output_against_itself_is_100(tmp_path):
     r = evaluate(ann, ann)
     for name, cells in ap_cells(r).items():
         assert all(math.isnan(v) or v == pytest.approx(100.0) for v in cells), (name, cells)
+
+
+def test_cli_empty_prediction_file_gives_zeros(tmp_path, capsys):
+    gt_path = write_coco(tmp_path / "gt.json", simulator_like())
+    (tmp_path / "empty.json").write_text("[]")
+    with pytest.warns(EvaluationWarning, match="empty"):
+        code = main(["evaluate", "--gt", str(gt_path), "--pred", str(tmp_path / "empty.json")])
+    assert code == 0
+    mask_row = next(
+        ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("mask AP50 ")
+    )
+    assert mask_row.split()[-5:] == ["0.0"] * 5

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance, encode_mask
-from napari_radiogal.errors import CocoFormatError
+from napari_radiogal.errors import CocoFormatError, CocoFormatWarning
 from napari_radiogal.io import coco
 from napari_radiogal.io.coco import (
     dataset_from_dict,
@@ -385,3 +385,16 @@ def test_file_sha256_and_provenance(tmp_path):
     assert info["input_files"] == [{"path": "in/radio.fits", "bytes": 3, "sha256": expected}]
     assert info["parameters"] == {"scales": [1.0, 0.5]} and info["run"] == "t1"
     json.dumps(info, allow_nan=False)  # JSON-ready
+
+
+def test_polygon_export_falls_back_to_rle_for_an_empty_mask(tmp_path):
+    # an empty mask has no polygon: it is written as RLE, with a warning, and nothing is lost
+    ds = full_dataset()
+    ds.instances[1] = Instance.from_mask(np.zeros((H, W), bool), image_id=7, category_id=4)
+    with pytest.warns(CocoFormatWarning, match="1 mask"):
+        path = write_coco(tmp_path / "x.json", ds, segmentation="polygon")
+    raw = json.loads(path.read_text())["annotations"]
+    assert isinstance(raw[0]["segmentation"], list) and isinstance(raw[1]["segmentation"], dict)
+    back = read_coco(path)
+    assert not back.instances[1].mask.any()
+    assert np.array_equal(back.instances[0].mask, lobes_with_hole())
