@@ -1,0 +1,111 @@
+"""``radiogal train``: the weakly supervised ReCAM + IRNet recipe from image-level labels."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+NAME = "train"
+HELP = "train the CAM, ReCAM and IRNet stages from image-level labels and export weights"
+DESCRIPTION = """\
+Train a model from a COCO file (simulator output, napari exports or the RadioGalaxyNET
+layout). Only the image-level classes are used: masks and hosts in the file are ignored.
+Stages: cam (classifier, CAMs), recam (ReCAM fine-tuning), irn (pseudo-labels, then IRNet's
+boundary and displacement heads on the frozen backbone); 'all' runs them in order and writes
+OUT/model.safetensors + OUT/model.json. Checkpoints are saved every epoch; --resume
+continues exactly where a run stopped. Multi-GPU / multi-node: launch with torchrun
+(see training/README.md).
+
+examples:
+  radiogal train --data sim/annotations/train.json --val sim/annotations/val.json \\
+      --out runs/r18 --config cpu
+  torchrun --nproc-per-node 4 -m napari_radiogal train --data ... --out ... --config paper
+"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="training COCO JSON file")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="run folder (checkpoints, logs, exported weights)")
+    parser.add_argument("--val", type=Path, default=None,
+                        help="validation COCO JSON (selects the CAM checkpoint; never the "
+                        "test split)")
+    parser.add_argument("--config", default=None,
+                        help="YAML recipe: a path, or a name in training/configs (paper, cpu); "
+                        "default: the paper's schedule")
+    parser.add_argument("--stage", default="all", choices=["cam", "recam", "irn", "all"],
+                        help="which stage(s) to run")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/<stage>/last.pt (finished stages are skipped)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (config: seed)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic torch kernels (slower on GPU)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every stage run (use --set cam.epochs=N for one)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size per process of every stage run")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader worker processes (config: num_workers)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set irn.radius=12 (repeatable)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="pre-processing cache folder (default OUT/cache)")
+    parser.add_argument("--name", default=None, help="model name written in the weights card")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def resolve_config_path(value: str | None) -> Path | None:
+    """A recipe path, or the file ``training/configs/<value>.yaml`` of a source checkout."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        return path
+    here = Path(__file__).resolve()
+    for root in (Path.cwd(), *here.parents):
+        candidate = root / "training" / "configs" / f"{value.removesuffix('.yaml')}.yaml"
+        if candidate.is_file():
+            return candidate
+    from napari_radiogal.errors import ConfigError
+
+    raise ConfigError(
+        f"--config {value!r}: no such file, and no training/configs/{value}.yaml in this "
+        "checkout; give the path of a YAML recipe."
+    )
+
+
+def build_config(args: argparse.Namespace):
+    """The TrainConfig of a parsed command line (recipe, --set, then shortcut options)."""
+    import dataclasses
+
+    from napari_radiogal.training.config import STAGES, load_config
+
+    config = load_config(resolve_config_path(args.config)).with_overrides(args.overrides)
+    stages = list(STAGES) if args.stage == "all" else [args.stage]
+    config = config.replace_stage(stages, epochs=args.epochs, batch_size=args.batch_size)
+    changes = {"seed": args.seed, "num_workers": args.workers}
+    if args.deterministic:
+        changes["deterministic"] = True
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_radiogal.training.pipeline import train
+
+    config = build_config(args)
+    path = train(
+        config, data=args.data, out=args.out, val=args.val, stage=args.stage,
+        resume=args.resume, device=args.device, cache_dir=args.cache_dir,
+        command=["radiogal", *sys.argv[1:]] if sys.argv else None, name=args.name,
+        progress=not args.no_progress,
+    )
+    if path is not None:
+        log.info("weights written to %s", path)
+    return 0

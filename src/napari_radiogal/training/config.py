@@ -1,0 +1,326 @@
+"""The training recipe: one frozen dataclass shared by the YAML files and the CLI.
+
+A recipe (``training/configs/*.yaml``) is a nested mapping whose keys are the fields below;
+the CLI reads it, applies ``--set section.key=value`` overrides and the shortcut options
+(``--epochs``, ``--batch-size``, ``--seed``...), and the result travels in every checkpoint
+and in the weights card, so a model always says how it was trained.
+
+Optimiser (all stages): SGD with **real** momentum 0.9, weight decay 1e-4 and a poly decay
+``lr_t = lr_0 (1 - t/T)^0.9`` applied every iteration. The authors' ``PolyOptimizer`` passes
+the weight decay into SGD's momentum slot, so their effective momentum is 1e-4 (ALGORITHM
+11.4); we fix that on purpose. Because momentum 0.9 multiplies the steady-state step by ~10,
+our recipes use smaller learning rates than the paper's where noted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from napari_radiogal.errors import ConfigError
+from napari_radiogal.models.config import BACKBONE_NAMES
+from napari_radiogal.preprocess import PreprocessConfig
+
+__all__ = [
+    "STAGES",
+    "OptimConfig",
+    "CamStageConfig",
+    "RecamStageConfig",
+    "PseudoLabelConfig",
+    "IrnStageConfig",
+    "TrainConfig",
+    "load_config",
+]
+
+#: Stage names in the order ``--stage all`` runs them.
+STAGES = ("cam", "recam", "irn")
+
+REFINEMENTS = ("none", "islands", "island_vote")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Shared optimiser and data fields of a stage.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training images (0 skips the stage's training).
+    batch_size : int
+        Images per step per process (with DDP the global batch is ``world_size`` times this).
+    weight_decay, momentum, poly_power : float
+        SGD weight decay, SGD momentum (real, see the module docstring), poly exponent.
+    """
+
+    epochs: int = 1
+    batch_size: int = 4
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    poly_power: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ConfigError(
+                f"{type(self).__name__}: epochs must be >= 0 and batch_size >= 1; got "
+                f"epochs={self.epochs}, batch_size={self.batch_size}."
+            )
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum={self.momentum}; expected 0 <= momentum < 1.")
+
+
+@dataclass(frozen=True)
+class CamStageConfig(OptimConfig):
+    """Stage A: CAM classifier with the multi-label soft-margin loss.
+
+    Augmentation: random scale in ``scale_range`` (the authors resize 210 -> 340, i.e. a
+    fixed x1.62), flip, rotation by a random angle (fill = empty sky), random crop of
+    ``crop_size`` (zero-padded when the scaled image is smaller).
+    """
+
+    epochs: int = 30
+    lr: float = 0.01
+    classifier_lr: float = 0.1
+    crop_size: int = 210
+    scale_range: tuple[float, float] = (1.619, 1.619)
+    flip: bool = True
+    rotate: bool = True
+
+
+@dataclass(frozen=True)
+class RecamStageConfig(OptimConfig):
+    """Stage B: ReCAM, starting from the best stage-A checkpoint (selected on val loss)."""
+
+    epochs: int = 15
+    lr: float = 1e-5
+    recam_lr: float = 1e-4
+    recam_weight: float = 0.5
+    crop_size: int = 210
+    scale_range: tuple[float, float] = (1.619, 1.619)
+    flip: bool = True
+    rotate: bool = False
+
+
+@dataclass(frozen=True)
+class PseudoLabelConfig:
+    """Stage D: confident pseudo-labels from multi-scale CAMs of the training images.
+
+    Parameters
+    ----------
+    scales : tuple of float
+        CAM scales (the authors' 1.0, 0.5, 1.5, 2.0); each with its horizontal flip if
+        ``flip``.
+    fg_threshold, bg_threshold : float
+        A pixel is foreground where its max-normalised CAM >= ``fg_threshold`` and
+        background where every CAM < ``bg_threshold``; in between it is ignored (255).
+    refine : {"none", "islands", "island_vote"}
+        ``none``: plain thresholds. ``islands``: foreground only inside radio islands and
+        every pixel outside islands is background (empty sky after pre-processing).
+        ``island_vote``: as ``islands``, and a whole island becomes foreground of class k
+        when its mean CAM_k reaches ``fg_threshold``. (The authors' dense CRF needs the
+        unmaintained pydensecrf; see training/README.md for the measured comparison.)
+    """
+
+    scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
+    flip: bool = True
+    fg_threshold: float = 0.35
+    bg_threshold: float = 0.10
+    refine: str = "islands"
+
+    def __post_init__(self) -> None:
+        if self.refine not in REFINEMENTS:
+            raise ConfigError(f"pseudo_labels.refine={self.refine!r}; choose one of {REFINEMENTS}.")
+        if not 0 <= self.bg_threshold <= self.fg_threshold <= 1:
+            raise ConfigError(
+                "pseudo_labels thresholds must satisfy 0 <= bg_threshold <= fg_threshold <= 1; "
+                f"got bg={self.bg_threshold}, fg={self.fg_threshold}."
+            )
+
+
+@dataclass(frozen=True)
+class IrnStageConfig(OptimConfig):
+    """Stage E: IRNet boundary + displacement heads on the frozen trained backbone.
+
+    ``canvas_size``: images (randomly scaled in ``scale_range`` and flipped) are placed at a
+    random offset in a canvas of this size. The authors use 512 for 210 images, so ~80% of
+    each canvas is padding that inference never sees (ALGORITHM 11.14); a canvas close to
+    the inference size fixes that. ``radius``: pair radius on the stride-4 grid (ALGORITHM
+    7.2; 11.8 discusses larger ones).
+    """
+
+    epochs: int = 3
+    batch_size: int = 16
+    boundary_lr: float = 0.1
+    displacement_lr: float = 1.0
+    radius: int = 10
+    canvas_size: int = 256
+    scale_range: tuple[float, float] = (0.5, 1.5)
+    flip: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (recipe + run options).
+
+    Parameters
+    ----------
+    backbone : str
+        ``resnet18`` / ``resnet34`` / ``resnet50``.
+    output_stride : int
+        CAM feature stride (16 in the paper).
+    pretrained_path : str, optional
+        Local torchvision ResNet state dict to start the backbone from (random otherwise).
+    freeze_stem : bool
+        Keep conv1 + bn1 fixed (the paper; sensible with a pretrained stem).
+    fixed_bn : bool
+        BatchNorm always in eval mode (the paper, with ImageNet statistics). Keep False when
+        training from scratch: the running statistics would stay at their initial 0 / 1.
+    preprocess : PreprocessConfig
+        Input channels and the section 3.1 parameters.
+    cam, recam, pseudo_labels, irn : stage configs
+    seed : int
+        Seeds python, numpy and torch; augmentation draws derive from (seed, epoch, image).
+    deterministic : bool
+        ``torch.use_deterministic_algorithms(True)`` and no cuDNN autotuning.
+    num_workers : int
+        DataLoader worker processes.
+    amp : bool
+        Mixed precision (CUDA only; ignored on CPU and MPS).
+    checkpoint_every_steps : int
+        Extra checkpoints every N optimiser steps (0: only at the end of each epoch).
+    log_every_steps : int
+        Loss logging period.
+    """
+
+    backbone: str = "resnet50"
+    output_stride: int = 16
+    pretrained_path: str | None = None
+    freeze_stem: bool = True
+    fixed_bn: bool = False
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    cam: CamStageConfig = field(default_factory=CamStageConfig)
+    recam: RecamStageConfig = field(default_factory=RecamStageConfig)
+    pseudo_labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
+    irn: IrnStageConfig = field(default_factory=IrnStageConfig)
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    amp: bool = True
+    checkpoint_every_steps: int = 0
+    log_every_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONE_NAMES:
+            raise ConfigError(
+                f"backbone={self.backbone!r}; choose one of {sorted(BACKBONE_NAMES)}."
+            )
+
+    # --- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Nested JSON/YAML-ready mapping (tuples become lists)."""
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TrainConfig:
+        """Build from a nested mapping; unknown keys raise :class:`ConfigError` with a hint."""
+        return _from_mapping(cls, data or {}, "")
+
+    def with_overrides(self, assignments: Iterable[str]) -> TrainConfig:
+        """Apply ``section.key=value`` strings (values parsed as YAML: ``3``, ``[1, 2]``, ``true``).
+
+        Examples
+        --------
+        >>> cfg = TrainConfig().with_overrides(["cam.epochs=2", "backbone=resnet18"])
+        >>> cfg.cam.epochs, cfg.backbone
+        (2, 'resnet18')
+        """
+        import yaml
+
+        data = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} is not of the form section.key=value.")
+            key, raw = item.split("=", 1)
+            node = data
+            parts = key.strip().split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"override {item!r}: {part!r} is not a config section.")
+                node = node[part]
+            node[parts[-1]] = yaml.safe_load(raw)
+        return TrainConfig.from_dict(data)
+
+    def replace_stage(self, stages: Iterable[str], **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied to each named stage config (``None`` values skipped)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        updates = {s: dataclasses.replace(getattr(self, s), **changes) for s in stages}
+        return dataclasses.replace(self, **updates)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config section {where or '(top)'} must be a mapping; got {data!r}.")
+    if cls is PreprocessConfig:
+        return PreprocessConfig.from_dict(data)
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(
+                f"unknown config key {where + key!r}"
+                + (f"; did you mean {where + hint[0]!r}?" if hint else "")
+                + f" Known keys here: {sorted(known)}."
+            )
+        sub = _SECTIONS.get(key)
+        if sub is not None and cls is TrainConfig:
+            kwargs[key] = _from_mapping(sub, value, f"{key}.")
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"invalid config section {where or '(top)'}: {exc}") from exc
+
+
+_SECTIONS: dict[str, type] = {
+    "preprocess": PreprocessConfig,
+    "cam": CamStageConfig,
+    "recam": RecamStageConfig,
+    "pseudo_labels": PseudoLabelConfig,
+    "irn": IrnStageConfig,
+}
+
+
+def load_config(path: str | Path | None) -> TrainConfig:
+    """Read a YAML recipe (``None`` gives the defaults, which are the paper's schedule)."""
+    if path is None:
+        return TrainConfig()
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; see training/configs/ for recipes.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    try:
+        return TrainConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,261 @@
+"""Training data: COCO files -> pre-processed float channels (cached) + image-level labels.
+
+Three layouts are read, all through one COCO JSON file:
+
+* **simulator output** and **our napari exports**: ``images[].radio_file`` / ``ir_file`` (or
+  ``file_name``) name FITS files; the infrared image is reprojected onto the radio grid and
+  both go through :func:`napari_radiogal.preprocess.preprocess`;
+* the **RadioGalaxyNET / Gal-CAM layout**: ``file_name`` names a byte-packed PNG whose
+  channels are already the scaled images of the paper's section 3.1 (decoded to floats).
+
+Each image is pre-processed once and cached as ``.npz`` (channels + radio-island mask) in a
+cache folder, keyed by the files' paths, sizes, modification times and the
+:class:`~napari_radiogal.preprocess.PreprocessConfig`, so epochs only read small arrays.
+
+Weak supervision: the only thing taken from the annotations is the image-level multi-hot
+label vector (:meth:`CocoDataset.image_labels`); masks and hosts are never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_radiogal.annotations import CocoDataset, ImageRecord
+from napari_radiogal.classes import ClassScheme
+from napari_radiogal.errors import CocoFormatError
+from napari_radiogal.preprocess import PreprocessConfig, assemble_channels, preprocess
+
+__all__ = [
+    "ImageSource",
+    "PreparedImages",
+    "image_sources",
+    "read_image_pair",
+    "prepare_images",
+]
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where one training image's pixels are.
+
+    Attributes
+    ----------
+    kind : {"fits", "png"}
+        FITS pair (raw radio in Jy/beam + infrared) or RadioGalaxyNET byte-packed PNG.
+    radio : Path
+        Radio FITS or the PNG.
+    ir : Path or None
+        Infrared FITS (``None``: no infrared, the IR channel is zero).
+    """
+
+    kind: str
+    radio: Path
+    ir: Path | None = None
+
+
+def image_sources(coco_path: str | os.PathLike, dataset: CocoDataset) -> list[ImageSource]:
+    """Resolve the files of every image of a COCO file (paths relative to the data set root).
+
+    Raises
+    ------
+    CocoFormatError
+        If an image names no radio file, or a named file does not exist.
+    """
+    from napari_radiogal.io.coco import resolve_image_path
+
+    sources = []
+    for i, im in enumerate(dataset.images):
+        radio = resolve_image_path(coco_path, im, "radio_file") or resolve_image_path(
+            coco_path, im, "file_name")
+        if radio is None:
+            raise CocoFormatError("the image names no radio file", path=coco_path,
+                                  field=f"images[{i}]")
+        kind = "png" if radio.suffix.lower() == ".png" else "fits"
+        ir = resolve_image_path(coco_path, im, "ir_file") if kind == "fits" else None
+        for p in (radio, ir):
+            if p is not None and not p.is_file():
+                raise CocoFormatError(
+                    f"file {p} not found; paths in images[] are relative to the data set "
+                    "root (the folder above annotations/)", path=coco_path,
+                    field=f"images[{i}]")
+        sources.append(ImageSource(kind, radio, ir))
+    return sources
+
+
+def read_image_pair(source: ImageSource) -> tuple[np.ndarray, np.ndarray | None]:
+    """Radio ``(H, W)`` in Jy/beam and infrared on the radio grid (or ``None``) of a FITS pair."""
+    from napari_radiogal.io.align import reproject_to_grid
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    radio = read_radio(source.radio)
+    if source.ir is None:
+        return np.asarray(radio.data, np.float64), None
+    infrared = reproject_to_grid(read_infrared(source.ir), radio)
+    return np.asarray(radio.data, np.float64), np.asarray(infrared.data, np.float64)
+
+
+def _read_png_channels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from napari_radiogal.io.radiogalaxynet import read_radiogalaxynet_png
+
+    return read_radiogalaxynet_png(path)
+
+
+def _cache_key(source: ImageSource, config: PreprocessConfig) -> str:
+    parts: list[object] = [_CACHE_VERSION, source.kind, config.to_dict()]
+    for p in (source.radio, source.ir):
+        if p is not None:
+            st = p.stat()
+            parts.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _compute(source: ImageSource, config: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    if source.kind == "png":
+        radio01, ir01 = _read_png_channels(source.radio)
+        channels = assemble_channels(radio01, ir01, config)
+        return channels, radio01 > 0
+    radio, ir = read_image_pair(source)
+    out = preprocess(radio, ir, config)
+    return out.channels, out.radio_islands > 0
+
+
+def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class PreparedImages:
+    """Pre-processed images of one COCO file, read lazily from the cache.
+
+    Attributes
+    ----------
+    records : list of ImageRecord
+        COCO image records, file order.
+    labels : ndarray of float32, shape (N, K)
+        Image-level multi-hot labels (the only supervision used).
+    scheme : ClassScheme
+    cache_files : list of Path
+        One ``.npz`` per image with ``channels`` (C, H, W) float32 and ``islands`` (H, W) bool.
+    config : PreprocessConfig
+    """
+
+    records: list[ImageRecord]
+    labels: np.ndarray
+    scheme: ClassScheme
+    cache_files: list[Path]
+    config: PreprocessConfig
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def channels(self, index: int) -> np.ndarray:
+        """Network channels ``(C, H, W)`` float32 of image ``index``."""
+        with np.load(self.cache_files[index]) as z:
+            return z["channels"]
+
+    def islands(self, index: int) -> np.ndarray:
+        """Radio-island mask ``(H, W)`` bool of image ``index``."""
+        with np.load(self.cache_files[index]) as z:
+            return z["islands"]
+
+
+def prepare_images(
+    coco_path: str | os.PathLike,
+    config: PreprocessConfig,
+    cache_dir: str | os.PathLike,
+    *,
+    scheme: ClassScheme | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    rank: int = 0,
+) -> PreparedImages:
+    """Read a COCO file and pre-process (or find in the cache) each of its images.
+
+    Parameters
+    ----------
+    coco_path : path
+        COCO JSON (simulator output, napari export, or RadioGalaxyNET layout).
+    config : PreprocessConfig
+        Pre-processing and channels.
+    cache_dir : path
+        Folder for the cached ``.npz`` files (created).
+    scheme : ClassScheme, optional
+        The class list the model is trained on; the file's categories must be the same
+        classes (by name and id), in any order. Default: the file's own.
+    progress : callable(done, total), optional
+    rank : int
+        Process rank under DDP; only rank 0 logs.
+
+    Returns
+    -------
+    PreparedImages
+    """
+    from napari_radiogal.io.coco import read_coco
+
+    dataset = read_coco(coco_path)
+    if not dataset.images:
+        raise CocoFormatError("the file has no images; nothing to train on", path=coco_path)
+    labels = _labels_in_scheme(dataset, scheme or dataset.scheme, coco_path)
+    sources = image_sources(coco_path, dataset)
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    files = []
+    n_new = 0
+    for i, (source, record) in enumerate(zip(sources, dataset.images, strict=True)):
+        path = cache / f"{record.id}-{_cache_key(source, config)}.npz"
+        if not path.is_file():
+            channels, islands = _compute(source, config)
+            if channels.shape[1:] != (record.height, record.width):
+                raise CocoFormatError(
+                    f"image {source.radio} is {channels.shape[1]}x{channels.shape[2]} but the "
+                    f"file says {record.height}x{record.width}", path=coco_path,
+                    field=f"images[{i}]")
+            _write_npz_atomic(path, channels=channels.astype(np.float32), islands=islands)
+            n_new += 1
+        files.append(path)
+        if progress is not None:
+            progress(i + 1, len(sources))
+    if rank == 0:
+        log.info("%s: %d images (%d pre-processed now, %d from the cache %s)", coco_path,
+                 len(files), n_new, len(files) - n_new, cache)
+    return PreparedImages(records=list(dataset.images), labels=labels,
+                          scheme=scheme or dataset.scheme, cache_files=files, config=config)
+
+
+def _labels_in_scheme(dataset: CocoDataset, scheme: ClassScheme, path) -> np.ndarray:
+    """Image labels ``(N, K)`` float32 with columns in ``scheme`` order."""
+    file_scheme = dataset.scheme
+    if sorted(zip(file_scheme.names, file_scheme.coco_ids, strict=False)) != sorted(
+        zip(scheme.names, scheme.coco_ids, strict=False)
+    ):
+        raise CocoFormatError(
+            f"the file's classes {dict(zip(file_scheme.coco_ids, file_scheme.names, strict=False))} differ "
+            f"from the model's {dict(zip(scheme.coco_ids, scheme.names, strict=False))}; train and validate "
+            "on files with the same categories", path=path, field="categories")
+    raw = dataset.image_labels().astype(np.float32)
+    order = [file_scheme.index_of_id(cid) for cid in scheme.coco_ids]
+    return raw[:, order]
+
+
+def class_counts(labels: np.ndarray, names: Sequence[str]) -> dict[str, int]:
+    """Images per class, for logs."""
+    return {n: int(c) for n, c in zip(names, labels.sum(axis=0), strict=True)}

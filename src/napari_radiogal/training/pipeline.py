@@ -1,0 +1,323 @@
+"""The whole weakly supervised recipe: CAM -> ReCAM -> pseudo-labels -> IRNet -> weights file.
+
+Layout of a run folder ``OUT``::
+
+    OUT/config.yaml              the resolved recipe
+    OUT/train_log.jsonl          one JSON record per logged step and per epoch
+    OUT/cam/{last,best}.pt       stage A checkpoints (best = lowest validation loss)
+    OUT/recam/last.pt            stage B
+    OUT/pseudo_labels.npz        stage D output (uint8 label maps of the training images)
+    OUT/irn/last.pt              stage E
+    OUT/model.safetensors/.json  the exported weights + card
+    OUT/cache/                   pre-processed channels (reused across runs)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_radiogal.errors import ConfigError
+from napari_radiogal.models.config import ModelConfig
+from napari_radiogal.models.network import RadioGalaxyNet, build_model
+from napari_radiogal.models.weights import WeightsCard, save_weights
+from napari_radiogal.training.checkpoint import load_checkpoint
+from napari_radiogal.training.config import STAGES, TrainConfig
+from napari_radiogal.training.data import PreparedImages, class_counts, prepare_images
+from napari_radiogal.training.distributed import DistContext, barrier, init_distributed
+from napari_radiogal.training.engine import StageResult, run_stage
+from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale_cams
+from napari_radiogal.training.stages import (
+    CamLoss,
+    ClassificationDataset,
+    IrnDataset,
+    IrnLoss,
+    RecamLoss,
+    StagePlan,
+    set_trainable,
+)
+
+__all__ = ["train", "seed_everything", "validation_loss", "compute_pseudo_labels",
+           "mean_displacement"]
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; optionally ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global RNG other libraries may use)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        # warn_only: bilinear upsampling has no deterministic CUDA backward
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@torch.no_grad()
+def validation_loss(model: RadioGalaxyNet, images: PreparedImages, device: torch.device,
+                    batch_size: int = 8) -> float:
+    """Mean multi-label soft-margin loss over whole (un-augmented) images."""
+    was_training = model.training
+    model.eval()
+    data = ClassificationDataset(images, None, 0, augment=False)
+    total, n = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+        shapes = {tuple(x.shape) for x, _ in items}
+        groups = [items] if len(shapes) == 1 else [[it] for it in items]
+        for group in groups:
+            x = torch.stack([g[0] for g in group]).to(device)
+            y = torch.stack([g[1] for g in group]).to(device)
+            loss = F.multilabel_soft_margin_loss(model(x).float(), y, reduction="sum")
+            total += float(loss)
+            n += len(group)
+    model.train(was_training)
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def compute_pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainConfig,
+                          device: torch.device, *, progress: bool = True
+                          ) -> list[np.ndarray]:
+    """Stage D: a uint8 label map ``(H, W)`` per training image (0 bg, k+1 class, 255 ignore)."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    cfg = config.pseudo_labels
+    labels = []
+    for i in tqdm(range(len(images)), desc="pseudo-labels", disable=not progress, leave=False):
+        x = torch.from_numpy(images.channels(i)).to(device)
+        cams = multiscale_cams(model, x, cfg.scales, cfg.flip).cpu().numpy()
+        present = images.labels[i] > 0
+        labels.append(make_pseudo_label(cams, present, images.islands(i), cfg))
+    return labels
+
+
+@torch.no_grad()
+def mean_displacement(model: RadioGalaxyNet, images: PreparedImages, device: torch.device
+                      ) -> torch.Tensor:
+    """Mean raw displacement ``(2,)`` over all stride-4 cells of the training images.
+
+    Computed on the images themselves, as inference sees them (the authors average over
+    512 canvases that are mostly padding: ALGORITHM 11.14).
+    """
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64)
+    cells = 0
+    for i in range(len(images)):
+        x = torch.from_numpy(images.channels(i))[None].to(device)
+        _, d = model.irn_heads(model.backbone(x))
+        total += d.double().sum(dim=(0, 2, 3)).cpu()
+        cells += d.shape[-1] * d.shape[-2]
+    return (total / max(cells, 1)).float()
+
+
+def _load_model_state(model: RadioGalaxyNet, path: Path, device) -> None:
+    ckpt = load_checkpoint(path, map_location=device)
+    model.load_state_dict(ckpt["model"])
+
+
+def _stage_list(stage: str) -> list[str]:
+    if stage == "all":
+        return list(STAGES)
+    if stage not in STAGES:
+        raise ConfigError(f"--stage {stage!r}; choose one of {[*STAGES, 'all']}.")
+    return [stage]
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    val: str | os.PathLike | None = None,
+    stage: str = "all",
+    resume: bool = False,
+    device: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    command: Sequence[str] | None = None,
+    name: str | None = None,
+    stop_after_steps: int | None = None,
+    progress: bool = True,
+) -> Path | None:
+    """Run the recipe (or one stage of it) and export the weights.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    data : path
+        Training COCO file (only image-level labels are used).
+    out : path
+        Run folder (see module docstring).
+    val : path, optional
+        Validation COCO file, used to select the stage-A checkpoint. Never the test split.
+    stage : {"cam", "recam", "irn", "all"}
+    resume : bool
+        Continue interrupted stages from their ``last.pt``; stages already finished are
+        skipped.
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    cache_dir : path, optional
+        Pre-processing cache (default ``OUT/cache``).
+    command : list of str, optional
+        The command line, recorded in the weights card.
+    name : str, optional
+        Model name for the card (default: ``radiogal-<backbone>``).
+    stop_after_steps : int, optional
+        Interrupt each stage after this many steps (tests).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    Path or None
+        The exported ``OUT/model.safetensors`` (None on processes other than rank 0).
+    """
+    ctx = init_distributed(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = _stage_list(stage)
+    seed_everything(config.seed, config.deterministic)
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
+
+    if ctx.is_main:
+        import yaml
+
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    # rank 0 fills the cache first; the others then only read it
+    if ctx.is_main:
+        train_images = prepare_images(data, config.preprocess, cache, rank=ctx.rank)
+    barrier(ctx)
+    if not ctx.is_main:
+        train_images = prepare_images(data, config.preprocess, cache, rank=ctx.rank)
+    val_images = None
+    if val is not None:
+        if ctx.is_main:
+            val_images = prepare_images(val, config.preprocess, cache,
+                                        scheme=train_images.scheme, rank=ctx.rank)
+        barrier(ctx)
+        if not ctx.is_main:
+            val_images = prepare_images(val, config.preprocess, cache,
+                                        scheme=train_images.scheme, rank=ctx.rank)
+    scheme = train_images.scheme
+    if ctx.is_main:
+        log.info("training classes: %s", class_counts(train_images.labels, scheme.names))
+
+    model_config = ModelConfig(backbone=config.backbone,
+                               in_channels=config.preprocess.num_channels,
+                               num_classes=scheme.num_classes,
+                               output_stride=config.output_stride)
+    torch.manual_seed(config.seed)
+    model = build_model(model_config, scheme=scheme,
+                        pretrained_path=config.pretrained_path).to(ctx.device)
+    model.set_fixed_bn(config.fixed_bn)
+    results: dict[str, StageResult] = {}
+
+    def validate() -> float:
+        return validation_loss(model, val_images, ctx.device)
+
+    common: dict[str, Any] = dict(config=config, out_dir=out, ctx=ctx, resume=resume,
+                                  stop_after_steps=stop_after_steps, progress=progress)
+
+    if "cam" in stages:
+        set_trainable(model, ("backbone", "classifier"), freeze_stem=config.freeze_stem)
+        results["cam"] = run_stage(
+            name="cam", loss_module=CamLoss(model),
+            param_groups=StagePlan.cam(config.cam).param_groups(model),
+            train_set=ClassificationDataset(train_images, config.cam, config.seed),
+            stage_cfg=config.cam, validate=validate if val_images is not None else None,
+            **common)
+
+    if "recam" in stages:
+        source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file() else "last.pt")
+        _load_model_state(model, source, ctx.device)  # a resumed run then loads its own state
+        if ctx.is_main:
+            log.info("recam: starting from %s", source)
+        set_trainable(model, ("backbone", "classifier", "recam"),
+                      freeze_stem=config.freeze_stem)
+        results["recam"] = run_stage(
+            name="recam", loss_module=RecamLoss(model, config.recam.recam_weight),
+            param_groups=StagePlan.recam(config.recam).param_groups(model),
+            train_set=ClassificationDataset(train_images, config.recam, config.seed),
+            stage_cfg=config.recam, validate=validate if val_images is not None else None,
+            **common)
+
+    if "irn" in stages:
+        source = out / "recam" / "last.pt"
+        if not source.is_file():
+            source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file()
+                                    else "last.pt")
+        _load_model_state(model, source, ctx.device)
+        labels = _pseudo_labels(model, train_images, config, ctx, out, source, progress)
+        set_trainable(model, ("boundary", "displacement"), freeze_stem=True)
+        model.backbone.eval()
+        results["irn"] = run_stage(
+            name="irn", loss_module=IrnLoss(model, config.irn.radius),
+            param_groups=StagePlan.irn(config.irn).param_groups(model),
+            train_set=IrnDataset(train_images, labels, config.irn, config.seed),
+            stage_cfg=config.irn, **common)
+        if ctx.is_main:
+            model.mean_displacement.copy_(mean_displacement(model, train_images, ctx.device))
+            log.info("mean displacement (dy, dx) = %s cells",
+                     model.mean_displacement.tolist())
+
+    if not ctx.is_main:
+        return None
+    card = WeightsCard(
+        name=name or f"radiogal-{config.backbone}",
+        architecture=model_config, classes=scheme, preprocess=config.preprocess,
+        training={
+            "data": str(Path(data).resolve()),
+            "val": None if val is None else str(Path(val).resolve()),
+            "images": len(train_images),
+            "class_counts": class_counts(train_images.labels, scheme.names),
+            "stages": stages, "command": list(command) if command else None,
+            "config": config.to_dict(), "world_size": ctx.world_size,
+            "device": str(ctx.device),
+            "history": {k: r.history for k, r in results.items()},
+        },
+        metrics={f"{k}_best_val_loss": r.best_val for k, r in results.items()
+                 if r.best_val is not None},
+    )
+    model.cpu()
+    path = save_weights(model, card, out / "model")
+    model.to(ctx.device)
+    return path
+
+
+def _pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainConfig,
+                   ctx: DistContext, out: Path, source: Path, progress: bool
+                   ) -> list[np.ndarray]:
+    """Compute (rank 0) or reuse the stage-D labels; every process then reads the file."""
+    path = out / "pseudo_labels.npz"
+    stamp = f"{source}:{source.stat().st_mtime_ns}:{config.pseudo_labels}"
+    if ctx.is_main:
+        fresh = False
+        if path.is_file():
+            with np.load(path) as z:
+                fresh = str(z["stamp"]) == stamp and len(z.files) - 1 == len(images)
+        if not fresh:
+            labels = compute_pseudo_labels(model, images, config, ctx.device,
+                                           progress=progress)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, stamp=np.array(stamp),
+                                **{f"l{i}": lab for i, lab in enumerate(labels)})
+            os.replace(tmp, path)
+            fg = np.mean([np.isin(lab, (0, 255), invert=True).mean() for lab in labels])
+            ign = np.mean([(lab == 255).mean() for lab in labels])
+            log.info("pseudo-labels: %.1f%% foreground, %.1f%% ignored pixels (%s)",
+                     100 * fg, 100 * ign, path)
+    barrier(ctx)
+    with np.load(path) as z:
+        return [z[f"l{i}"] for i in range(len(images))]

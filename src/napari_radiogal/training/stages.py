@@ -1,0 +1,200 @@
+"""The three trained stages as (dataset, loss module, parameter groups).
+
+* Stage A (``cam``): multi-label soft-margin loss on the classifier logits (paper eq. 1).
+* Stage B (``recam``): the same plus ``lambda`` x ReCAM's softmax cross-entropy on the
+  class-wise features of the image's classes (ALGORITHM 4).
+* Stage E (``irn``): IRNet's affinity + displacement losses on pseudo-labels, with the
+  backbone frozen (only the boundary and displacement heads train).
+
+Each loss module's ``forward(batch)`` returns ``(loss, logs)``; wrapping *that* module in
+DistributedDataParallel makes gradient averaging work for any of the model's methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from napari_radiogal.models.network import RadioGalaxyNet
+from napari_radiogal.training.augment import apply_affine, augment_rng, draw_affine
+from napari_radiogal.training.config import (
+    CamStageConfig,
+    IrnStageConfig,
+    RecamStageConfig,
+)
+from napari_radiogal.training.data import PreparedImages
+from napari_radiogal.training.irn import PairGeometry, irn_losses
+
+__all__ = [
+    "ClassificationDataset",
+    "IrnDataset",
+    "CamLoss",
+    "RecamLoss",
+    "IrnLoss",
+    "recam_loss",
+    "set_trainable",
+    "StagePlan",
+]
+
+
+class ClassificationDataset(Dataset):
+    """Augmented channels and image labels for stages A and B.
+
+    Items are addressed by ``(epoch, index)`` (see :class:`EpochSampler`), so the random
+    augmentation of an image depends only on ``(seed, epoch, index)``.
+
+    Returns ``(channels (C, S, S) float32, labels (K,) float32)``; with ``augment=False``
+    the image is returned whole (validation).
+    """
+
+    def __init__(self, images: PreparedImages, config: CamStageConfig | RecamStageConfig | None,
+                 seed: int, *, augment: bool = True) -> None:
+        self.images = images
+        self.config = config
+        self.seed = seed
+        self.augment = augment and config is not None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key):
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        x = torch.from_numpy(self.images.channels(index))
+        y = torch.from_numpy(self.images.labels[index])
+        if not self.augment:
+            return x, y
+        cfg = self.config
+        rng = augment_rng(self.seed, epoch, index)
+        draw = draw_affine(rng, tuple(x.shape[1:]), cfg.crop_size, scale_range=cfg.scale_range,
+                           rotate=cfg.rotate, flip=cfg.flip)
+        x, _ = apply_affine(x, draw)
+        return x, y
+
+
+class IrnDataset(Dataset):
+    """Augmented channels and stride-4 pseudo-labels for stage E.
+
+    Each image is randomly scaled and flipped and placed at a random offset in a
+    ``canvas_size`` canvas (image fill 0, label fill 255); the label is then taken every 4th
+    pixel from pixel 0 (the stride-4 grid of the network, nearest neighbour).
+    """
+
+    def __init__(self, images: PreparedImages, labels: list[np.ndarray],
+                 config: IrnStageConfig, seed: int) -> None:
+        self.images = images
+        self.labels = labels
+        self.config = config
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key):
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        cfg = self.config
+        x = torch.from_numpy(self.images.channels(index))
+        label = torch.from_numpy(self.labels[index].astype(np.int64))
+        rng = augment_rng(self.seed, epoch, index, stream=2)
+        draw = draw_affine(rng, tuple(x.shape[1:]), cfg.canvas_size,
+                           scale_range=cfg.scale_range, flip=cfg.flip)
+        x, label = apply_affine(x, draw, label=label)
+        return x, label[::4, ::4].contiguous()
+
+
+def recam_loss(recam_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """ReCAM's loss: softmax CE of row ``k`` towards ``k`` for each positive class ``k``.
+
+    Averaged over an image's positive classes, summed over images, divided by the batch size
+    (images without a class add 0).
+    """
+    b, k, _ = recam_logits.shape
+    targets = torch.arange(k, device=recam_logits.device).expand(b, k)
+    ce = F.cross_entropy(recam_logits.reshape(b * k, k).float(), targets.reshape(-1),
+                         reduction="none").reshape(b, k)
+    positive = labels > 0
+    per_image = (ce * positive).sum(dim=1) / positive.sum(dim=1).clamp(min=1)
+    return per_image.sum() / b
+
+
+class CamLoss(nn.Module):
+    """Stage A loss module."""
+
+    def __init__(self, model: RadioGalaxyNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits = self.model(x)
+        loss = F.multilabel_soft_margin_loss(logits.float(), y)
+        return loss, {"loss": loss.detach()}
+
+
+class RecamLoss(nn.Module):
+    """Stage B loss module: MLSM + ``weight`` x ReCAM."""
+
+    def __init__(self, model: RadioGalaxyNet, weight: float) -> None:
+        super().__init__()
+        self.model = model
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits, recam_logits = self.model.recam_forward(x)
+        cls = F.multilabel_soft_margin_loss(logits.float(), y)
+        rec = recam_loss(recam_logits, y)
+        loss = cls + self.weight * rec
+        return loss, {"loss": loss.detach(), "cls": cls.detach(), "recam": rec.detach()}
+
+
+class IrnLoss(nn.Module):
+    """Stage E loss module (backbone frozen: its pass runs without autograd)."""
+
+    def __init__(self, model: RadioGalaxyNet, radius: int) -> None:
+        super().__init__()
+        self.model = model
+        self.geometry = PairGeometry(radius)
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor):
+        with torch.no_grad():
+            taps = self.model.backbone(x)
+        boundary, displacement = self.model.irn_heads(taps)
+        label = label[:, : boundary.shape[-2], : boundary.shape[-1]]
+        losses = irn_losses(self.geometry, boundary, displacement, label)
+        return losses["loss"], {k: v.detach() for k, v in losses.items()}
+
+
+def set_trainable(model: RadioGalaxyNet, groups: tuple[str, ...], *, freeze_stem: bool) -> None:
+    """``requires_grad`` True exactly for the named parameter groups (stem per ``freeze_stem``)."""
+    for name in ("backbone", "classifier", "recam", "boundary", "displacement"):
+        for p in getattr(model, name).parameters():
+            p.requires_grad_(name in groups)
+    if "backbone" in groups:
+        model.freeze_stem(freeze_stem)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Which parameter groups a stage trains and with which learning rates."""
+
+    groups: dict[str, float]
+
+    @staticmethod
+    def cam(cfg: CamStageConfig) -> StagePlan:
+        return StagePlan({"backbone": cfg.lr, "classifier": cfg.classifier_lr})
+
+    @staticmethod
+    def recam(cfg: RecamStageConfig) -> StagePlan:
+        return StagePlan({"backbone": cfg.lr, "classifier": cfg.lr, "recam": cfg.recam_lr})
+
+    @staticmethod
+    def irn(cfg: IrnStageConfig) -> StagePlan:
+        return StagePlan({"boundary": cfg.boundary_lr, "displacement": cfg.displacement_lr})
+
+    def param_groups(self, model: RadioGalaxyNet) -> list[dict]:
+        groups = model.parameter_groups()
+        return [{"params": groups[name], "lr": lr, "name": name}
+                for name, lr in self.groups.items() if groups[name]]

@@ -1,0 +1,276 @@
+"""Training: data, augmentation, pseudo-labels, IRNet pairs, the loop, resume, export, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_radiogal.errors import CocoFormatError, ConfigError
+from napari_radiogal.io.coco import read_coco, write_coco
+from napari_radiogal.models import load_weights
+from napari_radiogal.preprocess import PreprocessConfig
+from napari_radiogal.training.augment import IGNORE, AffineDraw, apply_affine, draw_affine
+from napari_radiogal.training.config import PseudoLabelConfig, TrainConfig
+from napari_radiogal.training.data import prepare_images
+from napari_radiogal.training.engine import TrainingInterrupted
+from napari_radiogal.training.irn import PairGeometry, irn_losses
+from napari_radiogal.training.pipeline import train
+from napari_radiogal.training.pseudo_labels import cams_to_image_grid, make_pseudo_label
+from napari_radiogal.training.stages import recam_loss
+from training_data import make_toy_dataset
+
+TINY = [
+    "backbone=resnet18", "log_every_steps=1",
+    "cam.epochs=2", "cam.batch_size=4", "cam.crop_size=64", "cam.scale_range=[1.0, 1.0]",
+    "recam.epochs=1", "recam.batch_size=4", "recam.crop_size=64",
+    "recam.scale_range=[1.0, 1.0]",
+    "irn.epochs=1", "irn.batch_size=4", "irn.canvas_size=96", "irn.radius=5",
+    "pseudo_labels.scales=[1.0]",
+]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return make_toy_dataset(tmp_path_factory.mktemp("toy"), n=8, size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One pre-processing cache for the module's training runs (keys include the config)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _params(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# --- data -----------------------------------------------------------------------------------
+def test_prepare_images_caches_and_reads_only_labels(toy, tmp_path):
+    cfg = PreprocessConfig()
+    images = prepare_images(toy, cfg, tmp_path / "cache")
+    assert len(images) == 8
+    assert images.labels.tolist() == [[1, 0], [0, 1]] * 4
+    x = images.channels(0)
+    assert x.shape == (2, 64, 64) and x.dtype == np.float32
+    assert 0 < x[0].max() <= 1 and x[1].max() > 0
+    assert images.islands(0).any()
+    mtimes = [p.stat().st_mtime_ns for p in images.cache_files]
+    again = prepare_images(toy, cfg, tmp_path / "cache")
+    assert [p.stat().st_mtime_ns for p in again.cache_files] == mtimes
+    other = prepare_images(toy, PreprocessConfig(island_sigma=5.0), tmp_path / "cache")
+    assert set(other.cache_files).isdisjoint(images.cache_files)
+
+
+@pytest.mark.slow
+def test_masks_and_hosts_are_ignored(toy, tmp_path, cache):
+    """Weak supervision: changing every mask and host changes nothing the training sees."""
+    ds = read_coco(toy)
+    for inst in ds.instances:
+        empty = np.zeros((64, 64), bool)
+        empty[0, :5] = True
+        inst.rle = type(inst).from_mask(empty, image_id=0, category_id=1).rle
+        inst.host = (1.0, 1.0)
+    altered = toy.parent / "altered.json"
+    write_coco(altered, ds)
+    a = prepare_images(toy, PreprocessConfig(), tmp_path / "c")
+    b = prepare_images(altered, PreprocessConfig(), tmp_path / "c")
+    np.testing.assert_array_equal(a.labels, b.labels)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(a.channels(i), b.channels(i))
+    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=1"])
+    ma, _ = load_weights(train(cfg, data=toy, out=tmp_path / "a", stage="cam",
+                               device="cpu", progress=False, cache_dir=cache))
+    mb, _ = load_weights(train(cfg, data=altered, out=tmp_path / "b", stage="cam",
+                               device="cpu", progress=False, cache_dir=cache))
+    for k, v in ma.state_dict().items():
+        torch.testing.assert_close(v, mb.state_dict()[k], rtol=0, atol=0)
+
+
+def test_missing_image_file_is_a_coco_error(toy, tmp_path):
+    ds = read_coco(toy)
+    ds.images[0].radio_file = "radio/nope.fits"
+    bad = toy.parent / "bad.json"
+    write_coco(bad, ds)
+    with pytest.raises(CocoFormatError, match="nope.fits"):
+        prepare_images(bad, PreprocessConfig(), tmp_path / "c")
+
+
+# --- augmentation ---------------------------------------------------------------------------
+def test_identity_affine_is_exact():
+    x = torch.rand(2, 10, 12)
+    label = torch.randint(0, 3, (10, 12))
+    draw = AffineDraw(scale=1.0, angle_deg=0.0, flip=False, offset=(0, 0), out_size=10)
+    y, lab = apply_affine(x, draw, label=label)
+    torch.testing.assert_close(y, x[:, :, :10])
+    assert torch.equal(lab, label[:, :10])
+
+
+def test_flip_rotation_and_fill():
+    x = torch.zeros(1, 8, 8)
+    x[0, 2, 1] = 1.0
+    flipped, _ = apply_affine(x, AffineDraw(1.0, 0.0, True, (0, 0), 8))
+    assert flipped[0, 2, 6] == pytest.approx(1.0)
+    rot, _ = apply_affine(torch.ones(1, 16, 16), AffineDraw(1.0, 45.0, False, (0, 0), 16))
+    assert rot[0, 0, 0] == 0.0                       # corner: empty sky, not a channel mean
+    assert rot[0, 8, 8] == pytest.approx(1.0)
+    canvas, lab = apply_affine(torch.ones(1, 8, 8), AffineDraw(1.0, 0.0, False, (-4, -4), 16),
+                               label=torch.zeros(8, 8, dtype=torch.long))
+    assert canvas[0, :4].sum() == 0 and canvas[0, 4:12, 4:12].min() == pytest.approx(1.0)
+    assert (lab[:4] == IGNORE).all() and (lab[4:12, 4:12] == 0).all()
+
+
+def test_draw_affine_offsets_cover_crop_and_canvas():
+    rng = np.random.default_rng(0)
+    crops = [draw_affine(rng, (100, 100), 60).offset for _ in range(200)]
+    assert min(min(c) for c in crops) >= 0 and max(max(c) for c in crops) <= 40
+    places = [draw_affine(rng, (50, 50), 80).offset for _ in range(200)]
+    assert min(min(p) for p in places) >= -30 and max(max(p) for p in places) <= 0
+
+
+# --- pseudo-labels --------------------------------------------------------------------------
+def test_pseudo_label_thresholds_and_islands():
+    cams = np.zeros((2, 6, 6))
+    cams[1, 1:3, 1:3] = 0.9     # confident class-1 foreground
+    cams[1, 4, 4] = 0.2         # unsure
+    cams[1, 0, 5] = 0.5         # confident but outside any island
+    present = np.array([False, True])
+    plain = make_pseudo_label(cams, present, None, PseudoLabelConfig(refine="none"))
+    assert (plain[1:3, 1:3] == 2).all() and plain[4, 4] == IGNORE and plain[0, 5] == 2
+    assert plain[5, 0] == 0
+    islands = np.zeros((6, 6), bool)
+    islands[1:3, 1:4] = True
+    islands[4, 4] = True
+    refined = make_pseudo_label(cams, present, islands, PseudoLabelConfig(refine="islands"))
+    assert refined[0, 5] == 0 and refined[4, 4] == IGNORE and refined[1, 3] == 0
+    vote = make_pseudo_label(cams, present, islands, PseudoLabelConfig(refine="island_vote"))
+    assert (vote[1:3, 1:4] == 2).all()                   # mean 0.6 >= 0.35: whole island
+    none = make_pseudo_label(cams, np.zeros(2, bool), islands, PseudoLabelConfig())
+    assert (none == 0).all()
+
+
+def test_cams_to_image_grid_aligns_cells():
+    cams = torch.zeros(1, 1, 4, 4)
+    cams[0, 0, 1, 2] = 1.0                     # cell covering input pixels rows 16-31, cols 32-47
+    up = cams_to_image_grid(cams, (64, 64), (64, 64), 16)[0, 0]
+    assert up[23:25, 39:41].min() == pytest.approx(1.0, abs=0.1)
+    assert up.argmax() // 64 in (23, 24)
+
+
+# --- losses ---------------------------------------------------------------------------------
+def test_recam_loss_reads_positive_rows_only():
+    logits = torch.zeros(2, 3, 3)
+    logits[0, 1, 1] = 10.0                     # image 0, class 1 confidently right
+    labels = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    loss = recam_loss(logits, labels)
+    expected = torch.nn.functional.cross_entropy(logits[0, 1][None], torch.tensor([1])) / 2
+    torch.testing.assert_close(loss, expected)
+
+
+def test_irn_losses_prefer_the_right_fields():
+    g = PairGeometry(4)
+    h = w = 12
+    label = torch.zeros(1, h, w, dtype=torch.long)
+    label[0, :, 6:] = 1                          # two regions split at column 6
+    boundary_good = torch.zeros(1, 1, h, w)
+    boundary_good[..., 5:7] = 1.0
+    boundary_bad = torch.zeros(1, 1, h, w)
+    # a displacement field pointing at each region's centroid
+    yy, xx = torch.meshgrid(torch.arange(h.__float__()), torch.arange(w.__float__()),
+                            indexing="ij")
+    cy = torch.full((h, w), (h - 1) / 2)
+    cx = torch.where(xx < 6, torch.tensor(2.5), torch.tensor(8.5))
+    d_good = torch.stack([cy - yy, cx - xx])[None]
+    good = irn_losses(g, boundary_good.clamp(1e-3, 1 - 1e-3), d_good, label)
+    bad = irn_losses(g, boundary_bad + 1e-3, torch.zeros(1, 2, h, w), label)
+    assert good["neg"] < bad["neg"]
+    assert good["dp_fg"] < 1e-4 < bad["dp_fg"]
+
+
+def test_pair_geometry_matches_the_paper():
+    g = PairGeometry(10)
+    assert len(g.offsets) == 152
+    assert max(len(p) for p in g.paths) == 22
+    h, w = g.window(128, 128)
+    assert h * w == 13090
+
+
+# --- the loop -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tiny_end_to_end_loss_decreases(toy, tmp_path, cache):
+    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=8", "cam.lr=0.01",
+                                               "cam.classifier_lr=0.1"])
+    path = train(cfg, data=toy, val=toy, out=tmp_path / "run", device="cpu", progress=False,
+                 cache_dir=cache)
+    model, card = load_weights(path)
+    hist = card.training["history"]["cam"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert card.training["stages"] == ["cam", "recam", "irn"]
+    assert card.classes.names == ("single", "double")
+    assert card.preprocess.channels == ("radio", "ir")
+    assert torch.count_nonzero(model.mean_displacement) == 2
+    assert (tmp_path / "run" / "cam" / "best.pt").is_file()
+    records = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").open()]
+    assert {r["stage"] for r in records} == {"cam", "recam", "irn"}
+    ckpt = torch.load(tmp_path / "run" / "irn" / "last.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "config", "epoch", "step_in_epoch", "rng",
+            "version"} <= set(ckpt)
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(toy, tmp_path, cache):
+    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=2", "cam.batch_size=2"])
+    ref_path = train(cfg, data=toy, out=tmp_path / "ref", stage="cam", device="cpu",
+                     progress=False, cache_dir=cache)
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, data=toy, out=tmp_path / "cut", stage="cam", device="cpu",
+              progress=False, stop_after_steps=3, cache_dir=cache)  # mid-epoch 1 of 4 steps
+    ckpt = torch.load(tmp_path / "cut" / "cam" / "last.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (0, 3, 3)
+    cut_path = train(cfg, data=toy, out=tmp_path / "cut", stage="cam", device="cpu",
+                     progress=False, resume=True, cache_dir=cache)
+    ref, _ = load_weights(ref_path)
+    cut, _ = load_weights(cut_path)
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(cut.state_dict()[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_config_errors(toy, tmp_path):
+    with pytest.raises(ConfigError, match="did you mean"):
+        TrainConfig().with_overrides(["cam.epoch=3"])
+    with pytest.raises(ConfigError, match="no full batch"):
+        train(TrainConfig().with_overrides(TINY + ["cam.batch_size=64"]), data=toy,
+              out=tmp_path / "r", stage="cam", device="cpu", progress=False)
+    with pytest.raises(ConfigError, match="not found"):
+        train(TrainConfig().with_overrides(TINY), data=toy, out=tmp_path / "r2",
+              stage="recam", device="cpu", progress=False)
+
+
+def test_cli_train(toy, tmp_path, repo_root):
+    from napari_radiogal.cli import main
+
+    args = ["train", "--data", str(toy), "--out", str(tmp_path / "cli"), "--stage", "cam",
+            "--device", "cpu", "--epochs", "1", "--batch-size", "4", "--no-progress",
+            "--config", str(repo_root / "training" / "configs" / "cpu.yaml"),
+            "--set", "cam.crop_size=64", "--seed", "3"]
+    assert main(args) == 0
+    card = json.loads((tmp_path / "cli" / "model.json").read_text())
+    assert card["training"]["config"]["seed"] == 3
+    assert card["training"]["config"]["cam"]["epochs"] == 1
+    assert card["architecture"]["backbone"] == "resnet18"
+    assert main(["train", "--data", str(toy), "--out", str(tmp_path / "x"),
+                 "--config", "nonexistent-recipe"]) == 2
+
+
+@pytest.mark.parametrize("name", ["paper", "cpu"])
+def test_shipped_recipes_load(repo_root, name):
+    from napari_radiogal.training.config import load_config
+
+    cfg = load_config(repo_root / "training" / "configs" / f"{name}.yaml")
+    assert cfg.cam.epochs > 0 and cfg.irn.epochs > 0
+    if name == "paper":
+        assert (cfg.backbone, cfg.cam.batch_size, cfg.cam.epochs, cfg.recam.epochs,
+                cfg.irn.epochs) == ("resnet50", 4, 30, 15, 3)
