@@ -418,7 +418,7 @@ def test_twin_cube_warns_and_honours_plane(tmp_path: Path) -> None:
     path = twins.parkes_cube(tmp_path / "cube.fits")
     with expect_warnings(
         r"10 planes; took plane 0 \(freq = 1100 MHz\)"
-        r".*plane=k"
+        r".*plane=k \(0 <= k < 10\)"
     ) as record:
         first = read_radio(path)
     assert len(record) == 1
@@ -507,6 +507,13 @@ def test_beam_repairs(tmp_path: Path) -> None:
         [*cards, ("HISTORY", "AIPS   CLEAN BMAJ=  1.2500E-02 BMIN=  1.0000E-02 BPA=  45.00")],
     )
     assert read_radio(aips).beam == Beam(0.0125, 0.01, 45.0)
+    garbled = twins.write_raw_fits(
+        tmp_path / "garbled.fits",
+        np.zeros((4, 4), np.float32),
+        [*cards, ("HISTORY", "AIPS   CLEAN BMAJ=  1.2.5E-02 BMIN=  1.0E-02 BPA=  4-5")],
+    )
+    with expect_warnings("could not parse the beam in the AIPS HISTORY"):
+        assert read_radio(garbled).beam is None
     nobeam = twins.write_raw_fits(tmp_path / "nobeam.fits", np.zeros((4, 4), np.float32), cards)
     assert read_radio(nobeam).beam is None
     assert Beam(15 * ARCSEC, 10 * ARCSEC, 0).area_pixels(2.0) == pytest.approx(
@@ -809,3 +816,24 @@ def test_fuzz_header_values(
 
 def test_errors_are_our_classes() -> None:
     assert issubclass(FitsFormatError, RadiogalError) and issubclass(FitsFormatError, ValueError)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "tile-compressed"])
+def test_compressed_files(tmp_path: Path, kind: str) -> None:
+    header = fits.Header(twins.simple_sin_cards())
+    cube = twins.gaussian_sources((30, 40), [(20, 15)], amplitude=0.05, noise=1e-3, seed=12)
+    cube = np.stack([cube, 2 * cube])
+    if kind == "gzip":
+        path = tmp_path / "image.fits.gz"
+        fits.PrimaryHDU(cube, header).writeto(path)
+        tolerance = 0.0
+    else:
+        path = tmp_path / "image.fits.fz"
+        compressed = fits.CompImageHDU(cube, header, quantize_level=64)
+        fits.HDUList([fits.PrimaryHDU(), compressed]).writeto(path)
+        tolerance = 1e-3 / 4  # quantisation noise of the default lossy float compression
+    image = read_radio(path, plane=1)
+    assert image.shape == (30, 40) and image.beam.pa_deg == 30.0
+    np.testing.assert_allclose(image.data, cube[1], atol=tolerance, rtol=0)
+    with expect_warnings("lazy=True but .* so the image plane was read into memory"):
+        assert not is_lazy(read_radio(path, plane=1, lazy=True))

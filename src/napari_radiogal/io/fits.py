@@ -952,11 +952,11 @@ def _plane_index(
     if plane is None:
         if real:
             shown = ", ".join(f"{_axis_label(header, a)} with {length[a]} planes" for a in real)
-            how = (
-                "plane=k"
-                if len(real) == 1
-                else f"plane=({', '.join('k' + str(a) for a in extra_axes)}) (one index per FITS axis 3..{naxis})"
-            )
+            if len(real) == 1:
+                how = f"plane=k (0 <= k < {length[real[0]]})"
+            else:
+                ks = ", ".join(f"k{a}" for a in extra_axes)
+                how = f"plane=({ks}) (one index per FITS axis 3..{naxis})"
             notes.append(
                 f"the image has more than one plane: {shown}; took plane 0"
                 + (f" ({_axis_value_text(header, real[0], 0)})" if len(real) == 1 else "")
@@ -1372,7 +1372,13 @@ def _beam_from_header(header: fits.Header, notes: list[str]) -> Beam | None:
         if not matches:
             log.info("no beam in the header (no BMAJ/BMIN, no AIPS CLEAN history)")
             return None
-        bmaj, bmin, bpa = (float(v.replace("D", "E").replace("d", "e")) for v in matches[-1])
+        try:
+            bmaj, bmin, bpa = (float(v.replace("D", "E").replace("d", "e")) for v in matches[-1])
+        except ValueError:
+            notes.append(
+                f"could not parse the beam in the AIPS HISTORY card {matches[-1]}; no beam."
+            )
+            return None
         log.info("beam taken from the AIPS HISTORY card (no BMAJ/BMIN/BPA keywords)")
     if bmin is None:
         notes.append(f"BMIN is missing; assumed a circular beam (BMIN = BMAJ = {bmaj:g} deg).")
