@@ -497,7 +497,8 @@ def evaluate(
     if protocol == "oracle":
         pred_cats = _oracle_categories(images, gt_by_image, pred_by_image, ious, scheme)
     max_det = max([100] + [len(v) for v in pred_by_image.values()])
-    iou_thrs = np.unique(np.round(np.concatenate([_COCO_IOUS, [iou_threshold]]), 10))
+    # COCO's own grid (AP50 is its first entry); TP/FP/FN at iou_threshold are counted below
+    iou_thrs = _COCO_IOUS
     gt_dict, dt_anns = _coco_dicts(
         images, gt_ds.instances, pred_ds.instances, pred_cats, scores, scheme
     )
@@ -508,8 +509,7 @@ def evaluate(
     prec_kp = _run_cocoeval(
         backend_name, gt_dict, dt_kp, "keypoints", np.array([0.5]), max_det, cat_ids
     )
-    i50 = int(np.argmin(np.abs(iou_thrs - 0.5)))
-    i_coco = [int(np.argmin(np.abs(iou_thrs - t))) for t in _COCO_IOUS]
+    i50 = 0  # _COCO_IOUS[0] == 0.5
     counts = _tp_fp_fn(
         images, gt_by_image, pred_by_image, ious, pred_cats, scores, iou_threshold, scheme
     )
@@ -534,7 +534,7 @@ def evaluate(
                 mask_ap50=_ap(prec_segm[i50, :, k]),
                 host_ap50=_ap(prec_kp[0, :, k]),
                 box_ap50=_ap(prec_bbox[i50, :, k]),
-                mask_ap=_ap(prec_segm[i_coco, :, k]),
+                mask_ap=_ap(prec_segm[:, :, k]),
                 tp=tp,
                 fp=fp,
                 fn=fn,
@@ -715,7 +715,7 @@ def _run_cocoeval(
             from faster_coco_eval import COCO, COCOeval_faster
 
             coco_gt, coco_dt = COCO(_copy_dict(gt_dict)), COCO(_copy_dict(dt_dict))
-            evaluator = COCOeval_faster(coco_gt, coco_dt, iou_type, kpt_oks_sigmas=[OKS_SIGMA] * 1)
+            evaluator = COCOeval_faster(coco_gt, coco_dt, iou_type, kpt_oks_sigmas=[OKS_SIGMA])
         else:
             from pycocotools.coco import COCO
             from pycocotools.cocoeval import COCOeval
