@@ -763,7 +763,13 @@ def _read_plane(
     notes: list[str] = []
     hdu_label: int | str | None = hdu
     try:
-        with _astropy_warnings(notes), fits.open(path, lazy_load_hdus=True) as hdul:
+        # lazy: memory-map (memmap=None lets astropy fall back for scaled data instead of
+        # raising); eager: read the plane into one buffer that we byte-swap in place
+        memmap = None if lazy else False
+        with (
+            _astropy_warnings(notes),
+            fits.open(path, lazy_load_hdus=True, memmap=memmap) as hdul,
+        ):
             index, selected = _select_hdu(hdul, hdu, path)
             hdu_label = index if hdu is None else hdu
             shape = tuple(int(n) for n in selected.shape)
@@ -1300,7 +1306,26 @@ def _plane_data(
             reason = "pixels are scaled (BITPIX > 0 or BSCALE/BZERO) or tile-compressed"
         notes.append(f"lazy=True but {reason}, so the image plane was read into memory.")
         return _as_float32(data), False
-    return _as_float32(hdu.section[index]), False
+    return _native_float32(hdu.section[index]), False
+
+
+def _native_float32(data: np.ndarray) -> np.ndarray:
+    """Like :func:`_as_float32`, but byte-swaps a freshly read big-endian float32 buffer in
+    place instead of copying it (halves the peak memory of reading a large plane)."""
+    owner = data.base if data.base is not None else data
+    fresh = (
+        isinstance(owner, np.ndarray)
+        and owner.flags.owndata
+        and owner.flags.writeable
+        and owner.nbytes == data.nbytes  # never pin (or alter) a larger buffer, e.g. a cube
+        and not _is_memory_mapped(data)
+    )
+    if fresh and data.dtype.kind == "f" and data.dtype.itemsize == 4 and data.flags.c_contiguous:
+        if not data.dtype.isnative:
+            data.byteswap(inplace=True)
+            data = data.view(data.dtype.newbyteorder("="))
+        return data
+    return _as_float32(data)
 
 
 def _as_float32(data: np.ndarray) -> np.ndarray:
