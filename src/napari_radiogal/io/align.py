@@ -331,12 +331,17 @@ def _offset_cards(header, cut: Cutout2D) -> None:
 def _no_overlap_message(ir: InfraredImage, radio: RadioImage) -> str:
     centre = radio.wcs.pixel_to_world((radio.shape[1] - 1) / 2, (radio.shape[0] - 1) / 2)
     ir_centre = ir.wcs.pixel_to_world((ir.shape[1] - 1) / 2, (ir.shape[0] - 1) / 2)
-    separation = centre.separation(ir_centre).to(u.arcmin)
+    separation = centre.separation(ir_centre)
+    apart = (
+        f"{separation.deg:.2f} deg"
+        if separation.deg >= 1
+        else f"{separation.to_value(u.arcmin):.1f} arcmin"
+    )
     return (
-        f"{_name(ir)} does not overlap {_name(radio)} at all: their centres are "
-        f"{separation:.2f} apart ({ir_centre.to_string('hmsdms')} vs "
-        f"{centre.to_string('hmsdms')}). Expected an infrared image of the same field; "
-        "check that the right pair of files was given."
+        f"{_name(ir)} does not overlap {_name(radio)} at all: their centres are {apart} "
+        f"apart ({ir_centre.to_string('hmsdms', precision=1)} vs "
+        f"{centre.to_string('hmsdms', precision=1)}). Expected an infrared image of the "
+        "same field; check that the right pair of files was given."
     )
 
 
