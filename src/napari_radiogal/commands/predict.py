@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--ir applies to a single radio image; with --data the COCO file "
                           "names each image's IR file (ir_file).")
     config = config_from_args(args)
+    if args.data is not None:
+        args.data = _data_json(args.data, args.split)  # fail fast, before loading a model
     from napari_radiogal.inference import load_model
 
     model = load_model(args.model, device=config.device)

@@ -15,12 +15,15 @@ from typing import Any
 
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES"]
+__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES",
+           "HOST_REGIONS"]
 
 #: Values accepted by :attr:`InferenceConfig.device`.
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: Values accepted by :attr:`InferenceConfig.background_mode`.
 BACKGROUND_MODES = ("relative", "fixed")
+#: Values accepted by :attr:`InferenceConfig.host_region`.
+HOST_REGIONS = ("mask", "hull")
 
 
 def _meta(help: str, **kw: Any) -> dict[str, Any]:
@@ -144,6 +147,13 @@ class InferenceConfig:
         metadata=_meta("Instances scoring below this are dropped (0 keeps all, as evaluation "
                        "needs).", min=0.0, max=1.0, group="instances"),
     )
+    host_region: str = field(
+        default="mask",
+        metadata=_meta("Where the host is searched: 'mask' = inside the instance's mask (the "
+                       "paper's rule); 'hull' = for masks of several parts, inside their "
+                       "convex hull, which also covers the gap between detached FR-II lobes "
+                       "where the host galaxy usually sits.", choices=HOST_REGIONS, group="hosts"),
+    )
     subpixel_host: bool = field(
         default=True,
         metadata=_meta("Refine each host to sub-pixel precision (weighted centroid of the "
@@ -160,6 +170,10 @@ class InferenceConfig:
             )
         if self.device not in DEVICE_CHOICES:
             raise ConfigError(f"device must be one of {DEVICE_CHOICES}; got {self.device!r}.")
+        if self.host_region not in HOST_REGIONS:
+            raise ConfigError(
+                f"host_region must be one of {HOST_REGIONS}; got {self.host_region!r}."
+            )
         if self.background_mode not in BACKGROUND_MODES:
             raise ConfigError(
                 f"background_mode must be one of {BACKGROUND_MODES}; got {self.background_mode!r}."

@@ -3,7 +3,10 @@
 With an infrared image, the host is the peak of ``instance CAM x IR`` inside the instance's
 mask (the paper's rule), with IR clipped at 0 (the authors' code lets normalised IR go
 negative, so an empty mask picks a pixel outside it), refined to sub-pixel precision, and
-"no host" (``None``) when that product is zero everywhere in the mask.
+"no host" (``None``) when that product is zero everywhere in the mask. The host of two
+detached lobes usually sits in the gap between them, outside the mask: with
+``InferenceConfig(host_region="hull")`` the search region of a mask of several parts is its
+convex hull instead (the default stays the paper's rule until the two are compared on data).
 
 Without an infrared image there is nothing to pick a galaxy from, so the host is the
 *instance centre* that the network's displacement field converges to: the mean converged

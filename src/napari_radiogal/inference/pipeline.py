@@ -830,6 +830,8 @@ def _upsample4(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # ---- step 5: masks, scores and hosts ------------------------------------------------------
 def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
                      config: InferenceConfig) -> list[Instance]:
+    from skimage.morphology import convex_hull_image
+
     p = state.prepared
     shape = p.radio.shape
     if len(propagated) == 0:
@@ -840,7 +842,8 @@ def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
         background = config.background_threshold * float(scores.max())
     else:
         background = config.background_threshold
-    label = _inst.label_from_scores(scores, background, valid=np.isfinite(p.radio))
+    valid = np.isfinite(p.radio)
+    label = _inst.label_from_scores(scores, background, valid=valid)
     ir = _ir_scaled(p)
     candidates = []
     for index in np.unique(label[label > 0]) - 1:
@@ -867,7 +870,10 @@ def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
         centre = _hosts.displacement_centre(state.centroids, cells)
         centre = _clip_xy(centre, shape)
         if ir is not None:
-            host = _hosts.ir_host(inst_cam, ir, mask, subpixel=config.subpixel_host)
+            region = mask
+            if config.host_region == "hull" and n_parts > 1:
+                region = convex_hull_image(mask) & valid
+            host = _hosts.ir_host(inst_cam, ir, region, subpixel=config.subpixel_host)
             host_from = "ir" if host is not None else None
         else:
             host, host_from = centre, "displacement"

@@ -1,0 +1,170 @@
+"""Inference speed and memory on this CPU: per-stage milliseconds, cut-outs/s, peak RSS.
+
+Uses simulated 210 x 210 EMU + WISE cut-outs (IR on its own grid, so reprojection is part of
+"prepare") and a randomly initialised network of the default architecture (ResNet-18, 2
+channels, 4 classes: the bundled model's recipe, training/configs/cpu.yaml). Random weights
+give the same network cost as trained ones; the post-processing cost depends a little on how
+many instance maps the CAMs produce.
+
+Goals (issue 7): < 0.5 s end to end for one cut-out; >= 5 cut-outs/s batched.
+
+    python benchmarks/infer_speed.py                  # timings + peak RSS (subprocesses)
+    python benchmarks/infer_speed.py --profile        # + pyinstrument profiles
+    python benchmarks/infer_speed.py --scales 1       # another InferenceConfig
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _model(tmp: Path, backbone: str):
+    import torch
+
+    from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.inference import load_model
+    from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(backbone, in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
+    card = WeightsCard(name=f"random-{backbone}", architecture=net.config, classes=RADIOGALAXYNET)
+    return load_model(save_weights(net, card, tmp / "model"), device="cpu")
+
+
+def _cutouts(n: int, seed: int = 0):
+    from napari_radiogal.sky import simulate_cutout
+
+    seeds = np.random.SeedSequence(seed).spawn(n)
+    out = []
+    for s in seeds:
+        cut = simulate_cutout(np.random.default_rng(s))
+        out.append((cut.radio, cut.infrared))
+    return out
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _config(args):
+    from napari_radiogal.inference import InferenceConfig
+
+    return InferenceConfig(device="cpu", scales=tuple(args.scales), flip=not args.no_flip,
+                           batch_size=args.batch_size)
+
+
+def run_rss(args) -> None:
+    """Child process: peak RSS of inference on ``args.rss`` cut-outs."""
+    from napari_radiogal.inference import segment_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _model(Path(tmp), args.backbone)
+        images = _cutouts(args.rss)
+        before = _rss_mb()
+        n = sum(len(p.instances) >= 0 for p in segment_batch(images, model=model,
+                                                             config=_config(args)))
+        print(json.dumps({"images": n, "baseline_mb": before, "peak_mb": _rss_mb()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.5, 1.5, 2.0])
+    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=10, help="single cut-out runs")
+    parser.add_argument("--batch", type=int, default=64, help="cut-outs in the batched run")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-rss", action="store_true")
+    parser.add_argument("--rss", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss:
+        run_rss(args)
+        return
+
+    import torch
+
+    from napari_radiogal.inference import STAGES, segment, segment_batch
+
+    config = _config(args)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.backbone}; "
+          f"scales {config.scales}, flip {config.flip}, batch_size {config.batch_size}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _model(Path(tmp), args.backbone)
+        images = _cutouts(max(args.batch, args.repeat))
+        radio, ir = images[0]
+
+        t0 = time.perf_counter()
+        segment(radio, ir, model=model, config=config.replace(batch_size=1))
+        cold = time.perf_counter() - t0
+
+        totals, stages = [], {s: [] for s in STAGES}
+        for i in range(args.repeat):
+            radio, ir = images[i]
+            t0 = time.perf_counter()
+            pred = segment(radio, ir, model=model, config=config.replace(batch_size=1))
+            totals.append(time.perf_counter() - t0)
+            for s in STAGES:
+                stages[s].append(pred.timings[s])
+        print(f"\none 210 x 210 cut-out (median of {args.repeat}; first call {cold * 1e3:.0f} ms "
+              "incl. one-off set-up):")
+        for s in STAGES:
+            print(f"  {s:<16} {statistics.median(stages[s]):8.1f} ms")
+        one = statistics.median(totals)
+        print(f"  {'end to end':<16} {one * 1e3:8.1f} ms   (goal < 500 ms: "
+              f"{'met' if one < 0.5 else 'MISSED'})")
+
+        batch = images[: args.batch]
+        list(segment_batch(batch[: config.batch_size], model=model, config=config))  # warm
+        t0 = time.perf_counter()
+        preds = list(segment_batch(batch, model=model, config=config))
+        elapsed = time.perf_counter() - t0
+        rate = len(preds) / elapsed
+        per_stage = {s: statistics.mean(p.timings[s] for p in preds) for s in STAGES}
+        print(f"\nbatched: {len(preds)} cut-outs in {elapsed:.2f} s = {rate:.2f} cut-outs/s "
+              f"(goal >= 5: {'met' if rate >= 5 else 'MISSED'}); ms per cut-out: "
+              + ", ".join(f"{s} {v:.1f}" for s, v in per_stage.items()))
+        n_inst = [len(p.instances) for p in preds]
+        print(f"instances per cut-out: mean {np.mean(n_inst):.1f}")
+
+        if args.profile:
+            from pyinstrument import Profiler
+
+            for label, fn in [
+                ("one cut-out", lambda: segment(radio, ir, model=model,
+                                                config=config.replace(batch_size=1))),
+                (f"batch of {len(batch)}", lambda: list(segment_batch(batch, model=model,
+                                                                      config=config))),
+            ]:
+                profiler = Profiler(interval=0.002)
+                profiler.start()
+                fn()
+                profiler.stop()
+                print(f"\n---- profile: {label} ----")
+                print(profiler.output_text(unicode=False, color=False, short_mode=True))
+
+    if not args.no_rss:
+        print("\npeak RSS (fresh process each; baseline = after imports, model load and "
+              "simulating the inputs):")
+        for n in (1, args.batch):
+            cmd = [sys.executable, __file__, "--rss", str(n), "--backbone", args.backbone,
+                   "--batch-size", str(args.batch_size), "--scales",
+                   *[str(s) for s in args.scales]] + (["--no-flip"] if args.no_flip else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            info = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"  {n:>3} cut-out(s): peak {info['peak_mb']:.0f} MB "
+                  f"(baseline {info['baseline_mb']:.0f} MB, +{info['peak_mb'] - info['baseline_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""``radiogal predict`` on FITS files and on a simulated data set (tiny random model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from napari_radiogal.classes import RADIOGALAXYNET
+from napari_radiogal.cli import main
+from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+
+FAST = ["--scales", "1,0.5", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
+    card = WeightsCard(name="tiny-random", architecture=net.config, classes=RADIOGALAXYNET)
+    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
+
+
+def _wcs(shape, scale_arcsec, proj):
+    w = WCS(naxis=2)
+    w.wcs.ctype = [f"RA---{proj}", f"DEC--{proj}"]
+    w.wcs.crval = [320.0, -55.0]
+    w.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 + 0.5]
+    w.wcs.cdelt = [-scale_arcsec / 3600, scale_arcsec / 3600]
+    return w
+
+
+@pytest.fixture
+def fits_pair(tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    radio = rng.normal(0, 30e-6, (64, 64)) + 4e-3 * np.exp(-((yy - 30) ** 2 + (xx - 25) ** 2) / 18)
+    header = _wcs((64, 64), 2.0, "SIN").to_header()
+    header.update(BUNIT="Jy/beam", BMAJ=13 / 3600, BMIN=11 / 3600, BPA=10.0)
+    fits.PrimaryHDU(radio.astype(np.float32), header).writeto(tmp_path / "field.fits")
+    ir = 100 + rng.normal(0, 1, (100, 100))
+    ir_header = _wcs((100, 100), 1.375, "TAN").to_header()
+    ir_header["MAGZP"] = 20.5
+    fits.PrimaryHDU(ir.astype(np.float32), ir_header).writeto(tmp_path / "w1.fits")
+    return tmp_path / "field.fits", tmp_path / "w1.fits"
+
+
+def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair, tmp_path,
+                                                             capsys):
+    radio, ir = fits_pair
+    out = tmp_path / "out"
+    code = main(["predict", str(radio), "--ir", str(ir), "--model", str(weights), "--out",
+                 str(out), *FAST])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "on cpu" in captured.err and "field.json" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["field.ecsv", "field.json", "field.reg"]
+    coco = json.loads((out / "field.json").read_text())
+    assert coco["info"]["model"]["name"] == "tiny-random"
+    assert coco["info"]["parameters"]["inference"]["scales"] == [1.0, 0.5]
+    assert {f["role"] for f in coco["info"]["input_files"]} == {"radio", "ir"}
+    table = Table.read(out / "field.ecsv")
+    assert len(table) == len(coco["annotations"]) and table["flux"].unit == "Jy"
+    # a second run refuses to overwrite unless asked
+    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out),
+                 *FAST]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out),
+                 "--overwrite", *FAST]) == 0
+
+
+def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
+    from napari_radiogal.io.coco import read_coco
+    from napari_radiogal.sky import write_dataset
+
+    root = tmp_path / "sky"
+    write_dataset(root, n=3, seed=5, only_split="test")
+    gt = read_coco(root / "annotations" / "test.json")
+    code = main(["predict", "--data", str(root), "--model", str(weights), "--batch-size", "2",
+                 *FAST])
+    assert code == 0
+    pred = read_coco(root / "predictions" / "predictions.json")
+    assert [im.id for im in pred.images] == [im.id for im in gt.images]
+    assert [im.file_name for im in pred.images] == [im.file_name for im in gt.images]
+    assert all(a.score is not None for a in pred.instances)
+    assert len(Table.read(root / "predictions" / "catalogue.ecsv")) == len(pred.instances)
+    # the paper's protocol: classes taken from the ground truth
+    out = tmp_path / "oracle"
+    assert main(["predict", "--data", str(root / "annotations" / "test.json"), "--model",
+                 str(weights), "--oracle-classes", "--out", str(out), *FAST]) == 0
+    oracle = read_coco(out / "predictions.json")
+    for im in gt.images:
+        truth = {a.category_id for a in gt.instances_of(im.id)}
+        assert {a.category_id for a in oracle.instances_of(im.id)} <= truth
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "either one radio image"),
+    (["x.fits", "--data", "d"], "either one radio image"),
+    (["x.fits", "--oracle-classes"], "--oracle-classes needs --data"),
+    (["--data", "nowhere"], "no such file"),
+])
+def test_predict_argument_errors(args, message, capsys):
+    assert main(["predict", *args, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_predict_without_a_bundled_model_explains(monkeypatch, fits_pair, capsys, tmp_path):
+    import napari_radiogal.models.weights as mw
+
+    monkeypatch.setattr(mw, "default_weights_path", lambda: tmp_path / "default.safetensors")
+    assert main(["predict", str(fits_pair[0]), "--out", str(tmp_path / "o"), *FAST]) == 2
+    assert "radiogal train" in capsys.readouterr().err
