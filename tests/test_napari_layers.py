@@ -155,9 +155,9 @@ def test_wrong_mask_size_is_skipped_with_a_warning():
 
 def test_measure_instances_size_and_missing_beam():
     labels = np.zeros((20, 20), np.int32)
-    labels[5, 2:12] = 1  # 10 pixels in a row: Feret 9 between centres + 1 pixel
+    labels[5, 2:12] = 1  # 10 pixels in a row: 9 pixels between the outer pixel centres
     m = measure_instances(labels, [1, 2], radio=np.ones((20, 20)), beam=None, pixel_scale_arcsec=2.0)
-    assert m[1]["size_arcsec"] == pytest.approx(20.0, rel=0.05)
+    assert m[1]["size_arcsec"] == pytest.approx(18.0)
     assert np.isnan(m[1]["flux_jy"])  # no beam: no flux in Jy
     assert m[2]["area_px"] == 0
 

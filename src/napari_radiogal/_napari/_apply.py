@@ -90,6 +90,7 @@ def add_annotations(
     info: dict[str, Any] | None = None,
     autosave: bool = True,
     contours: bool = True,
+    keep_edited: bool = True,
 ) -> AnnotationSession:
     """Show a dataset's instances on a radio layer as Labels + Points (+ contours).
 
@@ -108,6 +109,9 @@ def add_annotations(
         Attach an :class:`~._autosave.Autosaver` (sidecar next to the radio file).
     contours : bool
         Add radio contours over the IR image when none exist for this radio layer yet.
+    keep_edited : bool
+        Keep an earlier session with hand edits as "(previous)" layers (else it is saved
+        to its sidecar and replaced).
 
     Returns
     -------
@@ -119,13 +123,18 @@ def add_annotations(
     ctx = context_for_radio_layer(radio_layer, ir_layer, info=info or dataset.info)
     ctx.record.id = image_id
     source = dataset.image(image_id)
-    if source.extra.get("radiogal_orphan_hosts"):
-        ctx.record.extra["radiogal_orphan_hosts"] = list(source.extra["radiogal_orphan_hosts"])
+    # keep what the source knows about the image (class probabilities, orphan hosts...)
+    # but not its file paths: the radio layer's are the truth now
+    for key, value in source.extra.items():
+        if key not in ("radio_path", "ir_path"):
+            ctx.record.extra.setdefault(key, value)
+    if ctx.record.noise_sigma is None:
+        ctx.record.noise_sigma = source.noise_sigma
     ctx.radio_key = _radio_key(radio_layer)
     tuples = dataset_to_layer_data(dataset, ctx, name=radio_layer.name, image_id=image_id)
     old = session_of_radio_layer(viewer, radio_layer)
     if old is not None:
-        _retire(viewer, old)
+        _retire(viewer, old, keep_edited=keep_edited)
     if contours and ir_layer is not None and not _has_contours(viewer, ctx.radio_key):
         add_contours(viewer, radio_layer, ir_layer)
     from napari.layers import Labels, Points
@@ -143,11 +152,11 @@ def add_annotations(
     return session
 
 
-def _retire(viewer, session: AnnotationSession) -> None:
+def _retire(viewer, session: AnnotationSession, *, keep_edited: bool = True) -> None:
     """Remove an old session's layers, or keep them renamed when they hold hand edits."""
-    if session.edited:
-        if getattr(session, "autosaver", None) is not None:
-            session.autosaver.save_now()
+    if session.edited and getattr(session, "autosaver", None) is not None:
+        session.autosaver.save_now()
+    if session.edited and keep_edited:
         for layer in (session.labels, session.points):
             layer.name = f"{layer.name} (previous)"
             layer.metadata[META_KEY].radio_key = None
@@ -221,7 +230,9 @@ def restore_sidecar(viewer, radio_path: str | os.PathLike) -> AnnotationSession 
         return None
     try:
         dataset = read_coco(side)
-        session = add_annotations(viewer, dataset, layer, _partner_ir(viewer, layer))
+        session = add_annotations(
+            viewer, dataset, layer, _partner_ir(viewer, layer), keep_edited=False
+        )
     except (OSError, ValueError) as exc:
         show_error(f"Could not restore {side.name}: {exc}")
         return None
@@ -267,8 +278,12 @@ def export_session(
     Returns
     -------
     dict
-        ``{"coco": Path, "catalogue": Path, "regions": Path}``.
+        ``{"coco": Path, "catalogue": Path, "regions": Path}``. The COCO file keeps the
+        instance ids (= labels), ``reviewed`` flags and the provenance, and an earlier file
+        of the same name is kept as ``.bak``; the catalogue and regions are those of
+        ``radiogal predict`` (plus a ``reviewed`` column).
     """
+    from napari_radiogal.inference.prediction import write_table
     from napari_radiogal.io.coco import write_coco
 
     from ._catalogue import catalogue_table, dataset_regions
@@ -286,10 +301,9 @@ def export_session(
         "regions": out / f"{stem}.reg",
     }
     write_coco(paths["coco"], record_for_json(dataset, paths["coco"]))
-    table = catalogue_table(dataset, wcs=session.ctx.wcs, ctx=session.ctx)
-    _atomic(paths["catalogue"], lambda p: table.write(p, format="ascii.ecsv", overwrite=True))
-    regions = dataset_regions(dataset, wcs=session.ctx.wcs)
-    _atomic(paths["regions"], lambda p: regions.write(str(p), format="ds9", overwrite=True))
+    write_table(catalogue_table(dataset, session.ctx), paths["catalogue"])
+    regions = dataset_regions(dataset, session.ctx)
+    _atomic(paths["regions"], lambda p: p.write_text(regions.serialize(format="ds9")))
     return paths
 
 

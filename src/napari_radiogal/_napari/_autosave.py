@@ -100,6 +100,23 @@ def context_for_radio_layer(radio_layer, ir_layer=None, *, info: dict | None = N
     )
 
 
+def wcs_from_text(text: str | None):
+    """An astropy ``WCS`` from ``WCS.to_header_string()`` text (cards with or without newlines)."""
+    if not text:
+        return None
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    text = text.replace("\r", "")
+    header = fits.Header.fromstring(text, sep="\n" if "\n" in text else "")
+    with warnings.catch_warnings():
+        # astropy's notes on fixing old-style keywords (e.g. DATE-OBS) say nothing useful here
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(header).celestial
+
+
 def context_from_record(record: ImageRecord, dataset: CocoDataset, json_path: Path) -> ImageContext:
     """The :class:`ImageContext` of an image record read from a COCO file.
 
@@ -107,12 +124,7 @@ def context_from_record(record: ImageRecord, dataset: CocoDataset, json_path: Pa
     """
     from napari_radiogal.io.coco import resolve_image_path
 
-    wcs = None
-    if record.radio_wcs:
-        from astropy.io import fits
-        from astropy.wcs import WCS
-
-        wcs = WCS(fits.Header.fromstring(record.radio_wcs, sep="\n"))
+    wcs = wcs_from_text(record.radio_wcs)
     radio_path = record.extra.get("radio_path")
     if not radio_path or not Path(radio_path).exists():
         found = resolve_image_path(json_path, record, "radio_file") or resolve_image_path(

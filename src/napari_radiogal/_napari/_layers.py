@@ -171,14 +171,6 @@ def pixel_to_sky(wcs: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
     return np.asarray(ra, dtype=float) % 360.0, np.asarray(dec, dtype=float)
 
 
-def _beam_area_pixels(beam: tuple[float, float, float] | None, pixel_scale_arcsec: float | None):
-    """Gaussian beam area in pixels, ``pi bmaj bmin / (4 ln 2) / pix^2``, or ``None``."""
-    if beam is None or not pixel_scale_arcsec:
-        return None
-    bmaj, bmin = beam[0] * 3600.0, beam[1] * 3600.0
-    return float(np.pi * bmaj * bmin / (4.0 * np.log(2.0)) / pixel_scale_arcsec**2)
-
-
 def measure_instances(
     labels: np.ndarray,
     ids: Iterable[int],
@@ -189,6 +181,10 @@ def measure_instances(
 ) -> dict[int, dict[str, float]]:
     """Integrated flux, angular size and area of labelled instances.
 
+    The numbers are those of the catalogue that ``radiogal predict`` and Export write
+    (:func:`napari_radiogal.inference.prediction.instance_properties`), so the table and the
+    files agree.
+
     Parameters
     ----------
     labels : ndarray
@@ -196,7 +192,7 @@ def measure_instances(
     ids : iterable of int
         Labels to measure (absent labels get zero area and NaN flux/size).
     radio : ndarray or None
-        ``(H, W)`` radio image in Jy/beam (NaN pixels count as 0).
+        ``(H, W)`` radio image in Jy/beam (NaN pixels are skipped).
     beam : tuple or None
         ``(bmaj, bmin, bpa)`` in degrees.
     pixel_scale_arcsec : float or None
@@ -205,38 +201,34 @@ def measure_instances(
     Returns
     -------
     dict
-        ``{id: {"flux_jy", "size_arcsec", "area_px"}}``; flux is ``sum(S_pix) / beam area``
-        in Jy (NaN without a beam), size the maximum Feret diameter (largest angular extent,
-        pixel edges included) in arcsec (NaN without a pixel scale).
+        ``{id: {"flux_jy", "size_arcsec", "area_px"}}``: flux in Jy (sum of Jy/beam over the
+        mask / beam area in pixels; NaN without a beam), size = largest angular size in
+        arcsec (longest distance between two mask pixel centres; NaN without a pixel scale).
     """
     from scipy import ndimage
-    from skimage.measure import regionprops
+
+    from napari_radiogal.inference.prediction import instance_properties
 
     ids = [int(i) for i in ids]
     labels = np.asarray(labels)
     out = {i: {"flux_jy": np.nan, "size_arcsec": np.nan, "area_px": 0.0} for i in ids}
-    if not ids:
-        return out
-    areas = ndimage.sum_labels(np.ones(labels.shape, np.float32), labels, ids)
-    beam_px = _beam_area_pixels(beam, pixel_scale_arcsec)
-    if radio is not None and beam_px:
-        sums = ndimage.sum_labels(np.nan_to_num(np.asarray(radio, np.float64)), labels, ids)
-    else:
-        sums = np.full(len(ids), np.nan)
     wanted = set(ids)
-    feret = {
-        int(p.label): float(p.feret_diameter_max)
-        for p in regionprops(labels.astype(np.int32, copy=False))
-        if p.label in wanted
-    }
-    for i, area, s in zip(ids, areas, sums):
-        out[i]["area_px"] = float(area)
-        if area > 0:
-            out[i]["flux_jy"] = float(s / beam_px) if beam_px else np.nan
-            if pixel_scale_arcsec and i in feret:
-                # scikit-image measures the Feret diameter on the pixel outline (a row of
-                # n pixels is n long), i.e. the full angular extent of the mask
-                out[i]["size_arcsec"] = feret[i] * pixel_scale_arcsec
+    # one bounding box per label, so each instance is measured on its own small crop
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or i not in wanted:
+            continue
+        crop = labels[box] == i
+        props = instance_properties(
+            crop,
+            None if radio is None else np.asarray(radio)[box],
+            beam=beam,
+            pixel_scale_arcsec=pixel_scale_arcsec,
+        )
+        out[i] = {
+            "flux_jy": float(props["flux"]),
+            "size_arcsec": float(props["las"]),
+            "area_px": float(props["area"]),
+        }
     return out
 
 

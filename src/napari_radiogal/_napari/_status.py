@@ -17,7 +17,7 @@ from ._layers import META_KEY
 
 log = logging.getLogger(__name__)
 
-__all__ = ["install_sky_status", "sky_status_text"]
+__all__ = ["install_sky_status", "sky_status_text", "connect_while_alive"]
 
 _INSTALLED: weakref.WeakSet = weakref.WeakSet()
 MARK = "  RA "
@@ -80,3 +80,28 @@ def install_sky_status(viewer) -> None:
             v.status = {**value, "coordinates": f"{value.get('coordinates', '')}  {text}"}
 
     viewer.events.status.connect(on_status, position="last")
+
+
+def connect_while_alive(qobject, connections) -> None:
+    """Connect napari events to callbacks and disconnect them when ``qobject`` is destroyed.
+
+    Dock widgets die with their window while the viewer's layer list still emits (e.g. as
+    layers are removed on close); without this, callbacks would reach deleted Qt widgets.
+
+    Parameters
+    ----------
+    qobject : QObject
+        The widget whose lifetime bounds the connections.
+    connections : list of (EventEmitter, callable)
+    """
+    for emitter, callback in connections:
+        emitter.connect(callback)
+
+    def disconnect(*_args) -> None:
+        for emitter, callback in connections:
+            try:
+                emitter.disconnect(callback)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+
+    qobject.destroyed.connect(disconnect)

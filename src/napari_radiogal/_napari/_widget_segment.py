@@ -42,7 +42,7 @@ from qtpy.QtCore import QObject, Signal
 from ._apply import add_annotations, infrared_layers, radio_layers, restore_sidecar
 from ._autosave import sidecar_path
 from ._layers import data_fingerprint
-from ._status import install_sky_status
+from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class _ProgressRelay(QObject):
     """Carries ``progress(done, total)`` from the worker thread to the GUI thread."""
 
     progressed = Signal(int, int)
+    devices = Signal(list)
 
 
 def _option_widget(spec: dict[str, Any]):
@@ -165,8 +166,6 @@ class SegmentWidget(Container):
         self.last_seconds: float | None = None
         self._cancel = threading.Event()
         self._pbar = None
-        self._relay = _ProgressRelay()
-        self._relay.progressed.connect(self._on_progress)
         self._has_default = default_weights_path().is_file()
 
         self.radio = ComboBox(label="Radio", choices=self._radio_choices, nullable=True)
@@ -183,8 +182,8 @@ class SegmentWidget(Container):
         self.runs_on = Label(value="Runs on: (checking devices…)")
         self.show_options = CheckBox(label="Show options", value=False)
         self._specs = [s for s in config_fields() if s["name"] != "device"]
-        self.options = Container(widgets=[_option_widget(s) for s in self._specs], labels=True)
-        self.options.visible = False
+        self.option_form = Container(widgets=[_option_widget(s) for s in self._specs], labels=True)
+        self.option_form.visible = False
         self.run_button = PushButton(text="Segment")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.restore_button = PushButton(text="Restore autosaved edits", visible=False)
@@ -192,23 +191,32 @@ class SegmentWidget(Container):
         super().__init__(
             widgets=[
                 self.radio, self.infrared, self.model, self.weights, self.model_info,
-                self.device, self.runs_on, self.show_options, self.options,
+                self.device, self.runs_on, self.show_options, self.option_form,
                 self.run_button, self.cancel_button, self.restore_button, self.status,
             ],
             labels=True,
         )
         self.status.native.setWordWrap(True)
+        # parented to the widget: when the dock closes the relay dies with it, and a late
+        # signal from a worker thread is dropped instead of reaching deleted widgets
+        self._relay = _ProgressRelay(self.native)
+        self._relay.progressed.connect(self._on_progress)
         self.model_info.native.setWordWrap(True)
         self.model.changed.connect(self._on_model_choice)
         self.weights.changed.connect(self._on_weights_file)
-        self.show_options.changed.connect(lambda v: setattr(self.options, "visible", bool(v)))
+        self.show_options.changed.connect(lambda v: setattr(self.option_form, "visible", bool(v)))
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.restore_button.changed.connect(lambda *_: self.restore())
         self.radio.changed.connect(self._on_radio_choice)
         self.device.changed.connect(lambda *_: self._update_runs_on())
-        for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            ev.connect(lambda *_: self.reset_choices())
+        connect_while_alive(
+            self.native,
+            [
+                (napari_viewer.layers.events.inserted, self._on_layers_changed),
+                (napari_viewer.layers.events.removed, self._on_layers_changed),
+            ],
+        )
         self._on_model_choice()
         install_sky_status(napari_viewer)
         self._on_radio_choice()
@@ -222,11 +230,15 @@ class SegmentWidget(Container):
     def _ir_choices(self, *_):
         return [(lay.name, lay) for lay in infrared_layers(self.viewer)]
 
+    def _on_layers_changed(self, event=None) -> None:
+        self.reset_choices()
+
     def reset_choices(self, *_):
         super().reset_choices()
-        if self.radio.value is None and self.radio.choices:
-            self.radio.value = self.radio.choices[0]
-        if self.infrared.value is None and self.infrared.choices and self.radio.value is not None:
+        radios = [c for c in self.radio.choices if c is not None]
+        if self.radio.value is None and radios:
+            self.radio.value = radios[0]
+        if self.infrared.value is None and self.radio.value is not None:
             self.infrared.value = self._matching_ir(self.radio.value)
         self._on_radio_choice()
 
@@ -279,19 +291,29 @@ class SegmentWidget(Container):
 
     # ------------------------------------------------------------------ devices
     def _probe_devices(self) -> None:
-        """List the torch devices in a worker thread (importing torch takes a moment)."""
-        from napari.qt.threading import create_worker
+        """List the torch devices in a background thread (importing torch takes seconds).
 
-        def probe():
-            from napari_radiogal.inference.device import available_devices
+        A plain daemon thread rather than a napari worker: it must not keep a closing
+        viewer (or the interpreter) waiting, and its answer arrives through a Qt signal.
+        """
+        relay = self._relay
 
-            return available_devices()
+        def probe() -> None:
+            try:
+                from napari_radiogal.inference.device import available_devices
 
-        worker = create_worker(probe, _start_thread=False)
-        worker.returned.connect(self._on_devices)
-        worker.errored.connect(lambda exc: setattr(self.runs_on, "value", f"Runs on: cpu ({exc})"))
-        self._device_worker = worker
-        worker.start()
+                names = available_devices()
+            except ImportError as exc:  # pragma: no cover - torch missing
+                log.warning("no torch: %s", exc)
+                names = ["cpu"]
+            try:
+                relay.devices.emit(names)
+            except RuntimeError:  # the widget was closed meanwhile
+                pass
+
+        relay.devices.connect(self._on_devices)
+        self._device_thread = threading.Thread(target=probe, name="radiogal-devices", daemon=True)
+        self._device_thread.start()
 
     def _on_devices(self, names: list[str]) -> None:
         self._available = list(names)
@@ -318,7 +340,7 @@ class SegmentWidget(Container):
 
         values: dict[str, Any] = {"device": self.device.value}
         for spec in self._specs:
-            w = self.options[spec["name"]]
+            w = self.option_form[spec["name"]]
             value = w.value
             if isinstance(spec["default"], tuple):
                 try:
@@ -337,7 +359,7 @@ class SegmentWidget(Container):
             value = getattr(config, spec["name"])
             if isinstance(value, tuple):
                 value = ", ".join(f"{v:g}" for v in value)
-            self.options[spec["name"]].value = value
+            self.option_form[spec["name"]].value = value
         if config.device in self.device.choices:
             self.device.value = config.device
 

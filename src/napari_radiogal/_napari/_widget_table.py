@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 
 from ._edits import AnnotationSession, EditError, session_for, sessions_in
 from ._layers import KIND_KEY, class_color
-from ._status import install_sky_status
+from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
 
@@ -166,20 +166,35 @@ class InstanceTableWidget(QWidget):
         layout.addLayout(io_row)
         layout.addWidget(self.status)
 
-        ev = self.viewer.layers.events
         # deferred: a reader adds its Labels and Points one after the other, and the pair
         # must be complete before a session is made of it
-        ev.inserted.connect(self._schedule_refresh_sources)
-        ev.removed.connect(self._schedule_refresh_sources)
-        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self._sources_timer = QTimer(self)
+        self._sources_timer.setSingleShot(True)
+        self._sources_timer.setInterval(0)
+        self._sources_timer.timeout.connect(self._refresh_sources)
+        connect_while_alive(
+            self,
+            [
+                (self.viewer.layers.events.inserted, self._schedule_refresh_sources),
+                (self.viewer.layers.events.removed, self._schedule_refresh_sources),
+                (self.viewer.layers.selection.events.active, self._on_active_layer),
+            ],
+        )
+        self.destroyed.connect(lambda *_: self._forget_session())
         self._refresh_sources()
         install_sky_status(napari_viewer)
 
+    def _forget_session(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.changed.disconnect(self.rebuild)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            self.session = None
+
     # ------------------------------------------------------------------ sources
     def _schedule_refresh_sources(self, event=None) -> None:
-        from qtpy.QtCore import QTimer
-
-        QTimer.singleShot(0, self._refresh_sources)
+        self._sources_timer.start()
 
     def _refresh_sources(self, event=None) -> None:
         sessions = sessions_in(self.viewer)
@@ -352,8 +367,11 @@ class InstanceTableWidget(QWidget):
         centre = world.mean(axis=0)
         extent = np.maximum(np.abs(world[1] - world[0]), 1e-9)
         canvas = np.asarray(self.viewer.canvas.size, dtype=float)
-        self.viewer.camera.center = (float(centre[0]), float(centre[1]))
-        self.viewer.camera.zoom = float(np.min(canvas * fill / extent))
+        # napari >= 0.9 keeps the camera in viewer.scene; older versions on the viewer
+        scene = getattr(self.viewer, "scene", None)
+        camera = scene.camera if scene is not None else self.viewer.camera
+        camera.center = (float(centre[0]), float(centre[1]))
+        camera.zoom = float(np.min(canvas * fill / extent))
         s.labels.selected_label = int(instance_id)
 
     def _on_class_changed(self, instance_id: int, name: str) -> None:

@@ -71,13 +71,13 @@ def write_coco_layers(path: str, layer_data: list[LayerData]) -> list[str]:
 
 def write_catalogue_layers(path: str, layer_data: list[LayerData]) -> list[str]:
     """Write the catalogue (one row per radio galaxy) of the selected layers as ECSV."""
-    from ._apply import _atomic
+    from napari_radiogal.inference.prediction import write_table
+
     from ._catalogue import catalogue_table
 
     dataset, ctx = dataset_of_layer_data(layer_data)
     out = Path(_with_suffix(path, ".ecsv"))
-    table = catalogue_table(dataset, wcs=ctx.wcs, ctx=ctx)
-    _atomic(out, lambda p: table.write(p, format="ascii.ecsv", overwrite=True))
+    write_table(catalogue_table(dataset, ctx), out)
     return [str(out)]
 
 
@@ -88,8 +88,8 @@ def write_regions_layers(path: str, layer_data: list[LayerData]) -> list[str]:
 
     dataset, ctx = dataset_of_layer_data(layer_data)
     out = Path(_with_suffix(path, ".reg"))
-    regions = dataset_regions(dataset, wcs=ctx.wcs)
-    _atomic(out, lambda p: regions.write(str(p), format="ds9", overwrite=True))
+    text = dataset_regions(dataset, ctx).serialize(format="ds9")
+    _atomic(out, lambda p: p.write_text(text))
     return [str(out)]
 
 
