@@ -13,6 +13,7 @@ No header carries a date or a random identifier, so the same seed writes the sam
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "draw_radio_wcs",
     "radio_header",
     "ir_wcs_and_header",
+    "two_d_header",
 ]
 
 
@@ -178,6 +180,31 @@ def radio_header(
         hdr[key] = (value, comment)
     hdr.add_comment("SIMULATED DATA: synthetic EMU Pilot Survey-like cut-out, not an ASKAP image.")
     return hdr
+
+
+_AXIS_3_4 = re.compile(r"^(NAXIS|CTYPE|CRVAL|CDELT|CRPIX|CUNIT|CROTA)[34]$")
+_STRUCTURE = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BSCALE", "BZERO")
+
+
+def two_d_header(
+    header: fits.Header, shape: tuple[int, int], *, frequency_hz: float | None = None
+) -> fits.Header:
+    """The header of the 2-D ``(H, W)`` image: structure cards first, axes 3/4 dropped.
+
+    Built in one ``fits.Header`` call (an order of magnitude faster than editing a header
+    card by card, which matters at ~10^6 cut-outs); ``FREQ`` keeps the dropped frequency.
+    """
+    cards = [("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", -32, "array data type"),
+             ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", int(shape[1]), ""),
+             ("NAXIS2", int(shape[0]), "")]
+    for card in header.cards:
+        key = card.keyword
+        if key in _STRUCTURE or _AXIS_3_4.match(key) or key == "SPECSYS":
+            continue
+        cards.append((key, card.value, card.comment))
+    if frequency_hz is not None:
+        cards.append(("FREQ", float(frequency_hz), "[Hz] frequency of this image plane"))
+    return fits.Header(cards)
 
 
 def ir_wcs_and_header(

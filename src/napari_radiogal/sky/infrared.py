@@ -175,10 +175,14 @@ def simulate_infrared(
 
     # Every host must be an IR source: brighten faint ones until they are detected.
     radius = max(1.5, 0.5 * config.ir_psf_fwhm_arcsec / scale)
-    for k, (hx, hy) in enumerate(sky.host_xy):
-        for _ in range(20):
-            if host_is_detected(image, hx, hy, ir_threshold(image), radius):
-                break
+    for _ in range(20):
+        threshold = ir_threshold(image)  # brightening one host barely moves it
+        missing = [k for k, (hx, hy) in enumerate(sky.host_xy)
+                   if not host_is_detected(image, hx, hy, threshold, radius)]
+        if not missing:
+            break
+        for k in missing:
+            hx, hy = sky.host_xy[k]
             boost = _flux([sky.host_mag[k] - 0.3], style.magzp) - _flux([sky.host_mag[k]],
                                                                        style.magzp)
             render_gaussians(shape, [hx], [hy], host_cov[k], _peak(boost, host_cov[k]),

@@ -262,7 +262,7 @@ def draw_recipe(
         knot_sigma=rng.uniform(0.5, 2.5) if intended == "FR-II" else rng.uniform(1.5, 4.0),
         core_flux=core,
         lobe_start=lobe_start,
-        lobe_width=rng.uniform(0.25, 0.6),
+        lobe_width=rng.uniform(0.3, 0.65),
         lobe_brighten=rng.uniform(0.5, 2.0) if intended == "FR-II" else rng.uniform(0.0, 0.5),
         hotspot_fraction=hotspot,
         bridge_level=bridge,
@@ -442,7 +442,7 @@ def _lobe_arm(r: DoubleRecipe, arm: int) -> Components:
     s, ds = _chain_samples(start, length)
     x, y, tangent = arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, s)
     u = (s - start) / max(1e-6, length - start)
-    max_width = max(3.0, r.lobe_width * length)
+    max_width = max(3.0, r.lobe_width * (length - start))
     # Rounded at both ends, widest in the middle.
     width = max_width * (0.35 + 0.65 * np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.5)
     sh = r.peak_fraction[arm] * length

@@ -54,14 +54,9 @@ def correlated_noise(
         * (kernel_cov[0, 0] * kx**2 + 2 * kernel_cov[0, 1] * kx * ky + kernel_cov[1, 1] * ky**2)
     )
     field = fft.irfft2(fft.rfft2(white) * transfer, s=(ph, pw))
-    # Parseval over the full (two-sided) spectrum gives the output variance exactly.
-    kx_full = fft.fftfreq(pw)[None, :]
-    full = np.exp(
-        -2.0 * math.pi**2
-        * (kernel_cov[0, 0] * kx_full**2 + 2 * kernel_cov[0, 1] * kx_full * ky
-           + kernel_cov[1, 1] * ky**2)
-    )
-    std = math.sqrt(float(np.mean(full**2)))
+    # Output variance = sum of the squared unit-sum kernel = 1 / (4 pi sqrt(det C)) for a
+    # Gaussian of covariance C (exact to ~exp(-2 pi^2 C) for the sampled one; C >~ 1 px^2).
+    std = math.sqrt(1.0 / (4.0 * math.pi * math.sqrt(np.linalg.det(kernel_cov))))
     return field[pad:pad + h, pad:pad + w] / std
 
 
@@ -70,6 +65,7 @@ def calibrate_noise_scale(
     unit_noise: np.ndarray,
     target_sigma: float,
     *,
+    unit_reading: float | None = None,
     iterations: int = 6,
     rtol: float = 2e-3,
     min_fraction: float = 0.5,
@@ -81,9 +77,11 @@ def calibrate_noise_scale(
     is solved for on the actual image: secant steps on the (increasing) reading as a function
     of ``s``, starting from the noise-only scale ``s0``. ``s`` never drops below
     ``min_fraction * s0``: an image dominated by faint emission keeps real noise and then
-    reads a little high.
+    reads a little high. ``unit_reading`` is ``clipped_noise(unit_noise)`` if already known.
     """
-    s0 = target_sigma / clipped_noise(unit_noise)
+    if unit_reading is None:
+        unit_reading = clipped_noise(unit_noise)
+    s0 = target_sigma / unit_reading
     lo = min_fraction * s0
 
     def reading(scale: float) -> float:

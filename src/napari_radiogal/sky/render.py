@@ -145,11 +145,13 @@ def render_gaussians(
     step = np.maximum(1, (2 ** np.floor(np.log2(radius))).astype(np.int64) // 4)
     bucket = np.where(visible, -(-radius // step) * step, 0)
     flat = out.reshape(-1)
+    diagonal = icov_xy == 0
     for r in np.unique(bucket[visible]):
-        idx = np.nonzero(visible & (bucket == r))[0]
-        r = int(min(r, cap))
-        _render_group(flat, h, w, r, x[idx], y[idx], icov_xx[idx], icov_xy[idx],
-                      icov_yy[idx], amp[idx])
+        for kind in (diagonal, ~diagonal):
+            idx = np.nonzero(visible & (bucket == r) & kind)[0]
+            if idx.size:
+                _render_group(flat, h, w, int(min(r, cap)), x[idx], y[idx], icov_xx[idx],
+                              icov_xy[idx], icov_yy[idx], amp[idx])
     return out
 
 
@@ -162,15 +164,19 @@ def _render_group(flat, h, w, r, x, y, ixx, ixy, iyy, amp) -> None:
     py = cy[:, None] + offs[None, :]  # (N, S) rows
     dx = px - x[:, None]
     dy = py - y[:, None]
-    # q = ixx dx^2 + 2 ixy dx dy + iyy dy^2 on the (N, S_row, S_col) stamp grid.
-    q = (
-        (ixx[:, None, None] * dx[:, None, :] ** 2)
-        + (2.0 * ixy[:, None, None]) * (dy[:, :, None] * dx[:, None, :])
-        + (iyy[:, None, None] * dy[:, :, None] ** 2)
-    )
-    values = amp[:, None, None] * np.exp(-0.5 * q)
-    inside = (
-        ((px >= 0) & (px < w))[:, None, :] & ((py >= 0) & (py < h))[:, :, None]
-    )
+    if not np.any(ixy):
+        # Axis-aligned (e.g. circular PSFs): separable, 2 S exponentials per stamp, not S^2.
+        gx = np.exp(-0.5 * ixx[:, None] * dx**2)
+        gy = np.exp(-0.5 * iyy[:, None] * dy**2)
+        values = (amp[:, None] * gy)[:, :, None] * gx[:, None, :]
+    else:
+        # q = ixx dx^2 + 2 ixy dx dy + iyy dy^2 on the (N, S_row, S_col) stamp grid.
+        q = (
+            (ixx[:, None, None] * dx[:, None, :] ** 2)
+            + (2.0 * ixy[:, None, None]) * (dy[:, :, None] * dx[:, None, :])
+            + (iyy[:, None, None] * dy[:, :, None] ** 2)
+        )
+        values = amp[:, None, None] * np.exp(-0.5 * q)
+    inside = ((px >= 0) & (px < w))[:, None, :] & ((py >= 0) & (py < h))[:, :, None]
     index = py[:, :, None] * w + px[:, None, :]
     flat += np.bincount(index[inside], weights=values[inside], minlength=flat.size)
