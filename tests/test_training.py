@@ -99,6 +99,43 @@ def test_missing_image_file_is_a_coco_error(toy, tmp_path):
         prepare_images(bad, PreprocessConfig(), tmp_path / "c")
 
 
+def test_radiogalaxynet_png_layout(tmp_path):
+    """PNG channels are already pre-processed: decoded and used as they are."""
+    from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
+    from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.io.radiogalaxynet import write_radiogalaxynet_png
+
+    rng = np.random.default_rng(0)
+    radio = np.where(rng.random((32, 32)) > 0.8, rng.random((32, 32)), 0.0)
+    ir = np.where(rng.random((32, 32)) > 0.9, rng.random((32, 32)), 0.0)
+    write_radiogalaxynet_png(tmp_path / "train2017" / "0001.png", radio, ir)
+    ds = CocoDataset(images=[ImageRecord(id=1, file_name="0001.png", height=32, width=32)],
+                     instances=[Instance.from_mask(radio > 0, image_id=1, category_id=3)],
+                     scheme=RADIOGALAXYNET)
+    path = write_coco(tmp_path / "annotations" / "instances_train2017.json", ds)
+    images = prepare_images(path, PreprocessConfig(channels=("radio", "ir", "radio_mask")),
+                            tmp_path / "cache")
+    x = images.channels(0)
+    np.testing.assert_allclose(x[0], np.round(radio * 65535) / 65535, atol=1e-6)
+    np.testing.assert_allclose(x[1], np.round(ir * 255) / 255, atol=1e-6)
+    np.testing.assert_array_equal(x[2], (x[0] > 0).astype(np.float32))
+    assert images.labels.tolist() == [[0, 0, 1, 0]]
+
+
+def test_partial_infrared_coverage_is_summarised(tmp_path, caplog):
+    from astropy.io import fits
+
+    path = make_toy_dataset(tmp_path / "d", n=2, size=32, seed=3)
+    ir_file = tmp_path / "d" / "ir" / "img000.fits"
+    with fits.open(ir_file) as hdul:
+        hdu = fits.PrimaryHDU(hdul[0].data[:, :20], hdul[0].header)
+    hdu.writeto(ir_file, overwrite=True)
+    with caplog.at_level("WARNING", logger="napari_radiogal.training.data"):
+        images = prepare_images(path, PreprocessConfig(), tmp_path / "cache")
+    assert "1 of 2 images gave a InputImageWarning" in caplog.text
+    assert (images.channels(0)[1][:, 20:] == 0).all()
+
+
 # --- augmentation ---------------------------------------------------------------------------
 def test_identity_affine_is_exact():
     x = torch.rand(2, 10, 12)

@@ -22,7 +22,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ import numpy as np
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord
 from napari_radiogal.classes import ClassScheme
-from napari_radiogal.errors import CocoFormatError
+from napari_radiogal.errors import CocoFormatError, RadiogalWarning
 from napari_radiogal.preprocess import PreprocessConfig, assemble_channels, preprocess
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "image_sources",
     "read_image_pair",
     "prepare_images",
+    "read_training_coco",
 ]
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,17 @@ def _compute(source: ImageSource, config: PreprocessConfig) -> tuple[np.ndarray,
     return out.channels, out.radio_islands > 0
 
 
+def _collect_warnings(caught: list[warnings.WarningMessage], notes: dict[str, list[str]],
+                      source: ImageSource) -> None:
+    """Keep our warnings for one summary per kind (a data set may have thousands of images)."""
+    for w in caught:
+        if issubclass(w.category, RadiogalWarning):
+            notes.setdefault(w.category.__name__, []).append(str(w.message))
+            log.debug("%s: %s", source.radio.name, w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
     os.close(fd)
@@ -209,9 +223,7 @@ def prepare_images(
     -------
     PreparedImages
     """
-    from napari_radiogal.io.coco import read_coco
-
-    dataset = read_coco(coco_path)
+    dataset = read_training_coco(coco_path)
     if not dataset.images:
         raise CocoFormatError("the file has no images; nothing to train on", path=coco_path)
     labels = _labels_in_scheme(dataset, scheme or dataset.scheme, coco_path)
@@ -220,10 +232,14 @@ def prepare_images(
     cache.mkdir(parents=True, exist_ok=True)
     files = []
     n_new = 0
+    notes: dict[str, list[str]] = {}
     for i, (source, record) in enumerate(zip(sources, dataset.images, strict=True)):
         path = cache / f"{record.id}-{_cache_key(source, config)}.npz"
         if not path.is_file():
-            channels, islands = _compute(source, config)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RadiogalWarning)
+                channels, islands = _compute(source, config)
+            _collect_warnings(caught, notes, source)
             if channels.shape[1:] != (record.height, record.width):
                 raise CocoFormatError(
                     f"image {source.radio} is {channels.shape[1]}x{channels.shape[2]} but the "
@@ -234,11 +250,33 @@ def prepare_images(
         files.append(path)
         if progress is not None:
             progress(i + 1, len(sources))
+    if notes and rank == 0:
+        for category, messages in notes.items():
+            log.warning("%s: %d of %d images gave a %s, e.g. %s (all of them: --verbose)",
+                        Path(coco_path).name, len(messages), len(sources), category,
+                        messages[0])
     if rank == 0:
         log.info("%s: %d images (%d pre-processed now, %d from the cache %s)", coco_path,
                  len(files), n_new, len(files) - n_new, cache)
     return PreparedImages(records=list(dataset.images), labels=labels,
                           scheme=scheme or dataset.scheme, cache_files=files, config=config)
+
+
+def read_training_coco(path: str | os.PathLike) -> CocoDataset:
+    """Read a COCO file; ``ROOT/annotations/instances_<split>2017.json`` as RadioGalaxyNET.
+
+    The RadioGalaxyNET / Gal-CAM files name their PNGs without the ``<split>2017/`` folder;
+    :func:`napari_radiogal.io.radiogalaxynet.read_radiogalaxynet` puts it back.
+    """
+    from napari_radiogal.io.coco import read_coco
+
+    path = Path(path)
+    match = re.fullmatch(r"instances_(.+?)(2017)?\.json", path.name)
+    if match and path.parent.name == "annotations":
+        from napari_radiogal.io.radiogalaxynet import read_radiogalaxynet
+
+        return read_radiogalaxynet(path.parent.parent, match.group(1))
+    return read_coco(path)
 
 
 def _labels_in_scheme(dataset: CocoDataset, scheme: ClassScheme, path) -> np.ndarray:
