@@ -26,7 +26,12 @@ def write_radio(path: Path, data: np.ndarray, pix_arcsec=2.0) -> Path:
     wcs = radio_wcs(data.shape, pix_arcsec)
     header = wcs.to_header()
     header["NAXIS"] = 4
-    header["CTYPE3"], header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = "FREQ", 943.5e6, 1e6, 1.0
+    header["CTYPE3"], header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = (
+        "FREQ",
+        943.5e6,
+        1e6,
+        1.0,
+    )
     header["CTYPE4"], header["CRVAL4"], header["CDELT4"], header["CRPIX4"] = "STOKES", 1.0, 1.0, 1.0
     header["BUNIT"] = "JY/BEAM"
     header["BMAJ"], header["BMIN"], header["BPA"] = 13 / 3600, 11 / 3600, 0.0

@@ -6,9 +6,6 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
-from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET
-from napari_radiogal.errors import CocoFormatWarning
 from napari_radiogal._napari._display import (
     contour_levels,
     data_to_world,
@@ -26,6 +23,9 @@ from napari_radiogal._napari._layers import (
     measure_instances,
     pixel_to_sky,
 )
+from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
+from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET
+from napari_radiogal.errors import CocoFormatWarning
 
 H, W = 40, 50
 
@@ -53,12 +53,16 @@ def _dataset() -> CocoDataset:
         Instance.from_mask(fr1, image_id=7, category_id=2, host=(14.5, 25.0), score=0.4, id=5),
         Instance.from_mask(r, image_id=7, category_id=4, host=None, score=0.2, reviewed=True, id=9),
     ]
-    record = ImageRecord(id=7, file_name="cut.fits", height=H, width=W, beam=(13 / 3600, 11 / 3600, 0.0))
+    record = ImageRecord(
+        id=7, file_name="cut.fits", height=H, width=W, beam=(13 / 3600, 11 / 3600, 0.0)
+    )
     return CocoDataset(images=[record], instances=instances, info={"model": {"name": "tiny"}})
 
 
 def _ctx(radio=None) -> ImageContext:
-    record = ImageRecord(id=7, file_name="cut.fits", height=H, width=W, beam=(13 / 3600, 11 / 3600, 0.0))
+    record = ImageRecord(
+        id=7, file_name="cut.fits", height=H, width=W, beam=(13 / 3600, 11 / 3600, 0.0)
+    )
     return ImageContext(record=record, wcs=_wcs(), pixel_scale_arcsec=2.0, radio=radio)
 
 
@@ -82,7 +86,7 @@ def test_layers_keep_multi_part_instances_classes_and_hosts():
     assert labels[7, 7] == labels[7, 33] == 3
     f = lkw["features"]
     assert list(f.columns) == ["index", *INSTANCE_COLUMNS]
-    assert dict(zip(f["index"], f["class"])) == {3: "FR-II", 5: "FR-I", 9: "R"}
+    assert dict(zip(f["index"], f["class"], strict=True)) == {3: "FR-II", 5: "FR-I", 9: "R"}
     # label colours follow the class
     assert lkw["colormap"][3] == DISPLAY_COLORS["FR-II"]
     # points are (row, col) and carry the instance id
@@ -106,7 +110,7 @@ def test_round_trip_gives_identical_masks_classes_hosts_and_flags():
     back = layers_to_dataset(labels, lkw["features"], points, pkw["features"], ctx)
     assert back.info == ds.info
     assert [a.id for a in back.instances] == [3, 5, 9]
-    for a, b in zip(ds.instances, back.instances):
+    for a, b in zip(ds.instances, back.instances, strict=True):
         assert np.array_equal(a.mask, b.mask)
         assert (a.category_id, a.host, a.reviewed) == (b.category_id, b.host, b.reviewed)
         assert a.score == pytest.approx(b.score)
@@ -138,7 +142,10 @@ def test_overlapping_masks_go_to_the_more_confident_instance():
     ds = _dataset()
     ds.instances[1] = Instance.from_mask(
         np.pad(np.ones((10, 12), bool), ((4, H - 14), (4, W - 16))),
-        image_id=7, category_id=2, score=0.4, id=5,
+        image_id=7,
+        category_id=2,
+        score=0.4,
+        id=5,
     )
     with pytest.warns(CocoFormatWarning, match="two instances"):
         (labels, _, _), _ = dataset_to_layer_data(ds, _ctx())
@@ -156,7 +163,9 @@ def test_wrong_mask_size_is_skipped_with_a_warning():
 def test_measure_instances_size_and_missing_beam():
     labels = np.zeros((20, 20), np.int32)
     labels[5, 2:12] = 1  # 10 pixels in a row: 9 pixels between the outer pixel centres
-    m = measure_instances(labels, [1, 2], radio=np.ones((20, 20)), beam=None, pixel_scale_arcsec=2.0)
+    m = measure_instances(
+        labels, [1, 2], radio=np.ones((20, 20)), beam=None, pixel_scale_arcsec=2.0
+    )
     assert m[1]["size_arcsec"] == pytest.approx(18.0)
     assert np.isnan(m[1]["flux_jy"])  # no beam: no flux in Jy
     assert m[2]["area_px"] == 0

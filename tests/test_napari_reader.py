@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from napari_fits_helpers import RA0, DEC0, radio_image, radio_wcs, write_ir, write_pair, write_radio
+
+from napari_fits_helpers import DEC0, RA0, radio_image, radio_wcs, write_pair, write_radio
 
 pytestmark = pytest.mark.gui
 

@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 import pytest
-from napari_fits_helpers import write_pair
 
+from napari_fits_helpers import write_pair
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS
 
@@ -32,7 +32,9 @@ def truth() -> CocoDataset:
     fr2 = _disk(20, 16, 4) | _disk(20, 46, 4)
     instances = [
         Instance.from_mask(fr2, image_id=1, category_id=1, host=(31.0, 20.0), score=0.9),
-        Instance.from_mask(_disk(48, 32, 3), image_id=1, category_id=4, host=(32.0, 48.0), score=0.6),
+        Instance.from_mask(
+            _disk(48, 32, 3), image_id=1, category_id=4, host=(32.0, 48.0), score=0.6
+        ),
         Instance.from_mask(_disk(44, 10, 3), image_id=1, category_id=2, host=None, score=0.3),
     ]
     return CocoDataset(images=[record], instances=instances, info={"description": "hand-made"})
@@ -78,7 +80,16 @@ def test_result_becomes_labels_points_and_contours(gui):
     labels, points = session.labels, session.points
     assert labels.name == "field_emu instances" and points.name == "field_emu hosts"
     f = labels.features
-    for col in ("instance_id", "class", "score", "host_ra", "host_dec", "flux_jy", "size_arcsec", "reviewed"):
+    for col in (
+        "instance_id",
+        "class",
+        "score",
+        "host_ra",
+        "host_dec",
+        "flux_jy",
+        "size_arcsec",
+        "reviewed",
+    ):
         assert col in f.columns and col in points.features.columns
     assert sorted(f["class"]) == ["FR-I", "FR-II", "R"]
     # disjoint lobes share one label
@@ -110,7 +121,10 @@ def test_corrections_table_export_and_reimport(gui, qtbot, tmp_path):
 
     viewer, seg, table, session, radio_path = gui
     labels, points = session.labels, session.points
-    ids = {str(c): int(i) for c, i in zip(labels.features["class"], labels.features["index"])}
+    ids = {
+        str(c): int(i)
+        for c, i in zip(labels.features["class"], labels.features["index"], strict=True)
+    }
     fr2, r, fr1 = ids["FR-II"], ids["R"], ids["FR-I"]
 
     # 1. paint a correction with napari's undoable data_setitem: grow the FR-I
@@ -192,7 +206,10 @@ def _assert_same(a: CocoDataset, b: CocoDataset):
 def test_split_delete_add_and_orphans(gui, qtbot):
     viewer, seg, table, session, _ = gui
     labels, points = session.labels, session.points
-    ids = {str(c): int(i) for c, i in zip(labels.features["class"], labels.features["index"])}
+    ids = {
+        str(c): int(i)
+        for c, i in zip(labels.features["class"], labels.features["index"], strict=True)
+    }
     fr2 = ids["FR-II"]
     # split the detached lobes into two instances; the host stays with one of them
     parts = session.split(fr2)

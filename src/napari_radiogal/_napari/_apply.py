@@ -254,12 +254,16 @@ def _partner_ir(viewer, radio_layer):
     return None
 
 
-def import_coco(viewer, json_path: str | os.PathLike, radio_layer, ir_layer=None) -> AnnotationSession:
+def import_coco(
+    viewer, json_path: str | os.PathLike, radio_layer, ir_layer=None
+) -> AnnotationSession:
     """Load a COCO file (ours or any RLE/polygon COCO) onto a radio layer."""
     from napari_radiogal.io.coco import read_coco
 
     dataset = read_coco(json_path)
-    return add_annotations(viewer, dataset, radio_layer, ir_layer or _partner_ir(viewer, radio_layer))
+    return add_annotations(
+        viewer, dataset, radio_layer, ir_layer or _partner_ir(viewer, radio_layer)
+    )
 
 
 def export_session(

@@ -66,7 +66,9 @@ def _pixel_scale_arcsec(wcs) -> float | None:
     return float(np.sqrt(scales[0] * scales[1]))
 
 
-def context_for_radio_layer(radio_layer, ir_layer=None, *, info: dict | None = None) -> ImageContext:
+def context_for_radio_layer(
+    radio_layer, ir_layer=None, *, info: dict | None = None
+) -> ImageContext:
     """The :class:`ImageContext` of annotations made on a radio Image layer.
 
     Paths are stored absolute in ``record.extra`` (``radio_path``/``ir_path``) and made
@@ -207,8 +209,12 @@ class Autosaver:
         from qtpy.QtCore import QTimer
 
         self.session = session
-        self.path = Path(path) if path is not None else sidecar_path(
-            session.ctx.radio_path, session.labels.name.removesuffix(" instances")
+        self.path = (
+            Path(path)
+            if path is not None
+            else sidecar_path(
+                session.ctx.radio_path, session.labels.name.removesuffix(" instances")
+            )
         )
         self.last_saved: Path | None = None
         self.error: str | None = None

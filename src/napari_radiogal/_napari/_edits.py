@@ -377,7 +377,9 @@ class AnnotationSession:
         for r in rows:
             if r["index"] not in seen:
                 r["host_ra"] = r["host_dec"] = np.nan
-        features = instance_features([{c: r[c] for c in ("index", *INSTANCE_COLUMNS)} for r in rows])
+        features = instance_features(
+            [{c: r[c] for c in ("index", *INSTANCE_COLUMNS)} for r in rows]
+        )
         self.labels.features = features
         self.labels.colormap = label_colormap(features, self.scheme)
         with self.points.events.data.blocker():
@@ -419,9 +421,7 @@ class AnnotationSession:
             indices = [int(i) % n for i in event.data_indices] if n else []
             self._attach_new_hosts(indices)
         elif action.endswith("changed"):
-            self._attach_new_hosts(
-                [int(i) for i in event.data_indices if self._is_orphan(int(i))]
-            )
+            self._attach_new_hosts([int(i) for i in event.data_indices if self._is_orphan(int(i))])
         elif not action.endswith("removed"):
             return
         self.edited = True
@@ -468,7 +468,9 @@ class AnnotationSession:
         try:
             return self.scheme.name_of_id(self.scheme.id_of_name(str(name)))
         except KeyError:
-            raise EditError(f"unknown class {name!r}; use one of {list(self.scheme.names)}") from None
+            raise EditError(
+                f"unknown class {name!r}; use one of {list(self.scheme.names)}"
+            ) from None
 
     def _set_feature(self, instance_id: int, column: str, value: Any, *, sync: bool = True) -> None:
         f = self.labels.features
@@ -485,7 +487,9 @@ class AnnotationSession:
             return
         ids = set(int(i) for i in ids)
         drop = [
-            k for k in range(len(f)) if int(f["instance_id"].iloc[k]) in ids and not f["orphan"].iloc[k]
+            k
+            for k in range(len(f))
+            if int(f["instance_id"].iloc[k]) in ids and not f["orphan"].iloc[k]
         ]
         for k in drop:
             self._retired_hosts[int(f["instance_id"].iloc[k])] = tuple(
@@ -528,7 +532,7 @@ def _rasterise_polyline(line: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     out = np.zeros(shape, bool)
     pts = np.round(line).astype(int)
-    for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:]):
+    for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:], strict=True):
         rr, cc = draw_line(r0, c0, r1, c1)
         for dr, dc in ((0, 0), (0, 1), (1, 0)):
             r, c = rr + dr, cc + dc

@@ -263,7 +263,7 @@ def _typed(frame, extra_int: list[str]):
 def label_colormap(features, scheme: ClassScheme) -> dict[Any, str]:
     """``{label: colour}`` by class, transparent background, white for unknown labels."""
     colors: dict[Any, str] = {None: UNKNOWN_LABEL_COLOR, 0: "transparent"}
-    for label, name in zip(features["index"], features["class"]):
+    for label, name in zip(features["index"], features["class"], strict=True):
         colors[int(label)] = class_color(str(name))
     return colors
 
@@ -351,7 +351,9 @@ def dataset_to_layer_data(
             CocoFormatWarning,
             stacklevel=2,
         )
-    ctx.instance_extra = {lab: dict(a.extra) for lab, a in zip(labels_of, good) if a.extra}
+    ctx.instance_extra = {
+        lab: dict(a.extra) for lab, a in zip(labels_of, good, strict=True) if a.extra
+    }
     measures = measure_instances(
         labels,
         labels_of,
@@ -360,7 +362,7 @@ def dataset_to_layer_data(
         pixel_scale_arcsec=ctx.pixel_scale_arcsec,
     )
     rows, host_rows, host_pos = [], [], []
-    for lab, a in zip(labels_of, good):
+    for lab, a in zip(labels_of, good, strict=True):
         cls_name = dataset.scheme.name_of_id(a.category_id)
         ra = dec = np.nan
         if a.host is not None:
@@ -488,6 +490,7 @@ def layers_to_dataset(
         np.asarray(points, dtype=float).reshape(-1, 2),
         np.asarray(point_features["instance_id"]) if len(point_features) else [],
         np.asarray(point_features["orphan"]) if len(point_features) else [],
+        strict=True,
     ):
         iid = int(iid)
         if orphan or iid not in present or iid in hosts:

@@ -53,7 +53,9 @@ def _format(ra: float, dec: float) -> str:
     from astropy.coordinates import Angle
 
     ra_s = Angle(ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2, pad=True)
-    dec_s = Angle(dec, unit="deg").to_string(unit="deg", sep=":", precision=1, alwayssign=True, pad=True)
+    dec_s = Angle(dec, unit="deg").to_string(
+        unit="deg", sep=":", precision=1, alwayssign=True, pad=True
+    )
     return f"RA {ra_s} Dec {dec_s} ({ra:.5f}, {dec:+.5f})"
 
 

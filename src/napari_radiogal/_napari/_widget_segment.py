@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +118,20 @@ def _option_widget(spec: dict[str, Any]):
         w = CheckBox(name=name, label=label, value=default)
     elif isinstance(default, int):
         w = SpinBox(
-            name=name, label=label, value=default,
-            min=int(spec.get("min", 0)), max=int(spec.get("max", 10**9)),
+            name=name,
+            label=label,
+            value=default,
+            min=int(spec.get("min", 0)),
+            max=int(spec.get("max", 10**9)),
         )
     elif isinstance(default, float):
         lo, hi = float(spec.get("min", -1e9)), float(spec.get("max", 1e9))
         w = FloatSpinBox(
-            name=name, label=label, value=default, min=lo, max=hi,
+            name=name,
+            label=label,
+            value=default,
+            min=lo,
+            max=hi,
             step=max((hi - lo) / 100.0, 0.01) if hi - lo <= 10 else 0.5,
         )
         w.native.setDecimals(3)
@@ -143,7 +151,9 @@ def _segment_in_thread(radio, infrared, model_path, config, on_progress, cancel)
     model = load_model(model_path, device=config.device)
     if cancel():
         raise InferenceCancelled("segmentation cancelled before it started")
-    prediction = segment(radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel)
+    prediction = segment(
+        radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel
+    )
     return prediction, str(model.device), time.perf_counter() - t0
 
 
@@ -178,7 +188,9 @@ class SegmentWidget(Container):
         self.weights.tooltip = "NAME.safetensors written by radiogal train (NAME.json beside it)"
         self.model_info = Label(value="")
         self.device = ComboBox(label="Device", choices=["auto"], value="auto")
-        self.device.tooltip = "auto = CUDA, then Apple MPS, then CPU; only devices found here are listed"
+        self.device.tooltip = (
+            "auto = CUDA, then Apple MPS, then CPU; only devices found here are listed"
+        )
         self.runs_on = Label(value="Runs on: (checking devices…)")
         self.show_options = CheckBox(label="Show options", value=False)
         self._specs = [s for s in config_fields() if s["name"] != "device"]
@@ -190,9 +202,19 @@ class SegmentWidget(Container):
         self.status = Label(value="")
         super().__init__(
             widgets=[
-                self.radio, self.infrared, self.model, self.weights, self.model_info,
-                self.device, self.runs_on, self.show_options, self.option_form,
-                self.run_button, self.cancel_button, self.restore_button, self.status,
+                self.radio,
+                self.infrared,
+                self.model,
+                self.weights,
+                self.model_info,
+                self.device,
+                self.runs_on,
+                self.show_options,
+                self.option_form,
+                self.run_button,
+                self.cancel_button,
+                self.restore_button,
+                self.status,
             ],
             labels=True,
         )
@@ -344,7 +366,9 @@ class SegmentWidget(Container):
             value = w.value
             if isinstance(spec["default"], tuple):
                 try:
-                    value = tuple(float(v) for v in str(value).replace(";", ",").split(",") if v.strip())
+                    value = tuple(
+                        float(v) for v in str(value).replace(";", ",").split(",") if v.strip()
+                    )
                 except ValueError:
                     raise ConfigError(
                         f"{spec['name']} must be numbers separated by commas, e.g. "
@@ -417,11 +441,15 @@ class SegmentWidget(Container):
             self._relay.progressed.emit,
             is_cancelled,
             _start_thread=False,
+            # our own errored handler: errors (and cancellation) become notifications,
+            # not exceptions re-raised in the event loop
+            _connect={
+                "returned": partial(self._on_returned, self.job),
+                "errored": self._on_error,
+                "finished": self._on_finished,
+                "warned": self._on_warned,
+            },
         )
-        job = self.job
-        worker.returned.connect(lambda result: self._on_returned(job, result))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
         self.worker = worker
         self.run_button.enabled = False
         self.cancel_button.enabled = True
@@ -508,6 +536,13 @@ class SegmentWidget(Container):
             self.status.value = f"Failed: {type(exc).__name__}: {exc}"
             show_error(f"Segmentation failed: {type(exc).__name__}: {exc}")
             log.error("segmentation failed", exc_info=exc)
+
+    def _on_warned(self, warning_args) -> None:
+        """A warning raised in the worker (e.g. no IR overlap) becomes a notification."""
+        from napari.utils.notifications import show_warning
+
+        message = warning_args[0] if warning_args else "warning"
+        show_warning(f"{getattr(type(message), '__name__', 'Warning')}: {message}")
 
     def _on_finished(self) -> None:
         if self._pbar is not None:

@@ -130,8 +130,9 @@ class InstanceTableWidget(QWidget):
             "Click on the image to put the selected instance's host there (replaces the old one)"
         )
         self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("COCO JSON (with reviewed flags and provenance), ECSV "
-                                      "catalogue and DS9 regions")
+        self.export_button.setToolTip(
+            "COCO JSON (with reviewed flags and provenance), ECSV catalogue and DS9 regions"
+        )
         self.import_button = QPushButton("Import COCO…")
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -253,11 +254,16 @@ class InstanceTableWidget(QWidget):
         try:
             self.table.setRowCount(0)
             if s is None:
-                self.status.setText("No annotations yet: run 'Segment radio galaxies' or import a COCO file.")
+                self.status.setText(
+                    "No annotations yet: run 'Segment radio galaxies' or import a COCO file."
+                )
                 return
             f = s.labels.features
             order = np.argsort(
-                [(_score if np.isfinite(_score) else np.inf) for _score in f["score"].astype(float)],
+                [
+                    (_score if np.isfinite(_score) else np.inf)
+                    for _score in f["score"].astype(float)
+                ],
                 kind="stable",
             )
             self.table.setRowCount(len(f))
@@ -302,7 +308,9 @@ class InstanceTableWidget(QWidget):
         check.setFlags(
             (check.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable
         )
-        check.setCheckState(Qt.CheckState.Checked if bool(r["reviewed"]) else Qt.CheckState.Unchecked)
+        check.setCheckState(
+            Qt.CheckState.Checked if bool(r["reviewed"]) else Qt.CheckState.Unchecked
+        )
         self.table.setItem(row, COL["reviewed"], check)
 
     def _row_id(self, row: int) -> int | None:
@@ -362,7 +370,9 @@ class InstanceTableWidget(QWidget):
         if not mask.any():
             return
         rows, cols = np.nonzero(mask)
-        corners = np.array([[rows.min() - 0.5, cols.min() - 0.5], [rows.max() + 0.5, cols.max() + 0.5]])
+        corners = np.array(
+            [[rows.min() - 0.5, cols.min() - 0.5], [rows.max() + 0.5, cols.max() + 0.5]]
+        )
         world = np.array([s.labels.data_to_world(c) for c in corners])
         centre = world.mean(axis=0)
         extent = np.maximum(np.abs(world[1] - world[0]), 1e-9)
@@ -494,8 +504,12 @@ class InstanceTableWidget(QWidget):
             show_error("Nothing to export yet: segment an image or import annotations first.")
             return None
         if out_dir is None:
-            start = self.session.ctx.radio_path.parent if self.session.ctx.radio_path else Path.cwd()
-            chosen = QFileDialog.getExistingDirectory(self, "Export radio galaxy annotations", str(start))
+            start = (
+                self.session.ctx.radio_path.parent if self.session.ctx.radio_path else Path.cwd()
+            )
+            chosen = QFileDialog.getExistingDirectory(
+                self, "Export radio galaxy annotations", str(start)
+            )
             if not chosen:
                 return None
             out_dir = chosen
@@ -517,7 +531,12 @@ class InstanceTableWidget(QWidget):
         radio = None
         if self.session is not None and self.session.ctx.radio_key:
             radio = next(
-                (r for r in radios if str(r.metadata.get("path") or f"layer:{r.name}") == self.session.ctx.radio_key),
+                (
+                    r
+                    for r in radios
+                    if str(r.metadata.get("path") or f"layer:{r.name}")
+                    == self.session.ctx.radio_key
+                ),
                 None,
             )
         radio = radio or (radios[0] if radios else None)
@@ -525,7 +544,9 @@ class InstanceTableWidget(QWidget):
             show_error("Open the radio FITS image first, then import its annotations.")
             return None
         if path is None:
-            chosen, _ = QFileDialog.getOpenFileName(self, "Import COCO annotations", "", "COCO JSON (*.json)")
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import COCO annotations", "", "COCO JSON (*.json)"
+            )
             if not chosen:
                 return None
             path = chosen

@@ -17,7 +17,12 @@ from napari_radiogal.annotations import CocoDataset
 
 from ._layers import KIND_KEY, META_KEY, host_features, layers_to_dataset
 
-__all__ = ["write_coco_layers", "write_catalogue_layers", "write_regions_layers", "dataset_of_layer_data"]
+__all__ = [
+    "write_coco_layers",
+    "write_catalogue_layers",
+    "write_regions_layers",
+    "dataset_of_layer_data",
+]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -31,7 +36,11 @@ def dataset_of_layer_data(layer_data: list[LayerData]) -> tuple[CocoDataset, Any
         When no instance Labels layer of this plugin is among them.
     """
     labels = next(
-        (t for t in layer_data if t[2] == "labels" and t[1].get("metadata", {}).get(KIND_KEY) == "instances"),
+        (
+            t
+            for t in layer_data
+            if t[2] == "labels" and t[1].get("metadata", {}).get(KIND_KEY) == "instances"
+        ),
         None,
     )
     if labels is None:

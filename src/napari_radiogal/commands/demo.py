@@ -20,15 +20,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-segment", action="store_true", help="open the data and widgets without segmenting"
     )
     parser.add_argument(
-        "--model", type=Path, default=None, metavar="PATH",
+        "--model",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help="weights file NAME.safetensors (None = the bundled model)",
     )
     parser.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "mps"),
         help="where the network runs",
     )
     parser.add_argument(
-        "--ground-truth", action="store_true",
+        "--ground-truth",
+        action="store_true",
         help="show the simulator's ground truth instead of segmenting (try the editing tools "
         "without a model)",
     )

@@ -1,0 +1,125 @@
+"""The segment widget with its real worker and a real (tiny, randomly initialised) model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from napari_fits_helpers import write_pair
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A random ResNet-18 RadioGalaxyNet saved as safetensors + card (seeded)."""
+    import torch
+
+    from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+    from napari_radiogal.preprocess import PreprocessConfig
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
+    card = WeightsCard(
+        name="tiny-random",
+        architecture=net.config,
+        classes=RADIOGALAXYNET,
+        preprocess=PreprocessConfig(channels=("radio", "ir")),
+        training={"command": "pytest (random weights)"},
+    )
+    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tmp_path, monkeypatch, tiny_weights, qtbot):
+    from napari_radiogal._napari._widget_segment import FILE_MODEL, SegmentWidget
+
+    monkeypatch.setenv("RADIOGAL_CACHE_DIR", str(tmp_path / "cache"))
+    radio_path, ir_path = write_pair(tmp_path)
+    viewer = make_napari_viewer()
+    viewer.open([str(radio_path), str(ir_path)], plugin="napari-radiogal")
+    seg = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(seg)
+    seg.reset_choices()
+    seg.model.value = FILE_MODEL
+    seg.weights.value = tiny_weights
+    # one scale, no flip: the quickest real run
+    seg.set_config(seg.config().replace(scales=(1.0,), flip=False))
+    qtbot.waitUntil(lambda: seg._available is not None, timeout=30000)
+    return viewer, seg
+
+
+def _kinds(viewer):
+    return [layer.metadata.get("radiogal_kind") for layer in viewer.layers]
+
+
+def test_form_is_built_from_inference_config(widget):
+    from napari_radiogal.inference.config import InferenceConfig, config_fields
+
+    viewer, seg = widget
+    names = {f["name"] for f in config_fields()} - {"device"}
+    assert {w.name for w in seg.option_form} == names
+    wanted = InferenceConfig(scales=(1.0, 0.5), flip=False, class_threshold=0.25, device="cpu")
+    seg.set_config(wanted)
+    assert seg.config() == wanted
+    # the device list holds only what torch finds here, and says what it runs on
+    assert seg.device.choices[0] == "auto" and "cpu" in seg.device.choices
+    assert seg.runs_on.value.startswith("Runs on: ")
+    # the chosen weights card is described
+    assert "tiny-random" in seg.model_info.value
+
+
+def test_real_worker_runs_to_completion(widget, qtbot):
+    viewer, seg = widget
+    worker = seg.run()
+    assert worker is not None and seg.running
+    qtbot.waitUntil(lambda: not seg.running, timeout=120000)
+    assert "instances" in _kinds(viewer) and "hosts" in _kinds(viewer)
+    session = seg.last_result
+    assert session is not None
+    f = session.labels.features
+    assert set(f["class"]) <= {"FR-I", "FR-II", "FR-X", "R"}
+    assert (f["score"].between(0, 1) | f["score"].isna()).all()
+    assert session.ctx.info["model"]["name"] == "tiny-random"
+    assert seg.runs_on.value == "Runs on: cpu (last run)"
+    assert "radio galax" in seg.status.value
+
+
+def test_cancel_mid_run_leaves_the_viewer_usable(widget, qtbot):
+    viewer, seg = widget
+    seg._relay.progressed.connect(lambda done, total: seg.cancel())  # cancel at the first stage
+    seg.run()
+    qtbot.waitUntil(lambda: not seg.running, timeout=120000)
+    assert seg.status.value == "Cancelled."
+    assert "instances" not in _kinds(viewer)
+    assert seg.run_button.enabled and not seg.cancel_button.enabled
+    # the viewer and the widget still work
+    viewer.add_image(np.zeros((8, 8)), name="still alive")
+    assert viewer.layers[-1].name == "still alive"
+
+
+def test_result_for_changed_data_is_dropped(widget, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    from napari_radiogal._napari._sample_data import demo_truth  # noqa: F401 (import check)
+    from napari_radiogal._napari._widget_segment import Job
+    from napari_radiogal.annotations import CocoDataset, ImageRecord
+
+    viewer, seg = widget
+    radio = seg.radio.value
+    job = Job.for_layers(radio, seg.infrared.value)
+    # the user edits the image while the job runs
+    radio.data = radio.data + np.float32(1e-3)
+    empty = CocoDataset(images=[ImageRecord(id=1, file_name="x.fits", height=64, width=64)])
+    n = len(notification_manager.records)
+    assert seg.deliver(job, empty) is None
+    assert "instances" not in _kinds(viewer)
+    assert any("dropped" in str(m.message) for m in notification_manager.records[n:])
+    # a removed layer too
+    job = Job.for_layers(radio, None)
+    viewer.layers.remove(radio)
+    assert seg.deliver(job, empty) is None
+    assert dataclasses.is_dataclass(job)
