@@ -252,6 +252,12 @@ def test_tiny_end_to_end_loss_decreases(toy, tmp_path, cache):
     assert (tmp_path / "run" / "cam" / "best.pt").is_file()
     records = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").open()]
     assert {r["stage"] for r in records} == {"cam", "recam", "irn"}
+    # IRNet trains its heads only: the backbone (weights AND BatchNorm statistics) is the
+    # ReCAM one
+    recam = torch.load(tmp_path / "run" / "recam" / "last.pt", weights_only=True)["model"]
+    for k, v in model.state_dict().items():
+        if k.startswith(("backbone.", "classifier.")):
+            torch.testing.assert_close(v, recam[k], rtol=0, atol=0, msg=k)
     ckpt = torch.load(tmp_path / "run" / "irn" / "last.pt", weights_only=True)
     assert {"model", "optimizer", "scheduler", "config", "epoch", "step_in_epoch", "rng",
             "version"} <= set(ckpt)

@@ -212,7 +212,7 @@ def run_stage(
         loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
                             num_workers=config.num_workers,
                             pin_memory=device.type == "cuda")
-        model.train()
+        loss_module.train()
         bar = tqdm(total=steps_per_epoch, initial=skip, desc=f"{name} {epoch + 1}/"
                    f"{stage_cfg.epochs}", disable=not (progress and ctx.is_main), leave=False)
         sums: dict[str, float] = {}

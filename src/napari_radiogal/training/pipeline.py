@@ -261,7 +261,6 @@ def train(
         _load_model_state(model, source, ctx.device)
         labels = _pseudo_labels(model, train_images, config, ctx, out, source, progress)
         set_trainable(model, ("boundary", "displacement"), freeze_stem=True)
-        model.backbone.eval()
         results["irn"] = run_stage(
             name="irn", loss_module=IrnLoss(model, config.irn.radius),
             param_groups=StagePlan.irn(config.irn).param_groups(model),

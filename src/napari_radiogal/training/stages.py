@@ -158,6 +158,12 @@ class IrnLoss(nn.Module):
         self.model = model
         self.geometry = PairGeometry(radius)
 
+    def train(self, mode: bool = True) -> IrnLoss:
+        """Train the heads; the backbone stays in eval mode (BatchNorm statistics frozen)."""
+        super().train(mode)
+        self.model.backbone.eval()
+        return self
+
     def forward(self, x: torch.Tensor, label: torch.Tensor):
         with torch.no_grad():
             taps = self.model.backbone(x)
