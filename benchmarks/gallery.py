@@ -61,16 +61,20 @@ def draw_example(ax_radio, ax_ir, cut) -> None:
     ax_radio.imshow(stretch, origin="lower", cmap="inferno",
                     vmin=np.arcsinh(-1.0), vmax=np.percentile(stretch, 99.8))
     ir = cut.infrared
-    lo, hi = np.percentile(ir.data, [5, 99.5])
-    ax_ir.imshow(ir.data, origin="lower", cmap="gray", vmin=lo, vmax=hi)
+    # asinh stretch around the sky level so faint hosts show next to bright stars
+    med = np.median(ir.data)
+    noise = 1.4826 * np.median(np.abs(ir.data - med))
+    ir_stretch = np.arcsinh((ir.data - med) / (2.0 * noise))
+    ax_ir.imshow(ir_stretch, origin="lower", cmap="gray", vmin=-1.0,
+                 vmax=np.percentile(ir_stretch, 99.7))
     for t in cut.truth:
         colour = DISPLAY_COLORS[t.category][:7]
         segs = _mask_outline(t.mask)
         for seg in segs:
-            ax_radio.plot(seg[:, 0], seg[:, 1], color=colour, lw=0.8)
+            ax_radio.plot(seg[:, 0], seg[:, 1], color=colour, lw=1.3)
             world = cut.radio.wcs.pixel_to_world_values(seg[:, 0], seg[:, 1])
             ix, iy = ir.wcs.world_to_pixel_values(*world)
-            ax_ir.plot(ix, iy, color=colour, lw=0.6, alpha=0.8)
+            ax_ir.plot(ix, iy, color=colour, lw=1.0)
         hx, hy = t.host
         ax_radio.plot(hx, hy, "+", color="cyan", ms=9, mew=1.5)
         for px, py in t.morphology.peaks:
@@ -91,6 +95,16 @@ def draw_example(ax_radio, ax_ir, cut) -> None:
     for ax in (ax_radio, ax_ir):
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def _shrink_png(path: Path) -> None:
+    """Re-save as a 256-colour palette PNG (the noise texture makes true-colour PNGs big)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE,
+                                           dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=args.dpi)
     plt.close(fig)
+    _shrink_png(args.out)
     size_kb = args.out.stat().st_size / 1024
     print(f"wrote {args.out} ({size_kb:.0f} kB)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from napari_radiogal.errors import ConfigError
 from napari_radiogal.io.coco import read_coco, resolve_image_path
 from napari_radiogal.io.fits import read_infrared, read_radio
 from napari_radiogal.sky import SkyConfig, simulate_cutout, split_sizes, write_cutout_fits
-from napari_radiogal.sky.dataset import write_dataset
+from napari_radiogal.sky.dataset import primary_classes, write_dataset
 from napari_radiogal.stats import clipped_noise
 
 SMALL = ["--size", "96", "--size-arcmin", "0.5:2.5", "--no-progress"]
@@ -126,6 +127,20 @@ def test_splits_for_a_benchmark_drawn_with_two_seeds(tmp_path):
     assert test.info["seed"] == 2 and train.info["seed"] == 1
     assert split_sizes(10, (0.7, 0.1, 0.2)) == [7, 1, 2]
     assert sum(split_sizes(7, (1, 1, 1))) == 7
+
+
+def test_class_mix_is_met_with_exact_quotas_per_split(tmp_path):
+    config = SkyConfig(size=96, size_arcmin=(0.5, 2.5), second_source_fraction=0.0)
+    primaries = primary_classes(config, [20, 0, 10], seed=4)
+    assert len(primaries) == 30
+    assert Counter(primaries[:20]) == {"FR-II": 8, "R": 5, "FR-I": 4, "FR-X": 3}
+    paths = write_dataset(tmp_path, 20, 4, config, split=(1, 0, 0), balanced=True)
+    info = read_coco(paths["train"]).info
+    assert info["class_mix_requested"] == {"FR-II": 0.25, "FR-I": 0.25, "FR-X": 0.25, "R": 0.25}
+    assert info["n_sources"] == 20
+    for fraction in info["class_fractions"].values():
+        assert fraction == pytest.approx(0.25, abs=0.1)
+    assert info["intended_class_matched"] >= 0.8
 
 
 def test_cli_options_reach_the_config_and_errors_are_clean(tmp_path, capsys):

@@ -243,6 +243,7 @@ def simulate_cutout(
     config: SkyConfig = SkyConfig(),  # noqa: B008 - frozen, safe as a default
     *,
     intended: list[str] | None = None,
+    primary: str | None = None,
     scheme: ClassScheme = RADIOGALAXYNET,
 ) -> SimulatedCutout:
     """Draw one EMU-like radio cut-out, its W1 image and the ground truth.
@@ -256,6 +257,10 @@ def simulate_cutout(
     intended : list of str, optional
         Force the intended classes of the extended sources (their number too); drawn from
         ``config.class_mix`` otherwise.
+    primary : str, optional
+        Force only the intended class of the main source (whether there is a second source,
+        and its class, are still drawn). :func:`~napari_radiogal.sky.write_dataset` uses it
+        to hit the class mix exactly per split.
     scheme : ClassScheme
         Category ids of the classes (RadioGalaxyNET's by default).
 
@@ -287,6 +292,8 @@ def simulate_cutout(
         names, probs = list(weights), np.array(list(weights.values()))
         n_ext = 2 if rng.random() < cfg.second_source_fraction else 1
         intended = [names[int(rng.choice(len(names), p=probs))] for _ in range(n_ext)]
+        if primary is not None:
+            intended[0] = primary
     unit_reading = clipped_noise(unit_noise)
     noise0 = (sigma_t / unit_reading) * unit_noise
 

@@ -11,9 +11,11 @@ and a test split drawn with *different seeds* can share one root without collisi
 benchmark does exactly that; see ``only_split``).
 
 Reproducibility: cut-out ``i`` of seed ``s`` is drawn from its own generator
-``SeedSequence(s).spawn(n)[i]``, so it does not depend on the other cut-outs (nor on the
-number of worker processes), and FITS headers and JSON carry no dates: the same seed writes
-byte-identical files.
+``SeedSequence(s).spawn(n)[i]`` (so the number of worker processes does not matter), and
+FITS headers and JSON carry no dates: the same seed writes byte-identical files. The
+intended class of each cut-out's main source comes from exact per-split quotas of the class
+mix (:func:`primary_classes`), so the achieved mix is close to the requested one even for
+small splits; it depends on ``n`` and the split, so cut-out ``i`` may change with them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from napari_radiogal.errors import ConfigError
 from napari_radiogal.sky.config import SkyConfig
 from napari_radiogal.sky.cutout import SimulatedCutout, simulate_cutout
 
-__all__ = ["write_cutout_fits", "write_dataset", "split_sizes", "SPLIT_NAMES", "summarise"]
+__all__ = [
+    "write_cutout_fits",
+    "write_dataset",
+    "split_sizes",
+    "primary_classes",
+    "SPLIT_NAMES",
+    "summarise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +111,27 @@ def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     return [int(s) for s in sizes]
 
 
+def primary_classes(config: SkyConfig, sizes: Sequence[int], seed: int) -> list[str]:
+    """Intended class of each cut-out's main source: the mix as exact quotas per split.
+
+    Independent draws would let a 100-image split miss the mix by several per cent; instead
+    each split gets ``split_sizes(size, weights)`` of every class, shuffled with a generator
+    derived from ``seed`` (separate from the cut-outs' own streams). A second extended source,
+    when there is one, still draws its class freely.
+    """
+    names = list(config.class_weights)
+    weights = [config.class_weights[k] for k in names]
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6D6978]))  # "mix"
+    out: list[str] = []
+    for size in sizes:
+        if size == 0:
+            continue
+        quota = split_sizes(size, weights)
+        part = [name for name, q in zip(names, quota, strict=True) for _ in range(q)]
+        out.extend(part[i] for i in rng.permutation(size))
+    return out
+
+
 @dataclass
 class _Written:
     index: int
@@ -111,9 +141,9 @@ class _Written:
 
 def _simulate_and_write(
     root: Path, seed_seq: np.random.SeedSequence, index: int, image_id: int, stem: str,
-    config: SkyConfig,
+    config: SkyConfig, primary: str,
 ) -> _Written:
-    cutout = simulate_cutout(np.random.default_rng(seed_seq), config)
+    cutout = simulate_cutout(np.random.default_rng(seed_seq), config, primary=primary)
     radio_rel = f"radio/{stem}.fits"
     ir_rel = f"ir/{stem}.fits"
     write_cutout_fits(cutout, root / radio_rel, root / ir_rel)
@@ -190,8 +220,10 @@ def write_dataset(
     for sub in ("radio", "ir", "annotations"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(int(seed)).spawn(int(n))
+    primaries = primary_classes(config, sizes, int(seed))
     width = max(6, len(str(n - 1)))
-    jobs = [(root, seeds[i], i, i + 1, f"sky{seed}_{i:0{width}d}", config) for i in range(n)]
+    jobs = [(root, seeds[i], i, i + 1, f"sky{seed}_{i:0{width}d}", config, primaries[i])
+            for i in range(n)]
 
     results: list[_Written] = []
     if workers <= 1:
