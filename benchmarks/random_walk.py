@@ -29,7 +29,7 @@ def boundary_map(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     """A boundary-like map in [0, 1]: thin high ridges between smooth low regions."""
     field = ndimage.gaussian_filter(rng.normal(size=shape), 3.0)
     field /= field.std()
-    ridges = np.exp(-(field / 0.35) ** 2)  # high along the zero crossings of a smooth field
+    ridges = np.exp(-((field / 0.35) ** 2))  # high along the zero crossings of a smooth field
     return np.clip(ridges + 0.05 * rng.random(shape), 0, 1).astype(np.float32)
 
 
@@ -61,16 +61,23 @@ def main() -> None:
     parser.add_argument("--maps", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--size", type=int, default=53, help="grid side (53 for 210 px)")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats of ours (best)")
-    parser.add_argument("--large", action="store_true",
-                        help="also time ours alone on a 128 x 128 grid (512 px cut-out), where "
-                             "the dense form needs 1 GB per matrix and ~70 TFLOP")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="also time ours alone on a 128 x 128 grid (512 px cut-out), where "
+        "the dense form needs 1 GB per matrix and ~70 TFLOP",
+    )
     args = parser.parse_args()
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; grid "
-          f"{args.size} x {args.size} = {args.size**2} nodes, beta 10, 256 steps, radius 5")
-    print(f"{'seed':>4} {'maps':>4} {'dense s':>9} {'sparse ms':>10} {'ratio':>8} "
-          f"{'max |diff|':>11} {'masks':>9}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; grid "
+        f"{args.size} x {args.size} = {args.size**2} nodes, beta 10, 256 steps, radius 5"
+    )
+    print(
+        f"{'seed':>4} {'maps':>4} {'dense s':>9} {'sparse ms':>10} {'ratio':>8} "
+        f"{'max |diff|':>11} {'masks':>9}"
+    )
     ratios, worst = [], 0.0
     all_identical = True
     for seed in range(args.seeds):
@@ -79,29 +86,36 @@ def main() -> None:
             shape = (args.size, args.size)
             b = boundary_map(rng, shape)
             x = instance_maps(rng, shape, m)
-            t_dense, dense = _time(lambda: propagate_dense_reference(x, b), 1)
-            t_ours, ours = _time(lambda: propagate(x, b), args.repeat)
+            t_dense, dense = _time(lambda x=x, b=b: propagate_dense_reference(x, b), 1)
+            t_ours, ours = _time(lambda x=x, b=b: propagate(x, b), args.repeat)
             diff = float(np.abs(ours - dense).max())
             background = 0.25 * float(dense.max())
-            same = np.array_equal(label_from_scores(ours, background),
-                                  label_from_scores(dense, background))
+            same = np.array_equal(
+                label_from_scores(ours, background), label_from_scores(dense, background)
+            )
             all_identical &= same
             worst = max(worst, diff)
             ratios.append(t_dense / t_ours)
-            print(f"{seed:>4} {m:>4} {t_dense:>9.2f} {t_ours * 1e3:>10.1f} "
-                  f"{t_dense / t_ours:>7.0f}x {diff:>11.2e} {'identical' if same else 'DIFFER':>9}")
-    print(f"\nspeed-up: median {np.median(ratios):.0f}x (min {min(ratios):.0f}x, goal >= 100x); "
-          f"max |diff| {worst:.1e} (goal <= 1e-4); masks "
-          f"{'identical in every case' if all_identical else 'NOT identical'}")
+            print(
+                f"{seed:>4} {m:>4} {t_dense:>9.2f} {t_ours * 1e3:>10.1f} "
+                f"{t_dense / t_ours:>7.0f}x {diff:>11.2e} {'identical' if same else 'DIFFER':>9}"
+            )
+    print(
+        f"\nspeed-up: median {np.median(ratios):.0f}x (min {min(ratios):.0f}x, goal >= 100x); "
+        f"max |diff| {worst:.1e} (goal <= 1e-4); masks "
+        f"{'identical in every case' if all_identical else 'NOT identical'}"
+    )
     if args.large:
         rng = np.random.default_rng(0)
         shape = (128, 128)
         b = boundary_map(rng, shape)
         for m in args.maps:
             x = instance_maps(rng, shape, m)
-            t, _ = _time(lambda: propagate(x, b), args.repeat)
-            print(f"128 x 128 grid (16,384 nodes), {m:>2} maps: ours {t * 1e3:.0f} ms "
-                  "(dense: 1.07 GB per matrix, 8 x 8.8 TFLOP)")
+            t, _ = _time(lambda x=x, b=b: propagate(x, b), args.repeat)
+            print(
+                f"128 x 128 grid (16,384 nodes), {m:>2} maps: ours {t * 1e3:.0f} ms "
+                "(dense: 1.07 GB per matrix, 8 x 8.8 TFLOP)"
+            )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,17 @@ def test_config_round_trips_and_lists_become_tuples():
     assert hash(cfg) == hash(InferenceConfig.from_dict(cfg.to_dict()))
 
 
-@pytest.mark.parametrize("changes, word", [
-    ({"scales": (0.5, 2.0)}, "1.0"),
-    ({"device": "tpu"}, "device"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"class_threshold": 1.5}, "class_threshold"),
-    ({"background_mode": "otsu"}, "background_mode"),
-    ({"no_such_field": 1}, "no_such_field"),
-])
+@pytest.mark.parametrize(
+    "changes, word",
+    [
+        ({"scales": (0.5, 2.0)}, "1.0"),
+        ({"device": "tpu"}, "device"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"class_threshold": 1.5}, "class_threshold"),
+        ({"background_mode": "otsu"}, "background_mode"),
+        ({"no_such_field": 1}, "no_such_field"),
+    ],
+)
 def test_config_rejects_bad_values_with_a_clear_message(changes, word):
     with pytest.raises(ConfigError, match=word):
         InferenceConfig().replace(**changes)
@@ -91,12 +94,15 @@ def test_sparse_walk_equals_the_authors_dense_matrix_power(shape):
     b[:, shape[1] // 2] = 0.95  # a strong edge
     maps = rng.random((4, *shape)).astype(np.float32) * (rng.random((4, *shape)) > 0.7)
     ours = rw.propagate(maps, b, beta=10.0, steps=256, radius=5)
-    dense = rw.propagate_dense_reference(maps, b, beta=10.0, exp_times=8, radius=5,
-                                         dtype=np.float64)
+    dense = rw.propagate_dense_reference(
+        maps, b, beta=10.0, exp_times=8, radius=5, dtype=np.float64
+    )
     np.testing.assert_allclose(ours, dense, atol=1e-6)
     background = 0.25 * dense.max()
-    assert np.array_equal(instances.label_from_scores(ours, background),
-                          instances.label_from_scores(dense, background))
+    assert np.array_equal(
+        instances.label_from_scores(ours, background),
+        instances.label_from_scores(dense, background),
+    )
 
 
 def test_walk_only_averages_and_batches_give_identical_results():
@@ -143,7 +149,9 @@ def test_centroids_converge_and_cluster_per_basin():
     np.testing.assert_allclose(right[1], 15.0, atol=0.05)
     clusters = instances.cluster_centroids(c, d, 2.5)
     assert clusters.max() == 1
-    assert (clusters[:, :10] == clusters[0, 0]).all() and (clusters[:, 10:] == clusters[0, -1]).all()
+    assert (clusters[:, :10] == clusters[0, 0]).all() and (
+        clusters[:, 10:] == clusters[0, -1]
+    ).all()
     # vectorised over images: a batch gives the same centroids
     batch = instances.refine_centroids(np.stack([d, d[:, ::-1]]), 300)
     np.testing.assert_allclose(batch[0], c)
@@ -286,17 +294,41 @@ def _prediction(with_wcs: bool) -> Prediction:
     compact[30:34, 30:34] = True
     wcs = _wcs((h, w)) if with_wcs else None
     insts = [
-        Instance.from_mask(lobes, image_id=3, category_id=1, score=0.8, host=(30.2, 29.7),
-                           host_ra=320.0, host_dec=-55.0, id=1,
-                           extra={"host_from": "ir", "class_probability": 0.9}),
-        Instance.from_mask(compact, image_id=3, category_id=4, score=0.3, host=None, id=2,
-                           extra={"host_from": None, "class_probability": 0.4}),
+        Instance.from_mask(
+            lobes,
+            image_id=3,
+            category_id=1,
+            score=0.8,
+            host=(30.2, 29.7),
+            host_ra=320.0,
+            host_dec=-55.0,
+            id=1,
+            extra={"host_from": "ir", "class_probability": 0.9},
+        ),
+        Instance.from_mask(
+            compact,
+            image_id=3,
+            category_id=4,
+            score=0.3,
+            host=None,
+            id=2,
+            extra={"host_from": None, "class_probability": 0.4},
+        ),
     ]
     record = ImageRecord(id=3, file_name="cut.fits", height=h, width=w)
-    return Prediction(image=record, instances=insts, class_probabilities=np.array([.9, .1, .1, .4]),
-                      wcs=wcs, beam=(13 / 3600, 11 / 3600, 0.0), pixel_scale_arcsec=2.0,
-                      radio=radio, provenance={"software": {"name": "napari-radiogal"},
-                                               "model": {"name": "m", "sha256": "ab"}})
+    return Prediction(
+        image=record,
+        instances=insts,
+        class_probabilities=np.array([0.9, 0.1, 0.1, 0.4]),
+        wcs=wcs,
+        beam=(13 / 3600, 11 / 3600, 0.0),
+        pixel_scale_arcsec=2.0,
+        radio=radio,
+        provenance={
+            "software": {"name": "napari-radiogal"},
+            "model": {"name": "m", "sha256": "ab"},
+        },
+    )
 
 
 def test_table_has_units_and_one_row_per_instance():
@@ -331,8 +363,11 @@ def test_write_makes_three_readable_files_atomically(tmp_path):
 
     pred = _prediction(True)
     paths = pred.write(tmp_path / "out", "cut")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cut.ecsv", "cut.json",
-                                                                   "cut.reg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "cut.ecsv",
+        "cut.json",
+        "cut.reg",
+    ]
     ds = read_coco(paths["coco"])
     assert [a.category_id for a in ds.instances] == [1, 4]
     assert ds.instances[0].host == pytest.approx((30.2, 29.7))

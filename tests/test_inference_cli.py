@@ -50,12 +50,12 @@ def fits_pair(tmp_path):
     return tmp_path / "field.fits", tmp_path / "w1.fits"
 
 
-def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair, tmp_path,
-                                                             capsys):
+def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair, tmp_path, capsys):
     radio, ir = fits_pair
     out = tmp_path / "out"
-    code = main(["predict", str(radio), "--ir", str(ir), "--model", str(weights), "--out",
-                 str(out), *FAST])
+    code = main(
+        ["predict", str(radio), "--ir", str(ir), "--model", str(weights), "--out", str(out), *FAST]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "on cpu" in captured.err and "field.json" in captured.out
@@ -67,11 +67,23 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair,
     table = Table.read(out / "field.ecsv")
     assert len(table) == len(coco["annotations"]) and table["flux"].unit == "Jy"
     # a second run refuses to overwrite unless asked
-    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out),
-                 *FAST]) == 2
+    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out), *FAST]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out),
-                 "--overwrite", *FAST]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(radio),
+                "--model",
+                str(weights),
+                "--out",
+                str(out),
+                "--overwrite",
+                *FAST,
+            ]
+        )
+        == 0
+    )
 
 
 def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
@@ -81,8 +93,9 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
     root = tmp_path / "sky"
     write_dataset(root, n=3, seed=5, only_split="test")
     gt = read_coco(root / "annotations" / "test.json")
-    code = main(["predict", "--data", str(root), "--model", str(weights), "--batch-size", "2",
-                 *FAST])
+    code = main(
+        ["predict", "--data", str(root), "--model", str(weights), "--batch-size", "2", *FAST]
+    )
     assert code == 0
     pred = read_coco(root / "predictions" / "predictions.json")
     assert [im.id for im in pred.images] == [im.id for im in gt.images]
@@ -91,20 +104,37 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
     assert len(Table.read(root / "predictions" / "catalogue.ecsv")) == len(pred.instances)
     # the paper's protocol: classes taken from the ground truth
     out = tmp_path / "oracle"
-    assert main(["predict", "--data", str(root / "annotations" / "test.json"), "--model",
-                 str(weights), "--oracle-classes", "--out", str(out), *FAST]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--data",
+                str(root / "annotations" / "test.json"),
+                "--model",
+                str(weights),
+                "--oracle-classes",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     oracle = read_coco(out / "predictions.json")
     for im in gt.images:
         truth = {a.category_id for a in gt.instances_of(im.id)}
         assert {a.category_id for a in oracle.instances_of(im.id)} <= truth
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "either one radio image"),
-    (["x.fits", "--data", "d"], "either one radio image"),
-    (["x.fits", "--oracle-classes"], "--oracle-classes needs --data"),
-    (["--data", "nowhere"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "either one radio image"),
+        (["x.fits", "--data", "d"], "either one radio image"),
+        (["x.fits", "--oracle-classes"], "--oracle-classes needs --data"),
+        (["--data", "nowhere"], "no such file"),
+    ],
+)
 def test_predict_argument_errors(args, message, capsys):
     assert main(["predict", *args, "--no-progress"]) == 2
     assert message in capsys.readouterr().err

@@ -74,7 +74,7 @@ def _wcs(shape, scale_arcsec=2.0, proj="SIN", crval=(320.0, -55.0)):
 
 def _same(a, b):
     assert len(a.instances) == len(b.instances)
-    for x, y in zip(a.instances, b.instances):
+    for x, y in zip(a.instances, b.instances, strict=True):
         assert x.rle == y.rle and x.category_id == y.category_id
         assert x.score == pytest.approx(y.score, rel=1e-5, abs=1e-7)
         assert (x.host is None) == (y.host is None)
@@ -107,19 +107,23 @@ def test_segment_arrays(model):
 
 def test_segment_is_deterministic(model):
     radio, ir = _sky(seed=4)
-    _same(segment(radio, ir, model=model, config=FAST),
-          segment(radio, ir, model=model, config=FAST))
+    _same(
+        segment(radio, ir, model=model, config=FAST), segment(radio, ir, model=model, config=FAST)
+    )
 
 
 def test_segment_batch_matches_segment_and_reports_progress(model):
     images = [_sky((64, 64), 1), _sky((64, 64), 2), _sky((80, 72), 3)]
     config = FAST.replace(batch_size=2)
     calls = []
-    preds = list(segment_batch(images, model=model, config=config,
-                               progress=lambda d, t: calls.append((d, t))))
+    preds = list(
+        segment_batch(
+            images, model=model, config=config, progress=lambda d, t: calls.append((d, t))
+        )
+    )
     assert [p.image.id for p in preds] == [1, 2, 3]
     assert preds[2].image.height == 80 and preds[2].image.width == 72
-    for p, (radio, ir) in zip(preds, images):
+    for p, (radio, ir) in zip(preds, images, strict=True):
         single = segment(radio, ir, model=model, config=config, image_id=p.image.id)
         _same(p, single)
     done = [d for d, _ in calls]
@@ -134,15 +138,20 @@ def test_cancel_stops_between_stages(model):
         return len(stages) >= 2
 
     with pytest.raises(InferenceCancelled) as info:
-        segment(radio, ir, model=model, config=FAST, progress=lambda d, t: stages.append(d),
-                cancel=cancel)
+        segment(
+            radio,
+            ir,
+            model=model,
+            config=FAST,
+            progress=lambda d, t: stages.append(d),
+            cancel=cancel,
+        )
     assert isinstance(info.value, RadiogalError) and len(stages) == 2
 
 
 def test_oracle_classes_take_the_given_classes(model):
     radio, ir = _sky()
-    pred = segment(radio, ir, model=model, config=FAST.replace(oracle_classes=True),
-                   class_ids=[3])
+    pred = segment(radio, ir, model=model, config=FAST.replace(oracle_classes=True), class_ids=[3])
     assert pred.instances and {a.category_id for a in pred.instances} == {3}
     with pytest.raises(ConfigError, match="class ids"):
         segment(radio, ir, model=model, config=FAST.replace(oracle_classes=True))
@@ -162,8 +171,9 @@ def test_empty_radio_gives_an_empty_prediction_with_a_warning(model, fill):
 def test_empty_image_in_a_batch_does_not_disturb_the_others(model):
     radio, ir = _sky()
     with pytest.warns(InputImageWarning):
-        preds = list(segment_batch([(radio, ir), np.zeros((64, 64)), (radio, ir)],
-                                   model=model, config=FAST))
+        preds = list(
+            segment_batch([(radio, ir), np.zeros((64, 64)), (radio, ir)], model=model, config=FAST)
+        )
     assert preds[1].instances == []
     _same(preds[0], preds[2])
 
@@ -270,8 +280,12 @@ def test_fits_inputs_are_checksummed_in_the_provenance(model, tmp_path):
     header.update(BUNIT="Jy/beam", BMAJ=13 / 3600, BMIN=11 / 3600, BPA=0.0)
     fits.PrimaryHDU(radio_arr, header).writeto(tmp_path / "r.fits")
     fits.PrimaryHDU(ir_arr, _wcs((64, 64)).to_header()).writeto(tmp_path / "i.fits")
-    pred = segment(read_radio(tmp_path / "r.fits"), read_infrared(tmp_path / "i.fits"),
-                   model=model, config=FAST)
+    pred = segment(
+        read_radio(tmp_path / "r.fits"),
+        read_infrared(tmp_path / "i.fits"),
+        model=model,
+        config=FAST,
+    )
     files = {f["role"]: f for f in pred.provenance["input_files"]}
     assert files["radio"]["sha256"] == file_sha256(tmp_path / "r.fits")
     assert files["ir"]["sha256"] == file_sha256(tmp_path / "i.fits")
@@ -306,12 +320,18 @@ class DesignedNet(torch.nn.Module):
         boundary = (radio <= 0).float()
         gy, gx = torch.meshgrid(torch.arange(h4), torch.arange(w4), indexing="ij")
         targets = (self.centres - 1.5) / 4  # pixel -> grid coordinates
-        dist = (gy[None] - targets[:, 0, None, None]) ** 2 + (gx[None] - targets[:, 1, None, None]) ** 2
+        dist = (gy[None] - targets[:, 0, None, None]) ** 2 + (
+            gx[None] - targets[:, 1, None, None]
+        ) ** 2
         nearest = targets[dist.argmin(dim=0)]  # (h4, w4, 2)
         disp = torch.stack([nearest[..., 0] - gy, nearest[..., 1] - gx])
         logits = torch.tensor([[4.0, -4.0, -4.0, -4.0]]).repeat(b, 1)
-        return {"logits": logits, "cams": self.cams(x), "boundary": boundary,
-                "displacement": disp[None].repeat(b, 1, 1, 1)}
+        return {
+            "logits": logits,
+            "cams": self.cams(x),
+            "boundary": boundary,
+            "displacement": disp[None].repeat(b, 1, 1, 1),
+        }
 
 
 def _double_and_compact():
@@ -329,10 +349,13 @@ def _double_and_compact():
 
 
 def _designed_model(centres):
-    card = WeightsCard(name="designed", architecture=ModelConfig("resnet18", 2, 4),
-                       classes=RADIOGALAXYNET, sha256="0" * 64)
-    return LoadedModel(network=DesignedNet(centres).eval(), card=card,
-                       device=torch.device("cpu"))
+    card = WeightsCard(
+        name="designed",
+        architecture=ModelConfig("resnet18", 2, 4),
+        classes=RADIOGALAXYNET,
+        sha256="0" * 64,
+    )
+    return LoadedModel(network=DesignedNet(centres).eval(), card=card, device=torch.device("cpu"))
 
 
 def test_detached_lobes_are_one_instance_with_the_host_between_them():
@@ -371,6 +394,9 @@ def test_designed_scores_do_not_depend_on_the_other_images_of_a_batch():
     alone = segment(radio, ir, model=lm, config=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        batch = list(segment_batch([ImageInput(radio * 10, ir), ImageInput(radio, ir)],
-                                   model=lm, config=FAST))
+        batch = list(
+            segment_batch(
+                [ImageInput(radio * 10, ir), ImageInput(radio, ir)], model=lm, config=FAST
+            )
+        )
     _same(alone, batch[1])

@@ -42,34 +42,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from napari_radiogal.inference.config import DEVICE_CHOICES, InferenceConfig, config_fields
 
     defaults = InferenceConfig()
-    parser.add_argument("radio", nargs="?", type=Path, metavar="RADIO.fits",
-                        help="radio continuum image (Jy/beam)%(default).0s")
-    parser.add_argument("--ir", type=Path, metavar="IR.fits",
-                        help="infrared image (e.g. WISE W1), any grid overlapping the radio "
-                             "one%(default).0s")
-    parser.add_argument("--data", type=Path, metavar="COCO.json|DIR",
-                        help="predict every image of a COCO file or of a data-set folder "
-                             "(DIR/annotations/SPLIT.json)%(default).0s")
-    parser.add_argument("--split", default="test",
-                        help="with --data DIR: which annotations/SPLIT.json to read")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: the current folder; with --data, "
-                             "ROOT/predictions)%(default).0s")
-    parser.add_argument("--stem", default=None,
-                        help="output file names STEM.json/.ecsv/.reg (default: the radio "
-                             "file's name)%(default).0s")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing output files")
-    parser.add_argument("--model", type=Path, default=None, metavar="PATH",
-                        help="weights NAME.safetensors with its NAME.json card (default: the "
-                             "bundled model)%(default).0s")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default=defaults.device,
-                        help="where the network runs; auto picks CUDA, then MPS, then CPU")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help="cut-outs per network pass")
-    parser.add_argument("--oracle-classes", action="store_true",
-                        help="take each image's classes from the COCO file instead of "
-                             "predicting them (only for comparing with the paper; needs --data)")
+    parser.add_argument(
+        "radio",
+        nargs="?",
+        type=Path,
+        metavar="RADIO.fits",
+        help="radio continuum image (Jy/beam)%(default).0s",
+    )
+    parser.add_argument(
+        "--ir",
+        type=Path,
+        metavar="IR.fits",
+        help="infrared image (e.g. WISE W1), any grid overlapping the radio one%(default).0s",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="COCO.json|DIR",
+        help="predict every image of a COCO file or of a data-set folder "
+        "(DIR/annotations/SPLIT.json)%(default).0s",
+    )
+    parser.add_argument(
+        "--split", default="test", help="with --data DIR: which annotations/SPLIT.json to read"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: the current folder; with --data, "
+        "ROOT/predictions)%(default).0s",
+    )
+    parser.add_argument(
+        "--stem",
+        default=None,
+        help="output file names STEM.json/.ecsv/.reg (default: the radio file's name)%(default).0s",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="weights NAME.safetensors with its NAME.json card (default: the "
+        "bundled model)%(default).0s",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=defaults.device,
+        help="where the network runs; auto picks CUDA, then MPS, then CPU",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="cut-outs per network pass"
+    )
+    parser.add_argument(
+        "--oracle-classes",
+        action="store_true",
+        help="take each image's classes from the COCO file instead of "
+        "predicting them (only for comparing with the paper; needs --data)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     group = parser.add_argument_group("inference settings (InferenceConfig)")
     for f in config_fields():
@@ -78,14 +110,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f["name"].replace("_", "-")
         help_text = f["help"]
         if isinstance(f["default"], bool):
-            group.add_argument(flag, dest=f["name"], action=argparse.BooleanOptionalAction,
-                               default=f["default"], help=help_text)
+            group.add_argument(
+                flag,
+                dest=f["name"],
+                action=argparse.BooleanOptionalAction,
+                default=f["default"],
+                help=help_text,
+            )
         elif isinstance(f["default"], tuple):
-            group.add_argument(flag, dest=f["name"], type=_float_list, default=f["default"],
-                               metavar="A,B,...", help=help_text)
+            group.add_argument(
+                flag,
+                dest=f["name"],
+                type=_float_list,
+                default=f["default"],
+                metavar="A,B,...",
+                help=help_text,
+            )
         else:
-            group.add_argument(flag, dest=f["name"], type=type(f["default"]),
-                               default=f["default"], choices=f.get("choices"), help=help_text)
+            group.add_argument(
+                flag,
+                dest=f["name"],
+                type=type(f["default"]),
+                default=f["default"],
+                choices=f.get("choices"),
+                help=help_text,
+            )
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -101,8 +150,11 @@ def config_from_args(args: argparse.Namespace):
     """The :class:`InferenceConfig` described by parsed arguments."""
     from napari_radiogal.inference.config import InferenceConfig
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(InferenceConfig)
-              if hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(InferenceConfig)
+        if hasattr(args, f.name)
+    }
     return InferenceConfig(**values)
 
 
@@ -119,16 +171,20 @@ def run(args: argparse.Namespace) -> int:
     if args.data is None and args.split != "test":
         raise ConfigError("--split only applies with --data.")
     if args.data is not None and args.ir is not None:
-        raise ConfigError("--ir applies to a single radio image; with --data the COCO file "
-                          "names each image's IR file (ir_file).")
+        raise ConfigError(
+            "--ir applies to a single radio image; with --data the COCO file "
+            "names each image's IR file (ir_file)."
+        )
     config = config_from_args(args)
     if args.data is not None:
         args.data = _data_json(args.data, args.split)  # fail fast, before loading a model
     from napari_radiogal.inference import load_model
 
     model = load_model(args.model, device=config.device)
-    print(f"radiogal predict: model {model.name!r} (sha256 {model.sha256[:12]}...) on "
-          f"{model.device}", file=sys.stderr)
+    print(
+        f"radiogal predict: model {model.name!r} (sha256 {model.sha256[:12]}...) on {model.device}",
+        file=sys.stderr,
+    )
     if args.data is None:
         return _predict_one(args, config, model)
     return _predict_data(args, config, model)
@@ -147,19 +203,24 @@ def _predict_one(args: argparse.Namespace, config, model) -> int:
     from napari_radiogal.inference import STAGES
 
     with _progress_bar(args, total=len(STAGES), unit="stage") as bar:
-        prediction = segment(radio, ir, model=model, config=config,
-                             progress=_stage_progress(bar))
+        prediction = segment(radio, ir, model=model, config=config, progress=_stage_progress(bar))
     paths = prediction.write(out, stem)
     n = len(prediction.instances)
-    print(f"{n} instance{'s' if n != 1 else ''} on {args.radio.name}: "
-          + ", ".join(str(p) for p in paths.values()))
+    print(
+        f"{n} instance{'s' if n != 1 else ''} on {args.radio.name}: "
+        + ", ".join(str(p) for p in paths.values())
+    )
     return 0
 
 
 def _predict_data(args: argparse.Namespace, config, model) -> int:
     from napari_radiogal.errors import CocoFormatError
-    from napari_radiogal.inference import ImageInput, catalogue, predictions_to_dataset
-    from napari_radiogal.inference import segment_batch
+    from napari_radiogal.inference import (
+        ImageInput,
+        catalogue,
+        predictions_to_dataset,
+        segment_batch,
+    )
     from napari_radiogal.inference.prediction import write_table
     from napari_radiogal.io.coco import dataset_root, read_coco, resolve_image_path, write_coco
     from napari_radiogal.io.fits import read_infrared, read_radio
@@ -176,35 +237,45 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
 
     def inputs():
         for im in dataset.images:
-            radio_path = (resolve_image_path(json_path, im, "radio_file")
-                          or resolve_image_path(json_path, im, "file_name"))
-            if radio_path is None or radio_path.suffix.lower() not in (".fits", ".fit", ".fts",
-                                                                       ".gz", ".fz"):
+            radio_path = resolve_image_path(json_path, im, "radio_file") or resolve_image_path(
+                json_path, im, "file_name"
+            )
+            if radio_path is None or radio_path.suffix.lower() not in (
+                ".fits",
+                ".fit",
+                ".fts",
+                ".gz",
+                ".fz",
+            ):
                 raise CocoFormatError(
                     f"image {im.id} ({im.file_name}) names no FITS radio file; predict needs "
-                    "radio_file (or file_name) pointing at a FITS image.", path=json_path,
+                    "radio_file (or file_name) pointing at a FITS image.",
+                    path=json_path,
                     field=f"images[id={im.id}]",
                 )
             ir_path = resolve_image_path(json_path, im, "ir_file")
             yield ImageInput(
                 radio=read_radio(radio_path),
                 infrared=read_infrared(ir_path) if ir_path is not None else None,
-                image_id=im.id, file_name=im.file_name, radio_file=im.radio_file,
-                ir_file=im.ir_file, class_ids=classes_of.get(im.id) or [],
+                image_id=im.id,
+                file_name=im.file_name,
+                radio_file=im.radio_file,
+                ir_file=im.ir_file,
+                class_ids=classes_of.get(im.id) or [],
             )
 
     predictions = []
     with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
-        for prediction in segment_batch(inputs(), model=model, config=config,
-                                        total=len(dataset.images)):
+        for prediction in segment_batch(
+            inputs(), model=model, config=config, total=len(dataset.images)
+        ):
             predictions.append(_drop_pixels(prediction))
             bar.update(1)
     result = predictions_to_dataset(predictions)
     write_coco(targets[0], result, backup=False)
     write_table(catalogue(predictions), targets[1])
     n = len(result.instances)
-    print(f"{n} instances on {len(predictions)} images of {json_path}: "
-          f"{targets[0]}, {targets[1]}")
+    print(f"{n} instances on {len(predictions)} images of {json_path}: {targets[0]}, {targets[1]}")
     return 0
 
 
@@ -223,8 +294,11 @@ def _data_json(data: Path, split: str) -> Path:
         candidate = data / "annotations" / f"{split}.json"
         if candidate.is_file():
             return candidate
-        found = sorted(p.name for p in (data / "annotations").glob("*.json")) \
-            if (data / "annotations").is_dir() else []
+        found = (
+            sorted(p.name for p in (data / "annotations").glob("*.json"))
+            if (data / "annotations").is_dir()
+            else []
+        )
         raise ConfigError(
             f"{candidate} not found; the data set has annotations {found or 'none'}. Choose "
             "one with --split NAME or pass the COCO file itself."
@@ -247,8 +321,13 @@ def _progress_bar(args: argparse.Namespace, *, total: int, unit: str):
     from tqdm import tqdm
 
     quiet = args.no_progress or getattr(args, "quiet", False)
-    return tqdm(total=total, unit=unit, disable=True if quiet else None, file=sys.stderr,
-                desc="radiogal predict")
+    return tqdm(
+        total=total,
+        unit=unit,
+        disable=True if quiet else None,
+        file=sys.stderr,
+        desc="radiogal predict",
+    )
 
 
 def _stage_progress(bar: Any):

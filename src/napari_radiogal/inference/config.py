@@ -15,8 +15,7 @@ from typing import Any
 
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES",
-           "HOST_REGIONS"]
+__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES", "HOST_REGIONS"]
 
 #: Values accepted by :attr:`InferenceConfig.device`.
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -52,112 +51,179 @@ class InferenceConfig:
         metadata=_meta(
             "Input scales whose class activation maps (CAMs) are summed; 1.0 must be "
             "included (it also feeds the boundary and displacement heads). The authors' values.",
-            min=0.25, max=4.0, group="CAM",
+            min=0.25,
+            max=4.0,
+            group="CAM",
         ),
     )
     flip: bool = field(
         default=True,
-        metadata=_meta("Add the left-right mirrored image at every scale (test-time "
-                       "augmentation, as the authors).", group="CAM"),
+        metadata=_meta(
+            "Add the left-right mirrored image at every scale (test-time "
+            "augmentation, as the authors).",
+            group="CAM",
+        ),
     )
     device: str = field(
         default="auto",
-        metadata=_meta("Where the network runs: auto picks CUDA, then Apple MPS, then CPU.",
-                       choices=DEVICE_CHOICES, group="run"),
+        metadata=_meta(
+            "Where the network runs: auto picks CUDA, then Apple MPS, then CPU.",
+            choices=DEVICE_CHOICES,
+            group="run",
+        ),
     )
     batch_size: int = field(
         default=8,
-        metadata=_meta("Cut-outs per network pass at scale 1 (fewer at larger scales, so the "
-                       "memory per pass stays bounded).", min=1, max=1024, group="run"),
+        metadata=_meta(
+            "Cut-outs per network pass at scale 1 (fewer at larger scales, so the "
+            "memory per pass stays bounded).",
+            min=1,
+            max=1024,
+            group="run",
+        ),
     )
     class_threshold: float = field(
         default=0.5,
-        metadata=_meta("A class is segmented when its classifier probability (sigmoid) reaches "
-                       "this value.", min=0.0, max=1.0, group="classes"),
+        metadata=_meta(
+            "A class is segmented when its classifier probability (sigmoid) reaches this value.",
+            min=0.0,
+            max=1.0,
+            group="classes",
+        ),
     )
     always_top_class: bool = field(
         default=True,
-        metadata=_meta("When no class reaches class_threshold, still segment the most probable "
-                       "one; its low probability shows in the scores.", group="classes"),
+        metadata=_meta(
+            "When no class reaches class_threshold, still segment the most probable "
+            "one; its low probability shows in the scores.",
+            group="classes",
+        ),
     )
     oracle_classes: bool = field(
         default=False,
-        metadata=_meta("Use the classes given with the image instead of predicting them. Only "
-                       "for comparing with the paper, whose code does this on its test set.",
-                       group="classes"),
+        metadata=_meta(
+            "Use the classes given with the image instead of predicting them. Only "
+            "for comparing with the paper, whose code does this on its test set.",
+            group="classes",
+        ),
     )
     radio_weighting: bool = field(
         default=True,
-        metadata=_meta("Multiply the instance CAMs by the pre-processed radio channel before "
-                       "the random walk (the authors' code does; the paper does not say).",
-                       group="instances"),
+        metadata=_meta(
+            "Multiply the instance CAMs by the pre-processed radio channel before "
+            "the random walk (the authors' code does; the paper does not say).",
+            group="instances",
+        ),
     )
     displacement_threshold: float = field(
         default=2.5,
-        metadata=_meta("Cells whose displacement is shorter than this (in stride-4 cells) form "
-                       "the instance centres.", min=0.0, max=50.0, group="instances"),
+        metadata=_meta(
+            "Cells whose displacement is shorter than this (in stride-4 cells) form "
+            "the instance centres.",
+            min=0.0,
+            max=50.0,
+            group="instances",
+        ),
     )
     centroid_iterations: int = field(
         default=300,
-        metadata=_meta("Maximum steps of centroid refinement along the displacement field "
-                       "(stops earlier once no centroid moves).", min=0, max=10_000,
-                       group="instances"),
+        metadata=_meta(
+            "Maximum steps of centroid refinement along the displacement field "
+            "(stops earlier once no centroid moves).",
+            min=0,
+            max=10_000,
+            group="instances",
+        ),
     )
     beta: float = field(
         default=10.0,
-        metadata=_meta("Exponent applied to the affinities before the random walk.",
-                       min=0.1, max=100.0, group="random walk"),
+        metadata=_meta(
+            "Exponent applied to the affinities before the random walk.",
+            min=0.1,
+            max=100.0,
+            group="random walk",
+        ),
     )
     random_walk_steps: int = field(
         default=256,
-        metadata=_meta("Random-walk steps, i.e. the power of the transition matrix (the "
-                       "authors' 2**8).", min=0, max=10_000, group="random walk"),
+        metadata=_meta(
+            "Random-walk steps, i.e. the power of the transition matrix (the authors' 2**8).",
+            min=0,
+            max=10_000,
+            group="random walk",
+        ),
     )
     random_walk_radius: int = field(
         default=5,
-        metadata=_meta("Neighbourhood radius of the affinities, in stride-4 cells.",
-                       min=1, max=20, group="random walk"),
+        metadata=_meta(
+            "Neighbourhood radius of the affinities, in stride-4 cells.",
+            min=1,
+            max=20,
+            group="random walk",
+        ),
     )
     background_threshold: float = field(
         default=0.25,
-        metadata=_meta("Background score in the per-pixel argmax. 'relative': a fraction of the "
-                       "image's highest score map (upstream IRNet's 0.25); 'fixed': an absolute "
-                       "value of class probability x propagated CAM. Replaces the authors' "
-                       "5 x std of one instance CAM.", min=0.0, max=1.0, group="instances"),
+        metadata=_meta(
+            "Background score in the per-pixel argmax. 'relative': a fraction of the "
+            "image's highest score map (upstream IRNet's 0.25); 'fixed': an absolute "
+            "value of class probability x propagated CAM. Replaces the authors' "
+            "5 x std of one instance CAM.",
+            min=0.0,
+            max=1.0,
+            group="instances",
+        ),
     )
     background_mode: str = field(
         default="relative",
-        metadata=_meta("How background_threshold is read.", choices=BACKGROUND_MODES,
-                       group="instances"),
+        metadata=_meta(
+            "How background_threshold is read.", choices=BACKGROUND_MODES, group="instances"
+        ),
     )
     min_fragment_fraction: float = field(
         default=0.02,
-        metadata=_meta("Connected parts of one instance's mask smaller than this fraction of "
-                       "the instance's area are removed (specks); larger parts, e.g. the two "
-                       "lobes of an FR-II, stay one instance.", min=0.0, max=1.0,
-                       group="instances"),
+        metadata=_meta(
+            "Connected parts of one instance's mask smaller than this fraction of "
+            "the instance's area are removed (specks); larger parts, e.g. the two "
+            "lobes of an FR-II, stay one instance.",
+            min=0.0,
+            max=1.0,
+            group="instances",
+        ),
     )
     min_instance_pixels: int = field(
         default=10,
-        metadata=_meta("Instances with fewer mask pixels are dropped.", min=0, max=1_000_000,
-                       group="instances"),
+        metadata=_meta(
+            "Instances with fewer mask pixels are dropped.", min=0, max=1_000_000, group="instances"
+        ),
     )
     score_threshold: float = field(
         default=0.0,
-        metadata=_meta("Instances scoring below this are dropped (0 keeps all, as evaluation "
-                       "needs).", min=0.0, max=1.0, group="instances"),
+        metadata=_meta(
+            "Instances scoring below this are dropped (0 keeps all, as evaluation needs).",
+            min=0.0,
+            max=1.0,
+            group="instances",
+        ),
     )
     host_region: str = field(
         default="mask",
-        metadata=_meta("Where the host is searched: 'mask' = inside the instance's mask (the "
-                       "paper's rule); 'hull' = for masks of several parts, inside their "
-                       "convex hull, which also covers the gap between detached FR-II lobes "
-                       "where the host galaxy usually sits.", choices=HOST_REGIONS, group="hosts"),
+        metadata=_meta(
+            "Where the host is searched: 'mask' = inside the instance's mask (the "
+            "paper's rule); 'hull' = for masks of several parts, inside their "
+            "convex hull, which also covers the gap between detached FR-II lobes "
+            "where the host galaxy usually sits.",
+            choices=HOST_REGIONS,
+            group="hosts",
+        ),
     )
     subpixel_host: bool = field(
         default=True,
-        metadata=_meta("Refine each host to sub-pixel precision (weighted centroid of the "
-                       "CAM x IR product in the 3 x 3 pixels around its peak).", group="hosts"),
+        metadata=_meta(
+            "Refine each host to sub-pixel precision (weighted centroid of the "
+            "CAM x IR product in the 3 x 3 pixels around its peak).",
+            group="hosts",
+        ),
     )
 
     def __post_init__(self) -> None:

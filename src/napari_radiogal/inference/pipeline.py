@@ -153,6 +153,8 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
         The file or its card is missing, its sha256 differs from the card, or the tensors
         do not fit the card's architecture.
     """
+    import torch
+
     from napari_radiogal.inference.device import resolve_device
     from napari_radiogal.models.weights import default_weights_path, load_weights, weights_paths
 
@@ -182,10 +184,18 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
             return cached
         network, card = load_weights(tensor_path, device=torch_device)
         network.eval()
+        if torch_device.type == "cpu":
+            # oneDNN convolutions are 1.2-1.7x faster on NHWC tensors (measured on 2 cores)
+            network.to(memory_format=torch.channels_last)
         loaded = LoadedModel(network=network, card=card, device=torch_device, path=tensor_path)
         _MODEL_CACHE[key] = loaded
-        log.info("loaded model %r (sha256 %s...) from %s on %s", card.name, card.sha256[:12],
-                 tensor_path, torch_device)
+        log.info(
+            "loaded model %r (sha256 %s...) from %s on %s",
+            card.name,
+            card.sha256[:12],
+            tensor_path,
+            torch_device,
+        )
         return loaded
 
 
@@ -310,14 +320,26 @@ def _prepare(item: ImageInput, image_id: int, lm: LoadedModel) -> _Prepared:
 
     inputs: dict[str, Any] = {}
     if radio_path is not None:
-        inputs["radio"] = {"role": "radio", "path": str(radio_path),
-                           "sha256": _file_sha256(Path(radio_path))}
+        inputs["radio"] = {
+            "role": "radio",
+            "path": str(radio_path),
+            "sha256": _file_sha256(Path(radio_path)),
+        }
     ir, ir_path = _infrared_on_grid(item.infrared, radio, data.shape, image_id)
     if ir_path is not None:
         inputs["ir"] = {"role": "ir", "path": str(ir_path), "sha256": _file_sha256(Path(ir_path))}
 
-    prepared = _Prepared(source=item, image_id=image_id, radio=data, ir=ir, wcs=wcs, beam=beam,
-                         pixel_scale_arcsec=pixel_scale, unit=unit, inputs=inputs)
+    prepared = _Prepared(
+        source=item,
+        image_id=image_id,
+        radio=data,
+        ir=ir,
+        wcs=wcs,
+        beam=beam,
+        pixel_scale_arcsec=pixel_scale,
+        unit=unit,
+        inputs=inputs,
+    )
     finite = np.isfinite(data)
     if not finite.any():
         prepared.empty_reason = "the radio image has no finite pixel (all NaN / blanked)"
@@ -328,7 +350,9 @@ def _prepare(item: ImageInput, image_id: int, lm: LoadedModel) -> _Prepared:
     if prepared.empty_reason is not None:
         warnings.warn(
             f"image {image_id}: {prepared.empty_reason}; returning an empty prediction "
-            "(no instances).", InputImageWarning, stacklevel=4,
+            "(no instances).",
+            InputImageWarning,
+            stacklevel=4,
         )
         return prepared
     prepared.preprocessed = preprocess(data, ir, lm.card.preprocess)
@@ -355,8 +379,11 @@ def _infrared_on_grid(infrared: Any, radio: Any, shape: tuple[int, int], image_i
         ir_wcs is None or radio_wcs is None or _same_grid(ir_wcs, radio_wcs)
     ):
         if ir_wcs is None or radio_wcs is None:
-            log.debug("image %s: IR and radio have the same shape and no WCS to compare; "
-                      "assuming the IR is already on the radio grid", image_id)
+            log.debug(
+                "image %s: IR and radio have the same shape and no WCS to compare; "
+                "assuming the IR is already on the radio grid",
+                image_id,
+            )
         return np.asarray(infrared.data, dtype=np.float32), ir_path
     if radio_wcs is None or ir_wcs is None:
         raise InputImageError(
@@ -371,7 +398,9 @@ def _infrared_on_grid(infrared: Any, radio: Any, shape: tuple[int, int], image_i
     except InputImageError as exc:
         warnings.warn(
             f"image {image_id}: {exc} Segmenting from radio alone (hosts from the "
-            "displacement field).", InputImageWarning, stacklevel=5,
+            "displacement field).",
+            InputImageWarning,
+            stacklevel=5,
         )
         return None, None
     return np.asarray(on_grid.data, dtype=np.float32), ir_path
@@ -392,7 +421,7 @@ def segment(
     infrared: Any = None,
     *,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),
+    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
     class_ids: Sequence[int] | None = None,
@@ -443,10 +472,10 @@ def segment(
     InputImageWarning
         All-NaN / all-zero radio (empty prediction), IR not overlapping (radio alone).
     """
-    item = ImageInput(radio=radio, infrared=infrared, image_id=image_id, file_name=file_name,
-                      class_ids=class_ids)
-    out = list(segment_batch([item], model=model, config=config, progress=progress,
-                             cancel=cancel))
+    item = ImageInput(
+        radio=radio, infrared=infrared, image_id=image_id, file_name=file_name, class_ids=class_ids
+    )
+    out = list(segment_batch([item], model=model, config=config, progress=progress, cancel=cancel))
     return out[0]
 
 
@@ -454,7 +483,7 @@ def segment_batch(
     images: Iterable[Any],
     *,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),
+    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
     total: int | None = None,
@@ -504,8 +533,10 @@ def segment_batch(
     for raw in images:
         position += 1
         item = _as_input(raw, position)
-        if pending and (len(pending) >= config.batch_size
-                        or _shape_of(item.radio) != _shape_of(pending[0].radio)):
+        if pending and (
+            len(pending) >= config.batch_size
+            or _shape_of(item.radio) != _shape_of(pending[0].radio)
+        ):
             yield from _run_batch(pending, lm, config, base_provenance, report, check_cancel)
             pending = []
         pending.append(item)
@@ -540,11 +571,14 @@ def _base_provenance(lm: LoadedModel, config: InferenceConfig) -> dict[str, Any]
         "description": "napari-radiogal predictions",
         "date_created": now.isoformat(timespec="seconds"),
         "year": now.year,
-        "software": {"name": "napari-radiogal", "version": __version__,
-                     "python": platform.python_version(), "numpy": np.__version__},
+        "software": {
+            "name": "napari-radiogal",
+            "version": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
         "model": lm.provenance(),
-        "parameters": {"inference": config.to_dict(),
-                       "preprocess": lm.card.preprocess.to_dict()},
+        "parameters": {"inference": config.to_dict(), "preprocess": lm.card.preprocess.to_dict()},
         "device": str(lm.device),
     }
 
@@ -581,22 +615,36 @@ def _run_batch(
     check_cancel()
     with clock("random walk"):
         propagated = propagate_batch(
-            [s.maps for s in states], [s.boundary for s in states], beta=config.beta,
-            steps=config.random_walk_steps, radius=config.random_walk_radius,
+            [s.maps for s in states],
+            [s.boundary for s in states],
+            beta=config.beta,
+            steps=config.random_walk_steps,
+            radius=config.random_walk_radius,
         )
     report(n)
 
     check_cancel()
     with clock("masks and hosts"):
-        results = {id(s.prepared): _masks_and_hosts(s, prop, lm, config)
-                   for s, prop in zip(states, propagated)}
+        results = {
+            id(s.prepared): _masks_and_hosts(s, prop, lm, config)
+            for s, prop in zip(states, propagated, strict=True)
+        }
     report(n)
 
     predictions = []
     for p in prepared:
         state_instances = results.get(id(p))
-        predictions.append(_assemble(p, state_instances, lm, config, base_provenance,
-                                     clock.per_image(), net_state=_state_of(states, p)))
+        predictions.append(
+            _assemble(
+                p,
+                state_instances,
+                lm,
+                config,
+                base_provenance,
+                clock.per_image(),
+                net_state=_state_of(states, p),
+            )
+        )
     return predictions
 
 
@@ -653,20 +701,23 @@ def _network_outputs(lm: LoadedModel, channels: list[np.ndarray], config: Infere
             size = (max(round(h * scale), min_side), max(round(w * scale), min_side))
             chunk = config.batch_size if scale <= 1 else max(1, int(config.batch_size / scale**2))
             for start in range(0, b, chunk):
-                x = x_all[start:start + chunk]
+                x = x_all[start : start + chunk]
                 if size != (h, w):
-                    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                                      antialias=scale < 1)
+                    x = F.interpolate(
+                        x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1
+                    )
                 nb = x.shape[0]
                 batch = torch.cat([x, torch.flip(x, dims=(3,))]) if config.flip else x
+                if device.type == "cpu":
+                    batch = batch.contiguous(memory_format=torch.channels_last)
                 if scale == 1.0:
                     out = network.infer(batch)
                     cam = out["cams"]
                     logits = _collect(logits, _mirror_mean(out["logits"], nb, config.flip))
-                    boundary = _collect(boundary, _mirror_boundary(out["boundary"], nb,
-                                                                   config.flip, (h4, w4)))
-                    displacement = _collect(displacement,
-                                            _fit(out["displacement"][:nb], (h4, w4)))
+                    boundary = _collect(
+                        boundary, _mirror_boundary(out["boundary"], nb, config.flip, (h4, w4))
+                    )
+                    displacement = _collect(displacement, _fit(out["displacement"][:nb], (h4, w4)))
                 else:
                     cam = network.cams(batch)
                 if config.flip:
@@ -674,9 +725,14 @@ def _network_outputs(lm: LoadedModel, channels: list[np.ndarray], config: Infere
                 # a stride-16 cell covers 16 input pixels = 16 * h / size[0] image pixels:
                 # resize by exactly that many stride-4 cells so cell centres stay aligned
                 factor = (4.0 * h / size[0], 4.0 * w / size[1])
-                cam = F.interpolate(cam.float(), scale_factor=factor, mode="bilinear",
-                                    align_corners=False, recompute_scale_factor=False)
-                cams[start:start + nb] += _fit(cam, (h4, w4))
+                cam = F.interpolate(
+                    cam.float(),
+                    scale_factor=factor,
+                    mode="bilinear",
+                    align_corners=False,
+                    recompute_scale_factor=False,
+                )
+                cams[start : start + nb] += _fit(cam, (h4, w4))
     return {
         "logits": logits.float().cpu().numpy(),
         "cams": cams.cpu().numpy(),
@@ -743,10 +799,10 @@ def _instance_states(work: list[_Prepared], net, lm: LoadedModel, config: Infere
     for i, p in enumerate(work):
         probs = probabilities[i]
         classes, weight = _select_classes(probs, p.source.class_ids, scheme, config)
-        clusters = _inst.cluster_centroids(centroids[i], net["displacement"][i],
-                                           config.displacement_threshold)
-        radio_weight = _pool4(_radio_scaled(p), cams.shape[2:]) \
-            if config.radio_weighting else None
+        clusters = _inst.cluster_centroids(
+            centroids[i], net["displacement"][i], config.displacement_threshold
+        )
+        radio_weight = _pool4(_radio_scaled(p), cams.shape[2:]) if config.radio_weighting else None
         maps, keys = _inst.instance_maps(cams[i], classes, clusters, radio_weight)
         if config.background_mode == "fixed" and len(maps):
             # the walk only averages: a map whose weighted peak is below the background
@@ -754,9 +810,20 @@ def _instance_states(work: list[_Prepared], net, lm: LoadedModel, config: Infere
             peak = maps.reshape(len(maps), -1).max(axis=1) * weight[keys[:, 0]]
             keep = peak > config.background_threshold
             maps, keys = maps[keep], keys[keep]
-        states.append(_State(prepared=p, probabilities=probs, class_weight=weight,
-                             classes=classes, cams=cams[i], boundary=net["boundary"][i],
-                             centroids=centroids[i], clusters=clusters, maps=maps, keys=keys))
+        states.append(
+            _State(
+                prepared=p,
+                probabilities=probs,
+                class_weight=weight,
+                classes=classes,
+                cams=cams[i],
+                boundary=net["boundary"][i],
+                centroids=centroids[i],
+                clusters=clusters,
+                maps=maps,
+                keys=keys,
+            )
+        )
     return states
 
 
@@ -789,8 +856,12 @@ def _radio_scaled(prepared: _Prepared) -> np.ndarray:
         return pre.channel("radio")
     from napari_radiogal.preprocess import scale_islands
 
-    return scale_islands(np.where(pre.radio_blank, 0.0, prepared.radio), pre.radio_islands,
-                         pre.radio_threshold, epsilon=pre.config.epsilon)
+    return scale_islands(
+        np.where(pre.radio_blank, 0.0, prepared.radio),
+        pre.radio_islands,
+        pre.radio_threshold,
+        epsilon=pre.config.epsilon,
+    )
 
 
 def _ir_scaled(prepared: _Prepared) -> np.ndarray | None:
@@ -802,8 +873,12 @@ def _ir_scaled(prepared: _Prepared) -> np.ndarray | None:
         return pre.channel("ir")
     from napari_radiogal.preprocess import scale_islands
 
-    return scale_islands(np.where(pre.ir_blank, 0.0, prepared.ir), pre.ir_islands,
-                         pre.ir_threshold, epsilon=pre.config.epsilon)
+    return scale_islands(
+        np.where(pre.ir_blank, 0.0, prepared.ir),
+        pre.ir_islands,
+        pre.ir_threshold,
+        epsilon=pre.config.epsilon,
+    )
 
 
 def _pool4(image: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
@@ -828,8 +903,9 @@ def _upsample4(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 # ---- step 5: masks, scores and hosts ------------------------------------------------------
-def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
-                     config: InferenceConfig) -> list[Instance]:
+def _masks_and_hosts(
+    state: _State, propagated: np.ndarray, lm: LoadedModel, config: InferenceConfig
+) -> list[Instance]:
     from skimage.morphology import convex_hull_image
 
     p = state.prepared
@@ -858,13 +934,15 @@ def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
     if not candidates:
         return []
     # instance CAMs (un-weighted, un-propagated, as the paper's host rule) at pixel scale
-    cluster_cams = np.stack([
-        state.cams[state.keys[i, 0]] * (state.clusters == state.keys[i, 1])
-        for i, *_ in candidates
-    ])
+    cluster_cams = np.stack(
+        [
+            state.cams[state.keys[i, 0]] * (state.clusters == state.keys[i, 1])
+            for i, *_ in candidates
+        ]
+    )
     cluster_cams = _upsample4(cluster_cams, shape)
     out = []
-    for (index, mask, n_parts, score), inst_cam in zip(candidates, cluster_cams):
+    for (index, mask, n_parts, score), inst_cam in zip(candidates, cluster_cams, strict=True):
         k, cluster = (int(v) for v in state.keys[index])
         cells = _cells_of(mask, state.clusters == cluster)
         centre = _hosts.displacement_centre(state.centroids, cells)
@@ -878,16 +956,23 @@ def _masks_and_hosts(state: _State, propagated: np.ndarray, lm: LoadedModel,
         else:
             host, host_from = centre, "displacement"
         ra, dec = _hosts.sky_position(p.wcs, *host) if host is not None else (None, None)
-        out.append(Instance.from_mask(
-            mask, image_id=p.image_id, category_id=lm.scheme.id_of_index(k), score=score,
-            host=host, host_ra=ra, host_dec=dec,
-            extra={
-                "host_from": host_from,
-                "class_probability": float(state.probabilities[k]),
-                "n_components": int(n_parts),
-                "centre": None if centre is None else [float(centre[0]), float(centre[1])],
-            },
-        ))
+        out.append(
+            Instance.from_mask(
+                mask,
+                image_id=p.image_id,
+                category_id=lm.scheme.id_of_index(k),
+                score=score,
+                host=host,
+                host_ra=ra,
+                host_dec=dec,
+                extra={
+                    "host_from": host_from,
+                    "class_probability": float(state.probabilities[k]),
+                    "n_components": int(n_parts),
+                    "centre": None if centre is None else [float(centre[0]), float(centre[1])],
+                },
+            )
+        )
     out.sort(key=lambda a: -a.score)
     for i, inst in enumerate(out, start=1):
         inst.id = i
@@ -917,21 +1002,26 @@ def _state_of(states: list[_State], prepared: _Prepared) -> _State | None:
 
 
 # ---- assembling the Prediction -------------------------------------------------------------
-def _assemble(p: _Prepared, instances: list[Instance] | None, lm: LoadedModel,
-              config: InferenceConfig, base_provenance: dict[str, Any],
-              timings: dict[str, float], net_state: _State | None) -> Prediction:
+def _assemble(
+    p: _Prepared,
+    instances: list[Instance] | None,
+    lm: LoadedModel,
+    config: InferenceConfig,
+    base_provenance: dict[str, Any],
+    timings: dict[str, float],
+    net_state: _State | None,
+) -> Prediction:
     item = p.source
     h, w = p.radio.shape
     radio_path = p.inputs.get("radio", {}).get("path")
     ir_path = p.inputs.get("ir", {}).get("path")
     file_name = item.file_name or (Path(radio_path).name if radio_path else f"image_{p.image_id}")
     k = lm.scheme.num_classes
-    probabilities = (net_state.probabilities if net_state is not None
-                     else np.full(k, np.nan))
+    probabilities = net_state.probabilities if net_state is not None else np.full(k, np.nan)
     extra: dict[str, Any] = {}
     if np.isfinite(probabilities).all():
         extra["class_probabilities"] = {
-            name: float(v) for name, v in zip(lm.scheme.names, probabilities)
+            name: float(v) for name, v in zip(lm.scheme.names, probabilities, strict=True)
         }
     for key in ("radio", "ir"):
         sha = p.inputs.get(key, {}).get("sha256")
@@ -941,23 +1031,39 @@ def _assemble(p: _Prepared, instances: list[Instance] | None, lm: LoadedModel,
         extra["empty_reason"] = p.empty_reason
     noise = None if p.preprocessed is None else float(p.preprocessed.noise_sigma)
     record = ImageRecord(
-        id=int(p.image_id), file_name=file_name, height=int(h), width=int(w),
-        radio_file=item.radio_file or radio_path, ir_file=item.ir_file or ir_path,
+        id=int(p.image_id),
+        file_name=file_name,
+        height=int(h),
+        width=int(w),
+        radio_file=item.radio_file or radio_path,
+        ir_file=item.ir_file or ir_path,
         radio_wcs=None if p.wcs is None else p.wcs.to_header_string(relax=True),
-        beam=p.beam, noise_sigma=noise if noise is not None and np.isfinite(noise) else None,
+        beam=p.beam,
+        noise_sigma=noise if noise is not None and np.isfinite(noise) else None,
         extra=extra,
     )
     provenance = dict(base_provenance)
     provenance["input_files"] = [dict(v, image_id=int(p.image_id)) for v in p.inputs.values()]
     maps = {}
     if net_state is not None:
-        maps = {"cams": net_state.cams, "boundary": net_state.boundary,
-                "clusters": net_state.clusters}
+        maps = {
+            "cams": net_state.cams,
+            "boundary": net_state.boundary,
+            "clusters": net_state.clusters,
+        }
     return Prediction(
-        image=record, instances=list(instances or []), scheme=lm.scheme,
-        class_probabilities=np.asarray(probabilities, dtype=np.float64), wcs=p.wcs,
-        beam=p.beam, pixel_scale_arcsec=p.pixel_scale_arcsec, radio=p.radio,
-        radio_unit=p.unit, provenance=provenance, timings=timings, maps=maps,
+        image=record,
+        instances=list(instances or []),
+        scheme=lm.scheme,
+        class_probabilities=np.asarray(probabilities, dtype=np.float64),
+        wcs=p.wcs,
+        beam=p.beam,
+        pixel_scale_arcsec=p.pixel_scale_arcsec,
+        radio=p.radio,
+        radio_unit=p.unit,
+        provenance=provenance,
+        timings=timings,
+        maps=maps,
     )
 
 

