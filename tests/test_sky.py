@@ -15,6 +15,7 @@ from napari_radiogal.sky import (
     demo_cutout,
     measure_morphology,
     mix_from_string,
+    relabel,
     simulate_cutout,
 )
 from napari_radiogal.sky.infrared import host_is_detected
@@ -204,6 +205,19 @@ def test_truth_masks_hosts_and_components(cutouts):
             n_multi += t.n_components > 1
             assert t.category in ("FR-I", "FR-II", "FR-X", "R")
     assert n_multi > 0  # disjoint lobes do occur
+
+
+def test_labels_can_be_re_derived_from_the_written_image(cutouts):
+    for cut in cutouts:
+        again = relabel(cut, SkyConfig())
+        for (mask, morph), t in zip(again, cut.truth, strict=True):
+            assert np.array_equal(mask, t.mask)
+            assert morph.category == t.category
+            assert morph.a_px == pytest.approx(t.morphology.a_px)
+    # Other rules relabel the same sky: a 3 sigma contour can only make b longer.
+    cut = cutouts[0]
+    wider = relabel(cut, SkyConfig(contour_sigma=3.0))
+    assert wider[0][1].b_px >= cut.truth[0].morphology.b_px
 
 
 def test_every_host_is_an_ir_source_at_the_right_sky_position(cutouts):

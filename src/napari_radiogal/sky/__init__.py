@@ -26,6 +26,7 @@ from napari_radiogal.sky.cutout import (
     SimulatedCutout,
     TruthSource,
     demo_cutout,
+    relabel,
     simulate_cutout,
 )
 from napari_radiogal.sky.dataset import (
@@ -44,6 +45,7 @@ __all__ = [
     "SimulatedCutout",
     "TruthSource",
     "simulate_cutout",
+    "relabel",
     "demo_cutout",
     "DEMO_SEED",
     "DEMO_CONFIG",

@@ -67,7 +67,14 @@ from napari_radiogal.sky.render import (
 )
 from napari_radiogal.stats import clipped_noise
 
-__all__ = ["TruthSource", "SimulatedCutout", "simulate_cutout", "demo_cutout", "DEMO_SEED"]
+__all__ = [
+    "TruthSource",
+    "SimulatedCutout",
+    "simulate_cutout",
+    "relabel",
+    "demo_cutout",
+    "DEMO_SEED",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +114,7 @@ class TruthSource:
         ``second``, ``faint_host``, ``bright_ir_neighbour``, ``core_added``, ...
     tries : int
         Builds needed to reach the intended class.
-    model : ndarray (H, W) float32
+    model : ndarray (H, W) float64
         The source's noiseless beam-convolved model, Jy/beam.
     """
 
@@ -170,6 +177,9 @@ class SimulatedCutout:
         Noiseless sky (extended + compact + artefacts), Jy/beam.
     compact : CompactSources
         The unrelated compact sources (no annotation, as in the paper).
+    compact_model : ndarray (H, W) float64
+        Their noiseless beam-convolved image, Jy/beam (used to decide which pixels an
+        extended source owns; see :func:`relabel`).
     radio_fits_header : astropy.io.fits.Header
         The ASKAP-style 4-axis header used when writing the FITS file.
     infrared_fits_header : astropy.io.fits.Header
@@ -184,6 +194,7 @@ class SimulatedCutout:
     noise_sigma: float
     model: np.ndarray = field(repr=False)
     compact: CompactSources = field(repr=False)
+    compact_model: np.ndarray = field(repr=False)
     radio_fits_header: Any = field(repr=False)
     infrared_fits_header: Any = field(repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -250,7 +261,7 @@ def simulate_cutout(
 
     Parameters
     ----------
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator (or an int seed / SeedSequence)
         The only source of randomness: the same generator state gives the same cut-out.
     config : SkyConfig
         Sky, difficulty and labelling parameters.
@@ -270,6 +281,7 @@ def simulate_cutout(
     """
     from napari_radiogal.io.fits import Beam, InfraredImage, RadioImage
 
+    rng = np.random.default_rng(rng)  # a Generator passes through unchanged
     cfg = config
     shape = (cfg.size, cfg.size)
     px = cfg.pixel_scale_arcsec
@@ -339,7 +351,9 @@ def simulate_cutout(
     max_host_px = cfg.host_max_distance_beams * cfg.beam_major_arcsec / px
     for attempt in range(5):
         sky = compact_img + sum(models) + artefacts
-        image = sky + scale * unit_noise
+        # Measure on exactly the float32 values that are written, so a file's labels can
+        # be re-derived from the file itself.
+        image = (sky + scale * unit_noise).astype(np.float32).astype(np.float64)
         sigma = clipped_noise(image)
         labels = [_label(image, sigma, models, k, compact_img, cfg) for k in range(len(sources))]
         far = [k for k, (mask, _m) in enumerate(labels)
@@ -401,7 +415,7 @@ def simulate_cutout(
             host_w1_mag=float(ir.host_mag[j]),
             flags=tuple(sorted(flags)),
             tries=src.tries,
-            model=models[k].astype(np.float32),
+            model=models[k],
         ))
 
     beam = Beam(cfg.beam_major_arcsec / 3600.0, cfg.beam_minor_arcsec / 3600.0, bpa)
@@ -433,6 +447,7 @@ def simulate_cutout(
         noise_sigma=float(sigma),
         model=sky.astype(np.float32),
         compact=compact,
+        compact_model=compact_img,
         radio_fits_header=header4,
         infrared_fits_header=ir.header,
         meta=meta,
@@ -605,6 +620,28 @@ def _render_diffuse(recipe, plan: list, sigma: float, beam_cov: np.ndarray,
         # Peak surface brightness of the blob after the beam: snr * sigma.
         render_gaussians(shape, [x], [y], cov[None], [snr * sigma], out=out)
     return out
+
+
+def relabel(
+    cutout: SimulatedCutout, config: SkyConfig | None = None
+) -> list[tuple[np.ndarray, Morphology]]:
+    """Masks and classes of a cut-out's sources, measured again from its image and models.
+
+    With the configuration it was simulated with this reproduces ``cutout.truth`` exactly;
+    with other labelling values (``contour_sigma``, ``mask_sigma``, ``model_sigma``,
+    ``fr1_max_ratio``, ``fr2_min_ratio``, ``mask_min_pixels``) it relabels the same sky
+    without simulating it again.
+
+    Returns
+    -------
+    list of (mask, Morphology)
+        One per truth source, same order.
+    """
+    cfg = config if config is not None else SkyConfig()
+    image = cutout.radio.data.astype(np.float64)
+    models = [t.model for t in cutout.truth]
+    return [_label(image, cutout.noise_sigma, models, k, cutout.compact_model, cfg)
+            for k in range(len(models))]
 
 
 def _label(image, sigma, models, k, compact_img, cfg) -> tuple[np.ndarray, Morphology]:

@@ -152,7 +152,7 @@ def simulate_infrared(
         neighbour = None
         nmag = None
         if req.bright_neighbour and len(req.emission_radec):
-            neighbour, nmag = _place_neighbour(rng, req, mag, scale, wcs)
+            neighbour, nmag = _place_neighbour(rng, req, mag)
             if neighbour is not None:
                 nx, ny = (float(v) for v in wcs.world_to_pixel_values(*neighbour))
                 ncov = _galaxy_covariances(rng, 1, psf_cov, scale, resolved_fraction=0.7)
@@ -238,7 +238,7 @@ def _galaxy_covariances(
 
 
 def _place_neighbour(
-    rng: np.random.Generator, req: HostRequest, host_mag: float, scale: float, wcs: WCS
+    rng: np.random.Generator, req: HostRequest, host_mag: float
 ) -> tuple[tuple[float, float] | None, float | None]:
     """A sky position on the radio emission >= 12" from the host, and a brighter W1."""
     pts = np.asarray(req.emission_radec, dtype=np.float64)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from napari_radiogal.stats import islands
+
 __all__ = [
     "Morphology",
     "measure_morphology",
@@ -281,17 +283,9 @@ def truth_mask(
     Islands (8-connected) smaller than ``min_pixels`` are dropped, like the paper's
     pre-processing drops them.
     """
-    mask = np.zeros(image.shape, dtype=bool)
-    np.greater(image, mask_sigma * sigma, out=mask, where=np.isfinite(image))
-    mask &= owned
-    if min_pixels > 1 and mask.any():
-        labels, n = ndimage.label(mask, structure=_EIGHT)
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)
-        small = sizes < min_pixels
-        small[0] = False
-        if small.any():
-            mask[small[labels]] = False
-    return mask
+    # The paper's islands (napari_radiogal.stats), computed on the source's own pixels only.
+    own_image = np.where(owned, image, -np.inf)
+    return islands(own_image, mask_sigma * sigma, min_pixels=max(1, int(min_pixels))) > 0
 
 
 def count_components(mask: np.ndarray) -> int:
