@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=args.n, unit="cut-out", desc="simulate", file=sys.stderr,
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, disable=None)  # None: no bar when not a terminal
 
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
