@@ -620,6 +620,8 @@ def _run_batch(
             beta=config.beta,
             steps=config.random_walk_steps,
             radius=config.random_walk_radius,
+            # sparse CSR products exist on CUDA and CPU (not on MPS)
+            device=lm.device if lm.device.type == "cuda" else None,
         )
     report(n)
 
