@@ -66,8 +66,6 @@ import logging
 import math
 import os
 import platform
-import shutil
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -80,6 +78,7 @@ from napari_radiogal._version import __version__
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import CocoFormatError, CocoFormatWarning
+from napari_radiogal.io.atomic import atomic_copy, atomic_write_text
 
 __all__ = [
     "write_coco",
@@ -290,37 +289,13 @@ def write_coco(
     path.parent.mkdir(parents=True, exist_ok=True)
     if backup and path.exists():
         bak = path.with_name(path.name + ".bak")
-        _atomic_copy(path, bak)
+        atomic_copy(path, bak)
         log.info("kept the previous %s as %s", path.name, bak.name)
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     log.info(
         "wrote %d images, %d annotations to %s", len(coco["images"]), len(coco["annotations"]), path
     )
     return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _finite_or_none(value: Any) -> float | None:

@@ -46,7 +46,6 @@ import math
 import mmap
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from napari_radiogal.errors import FitsFormatError, FitsFormatWarning, InputImageError
+from napari_radiogal.io.atomic import atomic_path
 
 __all__ = [
     "Beam",
@@ -581,14 +581,8 @@ def write_fits(
     for key in ("BSCALE", "BZERO", "BLANK"):
         header.remove(key, ignore_missing=True, remove_all=True)
     hdu = fits.PrimaryHDU(data=data, header=header)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        hdu.writeto(tmp_name, overwrite=True, output_verify="silentfix")
-        os.replace(tmp_name, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+    with atomic_path(path, suffix=".fits") as tmp:
+        hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
     return path
 
 

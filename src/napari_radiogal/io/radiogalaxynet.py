@@ -28,7 +28,6 @@ Each :class:`~napari_radiogal.annotations.ImageRecord` gets ``file_name`` relati
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from napari_radiogal.annotations import CocoDataset
 from napari_radiogal.errors import CocoFormatError, InputImageError, InputImageWarning
+from napari_radiogal.io.atomic import atomic_path
 
 __all__ = [
     "LAYOUT",
@@ -171,15 +171,8 @@ def write_radiogalaxynet_png(
             f"{path}: the byte packing needs a lossless PNG file, not {path.suffix or 'no suffix'}."
         )
     rgb = encode_radiogalaxynet_rgb(radio, ir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(rgb).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -40,8 +40,9 @@ class CompactSources:
 
     def extend(self, other: CompactSources) -> CompactSources:
         names = ("x", "y", "flux_jy", "sigma_major", "sigma_minor", "theta")
-        return CompactSources(*(np.concatenate([getattr(self, n), getattr(other, n)])
-                                for n in names))
+        return CompactSources(
+            *(np.concatenate([getattr(self, n), getattr(other, n)]) for n in names)
+        )
 
     def select(self, keep: np.ndarray) -> CompactSources:
         names = ("x", "y", "flux_jy", "sigma_major", "sigma_minor", "theta")
@@ -69,8 +70,10 @@ def draw_compact_sources(
     lo, hi = (v * 1e-6 for v in config.compact_flux_ujy)
     ref = config.compact_reference_ujy * 1e-6
     gamma = config.compact_slope - 1.0  # integral counts N(>S) ~ S^-gamma
-    mean = config.compact_density_per_deg2 * area_deg2 * (
-        (lo / ref) ** (-gamma) - (hi / ref) ** (-gamma)
+    mean = (
+        config.compact_density_per_deg2
+        * area_deg2
+        * ((lo / ref) ** (-gamma) - (hi / ref) ** (-gamma))
     )
     n = int(rng.poisson(mean))
     flux = draw_power_law(rng, n, lo, hi, config.compact_slope)
@@ -84,7 +87,9 @@ def draw_compact_sources(
 
 
 def render_compact(
-    sources: CompactSources, beam_cov: np.ndarray, shape: tuple[int, int],
+    sources: CompactSources,
+    beam_cov: np.ndarray,
+    shape: tuple[int, int],
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Noiseless beam-convolved image (Jy/beam) of compact sources, ``(H, W)`` float64."""

@@ -112,9 +112,7 @@ class SkyConfig:
         800.0, "surface density of compact sources brighter than compact_reference_ujy"
     )
     compact_reference_ujy: float = _knob(150.0, "flux density at which the density is given")
-    compact_slope: float = _knob(
-        1.8, "index of the differential source counts dN/dS ~ S^-slope"
-    )
+    compact_slope: float = _knob(1.8, "index of the differential source counts dN/dS ~ S^-slope")
     compact_flux_ujy: tuple[float, float] = _knob(
         (50.0, 5.0e5), "flux density range of compact sources, uJy"
     )
@@ -137,7 +135,7 @@ class SkyConfig:
 
     # -- infrared (WISE W1, paper section 2.2) -----------------------------------------------
     unwise_fraction: float = _knob(
-        0.3, "fraction of IR images in unWISE style (2.75\"/px, TAN+CD) instead of AllWISE"
+        0.3, 'fraction of IR images in unWISE style (2.75"/px, TAN+CD) instead of AllWISE'
     )
     ir_psf_fwhm_arcsec: float = _knob(6.1, "W1 PSF FWHM, arcsec")
     ir_density_per_arcmin2: float = _knob(

@@ -293,8 +293,9 @@ def simulate_cutout(
     bpa = float(rng.uniform(-90.0, 90.0)) if cfg.beam_pa_deg is None else float(cfg.beam_pa_deg)
     beam_cov = beam_covariance(cfg.beam_major_arcsec, cfg.beam_minor_arcsec, bpa, px)
     beam_fwhm_px = math.sqrt(cfg.beam_major_arcsec * cfg.beam_minor_arcsec) / px
-    wcs = draw_radio_wcs(rng, cfg.size, px, cfg.ra_range_deg, cfg.dec_range_deg,
-                         cfg.parent_tile_wcs_fraction)
+    wcs = draw_radio_wcs(
+        rng, cfg.size, px, cfg.ra_range_deg, cfg.dec_range_deg, cfg.parent_tile_wcs_fraction
+    )
     unit_noise = correlated_noise(rng, shape, beam_cov)
     compact = draw_compact_sources(rng, cfg, shape)
     compact_img = render_compact(compact, beam_cov, shape)
@@ -316,8 +317,9 @@ def simulate_cutout(
         base = compact_img + noise0
         for m in models:
             base = base + m
-        src = _generate_source(rng, cfg, cls, host, base, models, compact_img, sigma_t,
-                               beam_cov, beam_fwhm_px)
+        src = _generate_source(
+            rng, cfg, cls, host, base, models, compact_img, sigma_t, beam_cov, beam_fwhm_px
+        )
         if edge:
             src.flags.add("edge")
         if k > 0:
@@ -346,8 +348,9 @@ def simulate_cutout(
 
     # Noise scaled on the final sky; labels measured; cores added where a host would be
     # more than a beam from its mask; repeat until every host is close to its mask.
-    scale = calibrate_noise_scale(compact_img + sum(models) + artefacts, unit_noise, sigma_t,
-                                  unit_reading=unit_reading)
+    scale = calibrate_noise_scale(
+        compact_img + sum(models) + artefacts, unit_noise, sigma_t, unit_reading=unit_reading
+    )
     max_host_px = cfg.host_max_distance_beams * cfg.beam_major_arcsec / px
     for attempt in range(5):
         sky = compact_img + sum(models) + artefacts
@@ -356,15 +359,19 @@ def simulate_cutout(
         image = (sky + scale * unit_noise).astype(np.float32).astype(np.float64)
         sigma = clipped_noise(image)
         labels = [_label(image, sigma, models, k, compact_img, cfg) for k in range(len(sources))]
-        far = [k for k, (mask, _m) in enumerate(labels)
-               if distance_to_mask(mask, *sources[k].core_xy) > max_host_px]
+        far = [
+            k
+            for k, (mask, _m) in enumerate(labels)
+            if distance_to_mask(mask, *sources[k].core_xy) > max_host_px
+        ]
         if not far or attempt == 4:
             break
         for k in far:
             _add_core(rng, sources[k], models, k, sigma, beam_cov, shape, attempt)
             if attempt >= 1:
                 compact, compact_img = _clear_compact_near(
-                    compact, sources[k].core_xy, 2.0 * beam_fwhm_px, beam_cov, shape)
+                    compact, sources[k].core_xy, 2.0 * beam_fwhm_px, beam_cov, shape
+                )
 
     # Infrared.
     centre = wcs.pixel_to_world_values((cfg.size - 1) / 2.0, (cfg.size - 1) / 2.0)
@@ -400,23 +407,25 @@ def simulate_cutout(
         n_comp = count_components(mask)
         if n_comp > 1:
             flags.add("multi_component")
-        truth.append(TruthSource(
-            mask=mask,
-            category=morph.category,
-            category_id=scheme.id_of_name(morph.category),
-            host=src.core_xy,
-            host_ra=req.ra,
-            host_dec=req.dec,
-            morphology=morph,
-            intended=src.intended,
-            n_components=n_comp,
-            peak_snr=float(models[k].max() / sigma),
-            las_arcsec=float(morph.b_px * px),
-            host_w1_mag=float(ir.host_mag[j]),
-            flags=tuple(sorted(flags)),
-            tries=src.tries,
-            model=models[k],
-        ))
+        truth.append(
+            TruthSource(
+                mask=mask,
+                category=morph.category,
+                category_id=scheme.id_of_name(morph.category),
+                host=src.core_xy,
+                host_ra=req.ra,
+                host_dec=req.dec,
+                morphology=morph,
+                intended=src.intended,
+                n_components=n_comp,
+                peak_snr=float(models[k].max() / sigma),
+                las_arcsec=float(morph.b_px * px),
+                host_w1_mag=float(ir.host_mag[j]),
+                flags=tuple(sorted(flags)),
+                tries=src.tries,
+                model=models[k],
+            )
+        )
 
     beam = Beam(cfg.beam_major_arcsec / 3600.0, cfg.beam_minor_arcsec / 3600.0, bpa)
     header4 = radio_header(wcs, shape, beam_deg=tuple(beam), frequency_hz=cfg.frequency_hz)
@@ -480,8 +489,9 @@ def _place_host(
             depth = rng.uniform(4.0, 0.15 * n)
             along = rng.uniform(0.1 * n, 0.9 * n)
             side = int(rng.integers(4))
-            x, y = [(depth, along), (n - 1 - depth, along), (along, depth),
-                    (along, n - 1 - depth)][side]
+            x, y = [(depth, along), (n - 1 - depth, along), (along, depth), (along, n - 1 - depth)][
+                side
+            ]
             return (float(x), float(y)), True
         sd = cfg.centre_offset_arcsec / cfg.pixel_scale_arcsec
         x, y = (n - 1) / 2.0 + rng.normal(0.0, sd, 2)
@@ -490,8 +500,7 @@ def _place_host(
     best, best_d = None, -1.0
     for _ in range(30):
         x, y = rng.uniform(0.08 * n, 0.92 * n, 2)
-        d = min(math.hypot(x - s.core_xy[0], y - s.core_xy[1]) - 0.35 * s.las_px
-                for s in previous)
+        d = min(math.hypot(x - s.core_xy[0], y - s.core_xy[1]) - 0.35 * s.las_px for s in previous)
         if d > best_d:
             best, best_d = (float(x), float(y)), d
         if d > 0.12 * n:
@@ -529,7 +538,11 @@ def _generate_source(
         if recipe is None:
             las = _draw_las_px(rng, cfg, intended)
             recipe = draw_recipe(
-                rng, intended, host, las, beam_fwhm_px=beam_fwhm_px,
+                rng,
+                intended,
+                host,
+                las,
+                beam_fwhm_px=beam_fwhm_px,
                 bent_fraction=cfg.bent_fraction,
                 disconnected_lobe_fraction=cfg.disconnected_lobe_fraction,
             )
@@ -537,23 +550,25 @@ def _generate_source(
             plan = _draw_diffuse_plan(rng, cfg, recipe)
             retargets = 0
         model = _render_source(recipe, snr * sigma, plan, sigma, beam_cov, shape)
-        own = ownership([*others, model], len(others), sigma, compact=compact_img,
-                        model_sigma=cfg.model_sigma)
+        own = ownership(
+            [*others, model], len(others), sigma, compact=compact_img, model_sigma=cfg.model_sigma
+        )
         morph = measure_morphology(
-            base + model, sigma, own, contour_sigma=cfg.contour_sigma,
+            base + model,
+            sigma,
+            own,
+            contour_sigma=cfg.contour_sigma,
             peak_footprint=_footprint(beam_fwhm_px),
-            fr1_max=cfg.fr1_max_ratio, fr2_min=cfg.fr2_min_ratio,
+            fr1_max=cfg.fr1_max_ratio,
+            fr2_min=cfg.fr2_min_ratio,
         )
         flags = set(recipe.flags) | ({"diffuse"} if plan else set())
-        result = _Source(recipe, intended, snr, plan, model, recipe.host, attempt, flags,
-                         recipe.las)
+        result = _Source(
+            recipe, intended, snr, plan, model, recipe.host, attempt, flags, recipe.las
+        )
         if morph.category == intended:
             break
-        if (
-            isinstance(recipe, DoubleRecipe)
-            and morph.category in _DOUBLES
-            and retargets < 3
-        ):
+        if isinstance(recipe, DoubleRecipe) and morph.category in _DOUBLES and retargets < 3:
             recipe = retarget(recipe, morph.ratio)
             retargets += 1
         else:
@@ -574,13 +589,22 @@ def _draw_diffuse_plan(rng: np.random.Generator, cfg: SkyConfig, recipe) -> list
     plan = []
     for _ in range(int(rng.integers(1, 4))):
         arm = None if isinstance(recipe, CompactRecipe) else int(rng.integers(2))
-        plan.append((arm, rng.uniform(0.2, 1.0), rng.uniform(0.15, 0.4), rng.uniform(1.0, 2.5),
-                     rng.normal(0.0, 0.3), rng.uniform(1.0, 3.0)))
+        plan.append(
+            (
+                arm,
+                rng.uniform(0.2, 1.0),
+                rng.uniform(0.15, 0.4),
+                rng.uniform(1.0, 2.5),
+                rng.normal(0.0, 0.3),
+                rng.uniform(1.0, 3.0),
+            )
+        )
     return plan
 
 
-def _render_source(recipe, peak: float, plan: list, sigma: float, beam_cov: np.ndarray,
-                   shape: tuple[int, int]) -> np.ndarray:
+def _render_source(
+    recipe, peak: float, plan: list, sigma: float, beam_cov: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     """Noiseless beam-convolved model of one source, scaled to ``peak`` Jy/beam."""
     comps, _ = build_components(recipe)
     model = _render_components(comps, beam_cov, shape)
@@ -594,15 +618,17 @@ def _render_source(recipe, peak: float, plan: list, sigma: float, beam_cov: np.n
     return model
 
 
-def _render_components(comps: Components, beam_cov: np.ndarray,
-                       shape: tuple[int, int]) -> np.ndarray:
+def _render_components(
+    comps: Components, beam_cov: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     cov = gaussian_covariance(comps.sigma_major, comps.sigma_minor, comps.theta) + beam_cov
     amp = peak_for_flux(comps.flux, cov, beam_cov)
     return render_gaussians(shape, comps.x, comps.y, cov, amp)
 
 
-def _render_diffuse(recipe, plan: list, sigma: float, beam_cov: np.ndarray,
-                    shape: tuple[int, int]) -> np.ndarray:
+def _render_diffuse(
+    recipe, plan: list, sigma: float, beam_cov: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     out = np.zeros(shape)
     las = recipe.las
     for arm, t, size, ratio, dangle, snr in plan:
@@ -611,9 +637,14 @@ def _render_diffuse(recipe, plan: list, sigma: float, beam_cov: np.ndarray,
             angle = recipe.theta + dangle
         else:
             length = recipe.arm_length[arm]
-            px_, py_, tangent = arm_path(recipe.host, recipe.arm_angle[arm], length,
-                                         recipe.bend[arm], recipe.bend_power,
-                                         np.array([t * length]))
+            px_, py_, tangent = arm_path(
+                recipe.host,
+                recipe.arm_angle[arm],
+                length,
+                recipe.bend[arm],
+                recipe.bend_power,
+                np.array([t * length]),
+            )
             x, y, angle = float(px_[0]), float(py_[0]), float(tangent[0]) + dangle
         smaj = max(2.0, size * las * FWHM_TO_SIGMA)
         cov = gaussian_covariance(smaj, smaj / ratio, angle)[0] + beam_cov
@@ -640,23 +671,38 @@ def relabel(
     cfg = config if config is not None else SkyConfig()
     image = cutout.radio.data.astype(np.float64)
     models = [t.model for t in cutout.truth]
-    return [_label(image, cutout.noise_sigma, models, k, cutout.compact_model, cfg)
-            for k in range(len(models))]
+    return [
+        _label(image, cutout.noise_sigma, models, k, cutout.compact_model, cfg)
+        for k in range(len(models))
+    ]
 
 
 def _label(image, sigma, models, k, compact_img, cfg) -> tuple[np.ndarray, Morphology]:
     own = ownership(models, k, sigma, compact=compact_img, model_sigma=cfg.model_sigma)
-    mask = truth_mask(image, sigma, own, mask_sigma=cfg.mask_sigma,
-                      min_pixels=cfg.mask_min_pixels)
+    mask = truth_mask(image, sigma, own, mask_sigma=cfg.mask_sigma, min_pixels=cfg.mask_min_pixels)
     beam_fwhm_px = math.sqrt(cfg.beam_major_arcsec * cfg.beam_minor_arcsec) / cfg.pixel_scale_arcsec
-    morph = measure_morphology(image, sigma, own, contour_sigma=cfg.contour_sigma,
-                               peak_footprint=_footprint(beam_fwhm_px),
-                               fr1_max=cfg.fr1_max_ratio, fr2_min=cfg.fr2_min_ratio)
+    morph = measure_morphology(
+        image,
+        sigma,
+        own,
+        contour_sigma=cfg.contour_sigma,
+        peak_footprint=_footprint(beam_fwhm_px),
+        fr1_max=cfg.fr1_max_ratio,
+        fr2_min=cfg.fr2_min_ratio,
+    )
     return mask, morph
 
 
-def _add_core(rng, src: _Source, models: list[np.ndarray], k: int, sigma: float,
-              beam_cov: np.ndarray, shape, attempt: int) -> None:
+def _add_core(
+    rng,
+    src: _Source,
+    models: list[np.ndarray],
+    k: int,
+    sigma: float,
+    beam_cov: np.ndarray,
+    shape,
+    attempt: int,
+) -> None:
     """Add (or strengthen) a point-like radio core at the host: 5-8 sigma, more if needed."""
     peak = rng.uniform(5.0, 8.0) * sigma * (1.0 + 0.5 * attempt)
     x, y = src.core_xy
@@ -673,8 +719,9 @@ def _clear_compact_near(compact: CompactSources, xy, radius, beam_cov, shape):
     return compact, render_compact(compact, beam_cov, shape)
 
 
-def _overlapping_compact(rng, src: _Source, sigma: float, beam_fwhm_px: float,
-                         shape) -> CompactSources:
+def _overlapping_compact(
+    rng, src: _Source, sigma: float, beam_fwhm_px: float, shape
+) -> CompactSources:
     """1-2 unrelated compact sources on the extended emission, > 1.5 beams from the host."""
     rows, cols = np.nonzero(src.model > 3.0 * sigma)
     if rows.size == 0:

@@ -36,6 +36,7 @@ from napari_radiogal._version import __version__
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import RADIOGALAXYNET
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.sky.config import SkyConfig
 from napari_radiogal.sky.cutout import SimulatedCutout, simulate_cutout
 
@@ -76,16 +77,9 @@ def write_cutout_fits(
 
 
 def _atomic_fits(hdu: fits.PrimaryHDU, path: Path) -> None:
-    """Write next to ``path`` and rename. Not ``mkstemp``: its 0600 mode would stick to the
-    data set, which is meant to be shared; a plain create honours the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Write next to ``path`` and rename (permissions follow the umask: data sets are shared)."""
+    with atomic_path(path, suffix=".fits") as tmp:
         hdu.writeto(tmp, overwrite=True, output_verify="exception", checksum=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
@@ -140,15 +134,21 @@ class _Written:
 
 
 def _simulate_and_write(
-    root: Path, seed_seq: np.random.SeedSequence, index: int, image_id: int, stem: str,
-    config: SkyConfig, primary: str,
+    root: Path,
+    seed_seq: np.random.SeedSequence,
+    index: int,
+    image_id: int,
+    stem: str,
+    config: SkyConfig,
+    primary: str,
 ) -> _Written:
     cutout = simulate_cutout(np.random.default_rng(seed_seq), config, primary=primary)
     radio_rel = f"radio/{stem}.fits"
     ir_rel = f"ir/{stem}.fits"
     write_cutout_fits(cutout, root / radio_rel, root / ir_rel)
-    record = cutout.to_image_record(image_id, file_name=radio_rel, radio_file=radio_rel,
-                                    ir_file=ir_rel)
+    record = cutout.to_image_record(
+        image_id, file_name=radio_rel, radio_file=radio_rel, ir_file=ir_rel
+    )
     record.extra["sim"]["index"] = index
     return _Written(index, record, cutout.to_instances(image_id))
 
@@ -212,9 +212,7 @@ def write_dataset(
     else:
         fractions = [float(f) for f in split]
         if len(fractions) != 3:
-            raise ConfigError(
-                f"split needs three fractions (train, val, test), got {list(split)}"
-            )
+            raise ConfigError(f"split needs three fractions (train, val, test), got {list(split)}")
     sizes = split_sizes(int(n), fractions)
     root = Path(out_dir)
     for sub in ("radio", "ir", "annotations"):
@@ -222,8 +220,10 @@ def write_dataset(
     seeds = np.random.SeedSequence(int(seed)).spawn(int(n))
     primaries = primary_classes(config, sizes, int(seed))
     width = max(6, len(str(n - 1)))
-    jobs = [(root, seeds[i], i, i + 1, f"sky{seed}_{i:0{width}d}", config, primaries[i])
-            for i in range(n)]
+    jobs = [
+        (root, seeds[i], i, i + 1, f"sky{seed}_{i:0{width}d}", config, primaries[i])
+        for i in range(n)
+    ]
 
     results: list[_Written] = []
     if workers <= 1:
@@ -241,20 +241,32 @@ def write_dataset(
     paths: dict[str, Path] = {}
     start = 0
     for name, size in zip(SPLIT_NAMES, sizes, strict=True):
-        part = results[start:start + size]
+        part = results[start : start + size]
         start += size
         if size == 0:
             continue
         images = [w.image for w in part]
         instances = [inst for w in part for inst in w.instances]
-        info = _info(config, seed=int(seed), n=int(n), split=name, fractions=fractions,
-                     balanced=balanced, first=part[0].index, last=part[-1].index,
-                     instances=instances)
-        dataset = CocoDataset(images=images, instances=instances, scheme=RADIOGALAXYNET,
-                              info=info)
+        info = _info(
+            config,
+            seed=int(seed),
+            n=int(n),
+            split=name,
+            fractions=fractions,
+            balanced=balanced,
+            first=part[0].index,
+            last=part[-1].index,
+            instances=instances,
+        )
+        dataset = CocoDataset(images=images, instances=instances, scheme=RADIOGALAXYNET, info=info)
         paths[name] = write_coco(root / "annotations" / f"{name}.json", dataset, backup=False)
-        log.info("%s: %d images, %d sources, classes %s", name, len(images), len(instances),
-                 info["class_counts"])
+        log.info(
+            "%s: %d images, %d sources, classes %s",
+            name,
+            len(images),
+            len(instances),
+            info["class_counts"],
+        )
     return paths
 
 
@@ -264,8 +276,11 @@ def summarise(instances: Sequence[Instance]) -> dict[str, Any]:
     counts = Counter(scheme.name_of_id(i.category_id) for i in instances)
     total = max(1, len(instances))
     sims = [i.extra.get("sim", {}) for i in instances]
-    matched = sum(1 for i, s in zip(instances, sims, strict=True)
-                  if s.get("intended") == scheme.name_of_id(i.category_id))
+    matched = sum(
+        1
+        for i, s in zip(instances, sims, strict=True)
+        if s.get("intended") == scheme.name_of_id(i.category_id)
+    )
     multi = sum(1 for s in sims if s.get("n_components", 1) > 1)
     return {
         "class_counts": {name: int(counts.get(name, 0)) for name in scheme.names},
@@ -276,15 +291,28 @@ def summarise(instances: Sequence[Instance]) -> dict[str, Any]:
     }
 
 
-def _info(config: SkyConfig, *, seed: int, n: int, split: str, fractions: list[float],
-          balanced: bool, first: int, last: int, instances: list[Instance]) -> dict[str, Any]:
+def _info(
+    config: SkyConfig,
+    *,
+    seed: int,
+    n: int,
+    split: str,
+    fractions: list[float],
+    balanced: bool,
+    first: int,
+    last: int,
+    instances: list[Instance],
+) -> dict[str, Any]:
     weights = config.class_weights
     info: dict[str, Any] = {
         "description": "napari-radiogal synthetic EMU Pilot Survey + WISE W1 sky "
-                       "(simulated data, ground truth measured with the rules of "
-                       "Gupta et al. 2023, PASA 40, e044)",
-        "software": {"name": "napari-radiogal", "version": __version__,
-                     "module": "napari_radiogal.sky"},
+        "(simulated data, ground truth measured with the rules of "
+        "Gupta et al. 2023, PASA 40, e044)",
+        "software": {
+            "name": "napari-radiogal",
+            "version": __version__,
+            "module": "napari_radiogal.sky",
+        },
         "seed": seed,
         "n_images_total": n,
         "split": split,

@@ -197,9 +197,13 @@ def two_d_header(
     Built in one ``fits.Header`` call (an order of magnitude faster than editing a header
     card by card, which matters at ~10^6 cut-outs); ``FREQ`` keeps the dropped frequency.
     """
-    cards = [("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", -32, "array data type"),
-             ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", int(shape[1]), ""),
-             ("NAXIS2", int(shape[0]), "")]
+    cards = [
+        ("SIMPLE", True, "conforms to FITS standard"),
+        ("BITPIX", -32, "array data type"),
+        ("NAXIS", 2, "number of array dimensions"),
+        ("NAXIS1", int(shape[1]), ""),
+        ("NAXIS2", int(shape[0]), ""),
+    ]
     for card in header.cards:
         key = card.keyword
         if key in _STRUCTURE or _AXIS_3_4.match(key) or key == "SPECSYS":

@@ -124,8 +124,10 @@ def simulate_infrared(
     # Unrelated sources: density given above W1 = 17; counts rise 0.3 dex / mag.
     area_arcmin2 = (shape[0] * scale / 60.0) * (shape[1] * scale / 60.0)
     lo, hi = config.ir_mag_range
-    n_mean = config.ir_density_per_arcmin2 * area_arcmin2 * (
-        10.0 ** (0.3 * (hi - 17.0)) - 10.0 ** (0.3 * (lo - 17.0))
+    n_mean = (
+        config.ir_density_per_arcmin2
+        * area_arcmin2
+        * (10.0 ** (0.3 * (hi - 17.0)) - 10.0 ** (0.3 * (lo - 17.0)))
     )
     n = int(rng.poisson(n_mean))
     mags = _draw_magnitudes(rng, n, lo, hi)
@@ -135,17 +137,18 @@ def simulate_infrared(
     image = np.zeros(shape)
     render_gaussians(shape, x, y, cov, _peak(_flux(mags, style.magzp), cov), out=image)
 
-    sky = InfraredSky(data=image, wcs=wcs, header=header, style=style, pixel_noise=pixel_noise,
-                      n_sources=n)
+    sky = InfraredSky(
+        data=image, wcs=wcs, header=header, style=style, pixel_noise=pixel_noise, n_sources=n
+    )
     host_cov = []
     for req in hosts:
         hx, hy = (float(v) for v in wcs.world_to_pixel_values(req.ra, req.dec))
         mag_range = config.faint_host_mag_range if req.faint else config.host_mag_range
         mag = float(rng.uniform(*mag_range))
-        hcov = _galaxy_covariances(rng, 1, psf_cov, scale, resolved_fraction=1.0,
-                                   max_fwhm_arcsec=4.0)
-        render_gaussians(shape, [hx], [hy], hcov, _peak(_flux([mag], style.magzp), hcov),
-                         out=image)
+        hcov = _galaxy_covariances(
+            rng, 1, psf_cov, scale, resolved_fraction=1.0, max_fwhm_arcsec=4.0
+        )
+        render_gaussians(shape, [hx], [hy], hcov, _peak(_flux([mag], style.magzp), hcov), out=image)
         sky.host_xy.append((hx, hy))
         sky.host_mag.append(mag)
         host_cov.append(hcov)
@@ -156,14 +159,15 @@ def simulate_infrared(
             if neighbour is not None:
                 nx, ny = (float(v) for v in wcs.world_to_pixel_values(*neighbour))
                 ncov = _galaxy_covariances(rng, 1, psf_cov, scale, resolved_fraction=0.7)
-                render_gaussians(shape, [nx], [ny], ncov, _peak(_flux([nmag], style.magzp), ncov),
-                                 out=image)
+                render_gaussians(
+                    shape, [nx], [ny], ncov, _peak(_flux([nmag], style.magzp), ncov), out=image
+                )
         sky.neighbour_radec.append(neighbour)
         sky.neighbour_mag.append(nmag)
 
     # Background (a level and a gentle gradient) and noise, correlated over ~1 px for the
     # resampled AllWISE atlas grid.
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     level = rng.uniform(*style.background) * pixel_noise
     gx, gy = rng.normal(0.0, 0.5 * pixel_noise / max(shape), size=2)
     image += level + gx * (xx - shape[1] / 2) + gy * (yy - shape[0] / 2)
@@ -177,16 +181,19 @@ def simulate_infrared(
     radius = max(1.5, 0.5 * config.ir_psf_fwhm_arcsec / scale)
     for _ in range(20):
         threshold = ir_threshold(image)  # brightening one host barely moves it
-        missing = [k for k, (hx, hy) in enumerate(sky.host_xy)
-                   if not host_is_detected(image, hx, hy, threshold, radius)]
+        missing = [
+            k
+            for k, (hx, hy) in enumerate(sky.host_xy)
+            if not host_is_detected(image, hx, hy, threshold, radius)
+        ]
         if not missing:
             break
         for k in missing:
             hx, hy = sky.host_xy[k]
-            boost = _flux([sky.host_mag[k] - 0.3], style.magzp) - _flux([sky.host_mag[k]],
-                                                                       style.magzp)
-            render_gaussians(shape, [hx], [hy], host_cov[k], _peak(boost, host_cov[k]),
-                             out=image)
+            boost = _flux([sky.host_mag[k] - 0.3], style.magzp) - _flux(
+                [sky.host_mag[k]], style.magzp
+            )
+            render_gaussians(shape, [hx], [hy], host_cov[k], _peak(boost, host_cov[k]), out=image)
             sky.host_mag[k] -= 0.3
     sky.data = image.astype(np.float32)
     return sky
@@ -229,8 +236,10 @@ def _galaxy_covariances(
     max_fwhm_arcsec: float = 5.0,
 ) -> np.ndarray:
     """PSF covariance plus, for a fraction of sources, a small elliptical galaxy."""
-    fwhm = np.where(rng.random(n) < resolved_fraction,
-                    rng.uniform(1.0, max_fwhm_arcsec, n), 0.0) / scale
+    fwhm = (
+        np.where(rng.random(n) < resolved_fraction, rng.uniform(1.0, max_fwhm_arcsec, n), 0.0)
+        / scale
+    )
     ratio = rng.uniform(1.0, 2.0, n)
     theta = rng.uniform(0.0, math.pi, n)
     smaj = fwhm * FWHM_TO_SIGMA

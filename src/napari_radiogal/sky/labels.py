@@ -188,7 +188,7 @@ def _distinct_peaks(
     """The one or two brightest distinct peaks as (row, col) in ``img``'s frame."""
     masked = np.where(above, img, -np.inf)
     footprint = max(1, int(footprint) | 1)
-    local_max = (masked == ndimage.maximum_filter(masked, size=footprint, mode="nearest"))
+    local_max = masked == ndimage.maximum_filter(masked, size=footprint, mode="nearest")
     local_max &= above
     rows, cols = np.nonzero(local_max)
     if rows.size == 0:

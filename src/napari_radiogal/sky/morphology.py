@@ -217,8 +217,13 @@ def draw_recipe(
         arm_flux=arm_flux,
         flags=flags,
     )
-    style = "jet" if intended == "FR-I" else "lobe" if intended == "FR-II" else (
-        "jet" if rng.random() < 0.5 else "lobe")
+    style = (
+        "jet"
+        if intended == "FR-I"
+        else "lobe"
+        if intended == "FR-II"
+        else ("jet" if rng.random() < 0.5 else "lobe")
+    )
     if style == "jet":
         # Peaks near p * arm: a ~ p * (L0 + L1), b ~ (L0 + L1) + about a beam.
         p0 = target * (arm_total + beam_fwhm_px) / arm_total
@@ -335,16 +340,23 @@ def _build_r(recipe: CompactRecipe) -> Components:
     c, s = math.cos(recipe.theta), math.sin(recipe.theta)
     parts = [
         Components(
-            np.array([x0]), np.array([y0]), np.array([recipe.sigma_major]),
-            np.array([recipe.sigma_minor]), np.array([recipe.theta]), np.array([1.0]),
+            np.array([x0]),
+            np.array([y0]),
+            np.array([recipe.sigma_major]),
+            np.array([recipe.sigma_minor]),
+            np.array([recipe.theta]),
+            np.array([1.0]),
         )
     ]
     if recipe.wing_flux > 0:
         parts.append(
             Components(
-                np.array([x0 + recipe.wing_offset * c]), np.array([y0 + recipe.wing_offset * s]),
-                np.array([recipe.wing_sigma]), np.array([recipe.sigma_minor * 0.9]),
-                np.array([recipe.theta]), np.array([recipe.wing_flux]),
+                np.array([x0 + recipe.wing_offset * c]),
+                np.array([y0 + recipe.wing_offset * s]),
+                np.array([recipe.wing_sigma]),
+                np.array([recipe.sigma_minor * 0.9]),
+                np.array([recipe.theta]),
+                np.array([recipe.wing_flux]),
             )
         )
     return Components.concat(parts)
@@ -352,13 +364,21 @@ def _build_r(recipe: CompactRecipe) -> Components:
 
 def _point(xy: tuple[float, float], sigma: float, flux: float) -> Components:
     return Components(
-        np.array([xy[0]]), np.array([xy[1]]), np.array([sigma]), np.array([sigma]),
-        np.array([0.0]), np.array([flux]),
+        np.array([xy[0]]),
+        np.array([xy[1]]),
+        np.array([sigma]),
+        np.array([sigma]),
+        np.array([0.0]),
+        np.array([flux]),
     )
 
 
 def arm_path(
-    host: tuple[float, float], angle: float, length: float, bend: float, power: float,
+    host: tuple[float, float],
+    angle: float,
+    length: float,
+    bend: float,
+    power: float,
     s: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points and tangent angles along a bent arm at path lengths ``s`` (pixels).
@@ -375,8 +395,9 @@ def arm_path(
     return np.interp(s, fine, xs), np.interp(s, fine, ys), np.interp(s, fine, direction)
 
 
-def _chain_samples(start: float, end: float, max_step: float = 3.0, min_n: int = 4,
-                   max_n: int = _MAX_CHAIN) -> tuple[np.ndarray, float]:
+def _chain_samples(
+    start: float, end: float, max_step: float = 3.0, min_n: int = 4, max_n: int = _MAX_CHAIN
+) -> tuple[np.ndarray, float]:
     n = int(np.clip(math.ceil((end - start) / max_step), min_n, max_n))
     ds = (end - start) / n
     return start + (np.arange(n) + 0.5) * ds, ds
@@ -392,17 +413,34 @@ def _flat_chain(x, y, tangent, sigma_along, width, brightness) -> Components:
     """
     nx, ny = -np.sin(tangent), np.cos(tangent)
     narrow = width < 3.0
-    chains = [Components(x[narrow], y[narrow], sigma_along[narrow],
-                         np.maximum(width[narrow] * FWHM_TO_SIGMA, 0.3), tangent[narrow],
-                         brightness[narrow] * 2.0 * math.pi * sigma_along[narrow]
-                         * np.maximum(width[narrow] * FWHM_TO_SIGMA, 0.3))]
+    chains = [
+        Components(
+            x[narrow],
+            y[narrow],
+            sigma_along[narrow],
+            np.maximum(width[narrow] * FWHM_TO_SIGMA, 0.3),
+            tangent[narrow],
+            brightness[narrow]
+            * 2.0
+            * math.pi
+            * sigma_along[narrow]
+            * np.maximum(width[narrow] * FWHM_TO_SIGMA, 0.3),
+        )
+    ]
     wide = ~narrow
     sig = 0.2 * width[wide]
     for offset, weight in ((-0.3, 0.8), (0.0, 1.0), (0.3, 0.8)):
         flux = weight * brightness[wide] * 2.0 * math.pi * sigma_along[wide] * sig
-        chains.append(Components(x[wide] + offset * width[wide] * nx[wide],
-                                 y[wide] + offset * width[wide] * ny[wide],
-                                 sigma_along[wide], sig, tangent[wide], flux))
+        chains.append(
+            Components(
+                x[wide] + offset * width[wide] * nx[wide],
+                y[wide] + offset * width[wide] * ny[wide],
+                sigma_along[wide],
+                sig,
+                tangent[wide],
+                flux,
+            )
+        )
     return Components.concat(chains)
 
 
@@ -413,27 +451,28 @@ def _jet_arm(r: DoubleRecipe, arm: int) -> Components:
     x, y, tangent = arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, s)
     width = r.jet_width + 2.0 * s * r.opening
     # Plumes widen quickly at first, then saturate: rounder than a straight cone.
-    u_plume = np.clip((s - r.plume_start * length) / max(1e-6, (1.0 - r.plume_start) * length),
-                      0.0, 1.0)
+    u_plume = np.clip(
+        (s - r.plume_start * length) / max(1e-6, (1.0 - r.plume_start) * length), 0.0, 1.0
+    )
     width = width * (1.0 + r.plume_widen * np.sqrt(u_plume))
     # Plumes stay narrower than about half an arm (wider ones look like wedges).
     width = np.minimum(width, max(3.0, 0.45 * length))
     knot_width = max(1.0, 0.35 * sk)
     knot = np.exp(-0.5 * ((s - sk) / knot_width) ** 2)
     ramp = np.clip(s / max(sk, 1e-6), 0.0, 1.0) ** 2
-    fade = (1.0 + np.maximum(s - sk, 0.0) / max(1e-6, r.fade_length * length)) ** (
-        -r.fade_power)
+    fade = (1.0 + np.maximum(s - sk, 0.0) / max(1e-6, r.fade_length * length)) ** (-r.fade_power)
     # Ends fade out over the last ~20 % instead of stopping on a straight edge.
     end_taper = np.exp(-0.5 * (np.maximum(s - 0.8 * length, 0.0) / (0.1 * length)) ** 2)
-    brightness = r.arm_flux[arm] * (knot + r.jet_level * ramp * fade * end_taper
-                                    * r.texture[arm, :s.size])
+    brightness = r.arm_flux[arm] * (
+        knot + r.jet_level * ramp * fade * end_taper * r.texture[arm, : s.size]
+    )
     chain = _flat_chain(x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness)
     # A compact knot at the flaring point makes the peak crisp on bright sources.
-    kx, ky, _ = arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power,
-                         np.array([sk]))
+    kx, ky, _ = arm_path(
+        r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, np.array([sk])
+    )
     knot_flux = 0.25 * r.arm_flux[arm] * 2.0 * math.pi * r.knot_sigma**2
-    return Components.concat([chain, _point((float(kx[0]), float(ky[0])), r.knot_sigma,
-                                            knot_flux)])
+    return Components.concat([chain, _point((float(kx[0]), float(ky[0])), r.knot_sigma, knot_flux)])
 
 
 def _lobe_arm(r: DoubleRecipe, arm: int) -> Components:
@@ -447,24 +486,36 @@ def _lobe_arm(r: DoubleRecipe, arm: int) -> Components:
     width = max_width * (0.35 + 0.65 * np.sin(np.pi * np.clip(u, 0.0, 1.0)) ** 0.5)
     sh = r.peak_fraction[arm] * length
     if r.intended == "FR-II":
-        brightness = 0.3 + 0.7 * u ** r.lobe_brighten
+        brightness = 0.3 + 0.7 * u**r.lobe_brighten
     else:
         # FR-X lobes: brightest around the peak fraction, fading on both sides.
         span = max(1.0, 0.35 * length)
         brightness = 0.35 + 0.65 * np.exp(-0.5 * ((s - sh) / span) ** 2)
     fade_in = np.clip(u / 0.15, 0.0, 1.0) ** 2 * (3.0 - 2.0 * np.clip(u / 0.15, 0.0, 1.0))
-    brightness = r.arm_flux[arm] * brightness * (0.3 + 0.7 * fade_in) * r.texture[arm, :s.size]
+    brightness = r.arm_flux[arm] * brightness * (0.3 + 0.7 * fade_in) * r.texture[arm, : s.size]
     lobe = _flat_chain(x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness)
     parts = [lobe]
-    hx, hy, _ = arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power,
-                         np.array([sh]))
-    parts.append(_point((float(hx[0]), float(hy[0])), r.knot_sigma,
-                        r.hotspot_fraction * float(lobe.flux.sum())))
+    hx, hy, _ = arm_path(
+        r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, np.array([sh])
+    )
+    parts.append(
+        _point(
+            (float(hx[0]), float(hy[0])), r.knot_sigma, r.hotspot_fraction * float(lobe.flux.sum())
+        )
+    )
     if r.bridge_level > 0 and start > 1.0:
         sb, dsb = _chain_samples(0.0, start)
         bx, by, bt = arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, sb)
         bw = 0.5 * max_width * FWHM_TO_SIGMA
         bflux = (r.bridge_level * 0.3 * r.arm_flux[arm]) * 2.0 * math.pi * (0.6 * dsb) * bw
-        parts.append(Components(bx, by, np.full_like(sb, 0.6 * dsb), np.full_like(sb, bw), bt,
-                                np.full_like(sb, bflux)))
+        parts.append(
+            Components(
+                bx,
+                by,
+                np.full_like(sb, 0.6 * dsb),
+                np.full_like(sb, bw),
+                bt,
+                np.full_like(sb, bflux),
+            )
+        )
     return Components.concat(parts)

@@ -50,14 +50,15 @@ def correlated_noise(
     kernel_cov = 0.5 * np.asarray(beam_cov, dtype=np.float64)
     # Fourier transform of a unit-sum Gaussian: exp(-2 pi^2 k^T C k).
     transfer = np.exp(
-        -2.0 * math.pi**2
+        -2.0
+        * math.pi**2
         * (kernel_cov[0, 0] * kx**2 + 2 * kernel_cov[0, 1] * kx * ky + kernel_cov[1, 1] * ky**2)
     )
     field = fft.irfft2(fft.rfft2(white) * transfer, s=(ph, pw))
     # Output variance = sum of the squared unit-sum kernel = 1 / (4 pi sqrt(det C)) for a
     # Gaussian of covariance C (exact to ~exp(-2 pi^2 C) for the sampled one; C >~ 1 px^2).
     std = math.sqrt(1.0 / (4.0 * math.pi * math.sqrt(np.linalg.det(kernel_cov))))
-    return field[pad:pad + h, pad:pad + w] / std
+    return field[pad : pad + h, pad : pad + w] / std
 
 
 def calibrate_noise_scale(

@@ -150,8 +150,18 @@ def render_gaussians(
         for kind in (diagonal, ~diagonal):
             idx = np.nonzero(visible & (bucket == r) & kind)[0]
             if idx.size:
-                _render_group(flat, h, w, int(min(r, cap)), x[idx], y[idx], icov_xx[idx],
-                              icov_xy[idx], icov_yy[idx], amp[idx])
+                _render_group(
+                    flat,
+                    h,
+                    w,
+                    int(min(r, cap)),
+                    x[idx],
+                    y[idx],
+                    icov_xx[idx],
+                    icov_xy[idx],
+                    icov_yy[idx],
+                    amp[idx],
+                )
     return out
 
 

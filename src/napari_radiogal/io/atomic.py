@@ -1,0 +1,84 @@
+"""Crash-safe file writing: everything the user made is written to a temporary file in the
+target's folder and renamed over the target in one ``os.replace``.
+
+A crash, a full disk or Ctrl-C never leaves a half-written file; readers see the old file or
+the new one. The temporary file gets the permissions a plain ``open(path, "w")`` would have
+given (``0666 & ~umask``), not ``mkstemp``'s private 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_copy"]
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; do it once per call, restore at once.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        The final file. Its folder is created if missing.
+    suffix : str
+        Suffix of the temporary file (some writers choose the format from it, e.g.
+        ``".ecsv"`` for astropy tables or ``".png"`` for images).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.npy"
+    >>> with atomic_path(target, suffix=".npy") as tmp:
+    ...     np.save(tmp, np.arange(3))
+    >>> np.load(target).tolist()
+    [0, 1, 2]
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (and durably when ``fsync``)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(
+    path: str | os.PathLike, text: str, *, encoding: str = "utf-8", fsync: bool = True
+) -> Path:
+    """Write ``text`` to ``path`` atomically (and durably when ``fsync``)."""
+    return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` to ``dst`` atomically, keeping its metadata (e.g. for backups)."""
+    with atomic_path(dst) as tmp:
+        shutil.copy2(src, tmp)
+    return Path(dst)
