@@ -28,6 +28,10 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("napari_radiogal")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the paragraphs of a command's description and shows option defaults."""
+
+
 def _command_modules() -> list:
     """Import every module of :mod:`napari_radiogal.commands` that defines a subcommand."""
     from napari_radiogal import commands
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             module.NAME,
             help=module.HELP,
             description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
