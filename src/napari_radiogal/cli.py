@@ -28,8 +28,15 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("napari_radiogal")
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the paragraphs of a command's description and shows option defaults."""
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Wraps each paragraph of a description on its own (argparse joins them) and shows
+    option defaults."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
+        return "\n\n".join(
+            super(_HelpFormatter, self)._fill_text(p, width, indent) for p in paragraphs
+        )
 
 
 def _command_modules() -> list:
