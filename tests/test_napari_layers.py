@@ -188,7 +188,7 @@ def test_contrast_and_levels():
     img[30:34, 30:34] = 0.1
     img[0, :] = np.nan
     lo, hi = radio_contrast_limits(img, 1e-4)
-    assert lo == pytest.approx(-1e-4) and hi >= 1e-3
+    assert lo == pytest.approx(1e-4) and hi >= 1e-3
     zlo, zhi = zscale_limits(img)
     assert zlo < 0 < zhi
     assert zscale_limits(np.full((4, 4), np.nan)) == (0.0, 1.0)
@@ -201,3 +201,21 @@ def test_fingerprint_changes_with_content():
     assert fp == data_fingerprint(a.copy())
     a[2, 2] = 1
     assert fp != data_fingerprint(a)
+
+
+def test_torch_guard_blocks_triton_only_next_to_mesa_llvm(monkeypatch):
+    import sys
+
+    from napari_radiogal._napari import _torch_guard
+
+    monkeypatch.delitem(sys.modules, "triton", raising=False)
+    monkeypatch.setattr(_torch_guard, "mesa_llvm_loaded", lambda: False)
+    _torch_guard.prepare_torch_import()
+    assert sys.modules.get("triton", "absent") == "absent"
+    monkeypatch.setattr(_torch_guard, "mesa_llvm_loaded", lambda: True)
+    monkeypatch.setitem(sys.modules, "triton", None)  # restored after the test
+    del sys.modules["triton"]
+    _torch_guard.prepare_torch_import()
+    assert "triton" in sys.modules and sys.modules["triton"] is None
+    with pytest.raises(ImportError):
+        import triton  # noqa: F401

@@ -46,7 +46,7 @@ def test_radio_and_ir_open_aligned_and_north_up(make_napari_viewer, tmp_path):
     peak = np.unravel_index(np.nanargmax(ir.data), ir.data.shape)
     assert abs(peak[0] - y) <= 1 and abs(peak[1] - x) <= 1
     lo, hi = radio.contrast_limits
-    assert lo < 0 < hi
+    assert 0 < lo < hi
 
 
 def test_ir_opened_after_the_radio_lands_on_its_grid(make_napari_viewer, tmp_path):
@@ -105,3 +105,19 @@ def test_reader_declines_other_files(tmp_path):
     assert fits_kind(fits.Header({"BUNIT": "Jy/beam"})) == "radio"
     assert fits_kind(fits.Header({"MAGZP": 20.5, "BUNIT": "DN"})) == "infrared"
     assert fits_kind(h, "unwise-w1-img-m.fits") == "infrared"
+
+
+def test_sample_data_opens_the_demo_pair_aligned(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setenv("RADIOGAL_CACHE_DIR", str(tmp_path))
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("napari-radiogal", "radio-galaxy-cutout")
+    kinds = {layer.metadata["radiogal_kind"]: layer for layer in layers}
+    radio, ir = kinds["radio"], kinds["infrared"]
+    assert ir.data.shape == radio.data.shape
+    assert radio.metadata["path"].startswith(str(tmp_path))
+    assert radio.metadata["beam"] is not None and radio.metadata["noise_sigma"] > 0
+    # written once, reused afterwards
+    from napari_radiogal._napari._sample_data import sample_paths
+
+    before = [p.stat().st_mtime_ns for p in sample_paths()]
+    assert [p.stat().st_mtime_ns for p in sample_paths()] == before

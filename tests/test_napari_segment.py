@@ -15,6 +15,9 @@ pytestmark = pytest.mark.gui
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     """A random ResNet-18 RadioGalaxyNet saved as safetensors + card (seeded)."""
+    from napari_radiogal._napari._torch_guard import prepare_torch_import
+
+    prepare_torch_import()  # other tests' viewers may have loaded Mesa's LLVM already
     import torch
 
     from napari_radiogal.classes import RADIOGALAXYNET

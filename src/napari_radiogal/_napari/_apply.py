@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import numpy as np
 from napari_radiogal.annotations import CocoDataset
 
 from ._autosave import Autosaver, context_for_radio_layer, record_for_json, sidecar_path
+from ._display import layer_transform
 from ._edits import AnnotationSession, session_for
-from ._layers import KIND_KEY, META_KEY, contour_layer_data, dataset_to_layer_data
+from ._layers import KIND_KEY, META_KEY, ImageContext, contour_layer_data, dataset_to_layer_data
 
 log = logging.getLogger(__name__)
 
@@ -59,31 +61,103 @@ def session_of_radio_layer(viewer, radio_layer) -> AnnotationSession | None:
     return None
 
 
-def _pick_image(dataset: CocoDataset, radio_layer) -> int:
-    """The id of the dataset image that belongs to a radio layer."""
+def _pick_image(dataset: CocoDataset, radio_name: str | None, shape: tuple[int, int]) -> int:
+    """The id of the dataset image that belongs to a radio image (file name, else size)."""
     from napari_radiogal.errors import CocoFormatError
 
     if len(dataset.images) == 1:
         return dataset.images[0].id
-    path = radio_layer.metadata.get("path")
-    name = Path(path).name if path else None
-    shape = tuple(np.asarray(radio_layer.data).shape)
     for im in dataset.images:
-        if name and Path(str(im.radio_file or im.file_name)).name == name:
+        if radio_name and Path(str(im.radio_file or im.file_name)).name == radio_name:
             return im.id
-    same_size = [im.id for im in dataset.images if (im.height, im.width) == shape]
+    same_size = [im.id for im in dataset.images if (im.height, im.width) == tuple(shape)]
     if len(same_size) == 1:
         return same_size[0]
     raise CocoFormatError(
-        f"the file has {len(dataset.images)} images and none is named {name!r}; "
+        f"the file has {len(dataset.images)} images and none is named {radio_name!r}; "
         "import a file made for this image",
         field="images",
     )
 
 
+@dataclass
+class PreparedLayers:
+    """Everything :func:`add_annotations` needs, computed without touching the viewer.
+
+    :func:`prepare_layers` may run in a worker thread (the segment widget does so), so the
+    GUI thread only creates the layers.
+    """
+
+    ctx: ImageContext
+    labels: tuple
+    points: tuple
+    contours: tuple | None = None
+
+
+def radio_snapshot(radio_layer, ir_layer=None, *, info: dict | None = None) -> ImageContext:
+    """The :class:`ImageContext` of a radio layer, taken in the GUI thread (cheap)."""
+    ctx = context_for_radio_layer(radio_layer, ir_layer, info=info)
+    ctx.radio_key = _radio_key(radio_layer)
+    ctx.layer_name = radio_layer.name
+    return ctx
+
+
+def prepare_layers(
+    dataset: CocoDataset, ctx: ImageContext, *, contours: bool = True
+) -> PreparedLayers:
+    """Layer data (Labels, Points and radio contours) of a dataset on a radio snapshot.
+
+    Thread-safe: reads only ``dataset`` and ``ctx`` (from :func:`radio_snapshot`).
+    """
+    name = ctx.layer_name or Path(ctx.record.file_name).stem
+    radio_name = Path(ctx.radio_path).name if ctx.radio_path else None
+    image_id = _pick_image(dataset, radio_name, ctx.shape)
+    ctx.record.id = image_id
+    source = dataset.image(image_id)
+    # keep what the source knows about the image (class probabilities, orphan hosts...)
+    # but not its file paths: the radio layer's are the truth now
+    for key, value in source.extra.items():
+        if key not in ("radio_path", "ir_path"):
+            ctx.record.extra.setdefault(key, value)
+    if ctx.record.noise_sigma is None:
+        ctx.record.noise_sigma = source.noise_sigma
+    if not ctx.info:
+        ctx.info = dict(dataset.info)
+    labels, points = dataset_to_layer_data(dataset, ctx, name=name, image_id=image_id)
+    contour_data = _contour_data(ctx, name) if contours else None
+    return PreparedLayers(ctx=ctx, labels=labels, points=points, contours=contour_data)
+
+
+def _contour_data(ctx: ImageContext, name: str, *, start: float = 3.0, factor: float = 2.0):
+    """Contour layer data of the snapshot's radio image (``None`` without emission)."""
+    from napari_radiogal.stats import clipped_noise
+
+    if ctx.radio is None:
+        return None
+    data = np.asarray(ctx.radio)
+    noise = ctx.record.noise_sigma or float(clipped_noise(data))
+    pix = ctx.pixel_scale_arcsec
+    beam = ctx.beam
+    min_area = 10.0
+    if beam is not None and pix:
+        # islands smaller than half a beam are noise, not emission worth a contour
+        min_area = 0.5 * np.pi * beam[0] * beam[1] * 3600.0**2 / (4 * np.log(2)) / pix**2
+    paths, kwargs, kind = contour_layer_data(
+        data,
+        noise,
+        layer_transform(data.shape, pix),
+        name=name,
+        start=start,
+        factor=factor,
+        min_area_px=min_area,
+        metadata={"radio_key": ctx.radio_key},
+    )
+    return (paths, kwargs, kind) if paths else None
+
+
 def add_annotations(
     viewer,
-    dataset: CocoDataset,
+    dataset: CocoDataset | None,
     radio_layer,
     ir_layer=None,
     *,
@@ -91,6 +165,7 @@ def add_annotations(
     autosave: bool = True,
     contours: bool = True,
     keep_edited: bool = True,
+    prepared: PreparedLayers | None = None,
 ) -> AnnotationSession:
     """Show a dataset's instances on a radio layer as Labels + Points (+ contours).
 
@@ -98,7 +173,8 @@ def add_annotations(
     ----------
     viewer : napari.Viewer
     dataset : CocoDataset
-        Predictions or annotations; the image matching ``radio_layer`` is used.
+        Predictions or annotations; the image matching ``radio_layer`` is used. May be
+        ``None`` when ``prepared`` is given.
     radio_layer : napari.layers.Image
         A radio layer of this plugin's reader (gives WCS, beam, noise, path).
     ir_layer : napari.layers.Image, optional
@@ -112,34 +188,40 @@ def add_annotations(
     keep_edited : bool
         Keep an earlier session with hand edits as "(previous)" layers (else it is saved
         to its sidecar and replaced).
+    prepared : PreparedLayers, optional
+        The layer data, already computed by :func:`prepare_layers` (e.g. in a worker).
 
     Returns
     -------
     AnnotationSession
-        Bound to the new layers. An earlier session on the same radio layer is replaced when
-        it has no hand edits; otherwise it is kept and renamed "(previous)".
+        Bound to the new layers. An earlier session on the same radio layer without hand
+        edits gets the new content in its own layers; one with hand edits is autosaved and
+        kept as "(previous)" layers (or replaced, with ``keep_edited=False``).
     """
-    image_id = _pick_image(dataset, radio_layer)
-    ctx = context_for_radio_layer(radio_layer, ir_layer, info=info or dataset.info)
-    ctx.record.id = image_id
-    source = dataset.image(image_id)
-    # keep what the source knows about the image (class probabilities, orphan hosts...)
-    # but not its file paths: the radio layer's are the truth now
-    for key, value in source.extra.items():
-        if key not in ("radio_path", "ir_path"):
-            ctx.record.extra.setdefault(key, value)
-    if ctx.record.noise_sigma is None:
-        ctx.record.noise_sigma = source.noise_sigma
-    ctx.radio_key = _radio_key(radio_layer)
-    tuples = dataset_to_layer_data(dataset, ctx, name=radio_layer.name, image_id=image_id)
+    if prepared is None:
+        ctx = radio_snapshot(radio_layer, ir_layer, info=info)
+        want_contours = contours and ir_layer is not None
+        want_contours = want_contours and not _has_contours(viewer, ctx.radio_key)
+        prepared = prepare_layers(dataset, ctx, contours=want_contours)
+    ctx = prepared.ctx
+    (ldata, lkw, _), (pdata, pkw, _) = prepared.labels, prepared.points
     old = session_of_radio_layer(viewer, radio_layer)
+    if old is not None and not old.edited:
+        # a re-run over an untouched result: reuse the layers (fast, keeps the user's
+        # layer settings such as opacity or contour mode)
+        old.replace_content(ldata, lkw, pdata, pkw)
+        return old
     if old is not None:
         _retire(viewer, old, keep_edited=keep_edited)
-    if contours and ir_layer is not None and not _has_contours(viewer, ctx.radio_key):
-        add_contours(viewer, radio_layer, ir_layer)
+    if (
+        contours
+        and ir_layer is not None
+        and prepared.contours is not None
+        and not _has_contours(viewer, ctx.radio_key)
+    ):
+        _add_contour_layer(viewer, prepared.contours, ir_layer)
     from napari.layers import Labels, Points
 
-    (ldata, lkw, _), (pdata, pkw, _) = tuples
     # bind the session before the layers enter the viewer, so that listeners of
     # viewer.layers (the instance table) find a complete session
     labels, points = Labels(ldata, **lkw), Points(pdata, **pkw)
@@ -179,33 +261,20 @@ def _has_contours(viewer, radio_key: str) -> bool:
     )
 
 
-def add_contours(viewer, radio_layer, ir_layer=None, *, start: float = 3.0, factor: float = 2.0):
-    """Add radio contours (``start * factor**k`` sigma, a Shapes path layer) over the IR image."""
-    from napari_radiogal.stats import clipped_noise
-
-    from ._display import layer_transform
-
-    data = np.asarray(radio_layer.data)
-    noise = radio_layer.metadata.get("noise_sigma") or float(clipped_noise(data))
-    transform = layer_transform(data.shape, radio_layer.metadata.get("pixel_scale_arcsec"))
-    paths, kwargs, _ = contour_layer_data(
-        data,
-        noise,
-        transform,
-        name=radio_layer.name,
-        start=start,
-        factor=factor,
-        metadata={"radio_key": _radio_key(radio_layer)},
-    )
-    index = None
-    if ir_layer is not None and ir_layer in viewer.layers:
-        index = viewer.layers.index(ir_layer) + 1
-    if not paths:
-        log.info("no radio emission above %s sigma: no contours", start)
+def add_contours(viewer, radio_layer, ir_layer=None):
+    """Add radio contours (3, 6, 12... sigma, a Shapes path layer) just above the IR image."""
+    data = _contour_data(radio_snapshot(radio_layer, ir_layer), radio_layer.name)
+    if data is None:
+        log.info("no radio emission above 3 sigma: no contours")
         return None
+    return _add_contour_layer(viewer, data, ir_layer)
+
+
+def _add_contour_layer(viewer, data, ir_layer):
+    paths, kwargs, _ = data
     layer = viewer.add_shapes(paths, **kwargs)
-    if index is not None:
-        viewer.layers.move(viewer.layers.index(layer), index)
+    if ir_layer is not None and ir_layer in viewer.layers:
+        viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(ir_layer) + 1)
     return layer
 
 

@@ -98,9 +98,11 @@ def zscale_limits(data: np.ndarray) -> tuple[float, float]:
 def radio_contrast_limits(data: np.ndarray, noise_sigma: float | None) -> tuple[float, float]:
     """Contrast limits for a radio image shown with an asinh stretch.
 
-    The lower limit sits at ``-1 sigma`` so the noise floor is dark but visible; the upper at
-    the 99.9th percentile of the finite pixels (never below ``10 sigma``) so compact cores
-    saturate while the lobes keep their structure under the asinh stretch.
+    The lower limit sits at ``+1 sigma``: the noise floor is black, so with additive blending
+    over the infrared image only real emission glows (lower it in the layer controls to see
+    the noise). The upper limit is the 99.9th percentile of the finite pixels (never below
+    ``10 sigma``), so compact cores saturate while the lobes keep their structure under the
+    asinh stretch.
 
     Parameters
     ----------
@@ -117,7 +119,7 @@ def radio_contrast_limits(data: np.ndarray, noise_sigma: float | None) -> tuple[
 
         noise_sigma = float(clipped_noise(sample))
     hi = max(float(np.percentile(sample, 99.9)), 10.0 * noise_sigma)
-    return _widen(-1.0 * noise_sigma, hi)
+    return _widen(1.0 * noise_sigma, hi)
 
 
 def _widen(lo: float, hi: float) -> tuple[float, float]:

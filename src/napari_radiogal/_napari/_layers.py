@@ -106,6 +106,8 @@ class ImageContext:
         Identifier shared by the Labels, Points and Shapes layers of this annotation.
     radio_key : str, optional
         Which radio layer the annotation was made on (its file path).
+    layer_name : str, optional
+        That layer's name (the annotation layers are named after it).
     """
 
     record: ImageRecord
@@ -118,6 +120,7 @@ class ImageContext:
     instance_extra: dict[int, dict[str, Any]] = field(default_factory=dict)
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     radio_key: str | None = None
+    layer_name: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -390,7 +393,7 @@ def dataset_to_layer_data(
         host_pos.append((float(y), float(x)))
     if dataset.scheme != ctx.scheme:
         ctx.scheme = dataset.scheme
-    if dataset.info:
+    if dataset.info and not ctx.info:
         ctx.info = dict(dataset.info)
     features = instance_features(rows)
     points = np.asarray(host_pos, dtype=float).reshape(-1, 2)
@@ -531,6 +534,12 @@ def layers_to_dataset(
     return CocoDataset(images=[record], instances=instances, scheme=ctx.scheme, info=dict(ctx.info))
 
 
+def _polygon_area(vertices: np.ndarray) -> float:
+    """Area enclosed by a closed ``(M, 2)`` polygon (shoelace formula), in pixels."""
+    y, x = vertices[:, 0], vertices[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
 def contour_layer_data(
     radio: np.ndarray,
     noise_sigma: float,
@@ -540,6 +549,7 @@ def contour_layer_data(
     start: float = 3.0,
     factor: float = 2.0,
     min_vertices: int = 6,
+    min_area_px: float = 10.0,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[list[np.ndarray], dict[str, Any], str]:
     """Radio contours at ``start * factor**k`` sigma as a Shapes ``path`` layer-data tuple.
@@ -556,7 +566,10 @@ def contour_layer_data(
     ctx_transform : mapping
         The layer transform of the image (:func:`~._display.layer_transform`).
     min_vertices : int
-        Contours with fewer vertices (noise specks) are dropped.
+        Contours with fewer vertices are dropped.
+    min_area_px : float
+        Closed contours enclosing fewer pixels are dropped: noise peaks smaller than the
+        beam are not sources (pass the beam area in pixels).
 
     Returns
     -------
@@ -576,7 +589,8 @@ def contour_layer_data(
     paths, level_of = [], []
     for k, level in enumerate(levels):
         for c in find_contours(filled, level):
-            if len(c) >= min_vertices:
+            closed = np.allclose(c[0], c[-1])
+            if len(c) >= min_vertices and (not closed or _polygon_area(c) >= min_area_px):
                 paths.append(c)
                 level_of.append(k)
     n = max(len(levels), 1)

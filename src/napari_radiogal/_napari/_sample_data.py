@@ -7,15 +7,14 @@ noise in the layer metadata, north up, IR reprojected onto the radio grid, an au
 sidecar next to the radio file, and exports that name real input files.
 
 The folder is ``$RADIOGAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/napari-radiogal``, else
-``~/.cache/napari-radiogal``; files are rewritten when the package version changes.
+``~/.cache/napari-radiogal``; files are rewritten when the package version or the simulator
+changes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -48,24 +47,26 @@ def sample_paths() -> tuple[Path, Path]:
     folder = cache_dir() / "sample"
     radio, ir = folder / RADIO_NAME, folder / IR_NAME
     stamp = folder / "VERSION"
-    fresh = radio.exists() and ir.exists() and stamp.exists()
-    if fresh and stamp.read_text().strip() == __version__:
+    if radio.exists() and ir.exists() and _stamp_is_current(stamp, __version__):
         return radio, ir
     from napari_radiogal.sky import demo_cutout, write_cutout_fits
 
-    folder.mkdir(parents=True, exist_ok=True)
-    # write into a temporary folder first and move the finished files in, so a crash or a
-    # second napari never sees half-written FITS files
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=folder))
-    try:
-        write_cutout_fits(demo_cutout(), tmp / RADIO_NAME, tmp / IR_NAME)
-        for name in (RADIO_NAME, IR_NAME):
-            os.replace(tmp / name, folder / name)
-        stamp.write_text(__version__)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # write_cutout_fits writes each file atomically, so a second napari never reads half
+    # a file; the stamp goes last, so an interrupted write is redone next time
+    write_cutout_fits(demo_cutout(), radio, ir)
+    stamp.write_text(__version__)
     log.info("wrote the demo cut-out to %s", folder)
     return radio, ir
+
+
+def _stamp_is_current(stamp: Path, version: str) -> bool:
+    """The files were written by this version, and after the simulator's last change."""
+    import napari_radiogal.sky as sky
+
+    if not stamp.exists() or stamp.read_text().strip() != version:
+        return False
+    newest_source = max(p.stat().st_mtime for p in Path(sky.__file__).parent.glob("*.py"))
+    return stamp.stat().st_mtime >= newest_source
 
 
 def sample_cutout():
@@ -81,15 +82,16 @@ def demo_truth(image_id: int = 1):
 
     Used by the screenshot script and the tests before a trained default model exists.
     """
-    from napari_radiogal.annotations import CocoDataset, ImageRecord
+    from napari_radiogal.annotations import CocoDataset
     from napari_radiogal.sky import demo_cutout
 
     cutout = demo_cutout()
-    h, w = cutout.radio.shape
-    radio, _ = sample_paths()
-    record = ImageRecord(id=image_id, file_name=radio.name, height=h, width=w)
+    radio, ir = sample_paths()
+    record = cutout.to_image_record(
+        image_id, file_name=radio.name, radio_file=radio.name, ir_file=ir.name
+    )
     return CocoDataset(
         images=[record],
         instances=list(cutout.to_instances(image_id)),
-        info={"description": "ground truth of the synthetic demo cut-out"},
+        info={"description": "ground truth of the synthetic demo cut-out (napari-radiogal sky)"},
     )

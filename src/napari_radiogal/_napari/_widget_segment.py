@@ -40,10 +40,19 @@ from magicgui.widgets import (
 )
 from qtpy.QtCore import QObject, Signal
 
-from ._apply import add_annotations, infrared_layers, radio_layers, restore_sidecar
+from ._apply import (
+    _has_contours,
+    add_annotations,
+    infrared_layers,
+    prepare_layers,
+    radio_layers,
+    radio_snapshot,
+    restore_sidecar,
+)
 from ._autosave import sidecar_path
 from ._layers import data_fingerprint
 from ._status import connect_while_alive, install_sky_status
+from ._torch_guard import prepare_torch_import
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +152,20 @@ def _option_widget(spec: dict[str, Any]):
     return w
 
 
-def _segment_in_thread(radio, infrared, model_path, config, on_progress, cancel):
-    """Worker body: load the model (cached) and segment; returns (prediction, device, seconds)."""
+def _segment_in_thread(
+    radio, infrared, model_path, config, on_progress, cancel, snapshot, contours
+):
+    """Worker body: load the model (cached), segment, and prepare the layer data.
+
+    Everything but creating the layers happens here, off the GUI thread: the network, the
+    conversion to Labels/Points data with fluxes and sizes, and the radio contours.
+
+    Returns
+    -------
+    (Prediction, str, float, PreparedLayers)
+        The prediction, the device it ran on, the seconds it took, the layer data.
+    """
+    prepare_torch_import()
     from napari_radiogal.inference import InferenceCancelled, load_model, segment
 
     t0 = time.perf_counter()
@@ -154,7 +175,9 @@ def _segment_in_thread(radio, infrared, model_path, config, on_progress, cancel)
     prediction = segment(
         radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel
     )
-    return prediction, str(model.device), time.perf_counter() - t0
+    snapshot.info = dict(prediction.provenance)
+    prepared = prepare_layers(prediction.to_dataset(), snapshot, contours=contours)
+    return prediction, str(model.device), time.perf_counter() - t0, prepared
 
 
 class SegmentWidget(Container):
@@ -174,6 +197,7 @@ class SegmentWidget(Container):
         self.job: Job | None = None
         self.last_result = None
         self.last_seconds: float | None = None
+        self.last_timings: dict[str, float] = {}
         self._cancel = threading.Event()
         self._pbar = None
         self._has_default = default_weights_path().is_file()
@@ -322,6 +346,7 @@ class SegmentWidget(Container):
 
         def probe() -> None:
             try:
+                prepare_torch_import()
                 from napari_radiogal.inference.device import available_devices
 
                 names = available_devices()
@@ -423,6 +448,7 @@ class SegmentWidget(Container):
             return None
         self.job = Job.for_layers(radio_layer, ir_layer)
         radio, infrared = self._inputs(radio_layer, ir_layer)
+        snapshot = radio_snapshot(radio_layer, ir_layer)
         self._cancel = threading.Event()
         self._pbar = cancelable_progress(
             total=0, desc=f"Segmenting {radio_layer.name}", cancel_callback=self._cancel.set
@@ -440,6 +466,8 @@ class SegmentWidget(Container):
             config,
             self._relay.progressed.emit,
             is_cancelled,
+            snapshot,
+            ir_layer is not None and not _has_contours(self.viewer, snapshot.radio_key),
             _start_thread=False,
             # our own errored handler: errors (and cancellation) become notifications,
             # not exceptions re-raised in the event loop
@@ -487,11 +515,11 @@ class SegmentWidget(Container):
         pbar.set_description(f"Segmenting ({done}/{total})")
 
     def _on_returned(self, job: Job, result) -> None:
-        prediction, device, seconds = result
+        prediction, device, seconds, prepared = result
         self._update_runs_on(device)
-        self.deliver(job, prediction, seconds=seconds)
+        self.deliver(job, prediction, seconds=seconds, prepared=prepared)
 
-    def deliver(self, job: Job, prediction, *, seconds: float | None = None):
+    def deliver(self, job: Job, prediction, *, seconds: float | None = None, prepared=None):
         """Apply a result to the viewer, unless the job's layers changed meanwhile.
 
         This is the one path by which predictions reach the viewer (tests inject results
@@ -510,9 +538,14 @@ class SegmentWidget(Container):
             show_warning(f"Segmentation result dropped: {reason}. Run it again.")
             self.status.value = f"Result dropped: {reason}."
             return None
-        dataset = prediction.to_dataset() if hasattr(prediction, "to_dataset") else prediction
-        info = getattr(prediction, "provenance", None) or dataset.info
-        session = add_annotations(self.viewer, dataset, job.radio_layer, job.ir_layer, info=info)
+        self.last_timings = dict(getattr(prediction, "timings", {}) or {})
+        dataset = info = None
+        if prepared is None:
+            dataset = prediction.to_dataset() if hasattr(prediction, "to_dataset") else prediction
+            info = getattr(prediction, "provenance", None) or dataset.info
+        session = add_annotations(
+            self.viewer, dataset, job.radio_layer, job.ir_layer, info=info, prepared=prepared
+        )
         self.last_result = session
         self.last_seconds = seconds if seconds is not None else time.perf_counter() - job.started
         n = len(session.instance_ids())

@@ -44,13 +44,23 @@ COLUMNS = (
     ("ID", "instance_id"),
     ("Class", "class"),
     ("Score", "score"),
-    ("Host RA (°)", "host_ra"),
-    ("Host Dec (°)", "host_dec"),
-    ("Flux (mJy)", "flux_jy"),
-    ("Size (″)", "size_arcsec"),
-    ("Reviewed", "reviewed"),
+    ("Host RA°", "host_ra"),
+    ("Host Dec°", "host_dec"),
+    ("mJy", "flux_jy"),
+    ("LAS″", "size_arcsec"),
+    ("✓", "reviewed"),
 )
 COL = {name: k for k, (_, name) in enumerate(COLUMNS)}
+_HEADER_TIPS = (
+    "Instance id (= its label in the Labels layer)",
+    "Morphological class (editable)",
+    "Model confidence: class probability x propagated CAM peak (empty: drawn by hand)",
+    "Host galaxy right ascension, degrees (ICRS)",
+    "Host galaxy declination, degrees (ICRS)",
+    "Integrated flux density, mJy (sum of Jy/beam in the mask / beam area)",
+    "Largest angular size, arcsec",
+    "Reviewed by a human (editable)",
+)
 CUT_LINE_NAME = "cut line"
 
 
@@ -101,7 +111,11 @@ class InstanceTableWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        for k, tip in enumerate(_HEADER_TIPS):
+            self.table.horizontalHeaderItem(k).setToolTip(tip)
         self.table.setSortingEnabled(False)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.table.itemChanged.connect(self._on_item_changed)
@@ -347,7 +361,7 @@ class InstanceTableWidget(QWidget):
         f = s.labels.features
         n, reviewed = len(f), int(np.sum(f["reviewed"])) if len(f) else 0
         orphans = int(np.sum(s.points.features["orphan"])) if len(s.points.features) else 0
-        parts = [f"{n} instances", f"{reviewed} reviewed"]
+        parts = [f"{n} instance{'' if n == 1 else 's'}", f"{reviewed} reviewed"]
         if orphans:
             parts.append(f"{orphans} orphan host{'s' if orphans > 1 else ''} (grey)")
         saver = getattr(s, "autosaver", None)

@@ -51,8 +51,9 @@ def open_demo(
     if viewer is None:
         viewer = napari.Viewer(title="napari-radiogal demo")
     viewer.open_sample(PLUGIN, "radio-galaxy-cutout")
-    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT_WIDGET)
-    _, table = viewer.window.add_plugin_dock_widget(PLUGIN, TABLE_WIDGET, tabify=False)
+    seg_dock, seg = viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT_WIDGET)
+    table_dock, table = viewer.window.add_plugin_dock_widget(PLUGIN, TABLE_WIDGET, tabify=False)
+    _give_the_table_room(viewer, seg_dock, table_dock)
     seg.reset_choices()
     if device != "auto":
         seg._on_devices([device] if device != "cpu" else ["cpu"])
@@ -74,6 +75,17 @@ def open_demo(
         else:
             seg.run()
     return viewer, seg, table
+
+
+def _give_the_table_room(viewer, seg_dock, table_dock) -> None:
+    """Wider right-hand docks, most of the height for the instance table (cosmetic)."""
+    from qtpy.QtCore import Qt
+
+    window = getattr(viewer.window, "_qt_window", None)
+    if window is None:  # pragma: no cover - napari without a Qt window
+        return
+    window.resizeDocks([seg_dock, table_dock], [470, 470], Qt.Orientation.Horizontal)
+    window.resizeDocks([seg_dock, table_dock], [360, 640], Qt.Orientation.Vertical)
 
 
 def run_demo(**kwargs) -> int:
