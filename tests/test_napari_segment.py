@@ -7,8 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from napari_fits_helpers import write_pair
-
 pytestmark = pytest.mark.gui
 
 
@@ -41,9 +39,8 @@ def widget(make_napari_viewer, tmp_path, monkeypatch, tiny_weights, qtbot):
     from napari_radiogal._napari._widget_segment import FILE_MODEL, SegmentWidget
 
     monkeypatch.setenv("RADIOGAL_CACHE_DIR", str(tmp_path / "cache"))
-    radio_path, ir_path = write_pair(tmp_path)
     viewer = make_napari_viewer()
-    viewer.open([str(radio_path), str(ir_path)], plugin="napari-radiogal")
+    viewer.open_sample("napari-radiogal", "radio-galaxy-cutout")
     seg = SegmentWidget(viewer)
     viewer.window.add_dock_widget(seg)
     seg.reset_choices()
@@ -107,7 +104,6 @@ def test_cancel_mid_run_leaves_the_viewer_usable(widget, qtbot):
 def test_result_for_changed_data_is_dropped(widget, qtbot):
     from napari.utils.notifications import notification_manager
 
-    from napari_radiogal._napari._sample_data import demo_truth  # noqa: F401 (import check)
     from napari_radiogal._napari._widget_segment import Job
     from napari_radiogal.annotations import CocoDataset, ImageRecord
 
@@ -116,7 +112,8 @@ def test_result_for_changed_data_is_dropped(widget, qtbot):
     job = Job.for_layers(radio, seg.infrared.value)
     # the user edits the image while the job runs
     radio.data = radio.data + np.float32(1e-3)
-    empty = CocoDataset(images=[ImageRecord(id=1, file_name="x.fits", height=64, width=64)])
+    h, w = radio.data.shape
+    empty = CocoDataset(images=[ImageRecord(id=1, file_name="x.fits", height=h, width=w)])
     n = len(notification_manager.records)
     assert seg.deliver(job, empty) is None
     assert "instances" not in _kinds(viewer)

@@ -65,6 +65,7 @@ def open_demo(
         from ._sample_data import demo_truth
 
         seg.deliver(Job.for_layers(seg.radio.value, seg.infrared.value), demo_truth())
+        seg.status.value = "Showing the simulator's ground truth (no model was run)."
     elif segment:
         if model is None and not default_weights_path().is_file():
             show_info(
