@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     have_model = args.model is not None or default_weights_path().is_file()
     viewer = napari.Viewer(title="napari-radiogal", show=True)
     width, height = (int(v) for v in args.size.split("x"))
-    viewer.window._qt_window.resize(width, height)
     t0 = time.perf_counter()
     _, seg, table = open_demo(
         viewer,
@@ -49,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model,
         ground_truth=args.ground_truth or not have_model,
     )
+    seg.native.window().resize(width, height)  # the main window holding the docks
     while seg.running:  # the widget's worker: keep the event loop turning
         QApplication.processEvents()
         time.sleep(0.02)

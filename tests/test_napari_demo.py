@@ -8,7 +8,10 @@ import pytest
 
 from napari_radiogal.errors import WeightsError
 
-pytestmark = pytest.mark.gui
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.filterwarnings("error:Private attribute access:FutureWarning"),
+]
 
 
 def test_demo_opens_sample_docks_and_shows_an_annotation(make_napari_viewer, tmp_path, monkeypatch):

@@ -7,7 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.gui
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.filterwarnings("error:Private attribute access:FutureWarning"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +44,8 @@ def widget(make_napari_viewer, tmp_path, monkeypatch, tiny_weights, qtbot):
     monkeypatch.setenv("RADIOGAL_CACHE_DIR", str(tmp_path / "cache"))
     viewer = make_napari_viewer()
     viewer.open_sample("napari-radiogal", "radio-galaxy-cutout")
-    seg = SegmentWidget(viewer)
-    viewer.window.add_dock_widget(seg)
+    _, seg = viewer.window.add_plugin_dock_widget("napari-radiogal", "Segment radio galaxies")
+    assert isinstance(seg, SegmentWidget)
     seg.reset_choices()
     seg.model.value = FILE_MODEL
     seg.weights.value = tiny_weights

@@ -16,7 +16,11 @@ from napari_fits_helpers import write_pair
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS
 
-pytestmark = pytest.mark.gui
+pytestmark = [
+    pytest.mark.gui,
+    # napari will forbid plugins private attribute access; fail now if we rely on any
+    pytest.mark.filterwarnings("error:Private attribute access:FutureWarning"),
+]
 
 SHAPE = (64, 64)
 
@@ -53,10 +57,10 @@ def gui(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     radio_path, ir_path = write_pair(tmp_path)
     viewer = make_napari_viewer()
     viewer.open([str(radio_path), str(ir_path)], plugin="napari-radiogal")
-    seg = SegmentWidget(viewer)
-    table = InstanceTableWidget(viewer)
-    viewer.window.add_dock_widget(seg, name="Segment radio galaxies")
-    viewer.window.add_dock_widget(table, name="Radio galaxy instances")
+    # through napari's plugin machinery: the widgets get napari's public-only viewer proxy
+    _, seg = viewer.window.add_plugin_dock_widget("napari-radiogal", "Segment radio galaxies")
+    _, table = viewer.window.add_plugin_dock_widget("napari-radiogal", "Radio galaxy instances")
+    assert isinstance(seg, SegmentWidget) and isinstance(table, InstanceTableWidget)
     seg.reset_choices()
     session = seg.deliver(Job.for_layers(seg.radio.value, seg.infrared.value), truth())
     qtbot.waitUntil(lambda: table.session is session and table.table.rowCount() == 3, timeout=5000)

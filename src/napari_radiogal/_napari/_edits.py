@@ -24,6 +24,7 @@ brings back their class, score and host, not a blank row.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -50,10 +51,22 @@ from ._layers import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AnnotationSession", "EditError", "session_for", "sessions_in"]
+__all__ = ["AnnotationSession", "EditError", "session_for", "sessions_in", "unwrap"]
 
 #: Debounce delay (ms) between a paint stroke and re-deriving the features.
 SYNC_DELAY_MS = 150
+
+#: The session of each instance Labels / host Points layer. Weak keys: a session lives as
+#: long as its layers (it holds only weak references to them, see ``labels``/``points``).
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def unwrap(obj):
+    """The napari object behind the ``PublicOnlyProxy`` napari hands to plugin widgets.
+
+    Used only for identity (registry keys); every attribute used is public API.
+    """
+    return getattr(obj, "__wrapped__", obj)
 
 
 class EditError(RadiogalError, ValueError):
@@ -83,8 +96,9 @@ class AnnotationSession:
     changed = Signal()
 
     def __init__(self, labels, points) -> None:
-        self.labels = labels
-        self.points = points
+        labels, points = unwrap(labels), unwrap(points)
+        self._labels = weakref.ref(labels)
+        self._points = weakref.ref(points)
         self.ctx: ImageContext = labels.metadata[META_KEY]
         self.current: int | None = None
         self.new_class: str = self.ctx.scheme.names[0]
@@ -95,14 +109,35 @@ class AnnotationSession:
         self._pending_rows: dict[int, dict[str, Any]] = {}
         self._syncing = False
         self._timer = None
-        labels._radiogal_session = self
-        points._radiogal_session = self
+        _SESSIONS[labels] = self
+        _SESSIONS[points] = self
         labels.events.paint.connect(self._on_labels_edit)
         labels.events.set_data.connect(self._on_labels_maybe_changed)
         points.events.data.connect(self._on_points_data)
         self._last_fingerprint = self._labels_fingerprint()
 
     # ------------------------------------------------------------------ queries
+    @property
+    def labels(self):
+        """The instance Labels layer (``EditError`` once it has been deleted)."""
+        layer = self._labels()
+        if layer is None:
+            raise EditError("the instance layer of this annotation was deleted")
+        return layer
+
+    @property
+    def points(self):
+        """The host Points layer (``EditError`` once it has been deleted)."""
+        layer = self._points()
+        if layer is None:
+            raise EditError("the hosts layer of this annotation was deleted")
+        return layer
+
+    @property
+    def alive(self) -> bool:
+        """Whether both layers still exist."""
+        return self._labels() is not None and self._points() is not None
+
     @property
     def scheme(self):
         return self.ctx.scheme
@@ -327,9 +362,10 @@ class AnnotationSession:
             self.points.metadata = points_kwargs["metadata"]
             self.labels.metadata = labels_kwargs["metadata"]
             self.labels.data = labels_data
-            reset_history = getattr(self.labels, "_reset_history", None)
-            if reset_history is not None:  # napari keeps no public way to clear it
-                reset_history()
+            # napari has no public "clear undo history"; switching editing off and on does it
+            # (Labels resets its history when it stops being editable)
+            self.labels.editable = False
+            self.labels.editable = True
             self.labels.features = labels_kwargs["features"]
             self.labels.colormap = labels_kwargs["colormap"]
             self.points.refresh_colors(update_color_mapping=False)
@@ -585,7 +621,7 @@ def session_for(layer, viewer=None) -> AnnotationSession | None:
     """
     if layer is None:
         return None
-    existing = getattr(layer, "_radiogal_session", None)
+    existing = _SESSIONS.get(unwrap(layer))
     if existing is not None:
         return existing
     ctx = layer.metadata.get(META_KEY)

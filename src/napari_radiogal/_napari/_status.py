@@ -61,7 +61,11 @@ def _format(ra: float, dec: float) -> str:
 
 def install_sky_status(viewer) -> None:
     """Append RA/Dec to the viewer's status bar text (idempotent)."""
-    if viewer is None or viewer in _INSTALLED:
+    if viewer is None:
+        return
+    # plugin widgets get a proxy of the viewer, made anew on each access: key by the viewer
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    if viewer in _INSTALLED:
         return
     _INSTALLED.add(viewer)
     ref = weakref.ref(viewer)

@@ -82,8 +82,8 @@ def _give_the_table_room(viewer, seg_dock, table_dock) -> None:
     """Wider right-hand docks, most of the height for the instance table (cosmetic)."""
     from qtpy.QtCore import Qt
 
-    window = getattr(viewer.window, "_qt_window", None)
-    if window is None:  # pragma: no cover - napari without a Qt window
+    window = seg_dock.parentWidget()  # the QMainWindow the docks live in
+    if window is None or not hasattr(window, "resizeDocks"):  # pragma: no cover
         return
     window.resizeDocks([seg_dock, table_dock], [470, 470], Qt.Orientation.Horizontal)
     window.resizeDocks([seg_dock, table_dock], [360, 640], Qt.Orientation.Vertical)
