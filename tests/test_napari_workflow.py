@@ -236,6 +236,18 @@ def test_split_delete_add_and_orphans(gui, qtbot):
     # a new instance of a chosen class, next free label
     new = session.add_instance(_disk(8, 56, 3), "FR-I")
     assert new == max(session.instance_ids()) and _row(session, new)["class"] == "FR-I"
+    # napari's own brush (what a paint stroke calls) grows it; the table follows
+    area = _row(session, new)["size_arcsec"]
+    labels.brush_size = 3
+    labels.paint((8, 50), new)
+    _wait_synced(qtbot, session)
+    assert _row(session, new)["size_arcsec"] > area
+    # napari's brush with a fresh label makes a new instance of the chosen class
+    session.new_class = "FR-X"
+    fresh = session.next_free_id()
+    labels.paint((30, 5), fresh)
+    _wait_synced(qtbot, session)
+    assert _row(session, fresh)["class"] == "FR-X" and bool(_row(session, fresh)["reviewed"])
     # erasing the FR-II with napari's tools leaves its host as a flagged orphan
     rr, cc = np.nonzero(labels.data == fr2)
     labels.data_setitem((rr, cc), 0)

@@ -56,6 +56,9 @@ __all__ = ["AnnotationSession", "EditError", "session_for", "sessions_in", "unwr
 #: Debounce delay (ms) between a paint stroke and re-deriving the features.
 SYNC_DELAY_MS = 150
 
+#: ``instance_id`` of a host that a newly placed host replaces (removed at the next sync).
+_REPLACED = -1
+
 #: The session of each instance Labels / host Points layer. Weak keys: a session lives as
 #: long as its layers (it holds only weak references to them, see ``labels``/``points``).
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -427,9 +430,13 @@ class AnnotationSession:
             base.update(measures[i])
             base["index"] = base["instance_id"] = i
             rows.append(base)
-        # hosts: link, orphan flag, one per instance, sky position
-        hosts = np.asarray(self.points.data, dtype=float).reshape(-1, 2)
+        # hosts: drop replaced ones; link, orphan flag, one per instance, sky position
         pf = self.points.features
+        if len(pf):
+            replaced = np.flatnonzero(np.asarray(pf["instance_id"]) == _REPLACED)
+            self._remove_points([int(j) for j in replaced])
+            pf = self.points.features
+        hosts = np.asarray(self.points.data, dtype=float).reshape(-1, 2)
         by_id = {r["index"]: r for r in rows}
         host_rows, seen = [], set()
         ra, dec = pixel_to_sky(self.ctx.wcs, hosts[:, 1], hosts[:, 0])
@@ -509,7 +516,6 @@ class AnnotationSession:
         data = np.asarray(self.labels.data)
         pos = np.asarray(self.points.data, dtype=float)
         f = self.points.features
-        replaced = []
         for k in indices:
             r, c = np.round(pos[k]).astype(int)
             inside = 0 <= r < data.shape[0] and 0 <= c < data.shape[1]
@@ -519,12 +525,12 @@ class AnnotationSession:
             if iid == 0:
                 continue
             for j in np.flatnonzero(np.asarray(f["instance_id"]) == iid):
-                if int(j) != k and not bool(f["orphan"].iloc[int(j)]):
-                    replaced.append(int(j))
+                if int(j) not in indices and not bool(f["orphan"].iloc[int(j)]):
+                    # the previous host: marked now, removed at the next sync, because
+                    # napari is still inside its own add() (which selects by index)
+                    f.loc[f.index[int(j)], "instance_id"] = _REPLACED
             f.loc[f.index[k], "instance_id"] = iid
             f.loc[f.index[k], "orphan"] = False
-        if replaced:
-            self._remove_points(sorted(set(replaced) - set(indices)))
 
     # ------------------------------------------------------------------ helpers
     def _after_edit(self, what: str) -> None:

@@ -240,9 +240,11 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
         return _NO_LAYERS
     onto = radios[0] if radios else _radio_in_viewer()
     layers: list[LayerData] = []
+    aligned = 0
     for ir in irs:
         try:
             layers.append(infrared_layer_data(ir, onto=onto))
+            aligned += onto is not None
         except ValueError as exc:  # InputImageError: no overlap with the radio image
             show_error(f"{_stem(ir.path, 'infrared')}: {exc} Shown on its own grid instead.")
             layers.append(infrared_layer_data(ir, onto=None))
@@ -250,7 +252,7 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
         layers.append(radio_layer_data(radio))
     if radios:
         layers += _realign_lonely_infrared(radios[0])
-    if irs and onto is not None and not radios:
+    if aligned and not radios:
         show_info(f"Infrared reprojected onto the radio grid of {_stem(onto.path, 'radio')}.")
     for radio in radios:
         _offer_autosave(radio.path)
