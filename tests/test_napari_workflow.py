@@ -145,6 +145,11 @@ def test_corrections_table_export_and_reimport(gui, qtbot, tmp_path):
 
     # 2. merge the FR-I into the R through the table (the more confident R keeps its id)
     table.select([r, fr1])
+    # the view centres on the first selected row (the least confident: the FR-I)
+    rows, cols = np.nonzero(labels.data == fr1)
+    centre = labels.data_to_world(((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2))
+    np.testing.assert_allclose(viewer.scene.camera.center[-2:], centre, atol=1.0)
+    assert labels.selected_label == fr1
     kept = table.merge_selected()
     assert kept == r and fr1 not in session.instance_ids()
     assert (labels.data == r).sum() > area0
@@ -300,3 +305,23 @@ def test_file_save_writer_round_trips(gui, tmp_path):
     cat = viewer.layers.save(str(tmp_path / "cat.ecsv"), selected=True, plugin="napari-radiogal")
     reg = viewer.layers.save(str(tmp_path / "cat.reg"), selected=True, plugin="napari-radiogal")
     assert "reviewed" in open(cat[0]).read() and "# Region file format: DS9" in open(reg[0]).read()
+
+
+def test_autosave_falls_back_to_the_cache_for_read_only_folders(gui, qtbot, monkeypatch):
+    from napari_radiogal._napari._autosave import existing_sidecar, sidecar_path
+    from napari_radiogal.io import coco
+
+    viewer, seg, table, session, radio_path = gui
+    real_write = coco.write_coco
+
+    def write_coco(path, dataset, **kw):
+        if path == sidecar_path(radio_path):  # the data folder is read-only
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_write(path, dataset, **kw)
+
+    monkeypatch.setattr(coco, "write_coco", write_coco)
+    session.set_reviewed(session.instance_ids(), True)
+    qtbot.waitUntil(lambda: existing_sidecar(radio_path) is not None, timeout=5000)
+    side = existing_sidecar(radio_path)
+    assert side.parent.name == "autosave" and not sidecar_path(radio_path).exists()
+    assert all(a.reviewed for a in coco.read_coco(side).instances)

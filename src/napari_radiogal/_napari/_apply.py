@@ -18,7 +18,13 @@ import numpy as np
 
 from napari_radiogal.annotations import CocoDataset
 
-from ._autosave import Autosaver, context_for_radio_layer, record_for_json, sidecar_path
+from ._autosave import (
+    Autosaver,
+    context_for_radio_layer,
+    existing_sidecar,
+    record_for_json,
+    sidecar_path,
+)
 from ._display import layer_transform
 from ._edits import AnnotationSession, session_for
 from ._layers import KIND_KEY, META_KEY, ImageContext, contour_layer_data, dataset_to_layer_data
@@ -293,7 +299,7 @@ def restore_sidecar(viewer, radio_path: str | os.PathLike) -> AnnotationSession 
         ),
         None,
     )
-    side = sidecar_path(radio_path)
+    side = existing_sidecar(radio_path) or sidecar_path(radio_path)
     if layer is None:
         show_error(f"Open {radio_path.name} first, then restore its edits.")
         return None

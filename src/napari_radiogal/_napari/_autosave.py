@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "SIDECAR_SUFFIX",
     "sidecar_path",
+    "fallback_sidecar_path",
+    "existing_sidecar",
     "Autosaver",
     "offer_restore",
     "context_from_record",
@@ -55,6 +57,25 @@ def sidecar_path(radio_path: str | os.PathLike | None, name: str = "radio") -> P
         return cache_dir() / "autosave" / f"{name}{SIDECAR_SUFFIX}"
     p = Path(radio_path)
     return p.with_name(_strip_fits_suffix(p.name) + SIDECAR_SUFFIX)
+
+
+def fallback_sidecar_path(radio_path: str | os.PathLike) -> Path:
+    """Where the sidecar goes when the radio file's folder is read-only (user cache)."""
+    import hashlib
+
+    from ._sample_data import cache_dir
+
+    p = Path(radio_path).resolve()
+    tag = hashlib.sha1(str(p.parent).encode()).hexdigest()[:10]  # same name, other folder
+    return cache_dir() / "autosave" / f"{_strip_fits_suffix(p.name)}-{tag}{SIDECAR_SUFFIX}"
+
+
+def existing_sidecar(radio_path: str | os.PathLike | None) -> Path | None:
+    """The newest autosave of a radio file (next to it, or in the cache), if any."""
+    if radio_path is None:
+        return None
+    found = [p for p in (sidecar_path(radio_path), fallback_sidecar_path(radio_path)) if p.exists()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def _pixel_scale_arcsec(wcs) -> float | None:
@@ -242,16 +263,32 @@ class Autosaver:
 
         self._timer.stop()
         try:
-            dataset = record_for_json(self.session.to_dataset(), self.path)
-            write_coco(self.path, dataset, backup=False)
+            dataset = self.session.to_dataset()
+            write_coco(self.path, record_for_json(dataset, self.path), backup=False)
+        except PermissionError as exc:
+            radio = self.session.ctx.radio_path
+            fallback = None if radio is None else fallback_sidecar_path(radio)
+            if fallback is None or fallback == self.path:
+                return self._failed(exc)
+            # a read-only data folder: keep autosaving, in the user cache
+            show_warning(f"Cannot write next to the image ({exc}); autosaving to {fallback}.")
+            self.path = fallback
+            return self.save_now()
         except (OSError, ValueError) as exc:
-            self.error = str(exc)
-            show_warning(f"Autosave to {self.path} failed: {exc}")
-            return None
+            return self._failed(exc)
         self.error = None
         self.last_saved = self.path
         log.debug("autosaved %s", self.path)
         return self.path
+
+    def _failed(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_warning
+
+        # warn once per distinct problem, not on every edit
+        if self.error != str(exc):
+            show_warning(f"Autosave to {self.path} failed: {exc}")
+        self.error = str(exc)
+        return None
 
 
 def offer_restore(radio_path: Path) -> bool:
@@ -259,8 +296,8 @@ def offer_restore(radio_path: Path) -> bool:
 
     Returns whether a sidecar was found.
     """
-    side = sidecar_path(radio_path)
-    if not side.exists():
+    side = existing_sidecar(radio_path)
+    if side is None:
         return False
     from napari.utils.notifications import Notification, NotificationSeverity, notification_manager
 

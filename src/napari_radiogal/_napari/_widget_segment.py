@@ -49,7 +49,7 @@ from ._apply import (
     radio_snapshot,
     restore_sidecar,
 )
-from ._autosave import sidecar_path
+from ._autosave import existing_sidecar
 from ._layers import data_fingerprint
 from ._status import connect_while_alive, install_sky_status
 from ._torch_guard import prepare_torch_import
@@ -299,7 +299,7 @@ class SegmentWidget(Container):
     def _on_radio_choice(self, *_):
         layer = self.radio.value
         path = None if layer is None else layer.metadata.get("path")
-        self.restore_button.visible = bool(path) and sidecar_path(path).exists()
+        self.restore_button.visible = existing_sidecar(path) is not None
 
     def _on_model_choice(self, *_):
         self.weights.visible = self.model.value == FILE_MODEL
