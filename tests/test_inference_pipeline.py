@@ -98,6 +98,13 @@ def test_segment_arrays(model):
         assert 0 < a.extra["class_probability"] < 1
         if a.host is not None:  # the paper's rule: the host lies inside the mask
             assert a.mask[round(a.host[1]), round(a.host[0])]
+    # masks never leave the radio islands (clip_to_islands, default on)
+    from napari_radiogal.preprocess import preprocess
+
+    islands = preprocess(radio, ir, model.card.preprocess).radio_islands > 0
+    assert all(not (a.mask & ~islands).any() for a in pred.instances)
+    free = segment(radio, ir, model=model, config=FAST.replace(clip_to_islands=False))
+    assert sum(a.area for a in free.instances) >= sum(a.area for a in pred.instances)
     assert set(pred.timings) == set(STAGES)
     prov = pred.provenance
     assert prov["model"]["name"] == "tiny-random" and prov["model"]["sha256"] == model.sha256

@@ -180,6 +180,16 @@ class InferenceConfig:
             "How background_threshold is read.", choices=BACKGROUND_MODES, group="instances"
         ),
     )
+    clip_to_islands: bool = field(
+        default=True,
+        metadata=_meta(
+            "Keep only mask pixels inside the radio islands of the pre-processing (above "
+            "island_sigma x noise, the paper's definition of emission and of the annotated "
+            "masks). The authors' masks follow the random walk alone, which spreads over "
+            "empty sky wherever the boundary map is weak.",
+            group="instances",
+        ),
+    )
     min_fragment_fraction: float = field(
         default=0.02,
         metadata=_meta(

@@ -920,7 +920,8 @@ def _masks_and_hosts(
         background = config.background_threshold * float(scores.max())
     else:
         background = config.background_threshold
-    valid = np.isfinite(p.radio)
+    finite = np.isfinite(p.radio)
+    valid = finite & (p.preprocessed.radio_islands > 0) if config.clip_to_islands else finite
     label = _inst.label_from_scores(scores, background, valid=valid)
     ir = _ir_scaled(p)
     candidates = []
@@ -952,7 +953,8 @@ def _masks_and_hosts(
         if ir is not None:
             region = mask
             if config.host_region == "hull" and n_parts > 1:
-                region = convex_hull_image(mask) & valid
+                # the host of detached lobes may sit where there is no radio emission
+                region = convex_hull_image(mask) & finite
             host = _hosts.ir_host(inst_cam, ir, region, subpixel=config.subpixel_host)
             host_from = "ir" if host is not None else None
         else:
