@@ -363,6 +363,7 @@ def export_session(
         ``radiogal predict`` (plus a ``reviewed`` column).
     """
     from napari_radiogal.inference.prediction import write_table
+    from napari_radiogal.io.atomic import atomic_write_text
     from napari_radiogal.io.coco import write_coco
 
     from ._catalogue import catalogue_table, dataset_regions
@@ -382,15 +383,5 @@ def export_session(
     write_coco(paths["coco"], record_for_json(dataset, paths["coco"]))
     write_table(catalogue_table(dataset, session.ctx), paths["catalogue"])
     regions = dataset_regions(dataset, session.ctx)
-    _atomic(paths["regions"], lambda p: p.write_text(regions.serialize(format="ds9")))
+    atomic_write_text(paths["regions"], regions.serialize(format="ds9"))
     return paths
-
-
-def _atomic(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` then ``os.replace`` (a crash never leaves half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -262,6 +262,8 @@ class Autosaver:
         from napari_radiogal.io.coco import write_coco
 
         self._timer.stop()
+        if not self.session.alive:  # the layers were deleted (or the viewer closed)
+            return None
         try:
             dataset = self.session.to_dataset()
             write_coco(self.path, record_for_json(dataset, self.path), backup=False)

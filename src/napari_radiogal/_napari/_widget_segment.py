@@ -110,6 +110,18 @@ class Job:
         return None
 
 
+def _closed(widget) -> bool:
+    """Whether a magicgui widget's Qt side was deleted (its dock closed, the viewer shut).
+
+    Signals queued from worker threads can arrive after that; their slots must do nothing.
+    """
+    try:
+        widget.native.objectName()
+    except RuntimeError:
+        return True
+    return False
+
+
 class _ProgressRelay(QObject):
     """Carries ``progress(done, total)`` from the worker thread to the GUI thread."""
 
@@ -363,6 +375,8 @@ class SegmentWidget(Container):
         self._device_thread.start()
 
     def _on_devices(self, names: list[str]) -> None:
+        if _closed(self):
+            return
         self._available = list(names)
         current = self.device.value
         self.device.choices = ["auto", *names]
@@ -506,6 +520,8 @@ class SegmentWidget(Container):
         self.status.value = "Cancelling…"
 
     def _on_progress(self, done: int, total: int) -> None:
+        if _closed(self):
+            return
         pbar = self._pbar
         if pbar is None:
             return
@@ -515,6 +531,8 @@ class SegmentWidget(Container):
         pbar.set_description(f"Segmenting ({done}/{total})")
 
     def _on_returned(self, job: Job, result) -> None:
+        if _closed(self):
+            return
         prediction, device, seconds, prepared = result
         self._update_runs_on(device)
         self.deliver(job, prediction, seconds=seconds, prepared=prepared)
@@ -555,6 +573,8 @@ class SegmentWidget(Container):
         return session
 
     def _on_error(self, exc: BaseException) -> None:
+        if _closed(self):
+            return
         from napari.utils.notifications import show_error, show_info
 
         from napari_radiogal.errors import RadiogalError
@@ -572,6 +592,8 @@ class SegmentWidget(Container):
 
     def _on_warned(self, warning_args) -> None:
         """A warning raised in the worker (e.g. no IR overlap) becomes a notification."""
+        if _closed(self):
+            return
         from napari.utils.notifications import show_warning
 
         message = warning_args[0] if warning_args else "warning"
@@ -579,9 +601,11 @@ class SegmentWidget(Container):
 
     def _on_finished(self) -> None:
         if self._pbar is not None:
-            self._pbar.close()
+            self._pbar.close()  # napari's activity dock, not ours: close it in any case
         self._pbar = None
         self.worker = None
+        if _closed(self):
+            return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 

@@ -92,13 +92,14 @@ def write_catalogue_layers(path: str, layer_data: list[LayerData]) -> list[str]:
 
 def write_regions_layers(path: str, layer_data: list[LayerData]) -> list[str]:
     """Write outlines and hosts of the selected layers as a DS9 region file."""
-    from ._apply import _atomic
+    from napari_radiogal.io.atomic import atomic_write_text
+
     from ._catalogue import dataset_regions
 
     dataset, ctx = dataset_of_layer_data(layer_data)
     out = Path(_with_suffix(path, ".reg"))
     text = dataset_regions(dataset, ctx).serialize(format="ds9")
-    _atomic(out, lambda p: p.write_text(text))
+    atomic_write_text(out, text)
     return [str(out)]
 
 
