@@ -1,0 +1,150 @@
+"""Accuracy of the bundled model on the synthetic benchmark, like the paper's Table 1.
+
+Regenerates the benchmark (if missing), predicts the test split with the model and with the
+non-learned baseline, evaluates both with pycocotools, and prints the tables::
+
+    python benchmarks/accuracy.py              # the full benchmark (~15 min on 2 CPU cores)
+    python benchmarks/accuracy.py --quick      # 60 test cut-outs, a few minutes
+
+The benchmark is fixed here: train, val and test are drawn with *different* seeds, and the
+test split is never used for any choice (training reads train, model selection reads val).
+Numbers land in ``OUT/accuracy.json`` and the printed Markdown goes into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from napari_radiogal.cli import main as radiogal
+
+#: The benchmark definition: (split, number of cut-outs, seed). Changing it changes every
+#: number in the README; the bundled model was trained on train/val of this definition.
+BENCHMARK = {
+    "train": (1500, 1),
+    "val": (200, 2),
+    "test": (300, 3),
+}
+QUICK_TEST = (60, 3)
+
+#: The paper's Table 1 (test, AP50 %, real EMU-PS data, oracle classes), for reference only.
+PAPER_TABLE1_TEST = {
+    "mask AP50": {"FR-I": 73.8, "FR-II": 77.1, "FR-X": 87.1, "R": 32.0, "mean": 67.5},
+    "host AP50": {"FR-I": 93.7, "FR-II": 84.3, "FR-X": 87.1, "R": 42.2, "mean": 76.8},
+}
+
+
+def simulate(root: Path, splits: dict[str, tuple[int, int]]) -> None:
+    """Write each split with its own seed unless its JSON is already there."""
+    for split, (n, seed) in splits.items():
+        if (root / "annotations" / f"{split}.json").exists():
+            continue
+        code = radiogal(
+            [
+                "-q",
+                "simulate",
+                "--n",
+                str(n),
+                "--seed",
+                str(seed),
+                "--only-split",
+                split,
+                "--out",
+                str(root),
+                "--no-progress",
+            ]
+        )
+        if code:
+            sys.exit(f"simulate {split} failed with exit code {code}")
+
+
+def predict(test_json: Path, out: Path, *, method: str, model: str | None) -> Path:
+    """Run ``radiogal predict --data`` and return the predictions file."""
+    args = [
+        "-q",
+        "predict",
+        "--data",
+        str(test_json),
+        "--out",
+        str(out),
+        "--overwrite",
+        "--no-progress",
+    ]
+    if method != "model":
+        args += ["--method", method]
+    elif model:
+        args += ["--model", model]
+    start = time.perf_counter()
+    code = radiogal(args)
+    if code:
+        sys.exit(f"predict ({method}) failed with exit code {code}")
+    print(f"# {method}: predicted in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return out / "predictions.json"
+
+
+def summary_rows(results: dict[str, dict]) -> list[str]:
+    """Markdown rows: per method and protocol, per class mask AP50 / host AP50, accuracy."""
+    from napari_radiogal.classes import RADIOGALAXYNET
+
+    classes = list(RADIOGALAXYNET.display_order) + ["mean"]
+    head = "| method | protocol | metric | " + " | ".join(classes) + " |"
+    rows = [head, "|" + "---|" * (3 + len(classes))]
+    for method, by_protocol in results.items():
+        for protocol, res in by_protocol.items():
+            for metric, key in (("mask AP50", "mask_ap50"), ("host AP50", "host_ap50")):
+                values = [res.get(c, {}).get(key) for c in classes]
+                cells = " | ".join("n/a" if v is None else f"{v:.1f}" for v in values)
+                rows.append(f"| {method} | {protocol} | {metric} | {cells} |")
+            rows.append(
+                f"| {method} | {protocol} | classification accuracy | "
+                + " | ".join([""] * (len(classes) - 1))
+                + f" | {res['accuracy']:.1f} |"
+            )
+    for metric, values in PAPER_TABLE1_TEST.items():
+        cells = " | ".join(f"{values[c]:.1f}" for c in classes)
+        rows.append(f"| paper (real EMU-PS) | oracle | {metric} | {cells} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="60 test cut-outs only")
+    parser.add_argument(
+        "--data", type=Path, default=Path("data/bench"), help="benchmark root (created if missing)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/accuracy"))
+    parser.add_argument("--model", help="weights file (default: the bundled model)")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args(argv)
+
+    from napari_radiogal.evaluate import evaluate
+
+    root = args.data / "quick" if args.quick else args.data
+    splits = {"test": QUICK_TEST} if args.quick else BENCHMARK
+    simulate(root, splits)
+    test_json = root / "annotations" / "test.json"
+    methods = ["model"] + ([] if args.no_baseline else ["baseline"])
+    results: dict[str, dict] = {}
+    for method in methods:
+        pred = predict(test_json, args.out / method, method=method, model=args.model)
+        results[method] = {}
+        for protocol in ("predicted", "oracle"):
+            res = evaluate(test_json, pred, protocol=protocol)
+            print(f"\n## {method}, {protocol} classes\n")
+            print(res.table())
+            d = res.to_dict()
+            flat = dict(d["classes"])
+            flat["mean"] = d["mean"]
+            flat["accuracy"] = d["classification"]["accuracy"] or 0.0
+            results[method][protocol] = flat
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "accuracy.json").write_text(json.dumps(results, indent=1))
+    print("\n" + "\n".join(summary_rows(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
