@@ -55,3 +55,18 @@ def test_demo_command_rejects_a_missing_weights_file(tmp_path):
     args = parser.parse_args(["--model", str(tmp_path / "nope.safetensors")])
     with pytest.raises(WeightsError, match="not found"):
         demo.run(args)
+
+
+def test_demo_command_without_a_display_says_how_to_run_it(monkeypatch):
+    import sys
+
+    from napari_radiogal.commands import demo
+    from napari_radiogal.errors import RadiogalError
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    with pytest.raises(RadiogalError, match="xvfb-run"):
+        demo.run(parser.parse_args([]))

@@ -40,6 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_display() -> None:
+    """Fail with a clear message (not a Qt abort) when there is no screen to open napari on."""
+    import os
+    import sys
+
+    from napari_radiogal.errors import RadiogalError
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise RadiogalError(
+            "no display to open napari on (neither DISPLAY nor WAYLAND_DISPLAY is set). Run "
+            "it from a desktop session, with ssh -X, or without a screen as "
+            "`xvfb-run -a radiogal demo`."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_radiogal.errors import WeightsError
 
@@ -48,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             f"weights file {args.model} not found; pass the NAME.safetensors written by "
             "radiogal train (its NAME.json card beside it)."
         )
+    _check_display()
     # napari is imported only here, inside the plugin package
     from napari_radiogal._napari.demo import run_demo
 
