@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -52,8 +51,19 @@ def _cutouts(n: int, seed: int = 0):
     return out
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 def _config(args):
@@ -65,17 +75,21 @@ def _config(args):
 
 
 def run_rss(args) -> None:
-    """Child process: peak RSS of inference on ``args.rss`` cut-outs."""
+    """Child process: peak RSS while segmenting ``args.rss`` cut-outs."""
+    import gc
+
     from napari_radiogal.inference import segment_batch
 
     with tempfile.TemporaryDirectory() as tmp:
         model = _model(Path(tmp), args.backbone)
         images = _cutouts(args.rss)
-        before = _rss_mb()
-        n = sum(
-            len(p.instances) >= 0 for p in segment_batch(images, model=model, config=_config(args))
-        )
-        print(json.dumps({"images": n, "baseline_mb": before, "peak_mb": _rss_mb()}))
+        gc.collect()
+        _reset_peak()
+        before = _status_mb("VmRSS")
+        n = 0
+        for _ in segment_batch(images, model=model, config=_config(args)):
+            n += 1
+        print(json.dumps({"images": n, "baseline_mb": before, "peak_mb": _status_mb("VmHWM")}))
 
 
 def main() -> None:
@@ -178,10 +192,10 @@ def main() -> None:
 
     if not args.no_rss:
         print(
-            "\npeak RSS (fresh process each; baseline = after imports, model load and "
-            "simulating the inputs):"
+            "\npeak RSS while segmenting (fresh process each; baseline = RSS after imports, "
+            "model load and making the inputs; the peak counter is reset there):"
         )
-        for n in (1, args.batch):
+        for n, batch_size in ((1, 1), (args.batch, args.batch_size), (args.batch, args.batch)):
             cmd = [
                 sys.executable,
                 __file__,
@@ -190,15 +204,16 @@ def main() -> None:
                 "--backbone",
                 args.backbone,
                 "--batch-size",
-                str(args.batch_size),
+                str(batch_size),
                 "--scales",
                 *[str(s) for s in args.scales],
             ] + (["--no-flip"] if args.no_flip else [])
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             info = json.loads(out.stdout.strip().splitlines()[-1])
             print(
-                f"  {n:>3} cut-out(s): peak {info['peak_mb']:.0f} MB "
-                f"(baseline {info['baseline_mb']:.0f} MB, +{info['peak_mb'] - info['baseline_mb']:.0f} MB)"
+                f"  {n:>3} cut-out(s), batch_size {batch_size:>3}: peak {info['peak_mb']:.0f} MB "
+                f"(baseline {info['baseline_mb']:.0f} MB, "
+                f"+{info['peak_mb'] - info['baseline_mb']:.0f} MB)"
             )
 
 
