@@ -899,8 +899,12 @@ def _upsample4(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     if len(maps) == 0:
         return np.zeros((0, *shape), np.float32)
+    from napari_radiogal.inference.random_walk import _torch_threads
+
     t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[None]
-    up = F.interpolate(t, scale_factor=4, mode="bilinear", align_corners=False)[0]
+    # a few maps of 53 x 53: OpenMP fork/join would cost more than a second thread gains
+    with _torch_threads(1):
+        up = F.interpolate(t, scale_factor=4, mode="bilinear", align_corners=False)[0]
     return up[:, : shape[0], : shape[1]].numpy()
 
 
