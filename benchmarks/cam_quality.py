@@ -84,6 +84,9 @@ def plot_losses(run: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     records = [json.loads(line) for line in (run / "train_log.jsonl").open()]
+    # a resumed or repeated stage appends again: keep the last record of each step
+    latest = {(r["stage"], r["step"], "train_loss" in r): r for r in records}
+    records = sorted(latest.values(), key=lambda r: (r["stage"], r["step"]))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, stage in zip(axes, ("cam", "recam", "irn"), strict=True):
         steps = [r for r in records if r["stage"] == stage and "loss" in r]

@@ -77,8 +77,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, input "
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import os
+
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f}, input "
           f"{args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps")
     print(f"{'backbone':10s} {'stage':6s} {'ms/img':>8s} {'img/s':>7s}")
     for backbone in args.backbones:

@@ -317,3 +317,15 @@ def test_shipped_recipes_load(repo_root, name):
     if name == "paper":
         assert (cfg.backbone, cfg.cam.batch_size, cfg.cam.epochs, cfg.recam.epochs,
                 cfg.irn.epochs) == ("resnet50", 4, 30, 15, 3)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_amp_stage(toy, tmp_path, cache):
+    """The same tiny stage on a GPU with mixed precision (GradScaler state in the checkpoint)."""
+    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=1", "amp=true"])
+    path = train(cfg, data=toy, out=tmp_path / "gpu", stage="cam", device="cuda",
+                 progress=False, cache_dir=cache)
+    ckpt = torch.load(tmp_path / "gpu" / "cam" / "last.pt", weights_only=True)
+    assert ckpt["scaler"]
+    model, _ = load_weights(path)
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())

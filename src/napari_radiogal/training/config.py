@@ -128,7 +128,7 @@ class PseudoLabelConfig:
     flip: bool = True
     fg_threshold: float = 0.35
     bg_threshold: float = 0.10
-    refine: str = "islands"
+    refine: str = "island_vote"
 
     def __post_init__(self) -> None:
         if self.refine not in REFINEMENTS:

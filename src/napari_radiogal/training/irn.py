@@ -62,6 +62,7 @@ class PairGeometry:
         self.radius = radius
         self.offsets = _half_disc_offsets(radius)
         self.paths = [_path_cells(dy, dx) for dy, dx in self.offsets]
+        self.cells = sorted({cell for path in self.paths for cell in path})
         self.margin = radius - 1
 
     def window(self, h: int, w: int) -> tuple[int, int]:
@@ -93,10 +94,15 @@ class PairGeometry:
         ``boundary`` is ``(B, 1, h, w)`` (or ``(B, h, w)``) in [0, 1].
         """
         b = boundary[:, 0] if boundary.dim() == 4 else boundary
+        # one view per distinct path cell, then a chain of element-wise maxima per path:
+        # much cheaper to differentiate than stacking every path (profiled: ~3x)
+        views = {cell: self._shift(b, *cell) for cell in self.cells}
         maxima = []
         for cells in self.paths:
-            stacked = torch.stack([self._shift(b, y, x) for y, x in cells])
-            maxima.append(stacked.amax(dim=0))
+            m = views[cells[0]]
+            for cell in cells[1:]:
+                m = torch.maximum(m, views[cell])
+            maxima.append(m)
         return 1.0 - torch.stack(maxima, dim=1)
 
     def pair_labels(self, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

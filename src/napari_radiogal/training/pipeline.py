@@ -202,6 +202,13 @@ def train(
     if not ctx.is_main:
         train_images = prepare_images(data, config.preprocess, cache, rank=ctx.rank)
     val_images = None
+    if val is not None and ctx.is_main:
+        if Path(val).resolve() == Path(data).resolve():
+            log.warning("--val is the training file: the CAM checkpoint is then selected on "
+                        "training images; give a held-out validation split")
+        elif "test" in Path(val).name.lower():
+            log.warning("--val %s looks like a test split: selecting a checkpoint on it "
+                        "leaks test data into training (ALGORITHM 11.2)", val)
     if val is not None:
         if ctx.is_main:
             val_images = prepare_images(val, config.preprocess, cache,
