@@ -103,14 +103,15 @@ def main() -> None:
                 f"{t_dense / t_ours:>7.0f}x {d32:>11.1e} {d64:>11.1e} "
                 f"{'identical' if same64 else 'DIFFER':>13} {n32:>6} cells"
             )
-    print(
-        f"\nspeed-up: median {np.median(ratios):.0f}x (min {min(ratios):.0f}x, goal >= 100x); "
-        f"max |diff| {worst32:.1e} against the authors' float32 form (goal <= 1e-4), "
-        f"{worst64:.1e} against the same matrix power in float64; masks "
-        f"{'identical' if identical64 else 'NOT identical'} to the float64 form in every case "
-        "('vs f32': cells whose label differs from the float32 form: near-ties within its "
-        "rounding)"
-    )
+    if ratios:
+        print(
+            f"\nspeed-up: median {np.median(ratios):.0f}x (min {min(ratios):.0f}x, goal >= 100x); "
+            f"max |diff| {worst32:.1e} against the authors' float32 form (goal <= 1e-4), "
+            f"{worst64:.1e} against the same matrix power in float64; masks "
+            f"{'identical' if identical64 else 'NOT identical'} to the float64 form in every case "
+            "('vs f32': cells whose label differs from the float32 form: near-ties within its "
+            "rounding)"
+        )
     if args.large:
         rng = np.random.default_rng(0)
         shape = (128, 128)

@@ -86,7 +86,6 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair,
     )
 
 
-@pytest.mark.slow
 def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
     from napari_radiogal.io.coco import read_coco
     from napari_radiogal.sky import write_dataset
