@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the tables, optionally write JSON; returns the exit code."""
     from napari_radiogal import __version__
     from napari_radiogal.evaluate import evaluate, load_predictions
-    from napari_radiogal.io.coco import _atomic_write_text, read_coco
+    from napari_radiogal.io.atomic import atomic_write_text
+    from napari_radiogal.io.coco import read_coco
 
     gt = read_coco(args.gt)
     pred = load_predictions(args.pred, gt)
@@ -99,6 +100,6 @@ def run(args: argparse.Namespace) -> int:
             "results": {name: r.to_dict() for name, r in results.items()},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(args.json, json.dumps(payload, indent=1, allow_nan=False))
+        atomic_write_text(args.json, json.dumps(payload, indent=1, allow_nan=False))
         log.info("wrote %s", args.json)
     return 0

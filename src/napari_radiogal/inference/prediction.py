@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
+from napari_radiogal.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
     "Prediction",
@@ -233,7 +233,7 @@ class Prediction:
         write_coco(paths["coco"], self.to_dataset(), backup=False)
         write_table(self.to_table(), paths["catalogue"])
         regions_text = self.to_regions().serialize(format="ds9")
-        _atomic_write_text(paths["regions"], regions_text)
+        atomic_write_text(paths["regions"], regions_text)
         log.info(
             "wrote %d instances of %s to %s.{json,ecsv,reg}",
             len(self.instances),
@@ -501,30 +501,9 @@ def _outer_rings(mask: np.ndarray) -> list[np.ndarray]:
 def write_table(table: Any, path: str | os.PathLike) -> Path:
     """Write an astropy Table as ECSV atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ecsv", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".ecsv") as tmp:
         table.write(tmp, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _stem(file_name: str) -> str:

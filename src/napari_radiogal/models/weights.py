@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from napari_radiogal._version import __version__
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import ConfigError, WeightsError
+from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.preprocess import PreprocessConfig
 
@@ -166,17 +166,10 @@ def default_weights_path() -> Path:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_weights(model: RadioGalaxyNet, card: WeightsCard, path: str | os.PathLike) -> Path:
@@ -214,8 +207,12 @@ def save_weights(model: RadioGalaxyNet, card: WeightsCard, path: str | os.PathLi
             fh.write(text + "\n")
 
     _atomic_write(card_path, write_card)
-    log.info("weights written to %s (+ card %s), sha256 %s", tensor_path, card_path.name,
-             card.sha256[:12])
+    log.info(
+        "weights written to %s (+ card %s), sha256 %s",
+        tensor_path,
+        card_path.name,
+        card.sha256[:12],
+    )
     return tensor_path
 
 
@@ -310,6 +307,7 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, source
         if wrong:
             parts.append(f"{len(wrong)} mis-shaped (e.g. {wrong[:2]})")
         raise WeightsError(
-            f"{source} does not fit its card's architecture: " + "; ".join(parts)
+            f"{source} does not fit its card's architecture: "
+            + "; ".join(parts)
             + ". The card and the tensors come from different models."
         )
