@@ -61,28 +61,51 @@ def simulate(root: Path, splits: dict[str, tuple[int, int]]) -> None:
             sys.exit(f"simulate {split} failed with exit code {code}")
 
 
+def predict_baseline(test_json: Path, out: Path) -> Path:
+    """Run the non-learned baseline over a data set; write its COCO predictions."""
+    import warnings
+
+    from napari_radiogal.annotations import CocoDataset, Instance
+    from napari_radiogal.baseline import baseline_segment
+    from napari_radiogal.io.align import reproject_to_grid
+    from napari_radiogal.io.coco import read_coco, resolve_image_path, write_coco
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    gt = read_coco(test_json)
+    pred = CocoDataset(images=gt.images, scheme=gt.scheme, info={"method": "baseline"})
+    for im in gt.images:
+        radio = read_radio(resolve_image_path(test_json, im, "radio_file"))
+        ir_file = read_infrared(resolve_image_path(test_json, im, "ir_file"))
+        with warnings.catch_warnings():  # partial IR coverage: NaN outside, as in predict
+            warnings.simplefilter("ignore")
+            ir = reproject_to_grid(ir_file, radio)
+        for src in baseline_segment(radio.data, ir.data):
+            pred.instances.append(
+                Instance.from_mask(
+                    src.mask,
+                    image_id=im.id,
+                    category_id=src.category_id,
+                    host=src.host,
+                    score=src.score,
+                )
+            )
+    return write_coco(out / "predictions.json", pred, backup=False)
+
+
 def predict(test_json: Path, out: Path, *, method: str, model: str | None) -> Path:
-    """Run ``radiogal predict --data`` and return the predictions file."""
-    args = [
-        "-q",
-        "predict",
-        "--data",
-        str(test_json),
-        "--out",
-        str(out),
-        "--overwrite",
-        "--no-progress",
-    ]
-    if method != "model":
-        args += ["--method", method]
-    elif model:
-        args += ["--model", model]
+    """Predict ``test_json`` with the model (``radiogal predict --data``) or the baseline."""
     start = time.perf_counter()
-    code = radiogal(args)
-    if code:
-        sys.exit(f"predict ({method}) failed with exit code {code}")
+    if method == "baseline":
+        path = predict_baseline(test_json, out)
+    else:
+        args = ["-q", "predict", "--data", str(test_json), "--out", str(out)]
+        args += ["--overwrite", "--no-progress"] + (["--model", model] if model else [])
+        code = radiogal(args)
+        if code:
+            sys.exit(f"predict ({method}) failed with exit code {code}")
+        path = out / "predictions.json"
     print(f"# {method}: predicted in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return out / "predictions.json"
+    return path
 
 
 def summary_rows(results: dict[str, dict]) -> list[str]:
