@@ -46,3 +46,15 @@ def shared_fits_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """``radiogal`` (cli.main) configures the package logger for the whole process, as an
+    application should; restore it after each test so caplog sees records in later tests."""
+    import logging
+
+    logger = logging.getLogger("napari_radiogal")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]

@@ -8,7 +8,6 @@ is never reached). Percentages throughout.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from pathlib import Path
 
@@ -26,16 +25,6 @@ from napari_radiogal.evaluate import (
     pixel_scale_from_wcs_header,
 )
 from napari_radiogal.io.coco import dataset_to_dict, read_coco, write_coco
-
-
-@pytest.fixture(autouse=True)
-def _restore_cli_logging():
-    """cli.main() binds a log handler to the sys.stderr of the moment (capsys's); undo it."""
-    logger = logging.getLogger("napari_radiogal")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
 
 FR2, FR1, FRX, R = 1, 2, 3, 4  # RadioGalaxyNET category ids
 H = W = 48
