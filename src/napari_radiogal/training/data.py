@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 from napari_radiogal.annotations import CocoDataset, ImageRecord
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import CocoFormatError, RadiogalWarning
+from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.preprocess import PreprocessConfig, assemble_channels, preprocess
 
 __all__ = [
@@ -147,14 +147,8 @@ def _collect_warnings(caught: list[warnings.WarningMessage], notes: dict[str, li
 
 
 def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.models.network import RadioGalaxyNet, build_model
 from napari_radiogal.models.weights import WeightsCard, save_weights
@@ -316,10 +317,9 @@ def _pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainC
         if not fresh:
             labels = compute_pseudo_labels(model, images, config, ctx.device,
                                            progress=progress)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, stamp=np.array(stamp),
-                                **{f"l{i}": lab for i, lab in enumerate(labels)})
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez_compressed(tmp, stamp=np.array(stamp),
+                                    **{f"l{i}": lab for i, lab in enumerate(labels)})
             fg = np.mean([np.isin(lab, (0, 255), invert=True).mean() for lab in labels])
             ign = np.mean([(lab == 255).mean() for lab in labels])
             log.info("pseudo-labels: %.1f%% foreground, %.1f%% ignored pixels (%s)",
