@@ -26,7 +26,6 @@ only needs to call :func:`segment` with ``model=PATH`` in each task.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -275,11 +274,9 @@ def _file_sha256(path: Path) -> str | None:
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     digest = _SHA_CACHE.get(key)
     if digest is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-        digest = h.hexdigest()
+        from napari_radiogal.io.coco import file_sha256
+
+        digest = file_sha256(path)
         _SHA_CACHE[key] = digest
     return digest
 

@@ -9,7 +9,6 @@ checksum and that the tensors fit the architecture before any weight reaches the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -152,12 +151,10 @@ def weights_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex sha256 digest of a file, read in chunks (see :func:`napari_radiogal.io.coco.file_sha256`)."""
+    from napari_radiogal.io.coco import file_sha256
+
+    return file_sha256(path, chunk_size=chunk)
 
 
 def default_weights_path() -> Path:
