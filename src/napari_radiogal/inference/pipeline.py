@@ -33,13 +33,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_radiogal._version import __version__
 from napari_radiogal.annotations import ImageRecord, Instance
 from napari_radiogal.errors import InputImageError, InputImageWarning, RadiogalError, WeightsError
 from napari_radiogal.inference import hosts as _hosts
@@ -560,24 +558,16 @@ def _shape_of(radio: Any) -> tuple[int, ...]:
 
 
 def _base_provenance(lm: LoadedModel, config: InferenceConfig) -> dict[str, Any]:
-    """The COCO ``info`` / catalogue ``meta`` shared by a run (layout of io.coco.provenance_info)."""
-    import platform
+    """The COCO ``info`` / catalogue ``meta`` shared by a run (``input_files`` is per image)."""
+    from napari_radiogal.io.coco import provenance_info
 
-    now = datetime.now(timezone.utc)
-    return {
-        "description": "napari-radiogal predictions",
-        "date_created": now.isoformat(timespec="seconds"),
-        "year": now.year,
-        "software": {
-            "name": "napari-radiogal",
-            "version": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
-        "model": lm.provenance(),
-        "parameters": {"inference": config.to_dict(), "preprocess": lm.card.preprocess.to_dict()},
-        "device": str(lm.device),
-    }
+    info = provenance_info(
+        description="napari-radiogal predictions",
+        parameters={"inference": config.to_dict(), "preprocess": lm.card.preprocess.to_dict()},
+        device=str(lm.device),
+    )
+    info["model"] = lm.provenance()  # the card's full record, not only name and sha256
+    return info
 
 
 # --------------------------------------------------------------------------------------
