@@ -38,6 +38,8 @@ def test_config_round_trips_and_lists_become_tuples():
         ({"batch_size": 0}, "batch_size"),
         ({"class_threshold": 1.5}, "class_threshold"),
         ({"background_mode": "otsu"}, "background_mode"),
+        ({"mask_support": "islands"}, "mask_support"),
+        ({"island_vote_fraction": -0.1}, "island_vote_fraction"),
         ({"no_such_field": 1}, "no_such_field"),
     ],
 )
@@ -201,6 +203,29 @@ def test_disjoint_lobes_stay_one_mask_and_specks_go():
     mask[0, 20] = True  # one-pixel speck
     kept, n = instances.remove_fragments(mask, 0.02)
     assert n == 2 and kept[5:15, 2:10].all() and kept[6:12, 30:36].all() and not kept[0, 20]
+
+
+def test_whole_islands_go_to_the_instance_holding_enough_of_them():
+    islands = np.zeros((10, 30), np.int32)
+    islands[2:8, 0:10] = 1  # 60 px: instance 1 holds 40 (2/3)
+    islands[2:8, 12:20] = 2  # 48 px: instance 2 holds 12 (1/4), instance 1 holds 6
+    islands[2:4, 24:28] = 3  # 8 px: nobody
+    label = np.zeros_like(islands)
+    label[2:8, 0:6] = 1
+    label[0, 0] = 1  # outside every island: never reassigned
+    label[2:8, 12:14] = 2
+    label[2:3, 14:20] = 1
+    half = instances.assign_whole_islands(label, islands, 0.5)
+    assert (half[islands == 1] == 1).all() and half[0, 0] == 1
+    # island 2 is held by nobody at 0.5: the walk's pixels stay as they were
+    assert np.array_equal(half[islands == 2], label[islands == 2])
+    assert (half[islands == 3] == 0).all()
+    quarter = instances.assign_whole_islands(label, islands, 0.25)
+    assert (quarter[islands == 2] == 2).all()  # 12 of 48 = 0.25 -> instance 2 takes it
+    assert (quarter[islands == 3] == 0).all()  # an island with no instance pixel stays empty
+    assert quarter.dtype == np.int32
+    empty = instances.assign_whole_islands(np.zeros_like(label), islands)
+    assert not empty.any()
 
 
 def test_grid_to_pixel_is_centre_aligned():

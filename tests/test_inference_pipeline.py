@@ -98,12 +98,12 @@ def test_segment_arrays(model):
         assert 0 < a.extra["class_probability"] < 1
         if a.host is not None:  # the paper's rule: the host lies inside the mask
             assert a.mask[round(a.host[1]), round(a.host[0])]
-    # masks never leave the radio islands (clip_to_islands, default on)
+    # masks never leave the radio islands (mask_support='island_pixels', the default)
     from napari_radiogal.preprocess import preprocess
 
     islands = preprocess(radio, ir, model.card.preprocess).radio_islands > 0
     assert all(not (a.mask & ~islands).any() for a in pred.instances)
-    free = segment(radio, ir, model=model, config=FAST.replace(clip_to_islands=False))
+    free = segment(radio, ir, model=model, config=FAST.replace(mask_support="walk"))
     assert sum(a.area for a in free.instances) >= sum(a.area for a in pred.instances)
     assert set(pred.timings) == set(STAGES)
     prov = pred.provenance

@@ -214,16 +214,14 @@ def _predict_one(args: argparse.Namespace, config, model) -> int:
 
 
 def _predict_data(args: argparse.Namespace, config, model) -> int:
-    from napari_radiogal.errors import CocoFormatError
     from napari_radiogal.inference import (
-        ImageInput,
         catalogue,
+        inputs_from_coco,
         predictions_to_dataset,
         segment_batch,
     )
     from napari_radiogal.inference.prediction import write_table
-    from napari_radiogal.io.coco import dataset_root, read_coco, resolve_image_path, write_coco
-    from napari_radiogal.io.fits import read_infrared, read_radio
+    from napari_radiogal.io.coco import dataset_root, read_coco, write_coco
 
     json_path = _data_json(args.data, args.split)
     dataset = read_coco(json_path)
@@ -231,43 +229,13 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
     out = args.out if args.out is not None else root / "predictions"
     targets = [out / "predictions.json", out / "catalogue.ecsv"]
     _refuse_overwrite(targets, args.overwrite)
-    classes_of = {im.id: [] for im in dataset.images}
-    for a in dataset.instances:
-        classes_of.setdefault(a.image_id, []).append(a.category_id)
-
-    def inputs():
-        for im in dataset.images:
-            radio_path = resolve_image_path(json_path, im, "radio_file") or resolve_image_path(
-                json_path, im, "file_name"
-            )
-            if radio_path is None or radio_path.suffix.lower() not in (
-                ".fits",
-                ".fit",
-                ".fts",
-                ".gz",
-                ".fz",
-            ):
-                raise CocoFormatError(
-                    f"image {im.id} ({im.file_name}) names no FITS radio file; predict needs "
-                    "radio_file (or file_name) pointing at a FITS image.",
-                    path=json_path,
-                    field=f"images[id={im.id}]",
-                )
-            ir_path = resolve_image_path(json_path, im, "ir_file")
-            yield ImageInput(
-                radio=read_radio(radio_path),
-                infrared=read_infrared(ir_path) if ir_path is not None else None,
-                image_id=im.id,
-                file_name=im.file_name,
-                radio_file=im.radio_file,
-                ir_file=im.ir_file,
-                class_ids=classes_of.get(im.id) or [],
-            )
-
     predictions = []
     with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
         for prediction in segment_batch(
-            inputs(), model=model, config=config, total=len(dataset.images)
+            inputs_from_coco(json_path, dataset),
+            model=model,
+            config=config,
+            total=len(dataset.images),
         ):
             predictions.append(_drop_pixels(prediction))
             bar.update(1)

@@ -6,6 +6,7 @@ The public API, imported lazily (``import napari_radiogal.inference`` loads no t
 :func:`segment`                one image -> :class:`Prediction`
 :func:`segment_batch`          many images, one loaded model, batched network passes
 :class:`ImageInput`            an image plus its id / file names / oracle classes
+:func:`inputs_from_coco`       the images of a COCO file as ImageInputs, read lazily
 :class:`InferenceConfig`       every setting, with help text and ranges per field
 :func:`config_fields`          the fields as dicts (to build a form)
 :func:`load_model`             verified weights on a device, cached per process
@@ -32,6 +33,7 @@ _EXPORTS = {
     "segment": "napari_radiogal.inference.pipeline",
     "segment_batch": "napari_radiogal.inference.pipeline",
     "ImageInput": "napari_radiogal.inference.pipeline",
+    "inputs_from_coco": "napari_radiogal.inference.pipeline",
     "load_model": "napari_radiogal.inference.pipeline",
     "clear_model_cache": "napari_radiogal.inference.pipeline",
     "LoadedModel": "napari_radiogal.inference.pipeline",

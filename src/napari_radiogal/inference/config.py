@@ -15,7 +15,14 @@ from typing import Any
 
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["InferenceConfig", "config_fields", "DEVICE_CHOICES", "BACKGROUND_MODES", "HOST_REGIONS"]
+__all__ = [
+    "InferenceConfig",
+    "config_fields",
+    "DEVICE_CHOICES",
+    "BACKGROUND_MODES",
+    "HOST_REGIONS",
+    "MASK_SUPPORTS",
+]
 
 #: Values accepted by :attr:`InferenceConfig.device`.
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -23,6 +30,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 BACKGROUND_MODES = ("relative", "fixed")
 #: Values accepted by :attr:`InferenceConfig.host_region`.
 HOST_REGIONS = ("mask", "hull")
+#: Values accepted by :attr:`InferenceConfig.mask_support`.
+MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
 
 
 def _meta(help: str, **kw: Any) -> dict[str, Any]:
@@ -180,13 +189,27 @@ class InferenceConfig:
             "How background_threshold is read.", choices=BACKGROUND_MODES, group="instances"
         ),
     )
-    clip_to_islands: bool = field(
-        default=True,
+    mask_support: str = field(
+        default="island_pixels",
         metadata=_meta(
-            "Keep only mask pixels inside the radio islands of the pre-processing (above "
-            "island_sigma x noise, the paper's definition of emission and of the annotated "
-            "masks). The authors' masks follow the random walk alone, which spreads over "
-            "empty sky wherever the boundary map is weak.",
+            "Which pixels a mask may hold. 'walk': whatever the random walk gives (the "
+            "authors' code; it spreads over empty sky wherever the boundary map is weak); "
+            "'island_pixels': only pixels inside the radio islands of the pre-processing "
+            "(above island_sigma x noise, the paper's definition of emission and of the "
+            "annotated masks); 'whole_islands': in addition, an island the walk gives mostly "
+            "(island_vote_fraction) to one instance joins that instance whole.",
+            choices=MASK_SUPPORTS,
+            group="instances",
+        ),
+    )
+    island_vote_fraction: float = field(
+        default=0.5,
+        metadata=_meta(
+            "With mask_support='whole_islands': the share of an island's pixels one "
+            "instance must hold to take the whole island; islands below it keep the "
+            "walk's pixels.",
+            min=0.0,
+            max=1.0,
             group="instances",
         ),
     )
@@ -249,6 +272,10 @@ class InferenceConfig:
         if self.host_region not in HOST_REGIONS:
             raise ConfigError(
                 f"host_region must be one of {HOST_REGIONS}; got {self.host_region!r}."
+            )
+        if self.mask_support not in MASK_SUPPORTS:
+            raise ConfigError(
+                f"mask_support must be one of {MASK_SUPPORTS}; got {self.mask_support!r}."
             )
         if self.background_mode not in BACKGROUND_MODES:
             raise ConfigError(

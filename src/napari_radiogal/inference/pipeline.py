@@ -245,6 +245,64 @@ class ImageInput:
     class_ids: Sequence[int] | None = None
 
 
+#: File suffixes ``inputs_from_coco`` accepts as FITS radio images.
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".gz", ".fz")
+
+
+def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Iterator[ImageInput]:
+    """One :class:`ImageInput` per image of a COCO file, read lazily from its FITS files.
+
+    Parameters
+    ----------
+    json_path : path
+        The COCO file; relative image paths resolve against its data set root
+        (:func:`napari_radiogal.io.coco.dataset_root`).
+    dataset : CocoDataset, optional
+        The file already read (default: read it here).
+
+    Yields
+    ------
+    ImageInput
+        With the image's id, file names and the category ids of its annotations (for the
+        oracle-class protocol). Files are opened only when the item is reached, so a whole
+        survey never sits in memory.
+
+    Raises
+    ------
+    CocoFormatError
+        If an image names no FITS radio file.
+    """
+    from napari_radiogal.errors import CocoFormatError
+    from napari_radiogal.io.coco import read_coco, resolve_image_path
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    dataset = read_coco(json_path) if dataset is None else dataset
+    classes_of: dict[int, list[int]] = {}
+    for a in dataset.instances:
+        classes_of.setdefault(a.image_id, []).append(a.category_id)
+    for im in dataset.images:
+        radio_path = resolve_image_path(json_path, im, "radio_file") or resolve_image_path(
+            json_path, im, "file_name"
+        )
+        if radio_path is None or radio_path.suffix.lower() not in _FITS_SUFFIXES:
+            raise CocoFormatError(
+                f"image {im.id} ({im.file_name}) names no FITS radio file; predict needs "
+                "radio_file (or file_name) pointing at a FITS image.",
+                path=json_path,
+                field=f"images[id={im.id}]",
+            )
+        ir_path = resolve_image_path(json_path, im, "ir_file")
+        yield ImageInput(
+            radio=read_radio(radio_path),
+            infrared=read_infrared(ir_path) if ir_path is not None else None,
+            image_id=im.id,
+            file_name=im.file_name,
+            radio_file=im.radio_file,
+            ir_file=im.ir_file,
+            class_ids=classes_of.get(im.id, []),
+        )
+
+
 @dataclass
 class _Prepared:
     """An input after step 1 (everything the later steps need)."""
@@ -912,8 +970,13 @@ def _masks_and_hosts(
     else:
         background = config.background_threshold
     finite = np.isfinite(p.radio)
-    valid = finite & (p.preprocessed.radio_islands > 0) if config.clip_to_islands else finite
+    islands = p.preprocessed.radio_islands
+    valid = finite if config.mask_support == "walk" else finite & (islands > 0)
     label = _inst.label_from_scores(scores, background, valid=valid)
+    if config.mask_support == "whole_islands":
+        label = _inst.assign_whole_islands(
+            label, np.where(finite, islands, 0), config.island_vote_fraction
+        )
     ir = _ir_scaled(p)
     candidates = []
     for index in np.unique(label[label > 0]) - 1:
