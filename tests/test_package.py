@@ -50,6 +50,16 @@ def test_cli_help_lists_subcommands(capsys):
     assert "radiogal" in out
 
 
+def test_command_help_keeps_examples_verbatim_and_wraps_prose(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    # an example's line continuation stays at the end of its own line
+    example = next(line for line in out.splitlines() if "radiogal train --data" in line)
+    assert example.startswith("  ") and example.rstrip().endswith("\\")
+    assert all(len(line) <= 100 for line in out.split("examples:")[0].splitlines())
+
+
 def test_console_script_runs():
     out = subprocess.run(
         [sys.executable, "-m", "napari_radiogal", "--version"], capture_output=True, text=True

@@ -29,14 +29,21 @@ log = logging.getLogger("napari_radiogal")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Wraps each paragraph of a description on its own (argparse joins them) and shows
-    option defaults."""
+    """Wraps each paragraph of a description on its own (argparse joins them), keeps
+    paragraphs with indented lines (command examples) verbatim, and shows option defaults."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = [p for p in text.split("\n\n") if p.strip()]
         return "\n\n".join(
-            super(_HelpFormatter, self)._fill_text(p, width, indent) for p in paragraphs
+            self._verbatim(p, indent)
+            if any(line.startswith((" ", "\t")) for line in p.splitlines())
+            else super(_HelpFormatter, self)._fill_text(p, width, indent)
+            for p in paragraphs
         )
+
+    @staticmethod
+    def _verbatim(paragraph: str, indent: str) -> str:
+        return "\n".join(indent + line for line in paragraph.strip("\n").splitlines())
 
 
 def _command_modules() -> list:
