@@ -19,7 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from napari_radiogal.cli import main as radiogal
+
+sys.path.insert(0, str(Path(__file__).parent))  # worst_cases.py beside this file
 
 #: The benchmark definition: (split, number of cut-outs, seed). Changing it changes every
 #: number in the README; the bundled model was trained on train/val of this definition.
@@ -67,23 +71,21 @@ def predict_baseline(test_json: Path, out: Path) -> Path:
 
     from napari_radiogal.annotations import CocoDataset, Instance
     from napari_radiogal.baseline import baseline_segment
+    from napari_radiogal.inference import inputs_from_coco
     from napari_radiogal.io.align import reproject_to_grid
-    from napari_radiogal.io.coco import read_coco, resolve_image_path, write_coco
-    from napari_radiogal.io.fits import read_infrared, read_radio
+    from napari_radiogal.io.coco import read_coco, write_coco
 
     gt = read_coco(test_json)
     pred = CocoDataset(images=gt.images, scheme=gt.scheme, info={"method": "baseline"})
-    for im in gt.images:
-        radio = read_radio(resolve_image_path(test_json, im, "radio_file"))
-        ir_file = read_infrared(resolve_image_path(test_json, im, "ir_file"))
+    for item in inputs_from_coco(test_json, gt):
         with warnings.catch_warnings():  # partial IR coverage: NaN outside, as in predict
             warnings.simplefilter("ignore")
-            ir = reproject_to_grid(ir_file, radio)
-        for src in baseline_segment(radio.data, ir.data):
+            ir = reproject_to_grid(item.infrared, item.radio)
+        for src in baseline_segment(item.radio.data, ir.data):
             pred.instances.append(
                 Instance.from_mask(
                     src.mask,
-                    image_id=im.id,
+                    image_id=item.image_id,
                     category_id=src.category_id,
                     host=src.host,
                     score=src.score,
@@ -92,20 +94,62 @@ def predict_baseline(test_json: Path, out: Path) -> Path:
     return write_coco(out / "predictions.json", pred, backup=False)
 
 
-def predict(test_json: Path, out: Path, *, method: str, model: str | None) -> Path:
-    """Predict ``test_json`` with the model (``radiogal predict --data``) or the baseline."""
+def predict_model(test_json: Path, out: Path, model: str | None) -> tuple[Path, dict]:
+    """Predict a data set with the model (what ``radiogal predict --data`` runs).
+
+    Returns the predictions file and the CAM mIoU of the same pass (the authors' eval_cam:
+    argmax over a 0.5 background and the max-normalised multi-scale CAMs of each image's
+    *true* classes, one confusion matrix over the split).
+    """
+    import warnings
+
+    import torch
+    import torch.nn.functional as F
+
+    from napari_radiogal.errors import RadiogalWarning
+    from napari_radiogal.inference import inputs_from_coco, predictions_to_dataset, segment_batch
+    from napari_radiogal.io.coco import read_coco, write_coco
+    from napari_radiogal.training.metrics import (
+        ConfusionMatrix,
+        cam_prediction,
+        semantic_ground_truth,
+    )
+
+    gt = read_coco(test_json)
+    truth = {im.id: insts for im, insts in gt}
+    confusion = ConfusionMatrix(gt.scheme.num_classes)
+    kept = []
+    with warnings.catch_warnings():  # partial IR coverage is reported once per image
+        warnings.simplefilter("ignore", RadiogalWarning)
+        for p in segment_batch(inputs_from_coco(test_json, gt), model=model):
+            h, w = p.radio.shape
+            cams = torch.from_numpy(np.ascontiguousarray(p.maps["cams"], np.float32))[None]
+            cams = F.interpolate(cams, scale_factor=4, mode="bilinear", align_corners=False)
+            cams = cams[0, :, :h, :w].numpy()
+            insts = truth[p.image.id]
+            present = np.zeros(gt.scheme.num_classes, bool)
+            for a in insts:
+                present[gt.scheme.index_of_id(a.category_id)] = True
+            confusion.update(
+                semantic_ground_truth(insts, gt.scheme, (h, w)), cam_prediction(cams, present)
+            )
+            p.radio = None  # keep the pixels of 300 cut-outs out of memory
+            p.maps = {}
+            kept.append(p)
+    path = write_coco(out / "predictions.json", predictions_to_dataset(kept), backup=False)
+    return path, confusion.summary(list(gt.scheme.names))
+
+
+def predict(test_json: Path, out: Path, *, method: str, model: str | None):
+    """Predict ``test_json`` with the model or the baseline; (predictions path, CAM mIoU)."""
     start = time.perf_counter()
+    cam = None
     if method == "baseline":
         path = predict_baseline(test_json, out)
     else:
-        args = ["-q", "predict", "--data", str(test_json), "--out", str(out)]
-        args += ["--overwrite", "--no-progress"] + (["--model", model] if model else [])
-        code = radiogal(args)
-        if code:
-            sys.exit(f"predict ({method}) failed with exit code {code}")
-        path = out / "predictions.json"
+        path, cam = predict_model(test_json, out, model)
     print(f"# {method}: predicted in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return path
+    return path, cam
 
 
 def summary_rows(results: dict[str, dict]) -> list[str]:
@@ -117,6 +161,8 @@ def summary_rows(results: dict[str, dict]) -> list[str]:
     rows = [head, "|" + "---|" * (3 + len(classes))]
     for method, by_protocol in results.items():
         for protocol, res in by_protocol.items():
+            if protocol not in ("predicted", "oracle"):
+                continue
             for metric, key in (("mask AP50", "mask_ap50"), ("host AP50", "host_ap50")):
                 values = [res.get(c, {}).get(key) for c in classes]
                 cells = " | ".join("n/a" if v is None else f"{v:.1f}" for v in values)
@@ -141,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/accuracy"))
     parser.add_argument("--model", help="weights file (default: the bundled model)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--worst-cases",
+        type=Path,
+        default=Path("runs/accuracy/worst_cases.png"),
+        help="PNG of the model's worst test cut-outs (docs/images/worst_cases.png in the README)",
+    )
     args = parser.parse_args(argv)
 
     from napari_radiogal.evaluate import evaluate
@@ -152,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = ["model"] + ([] if args.no_baseline else ["baseline"])
     results: dict[str, dict] = {}
     for method in methods:
-        pred = predict(test_json, args.out / method, method=method, model=args.model)
+        pred, cam = predict(test_json, args.out / method, method=method, model=args.model)
         results[method] = {}
         for protocol in ("predicted", "oracle"):
             res = evaluate(test_json, pred, protocol=protocol)
@@ -163,6 +215,26 @@ def main(argv: list[str] | None = None) -> int:
             flat["mean"] = d["mean"]
             flat["accuracy"] = d["classification"]["accuracy"] or 0.0
             results[method][protocol] = flat
+        if cam is not None:
+            results[method]["cam_miou"] = cam
+            per_class = ", ".join(
+                f"{k[4:]} {v:.3f}" for k, v in cam.items() if k.startswith("iou_")
+            )
+            print(
+                f"\nCAM mIoU ({method}, true classes, background 0.5): "
+                f"{cam['miou']:.3f} with background, {cam['miou_fg']:.3f} foreground only "
+                f"({per_class})"
+            )
+    if args.worst_cases and "model" in results:
+        from worst_cases import main as worst_cases
+
+        worst_cases(
+            [
+                "--gt", str(test_json),
+                "--pred", str(args.out / "model" / "predictions.json"),
+                "--out", str(args.worst_cases),
+            ]
+        )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(results, indent=1))
     print("\n" + "\n".join(summary_rows(results)))
