@@ -126,6 +126,24 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
         assert {a.category_id for a in oracle.instances_of(im.id)} <= truth
 
 
+def test_predict_a_data_set_whose_images_are_not_fits_explains(weights, tmp_path, capsys):
+    from napari_radiogal.annotations import CocoDataset, ImageRecord
+    from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.io.coco import write_coco
+
+    (tmp_path / "cutout.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    ds = CocoDataset(
+        images=[ImageRecord(id=7, file_name="cutout.png", height=8, width=8)],
+        scheme=RADIOGALAXYNET,
+    )
+    write_coco(tmp_path / "test.json", ds)
+    code = main(["predict", "--data", str(tmp_path / "test.json"), "--model", str(weights)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "image 7 (cutout.png) names no FITS radio file" in err and "radio_file" in err
+    assert not (tmp_path / "predictions").exists()  # nothing half-written
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

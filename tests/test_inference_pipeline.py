@@ -98,7 +98,7 @@ def test_segment_arrays(model):
         assert 0 < a.extra["class_probability"] < 1
         if a.host is not None:  # the paper's rule: the host lies inside the mask
             assert a.mask[round(a.host[1]), round(a.host[0])]
-    # masks never leave the radio islands (mask_support='island_pixels', the default)
+    # masks never leave the radio islands (mask_support='whole_islands', the default)
     from napari_radiogal.preprocess import preprocess
 
     islands = preprocess(radio, ir, model.card.preprocess).radio_islands > 0
