@@ -32,17 +32,23 @@ DEFAULT_DATA = Path("data/bench/annotations/val.json")
 
 
 def _variants() -> dict[str, tuple[dict, Callable | None]]:
-    """name -> (InferenceConfig changes, post-processing of the predicted CocoDataset)."""
+    """name -> (InferenceConfig changes, post-processing of the predicted CocoDataset).
+
+    Each row changes one thing of the defaults (CAMs at scale 1 + flip, whole radio islands,
+    radio weighting, background 0.25 x the image's highest score, hosts inside the mask,
+    whole multi-part masks, scores comparable across images, classes from the classifier);
+    "(authors)" marks the authors' code's choice, "(paper text)" the paper's description.
+    """
     return {
         "ours (defaults)": ({}, None),
+        "mask: island pixels only": ({"mask_support": "island_pixels"}, None),
         "mask: walk, no island clip (authors)": ({"mask_support": "walk"}, None),
-        "mask: whole islands (vote 0.5)": ({"mask_support": "whole_islands"}, None),
-        "mask: whole islands (vote 0.25)": (
-            {"mask_support": "whole_islands", "island_vote_fraction": 0.25},
-            None,
-        ),
+        "mask: whole islands at vote 0.25": ({"island_vote_fraction": 0.25}, None),
         "masks split per component (authors)": ({}, split_components),
         "scores normalised per image (authors)": ({}, normalise_scores),
+        "CAM scales 1, 0.5, 1.5, 2 + flips (authors)": ({"scales": (1.0, 0.5, 1.5, 2.0)}, None),
+        "CAM scales 1, 0.5, 1.5 + flips": ({"scales": (1.0, 0.5, 1.5)}, None),
+        "CAM scale 1, no flip (fastest)": ({"flip": False}, None),
         "no radio weighting (paper text)": ({"radio_weighting": False}, None),
         "background 0.15 x image max": ({"background_threshold": 0.15}, None),
         "background 0.40 x image max": ({"background_threshold": 0.40}, None),
@@ -51,12 +57,11 @@ def _variants() -> dict[str, tuple[dict, Callable | None]]:
             None,
         ),
         "host search in hull of parts": ({"host_region": "hull"}, None),
-        "scales 1.0 only, no flip (fast)": ({"scales": (1.0,), "flip": False}, None),
-        "scales 1.0, 0.5, 1.5 (no 2.0)": ({"scales": (1.0, 0.5, 1.5)}, None),
+        "class by the a/b rule on each mask (no classifier)": ({}, classes_from_morphology),
     }
 
 
-def split_components(pred):
+def split_components(pred, data: Path):
     """The authors' masks: every connected part of a mask becomes its own instance.
 
     The host stays with the part that contains it (parts without it get no host); score and
@@ -86,7 +91,34 @@ def split_components(pred):
     return CocoDataset(images=pred.images, instances=out, scheme=pred.scheme, info=pred.info)
 
 
-def normalise_scores(pred):
+def classes_from_morphology(pred, data: Path):
+    """Replace each predicted class by the paper's a/b rule measured inside its mask.
+
+    The rule that labels the simulated sky (and the paper's real data), applied to the
+    predicted masks: it tells how much the masks alone would classify, without the network's
+    classifier.
+    """
+    from napari_radiogal.io.coco import resolve_image_path
+    from napari_radiogal.io.fits import read_radio
+    from napari_radiogal.sky.labels import measure_morphology
+    from napari_radiogal.stats import clipped_noise
+
+    by_image: dict[int, list] = {}
+    for inst in pred.instances:
+        by_image.setdefault(inst.image_id, []).append(inst)
+    for image in pred.images:
+        if image.id not in by_image:
+            continue
+        radio = read_radio(resolve_image_path(data, image, "radio_file")).data
+        sigma = clipped_noise(radio[np.isfinite(radio)])
+        for inst in by_image[image.id]:
+            category = measure_morphology(radio, sigma, inst.mask).category
+            if category is not None:
+                inst.category_id = pred.scheme.id_of_name(category)
+    return pred
+
+
+def normalise_scores(pred, data: Path):
     """The authors' scores: each image's scores divided by that image's highest score."""
     best: dict[int, float] = {}
     for inst in pred.instances:
@@ -120,6 +152,19 @@ def cache_network_outputs() -> None:
     pipeline._network_outputs = cached
 
 
+def parse_base(pairs: list[str]) -> dict:
+    """``["scales=[1.0]", "flip=false"]`` -> ``{"scales": [1.0], "flip": False}``."""
+    import yaml
+
+    base = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--base takes FIELD=VALUE pairs; got {pair!r}")
+        base[name.strip()] = yaml.safe_load(value)
+    return base
+
+
 def run_variant(data: Path, dataset, model, changes: dict, post, limit: int | None):
     """Predict and evaluate one variant; returns (predicted-protocol, oracle-protocol) results."""
     from napari_radiogal.annotations import CocoDataset
@@ -142,7 +187,7 @@ def run_variant(data: Path, dataset, model, changes: dict, post, limit: int | No
     predictions = list(segment_batch(inputs_from_coco(data, subset), model=model, config=config))
     pred = predictions_to_dataset(predictions)
     if post is not None:
-        pred = post(pred)
+        pred = post(pred, data)
     return (
         evaluate(subset, pred, protocol="predicted"),
         evaluate(subset, pred, protocol="oracle"),
@@ -184,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="weights file (default: the bundled model)")
     parser.add_argument("--limit", type=int, help="first N images only")
     parser.add_argument("--only", nargs="+", help="variant names to run (default: all)")
+    parser.add_argument(
+        "--base",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="InferenceConfig changes under every variant (YAML values: scales=[1.0] "
+        "flip=false), to ablate around other settings than the defaults",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     args = parser.parse_args(argv)
 
@@ -200,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; known: {list(variants)}")
     dataset = read_coco(args.data)
+    base = parse_base(args.base)
     model = load_model(args.model)
     cache_network_outputs()
     rows = []
     for name in names:
         changes, post = variants[name]
         start = time.perf_counter()
-        predicted, oracle = run_variant(args.data, dataset, model, changes, post, args.limit)
+        predicted, oracle = run_variant(
+            args.data, dataset, model, {**base, **changes}, post, args.limit
+        )
         rows.append(row(name, predicted, oracle, time.perf_counter() - start))
         r = rows[-1]
         print(
@@ -218,7 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ablation.json").write_text(
         json.dumps(
-            {"data": str(args.data), "model": model.name, "sha256": model.sha256, "rows": rows},
+            {
+                "data": str(args.data),
+                "model": model.name,
+                "sha256": model.sha256,
+                "base": base,
+                "rows": rows,
+            },
             indent=1,
             default=float,
         )
