@@ -152,6 +152,38 @@ def predict(test_json: Path, out: Path, *, method: str, model: str | None):
     return path, cam
 
 
+def record_in_card(weights: str | None, results: dict, test_json: Path) -> Path:
+    """Write the headline test numbers into the weights card's ``metrics["benchmark"]``.
+
+    The card travels with the weights, so ``radiogal predict`` provenance and the napari
+    widget can say how good the model is on the benchmark. Only the JSON card changes; the
+    safetensors file (whose sha256 the card holds) is untouched.
+    """
+    from napari_radiogal.io.atomic import atomic_write_text
+    from napari_radiogal.models.weights import default_weights_path, weights_paths
+
+    _, card_path = weights_paths(weights or default_weights_path())
+    card = json.loads(card_path.read_text())
+    model = results["model"]
+    headline = {
+        "data": f"{test_json} ({BENCHMARK['test'][0]} cut-outs, seed {BENCHMARK['test'][1]})",
+        "command": "python benchmarks/accuracy.py",
+    }
+    for protocol in ("predicted", "oracle"):
+        headline[f"{protocol}_mask_ap50"] = model[protocol]["mean"]["mask_ap50"]
+        headline[f"{protocol}_host_ap50"] = model[protocol]["mean"]["host_ap50"]
+    headline["accuracy"] = model["predicted"]["accuracy"]
+    if "cam_miou" in model:
+        headline["cam_miou"] = model["cam_miou"]["miou"]
+        headline["cam_miou_fg"] = model["cam_miou"]["miou_fg"]
+    if "baseline" in results:
+        headline["baseline_predicted_mask_ap50"] = results["baseline"]["predicted"]["mean"][
+            "mask_ap50"
+        ]
+    card.setdefault("metrics", {})["benchmark"] = headline
+    return atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+
+
 def summary_rows(results: dict[str, dict]) -> list[str]:
     """Markdown rows: per method and protocol, per class mask AP50 / host AP50, accuracy."""
     from napari_radiogal.classes import RADIOGALAXYNET
@@ -187,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/accuracy"))
     parser.add_argument("--model", help="weights file (default: the bundled model)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--record-in-card",
+        action="store_true",
+        help="write the headline numbers into the weights card (metrics.benchmark); "
+        "full benchmark only",
+    )
     parser.add_argument(
         "--worst-cases",
         type=Path,
@@ -238,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(results, indent=1))
     print("\n" + "\n".join(summary_rows(results)))
+    if args.record_in_card:
+        if args.quick:
+            parser.error("--record-in-card records the full benchmark only (drop --quick)")
+        print(f"recorded in {record_in_card(args.model, results, test_json)}")
     return 0
 
 
