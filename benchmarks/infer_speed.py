@@ -10,7 +10,7 @@ Goals (issue 7): < 0.5 s end to end for one cut-out; >= 5 cut-outs/s batched.
 
     python benchmarks/infer_speed.py                  # timings + peak RSS (subprocesses)
     python benchmarks/infer_speed.py --profile        # + pyinstrument profiles
-    python benchmarks/infer_speed.py --scales 1       # another InferenceConfig
+    python benchmarks/infer_speed.py --scales 1 0.5 1.5 2 --flip   # the authors' scales
 """
 
 from __future__ import annotations
@@ -27,12 +27,17 @@ from pathlib import Path
 import numpy as np
 
 
-def _model(tmp: Path, backbone: str):
+def _model(tmp: Path, backbone: str, weights: str | None = None):
+    """The model to time: ``weights`` ("bundled" or a path), else a random ``backbone``."""
     import torch
 
     from napari_radiogal.classes import RADIOGALAXYNET
     from napari_radiogal.inference import load_model
     from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+
+    if weights is not None:
+        # a trained model's CAMs decide how many instance maps the random walk propagates
+        return load_model(None if weights == "bundled" else weights, device="cpu")
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(backbone, in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
@@ -108,8 +113,12 @@ class _CpuClock:
 def _config(args):
     from napari_radiogal.inference import InferenceConfig
 
+    defaults = InferenceConfig()
     return InferenceConfig(
-        device="cpu", scales=tuple(args.scales), flip=not args.no_flip, batch_size=args.batch_size
+        device="cpu",
+        scales=tuple(args.scales) if args.scales else defaults.scales,
+        flip=defaults.flip if args.flip is None else args.flip,
+        batch_size=args.batch_size,
     )
 
 
@@ -120,7 +129,7 @@ def run_rss(args) -> None:
     from napari_radiogal.inference import segment_batch
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = _model(Path(tmp), args.backbone)
+        model = _model(Path(tmp), args.backbone, args.model)
         images = _cutouts(args.rss)
         gc.collect()
         _reset_peak()
@@ -134,8 +143,19 @@ def run_rss(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.5, 1.5, 2.0])
-    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument(
+        "--model",
+        help="'bundled' or a weights file (default: a random network of --backbone)",
+    )
+    parser.add_argument(
+        "--scales", type=float, nargs="+", help="CAM scales (default: InferenceConfig's)"
+    )
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mirror test-time augmentation (default: InferenceConfig's)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=10, help="single cut-out runs")
     parser.add_argument("--batch", type=int, default=64, help="cut-outs in the batched run")
@@ -168,7 +188,7 @@ def main() -> None:
         f"scales {config.scales}, flip {config.flip}, batch_size {config.batch_size}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        model = _model(Path(tmp), args.backbone)
+        model = _model(Path(tmp), args.backbone, args.model)
         images = _cutouts(max(args.batch, args.repeat))
         radio, ir = images[0]
 
@@ -258,11 +278,12 @@ def main() -> None:
                 str(n),
                 "--backbone",
                 args.backbone,
+                *(["--model", args.model] if args.model else []),
                 "--batch-size",
                 str(batch_size),
-                "--scales",
-                *[str(s) for s in args.scales],
-            ] + (["--no-flip"] if args.no_flip else [])
+            ]
+            cmd += ["--scales", *[str(s) for s in args.scales]] if args.scales else []
+            cmd += [] if args.flip is None else ["--flip" if args.flip else "--no-flip"]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             info = json.loads(out.stdout.strip().splitlines()[-1])
             print(

@@ -18,7 +18,7 @@ from napari_radiogal.inference.prediction import Prediction, catalogue, instance
 # ---- config and devices ------------------------------------------------------------------
 def test_config_defaults_are_the_documented_ones():
     cfg = InferenceConfig()
-    assert cfg.scales == (1.0,) and cfg.flip is True
+    assert cfg.scales == (1.0,) and cfg.flip is False
     assert cfg.mask_support == "whole_islands" and cfg.radio_weighting is True
     assert (cfg.beta, cfg.random_walk_steps, cfg.random_walk_radius) == (10.0, 256, 5)
     assert cfg.displacement_threshold == 2.5 and cfg.oracle_classes is False
