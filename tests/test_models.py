@@ -204,3 +204,21 @@ def test_reading_a_card_loads_no_torch(r18, tmp_path):
             f"c = read_card({str(tmp_path / 'm')!r}); assert c.architecture.backbone == "
             "'resnet18'; assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bundled_model_card_records_its_benchmark():
+    """The shipped weights say what they are and how good they are (benchmarks/accuracy.py)."""
+    from napari_radiogal.inference import InferenceConfig
+    from napari_radiogal.models.weights import default_weights_path, read_card, sha256_file
+
+    path = default_weights_path()
+    if not path.is_file():
+        pytest.skip("no bundled model in this checkout")
+    card = read_card(path)
+    assert card.sha256 == sha256_file(path)
+    assert card.classes.names == ("FR-II", "FR-I", "FR-X", "R")
+    bench = card.metrics["benchmark"]
+    # recorded for the current inference defaults, and better than the non-learned baseline
+    assert bench["inference"] == InferenceConfig().to_dict()
+    assert bench["predicted_mask_ap50"] > bench["baseline_predicted_mask_ap50"]
+    assert 0 <= bench["accuracy"] <= 100
