@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         help="PNG of the model's worst test cut-outs (docs/images/worst_cases.png in the README)",
     )
     args = parser.parse_args(argv)
+    if args.record_in_card and args.quick:
+        parser.error("--record-in-card records the full benchmark only (drop --quick)")
 
     from napari_radiogal.evaluate import evaluate
 
@@ -280,8 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "accuracy.json").write_text(json.dumps(results, indent=1))
     print("\n" + "\n".join(summary_rows(results)))
     if args.record_in_card:
-        if args.quick:
-            parser.error("--record-in-card records the full benchmark only (drop --quick)")
         print(f"recorded in {record_in_card(args.model, results, test_json)}")
     return 0
 
