@@ -1,10 +1,13 @@
 """Accuracy of the bundled model on the synthetic benchmark, like the paper's Table 1.
 
-Regenerates the benchmark (if missing), predicts the test split with the model and with the
-non-learned baseline, evaluates both with pycocotools, and prints the tables::
+Regenerates the benchmark (if missing), predicts the test split with the model (what
+``radiogal predict --data`` runs, in-process so that the CAM mIoU comes from the same pass)
+and with the non-learned baseline, evaluates both with pycocotools, prints the tables and
+draws the model's worst cases::
 
-    python benchmarks/accuracy.py              # the full benchmark (~15 min on 2 CPU cores)
-    python benchmarks/accuracy.py --quick      # 60 test cut-outs, a few minutes
+    python benchmarks/accuracy.py              # ~45 s on 2 CPU cores (+2.5 min to simulate)
+    python benchmarks/accuracy.py --quick      # 60 test cut-outs
+    python benchmarks/accuracy.py --record-in-card   # also write the numbers into the card
 
 The benchmark is fixed here: train, val and test are drawn with *different* seeds, and the
 test split is never used for any choice (training reads train, model selection reads val).
