@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from napari_radiogal.cli import main as radiogal
 
 sys.path.insert(0, str(Path(__file__).parent))  # worst_cases.py beside this file
@@ -106,11 +104,9 @@ def predict_model(test_json: Path, out: Path, model: str | None) -> tuple[Path, 
     """
     import warnings
 
-    import torch
-    import torch.nn.functional as F
-
     from napari_radiogal.errors import RadiogalWarning
     from napari_radiogal.inference import inputs_from_coco, predictions_to_dataset, segment_batch
+    from napari_radiogal.inference.pipeline import _upsample4  # the pipeline's aligned x4
     from napari_radiogal.io.coco import read_coco, write_coco
     from napari_radiogal.training.metrics import (
         ConfusionMatrix,
@@ -120,21 +116,17 @@ def predict_model(test_json: Path, out: Path, model: str | None) -> tuple[Path, 
 
     gt = read_coco(test_json)
     truth = {im.id: insts for im, insts in gt}
+    present = {im.id: row > 0 for im, row in zip(gt.images, gt.image_labels(), strict=True)}
     confusion = ConfusionMatrix(gt.scheme.num_classes)
     kept = []
     with warnings.catch_warnings():  # partial IR coverage is reported once per image
         warnings.simplefilter("ignore", RadiogalWarning)
         for p in segment_batch(inputs_from_coco(test_json, gt), model=model):
-            h, w = p.radio.shape
-            cams = torch.from_numpy(np.ascontiguousarray(p.maps["cams"], np.float32))[None]
-            cams = F.interpolate(cams, scale_factor=4, mode="bilinear", align_corners=False)
-            cams = cams[0, :, :h, :w].numpy()
-            insts = truth[p.image.id]
-            present = np.zeros(gt.scheme.num_classes, bool)
-            for a in insts:
-                present[gt.scheme.index_of_id(a.category_id)] = True
+            shape = p.radio.shape
+            cams = _upsample4(p.maps["cams"], shape)
             confusion.update(
-                semantic_ground_truth(insts, gt.scheme, (h, w)), cam_prediction(cams, present)
+                semantic_ground_truth(truth[p.image.id], gt.scheme, shape),
+                cam_prediction(cams, present[p.image.id]),
             )
             p.radio = None  # keep the pixels of 300 cut-outs out of memory
             p.maps = {}
