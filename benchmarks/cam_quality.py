@@ -41,19 +41,28 @@ from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale
 
 def _model(run: Path, ckpt_name: str, scheme, config: TrainConfig):
     ckpt = load_checkpoint(run / ckpt_name)
-    model = build_model(ModelConfig(config.backbone, config.preprocess.num_channels,
-                                    scheme.num_classes, config.output_stride), scheme=scheme)
+    model = build_model(
+        ModelConfig(
+            config.backbone,
+            config.preprocess.num_channels,
+            scheme.num_classes,
+            config.output_stride,
+        ),
+        scheme=scheme,
+    )
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
 
-def measure(run: Path, data: Path, checkpoints: list[str], scales: tuple[float, ...],
-            pseudo: bool) -> dict:
+def measure(
+    run: Path, data: Path, checkpoints: list[str], scales: tuple[float, ...], pseudo: bool
+) -> dict:
     config = TrainConfig.from_dict(load_checkpoint(run / checkpoints[0])["config"])
     dataset = read_coco(data)
     images = prepare_images(data, config.preprocess, run / "cache")
-    gts = [semantic_ground_truth(insts, images.scheme, (im.height, im.width))
-           for im, insts in dataset]
+    gts = [
+        semantic_ground_truth(insts, images.scheme, (im.height, im.width)) for im, insts in dataset
+    ]
     names = list(images.scheme.names)
     results: dict = {"data": str(data), "images": len(images), "scales": list(scales)}
     for name in checkpoints:
@@ -92,20 +101,34 @@ def plot_losses(run: Path, out: Path) -> None:
         steps = [r for r in records if r["stage"] == stage and "loss" in r]
         epochs = [r for r in records if r["stage"] == stage and "train_loss" in r]
         if steps:
-            ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=0.8, alpha=0.5,
-                    label="loss (per logged step)")
+            ax.plot(
+                [r["step"] for r in steps],
+                [r["loss"] for r in steps],
+                lw=0.8,
+                alpha=0.5,
+                label="loss (per logged step)",
+            )
         if epochs:
-            ax.plot([r["step"] for r in epochs], [r["train_loss"] for r in epochs], "o-",
-                    label="train loss (epoch mean)")
+            ax.plot(
+                [r["step"] for r in epochs],
+                [r["train_loss"] for r in epochs],
+                "o-",
+                label="train loss (epoch mean)",
+            )
             val = [r for r in epochs if "val_loss" in r]
             if val:
-                ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "s-",
-                        label="validation loss")
+                ax.plot(
+                    [r["step"] for r in val],
+                    [r["val_loss"] for r in val],
+                    "s-",
+                    label="validation loss",
+                )
         if stage == "irn":
             for key in ("pos", "neg", "dp_fg", "dp_bg"):
                 ax.plot([r["step"] for r in steps], [r[key] for r in steps], lw=0.8, label=key)
-        ax.set_title({"cam": "stage A: CAM", "recam": "stage B: ReCAM",
-                      "irn": "stage E: IRNet"}[stage])
+        ax.set_title(
+            {"cam": "stage A: CAM", "recam": "stage B: ReCAM", "irn": "stage E: IRNet"}[stage]
+        )
         ax.set_xlabel("optimiser step")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("loss")
@@ -126,17 +149,27 @@ def main() -> None:
     args = parser.parse_args()
     if args.plot:
         plot_losses(args.run, args.plot)
-    res = measure(args.run, args.data, [c for c in args.checkpoints if (args.run / c).is_file()],
-                  tuple(args.scales), args.pseudo_labels)
+    res = measure(
+        args.run,
+        args.data,
+        [c for c in args.checkpoints if (args.run / c).is_file()],
+        tuple(args.scales),
+        args.pseudo_labels,
+    )
     print(f"# {res['data']}: {res['images']} images, CAM scales {res['scales']} + flips")
     print(f"{'what':48s} {'mIoU':>6s} {'fg mIoU':>8s} {'bg IoU':>7s} {'labelled':>8s}  per class")
     for key, s in res.items():
         if not isinstance(s, dict):
             continue
-        per = " ".join(f"{k[4:]} {v:.3f}" for k, v in s.items()
-                       if k.startswith("iou_") and k != "iou_background")
-        print(f"{key:48s} {s['miou']:6.3f} {s['miou_fg']:8.3f} {s['iou_background']:7.3f} "
-              f"{s['labelled_fraction']:8.3f}  {per}")
+        per = " ".join(
+            f"{k[4:]} {v:.3f}"
+            for k, v in s.items()
+            if k.startswith("iou_") and k != "iou_background"
+        )
+        print(
+            f"{key:48s} {s['miou']:6.3f} {s['miou_fg']:8.3f} {s['iou_background']:7.3f} "
+            f"{s['labelled_fraction']:8.3f}  {per}"
+        )
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
 

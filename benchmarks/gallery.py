@@ -58,15 +58,21 @@ def draw_example(ax_radio, ax_ir, cut) -> None:
     radio = cut.radio.data
     sigma = cut.noise_sigma
     stretch = np.arcsinh(np.clip(radio, -3 * sigma, None) / (3 * sigma))
-    ax_radio.imshow(stretch, origin="lower", cmap="inferno",
-                    vmin=np.arcsinh(-1.0), vmax=np.percentile(stretch, 99.8))
+    ax_radio.imshow(
+        stretch,
+        origin="lower",
+        cmap="inferno",
+        vmin=np.arcsinh(-1.0),
+        vmax=np.percentile(stretch, 99.8),
+    )
     ir = cut.infrared
     # asinh stretch around the sky level so faint hosts show next to bright stars
     med = np.median(ir.data)
     noise = 1.4826 * np.median(np.abs(ir.data - med))
     ir_stretch = np.arcsinh((ir.data - med) / (2.0 * noise))
-    ax_ir.imshow(ir_stretch, origin="lower", cmap="gray", vmin=-1.0,
-                 vmax=np.percentile(ir_stretch, 99.7))
+    ax_ir.imshow(
+        ir_stretch, origin="lower", cmap="gray", vmin=-1.0, vmax=np.percentile(ir_stretch, 99.7)
+    )
     for t in cut.truth:
         colour = DISPLAY_COLORS[t.category][:7]
         segs = _mask_outline(t.mask)
@@ -89,7 +95,7 @@ def draw_example(ax_radio, ax_ir, cut) -> None:
         fontsize=7,
     )
     ax_ir.set_title(
-        f"W1 {cut.meta['ir_style']} ({ir.pixel_scale_arcsec}\"/px)  host {first.host_w1_mag:.1f} mag",
+        f'W1 {cut.meta["ir_style"]} ({ir.pixel_scale_arcsec}"/px)  host {first.host_w1_mag:.1f} mag',
         fontsize=7,
     )
     for ax in (ax_radio, ax_ir):
@@ -102,8 +108,9 @@ def _shrink_png(path: Path) -> None:
     from PIL import Image
 
     with Image.open(path) as im:
-        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE,
-                                           dither=Image.Dither.NONE)
+        small = im.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
     small.save(path, optimize=True)
 
 
@@ -117,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
     found = collect(args.per_class, args.seed, SkyConfig())
     classes = list(found)
-    fig, axes = plt.subplots(len(classes), 2 * args.per_class,
-                             figsize=(3.1 * args.per_class * 2 * 0.8, 2.9 * len(classes)))
+    fig, axes = plt.subplots(
+        len(classes),
+        2 * args.per_class,
+        figsize=(3.1 * args.per_class * 2 * 0.8, 2.9 * len(classes)),
+    )
     axes = np.atleast_2d(axes)
     for row, cls in enumerate(classes):
         for col in range(args.per_class):
@@ -129,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
                 ax_r.axis("off")
                 ax_i.axis("off")
         axes[row, 0].set_ylabel(cls, fontsize=12, color=DISPLAY_COLORS[cls][:7])
-    fig.suptitle("napari-radiogal synthetic EMU (radio, 7'x7', 2\"/px) + WISE W1 sky: "
-                 "mask contours, host (cyan), a/b peaks (green)", fontsize=10)
+    fig.suptitle(
+        "napari-radiogal synthetic EMU (radio, 7'x7', 2\"/px) + WISE W1 sky: "
+        "mask contours, host (cyan), a/b peaks (green)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=args.dpi)

@@ -58,16 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = time_cutouts(args.n, args.seed, config)
     print(f"simulate_cutout ({args.size}x{args.size}, {args.n} cut-outs), seconds per cut-out:")
     for name, t in (("cpu ", cpu), ("wall", wall)):
-        print(f"  {name}: mean {t.mean():.4f}  median {np.median(t):.4f}  "
-              f"p90 {np.percentile(t, 90):.4f}  max {t.max():.4f}")
+        print(
+            f"  {name}: mean {t.mean():.4f}  median {np.median(t):.4f}  "
+            f"p90 {np.percentile(t, 90):.4f}  max {t.max():.4f}"
+        )
     print(f"  load average (1 min) during the run: {os.getloadavg()[0]:.2f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         write_dataset(tmp, args.n, args.seed, config)
         total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"write_dataset (FITS pair + COCO): cpu {total_cpu / args.n:.4f} s, "
-          f"wall {total / args.n:.4f} s per cut-out")
+    print(
+        f"write_dataset (FITS pair + COCO): cpu {total_cpu / args.n:.4f} s, "
+        f"wall {total / args.n:.4f} s per cut-out"
+    )
 
     if args.profile:
         profiler = cProfile.Profile()

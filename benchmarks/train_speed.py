@@ -83,9 +83,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import os
 
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
-          f"{os.getloadavg()[0]:.1f}, input "
-          f"{args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps")
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+        f"{os.getloadavg()[0]:.1f}, input "
+        f"{args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps"
+    )
     print(f"{'backbone':10s} {'stage':6s} {'ms/img':>8s} {'img/s':>7s}")
     for backbone in args.backbones:
         for stage in args.stages:

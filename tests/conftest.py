@@ -14,7 +14,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FITS = Path(
-    os.environ.get("RADIOGAL_SHARED_FITS", REPO_ROOT.parent / "shared" / "data" / "fits-real-format")
+    os.environ.get(
+        "RADIOGAL_SHARED_FITS", REPO_ROOT.parent / "shared" / "data" / "fits-real-format"
+    )
 )
 
 

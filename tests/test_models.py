@@ -29,15 +29,19 @@ THREE = ClassScheme(names=("A", "B", "C"), coco_ids=(5, 7, 9), name="three")
 @pytest.fixture(scope="module")
 def r18():
     torch.manual_seed(0)
-    return build_model(ModelConfig("resnet18", in_channels=2, num_classes=4),
-                       scheme=RADIOGALAXYNET).eval()
+    return build_model(
+        ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET
+    ).eval()
 
 
-@pytest.mark.parametrize("name, channels", [
-    ("resnet18", (64, 64, 128, 256, 512)),
-    ("resnet34", (64, 64, 128, 256, 512)),
-    ("resnet50", (64, 256, 512, 1024, 2048)),
-])
+@pytest.mark.parametrize(
+    "name, channels",
+    [
+        ("resnet18", (64, 64, 128, 256, 512)),
+        ("resnet34", (64, 64, 128, 256, 512)),
+        ("resnet50", (64, 256, 512, 1024, 2048)),
+    ],
+)
 def test_backbone_output_stride_16(name, channels):
     bb = build_backbone(name, in_channels=3, output_stride=16).eval()
     assert bb.channels == channels
@@ -143,9 +147,15 @@ def test_pretrained_path_adapts_first_conv(tmp_path):
 
 
 def _card(net, **kw):
-    return WeightsCard(name="t", architecture=net.config, classes=net.scheme,
-                       preprocess=PreprocessConfig(channels=("radio", "ir")),
-                       training={"command": "pytest"}, metrics={"miou": 0.5}, **kw)
+    return WeightsCard(
+        name="t",
+        architecture=net.config,
+        classes=net.scheme,
+        preprocess=PreprocessConfig(channels=("radio", "ir")),
+        training={"command": "pytest"},
+        metrics={"miou": 0.5},
+        **kw,
+    )
 
 
 def test_weights_round_trip(r18, tmp_path):
@@ -192,17 +202,23 @@ def test_wrong_architecture_raises(r18, tmp_path):
 
 def test_card_checks_channels_and_classes(r18):
     with pytest.raises(WeightsError, match="input channels"):
-        WeightsCard(name="x", architecture=r18.config, classes=r18.scheme,
-                    preprocess=PreprocessConfig(channels=("radio",)))
+        WeightsCard(
+            name="x",
+            architecture=r18.config,
+            classes=r18.scheme,
+            preprocess=PreprocessConfig(channels=("radio",)),
+        )
     with pytest.raises(ConfigError, match="classes"):
         build_model(ModelConfig("resnet18", 2, 4), scheme=THREE)
 
 
 def test_reading_a_card_loads_no_torch(r18, tmp_path):
     save_weights(r18, _card(r18), tmp_path / "m")
-    code = ("import sys; from napari_radiogal.models import read_card; "
-            f"c = read_card({str(tmp_path / 'm')!r}); assert c.architecture.backbone == "
-            "'resnet18'; assert 'torch' not in sys.modules")
+    code = (
+        "import sys; from napari_radiogal.models import read_card; "
+        f"c = read_card({str(tmp_path / 'm')!r}); assert c.architecture.backbone == "
+        "'resnet18'; assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -72,9 +72,14 @@ def test_import_boundaries_hold():
     """The import-linter contracts of pyproject.toml (GUI only in _napari; inference !-> training)."""
     pytest.importorskip("importlinter")
     out = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports;"
-         "sys.exit(lint_imports())"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports;sys.exit(lint_imports())",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
 

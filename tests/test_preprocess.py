@@ -21,9 +21,9 @@ def _noise(shape=(64, 64), sigma=30e-6, seed=0):
 
 def test_islands_are_log_minmax_scaled_and_zero_elsewhere():
     radio = _noise()
-    radio[10:14, 10:14] = 1e-3          # 16 px island, faint
-    radio[40:45, 40:45] = 1e-1          # 25 px island, bright
-    radio[42, 42] = 1.0                 # the brightest pixel
+    radio[10:14, 10:14] = 1e-3  # 16 px island, faint
+    radio[40:45, 40:45] = 1e-1  # 25 px island, bright
+    radio[42, 42] = 1.0  # the brightest pixel
     out = preprocess(radio)
     chan = out.channel("radio")
     assert chan.dtype == np.float32
@@ -54,9 +54,9 @@ def test_noise_and_threshold_follow_the_paper():
 def test_small_islands_are_dropped():
     radio = np.zeros((32, 32))
     radio += _noise((32, 32), sigma=1e-6, seed=1)
-    radio[2:6, 2:6] = radio[19:23, 19:24] = 0.0   # empty borders: islands are exactly
-    radio[3:5, 3:5] = 1.0               # 4 px: dropped (< 5)
-    radio[20:22, 20:23] = 1.0           # 6 px: kept
+    radio[2:6, 2:6] = radio[19:23, 19:24] = 0.0  # empty borders: islands are exactly
+    radio[3:5, 3:5] = 1.0  # 4 px: dropped (< 5)
+    radio[20:22, 20:23] = 1.0  # 6 px: kept
     out = preprocess(radio)
     assert out.radio_islands[3:5, 3:5].max() == 0
     assert out.radio_islands[20:22, 20:23].min() > 0
@@ -100,7 +100,7 @@ def test_ir_uses_median_plus_3mad_and_none_gives_zero_channel():
 def test_negative_ir_sky_still_scales_in_order():
     rng = np.random.default_rng(2)
     ir = rng.normal(-5.0, 1.0, (40, 40))
-    ir[10:13, 10:13] = -1.0            # above median + 3 MAD but still negative
+    ir[10:13, 10:13] = -1.0  # above median + 3 MAD but still negative
     ir[25:28, 25:28] = 50.0
     out = preprocess(_noise((40, 40)), ir)
     chan = out.channel("ir")
@@ -148,8 +148,7 @@ def test_scale_islands_constant_and_empty():
 def test_assemble_channels_from_prescaled_png_data():
     radio = np.zeros((8, 8), np.float32)
     radio[2:4, 2:4] = 0.5
-    chans = assemble_channels(radio, None, PreprocessConfig(channels=("radio", "ir",
-                                                                      "radio_mask")))
+    chans = assemble_channels(radio, None, PreprocessConfig(channels=("radio", "ir", "radio_mask")))
     assert chans.shape == (3, 8, 8)
     assert chans[1].max() == 0
     assert chans[2].sum() == 4

@@ -70,9 +70,9 @@ def _autocorrelation_fwhm(field: np.ndarray, pixel_arcsec: float, half: int = 10
     spec = np.fft.rfft2(f)
     ac = np.fft.fftshift(np.fft.irfft2(np.abs(spec) ** 2, s=f.shape))
     cy, cx = f.shape[0] // 2, f.shape[1] // 2
-    win = ac[cy - half:cy + half + 1, cx - half:cx + half + 1]
+    win = ac[cy - half : cy + half + 1, cx - half : cx + half + 1]
     win = win / ac[cy, cx]
-    yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
 
     def model(coords, a, b, c, amp):
         x, y = coords
@@ -118,7 +118,9 @@ def test_rendered_gaussians_conserve_flux_and_points_peak_at_their_flux():
     image = render_gaussians((128, 128), [60.3], [70.6], cov[None], amp)
     beam_area = 2 * math.pi * math.sqrt(np.linalg.det(beam))
     assert image.sum() / beam_area == pytest.approx(2.0, rel=1e-3)
-    point = render_gaussians((64, 64), [31.0], [30.0], beam[None], peak_for_flux([0.5], beam[None], beam))
+    point = render_gaussians(
+        (64, 64), [31.0], [30.0], beam[None], peak_for_flux([0.5], beam[None], beam)
+    )
     assert point.max() == pytest.approx(0.5)
     assert np.unravel_index(point.argmax(), point.shape) == (30, 31)
 
@@ -155,8 +157,9 @@ def test_ab_rule_on_hand_made_bars(peaks, expected, angle):
 
 def test_noise_bumps_are_not_peaks_but_disjoint_islands_are():
     rng = np.random.default_rng(0)
-    bumpy = _bar_with_peaks((50.0,)) + np.where(_bar_with_peaks(()) > 0,
-                                                rng.uniform(0, 1.5, (200, 200)), 0)
+    bumpy = _bar_with_peaks((50.0,)) + np.where(
+        _bar_with_peaks(()) > 0, rng.uniform(0, 1.5, (200, 200)), 0
+    )
     assert measure_morphology(bumpy, 1.0).category == "R"
     # Two separate 5 sigma islands: the faint one still counts as a peak (a disjoint lobe).
     two = np.zeros((120, 120))

@@ -21,8 +21,11 @@ SMALL = ["--size", "96", "--size-arcmin", "0.5:2.5", "--no-progress"]
 
 
 def _files(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_cli_writes_a_dataset_that_reads_back(tmp_path):
@@ -68,11 +71,9 @@ def test_same_seed_writes_byte_identical_files_and_workers_do_not_matter(tmp_pat
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) == 3 + 3 + 2  # 3 cut-outs: train 2, test 1
     assert a == b
-    write_dataset(tmp_path / "c", 3, 11, SkyConfig(size=96, size_arcmin=(0.5, 2.5)),
-                  workers=2)
+    write_dataset(tmp_path / "c", 3, 11, SkyConfig(size=96, size_arcmin=(0.5, 2.5)), workers=2)
     assert _files(tmp_path / "c") == a
-    assert main(["simulate", "--n", "3", "--seed", "12", *SMALL,
-                 "--out", str(tmp_path / "d")]) == 0
+    assert main(["simulate", "--n", "3", "--seed", "12", *SMALL, "--out", str(tmp_path / "d")]) == 0
     assert _files(tmp_path / "d") != a
 
 
@@ -85,7 +86,12 @@ def test_fits_headers_look_like_askap_and_wise(tmp_path):
         h = hdul[0].header
         assert hdul[0].data.shape == (1, 1, 64, 64) and hdul[0].data.dtype == ">f4"
         assert (h["NAXIS"], h["CTYPE1"], h["CTYPE2"], h["CTYPE3"], h["CTYPE4"]) == (
-            4, "RA---SIN", "DEC--SIN", "FREQ", "STOKES")
+            4,
+            "RA---SIN",
+            "DEC--SIN",
+            "FREQ",
+            "STOKES",
+        )
         assert h["CRVAL3"] == 943.5e6 and h["BUNIT"] == "Jy/beam"
         assert {"BMAJ", "BMIN", "BPA"} <= set(h) and "DATE" not in h
     with fits.open(tmp_path / "allwise.fits") as hdul:
@@ -112,11 +118,30 @@ def test_fits_headers_look_like_askap_and_wise(tmp_path):
 
 def test_splits_for_a_benchmark_drawn_with_two_seeds(tmp_path):
     root = tmp_path / "bench"
-    assert main(["simulate", "--n", "3", "--seed", "1", "--split", "1:0:0", *SMALL,
-                 "--out", str(root)]) == 0
+    assert (
+        main(
+            ["simulate", "--n", "3", "--seed", "1", "--split", "1:0:0", *SMALL, "--out", str(root)]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (root / "annotations").glob("*.json")) == ["train.json"]
-    assert main(["simulate", "--n", "2", "--seed", "2", "--only-split", "test", *SMALL,
-                 "--out", str(root)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--n",
+                "2",
+                "--seed",
+                "2",
+                "--only-split",
+                "test",
+                *SMALL,
+                "--out",
+                str(root),
+            ]
+        )
+        == 0
+    )
     train = read_coco(root / "annotations" / "train.json")
     test = read_coco(root / "annotations" / "test.json")
     assert len(train.images) == 3 and len(test.images) == 2
@@ -145,9 +170,30 @@ def test_class_mix_is_met_with_exact_quotas_per_split(tmp_path):
 
 def test_cli_options_reach_the_config_and_errors_are_clean(tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["simulate", "--n", "2", "--seed", "0", "--out", str(out), *SMALL,
-                 "--easy", "--mix", "R=1", "--noise-ujy", "30", "--edge-fraction", "0.5",
-                 "--beam-pa-deg", "45"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--n",
+                "2",
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+                *SMALL,
+                "--easy",
+                "--mix",
+                "R=1",
+                "--noise-ujy",
+                "30",
+                "--edge-fraction",
+                "0.5",
+                "--beam-pa-deg",
+                "45",
+            ]
+        )
+        == 0
+    )
     info = json.loads((out / "annotations" / "train.json").read_text())["info"]
     cfg = info["sky_config"]
     assert cfg["noise_ujy"] == [30.0, 30.0] and cfg["edge_fraction"] == 0.5
@@ -155,8 +201,23 @@ def test_cli_options_reach_the_config_and_errors_are_clean(tmp_path, capsys):
     assert cfg["class_mix"] == [["R", 1.0]]
     # --config takes a whole info block (or bare SkyConfig values)
     (tmp_path / "info.json").write_text(json.dumps(info))
-    assert main(["simulate", "--n", "1", "--seed", "0", "--out", str(tmp_path / "p"),
-                 "--config", str(tmp_path / "info.json"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--n",
+                "1",
+                "--seed",
+                "0",
+                "--out",
+                str(tmp_path / "p"),
+                "--config",
+                str(tmp_path / "info.json"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     again = json.loads((tmp_path / "p" / "annotations" / "train.json").read_text())["info"]
     assert again["sky_config"] == cfg
     capsys.readouterr()

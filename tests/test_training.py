@@ -24,11 +24,20 @@ from napari_radiogal.training.stages import recam_loss
 from training_data import make_toy_dataset
 
 TINY = [
-    "backbone=resnet18", "log_every_steps=1",
-    "cam.epochs=2", "cam.batch_size=4", "cam.crop_size=64", "cam.scale_range=[1.0, 1.0]",
-    "recam.epochs=1", "recam.batch_size=4", "recam.crop_size=64",
+    "backbone=resnet18",
+    "log_every_steps=1",
+    "cam.epochs=2",
+    "cam.batch_size=4",
+    "cam.crop_size=64",
+    "cam.scale_range=[1.0, 1.0]",
+    "recam.epochs=1",
+    "recam.batch_size=4",
+    "recam.crop_size=64",
     "recam.scale_range=[1.0, 1.0]",
-    "irn.epochs=1", "irn.batch_size=4", "irn.canvas_size=96", "irn.radius=5",
+    "irn.epochs=1",
+    "irn.batch_size=4",
+    "irn.canvas_size=96",
+    "irn.radius=5",
     "pseudo_labels.scales=[1.0]",
 ]
 
@@ -82,10 +91,28 @@ def test_masks_and_hosts_are_ignored(toy, tmp_path, cache):
     for i in range(len(a)):
         np.testing.assert_array_equal(a.channels(i), b.channels(i))
     cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=1"])
-    ma, _ = load_weights(train(cfg, data=toy, out=tmp_path / "a", stage="cam",
-                               device="cpu", progress=False, cache_dir=cache))
-    mb, _ = load_weights(train(cfg, data=altered, out=tmp_path / "b", stage="cam",
-                               device="cpu", progress=False, cache_dir=cache))
+    ma, _ = load_weights(
+        train(
+            cfg,
+            data=toy,
+            out=tmp_path / "a",
+            stage="cam",
+            device="cpu",
+            progress=False,
+            cache_dir=cache,
+        )
+    )
+    mb, _ = load_weights(
+        train(
+            cfg,
+            data=altered,
+            out=tmp_path / "b",
+            stage="cam",
+            device="cpu",
+            progress=False,
+            cache_dir=cache,
+        )
+    )
     for k, v in ma.state_dict().items():
         torch.testing.assert_close(v, mb.state_dict()[k], rtol=0, atol=0)
 
@@ -109,12 +136,15 @@ def test_radiogalaxynet_png_layout(tmp_path):
     radio = np.where(rng.random((32, 32)) > 0.8, rng.random((32, 32)), 0.0)
     ir = np.where(rng.random((32, 32)) > 0.9, rng.random((32, 32)), 0.0)
     write_radiogalaxynet_png(tmp_path / "train2017" / "0001.png", radio, ir)
-    ds = CocoDataset(images=[ImageRecord(id=1, file_name="0001.png", height=32, width=32)],
-                     instances=[Instance.from_mask(radio > 0, image_id=1, category_id=3)],
-                     scheme=RADIOGALAXYNET)
+    ds = CocoDataset(
+        images=[ImageRecord(id=1, file_name="0001.png", height=32, width=32)],
+        instances=[Instance.from_mask(radio > 0, image_id=1, category_id=3)],
+        scheme=RADIOGALAXYNET,
+    )
     path = write_coco(tmp_path / "annotations" / "instances_train2017.json", ds)
-    images = prepare_images(path, PreprocessConfig(channels=("radio", "ir", "radio_mask")),
-                            tmp_path / "cache")
+    images = prepare_images(
+        path, PreprocessConfig(channels=("radio", "ir", "radio_mask")), tmp_path / "cache"
+    )
     x = images.channels(0)
     np.testing.assert_allclose(x[0], np.round(radio * 65535) / 65535, atol=1e-6)
     np.testing.assert_allclose(x[1], np.round(ir * 255) / 255, atol=1e-6)
@@ -152,10 +182,13 @@ def test_flip_rotation_and_fill():
     flipped, _ = apply_affine(x, AffineDraw(1.0, 0.0, True, (0, 0), 8))
     assert flipped[0, 2, 6] == pytest.approx(1.0)
     rot, _ = apply_affine(torch.ones(1, 16, 16), AffineDraw(1.0, 45.0, False, (0, 0), 16))
-    assert rot[0, 0, 0] == 0.0                       # corner: empty sky, not a channel mean
+    assert rot[0, 0, 0] == 0.0  # corner: empty sky, not a channel mean
     assert rot[0, 8, 8] == pytest.approx(1.0)
-    canvas, lab = apply_affine(torch.ones(1, 8, 8), AffineDraw(1.0, 0.0, False, (-4, -4), 16),
-                               label=torch.zeros(8, 8, dtype=torch.long))
+    canvas, lab = apply_affine(
+        torch.ones(1, 8, 8),
+        AffineDraw(1.0, 0.0, False, (-4, -4), 16),
+        label=torch.zeros(8, 8, dtype=torch.long),
+    )
     assert canvas[0, :4].sum() == 0 and canvas[0, 4:12, 4:12].min() == pytest.approx(1.0)
     assert (lab[:4] == IGNORE).all() and (lab[4:12, 4:12] == 0).all()
 
@@ -171,9 +204,9 @@ def test_draw_affine_offsets_cover_crop_and_canvas():
 # --- pseudo-labels --------------------------------------------------------------------------
 def test_pseudo_label_thresholds_and_islands():
     cams = np.zeros((2, 6, 6))
-    cams[1, 1:3, 1:3] = 0.9     # confident class-1 foreground
-    cams[1, 4, 4] = 0.2         # unsure
-    cams[1, 0, 5] = 0.5         # confident but outside any island
+    cams[1, 1:3, 1:3] = 0.9  # confident class-1 foreground
+    cams[1, 4, 4] = 0.2  # unsure
+    cams[1, 0, 5] = 0.5  # confident but outside any island
     present = np.array([False, True])
     plain = make_pseudo_label(cams, present, None, PseudoLabelConfig(refine="none"))
     assert (plain[1:3, 1:3] == 2).all() and plain[4, 4] == IGNORE and plain[0, 5] == 2
@@ -184,14 +217,14 @@ def test_pseudo_label_thresholds_and_islands():
     refined = make_pseudo_label(cams, present, islands, PseudoLabelConfig(refine="islands"))
     assert refined[0, 5] == 0 and refined[4, 4] == IGNORE and refined[1, 3] == 0
     vote = make_pseudo_label(cams, present, islands, PseudoLabelConfig(refine="island_vote"))
-    assert (vote[1:3, 1:4] == 2).all()                   # mean 0.6 >= 0.35: whole island
+    assert (vote[1:3, 1:4] == 2).all()  # mean 0.6 >= 0.35: whole island
     none = make_pseudo_label(cams, np.zeros(2, bool), islands, PseudoLabelConfig())
     assert (none == 0).all()
 
 
 def test_cams_to_image_grid_aligns_cells():
     cams = torch.zeros(1, 1, 4, 4)
-    cams[0, 0, 1, 2] = 1.0                     # cell covering input pixels rows 16-31, cols 32-47
+    cams[0, 0, 1, 2] = 1.0  # cell covering input pixels rows 16-31, cols 32-47
     up = cams_to_image_grid(cams, (64, 64), (64, 64), 16)[0, 0]
     assert up[23:25, 39:41].min() == pytest.approx(1.0, abs=0.1)
     assert up.argmax() // 64 in (23, 24)
@@ -200,7 +233,7 @@ def test_cams_to_image_grid_aligns_cells():
 # --- losses ---------------------------------------------------------------------------------
 def test_recam_loss_reads_positive_rows_only():
     logits = torch.zeros(2, 3, 3)
-    logits[0, 1, 1] = 10.0                     # image 0, class 1 confidently right
+    logits[0, 1, 1] = 10.0  # image 0, class 1 confidently right
     labels = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
     loss = recam_loss(logits, labels)
     expected = torch.nn.functional.cross_entropy(logits[0, 1][None], torch.tensor([1])) / 2
@@ -211,13 +244,12 @@ def test_irn_losses_prefer_the_right_fields():
     g = PairGeometry(4)
     h = w = 12
     label = torch.zeros(1, h, w, dtype=torch.long)
-    label[0, :, 6:] = 1                          # two regions split at column 6
+    label[0, :, 6:] = 1  # two regions split at column 6
     boundary_good = torch.zeros(1, 1, h, w)
     boundary_good[..., 5:7] = 1.0
     boundary_bad = torch.zeros(1, 1, h, w)
     # a displacement field pointing at each region's centroid
-    yy, xx = torch.meshgrid(torch.arange(h.__float__()), torch.arange(w.__float__()),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(h.__float__()), torch.arange(w.__float__()), indexing="ij")
     cy = torch.full((h, w), (h - 1) / 2)
     cx = torch.where(xx < 6, torch.tensor(2.5), torch.tensor(8.5))
     d_good = torch.stack([cy - yy, cx - xx])[None]
@@ -238,10 +270,12 @@ def test_pair_geometry_matches_the_paper():
 # --- the loop -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tiny_end_to_end_loss_decreases(toy, tmp_path, cache):
-    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=8", "cam.lr=0.01",
-                                               "cam.classifier_lr=0.1"])
-    path = train(cfg, data=toy, val=toy, out=tmp_path / "run", device="cpu", progress=False,
-                 cache_dir=cache)
+    cfg = TrainConfig().with_overrides(
+        TINY + ["cam.epochs=8", "cam.lr=0.01", "cam.classifier_lr=0.1"]
+    )
+    path = train(
+        cfg, data=toy, val=toy, out=tmp_path / "run", device="cpu", progress=False, cache_dir=cache
+    )
     model, card = load_weights(path)
     hist = card.training["history"]["cam"]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -259,22 +293,53 @@ def test_tiny_end_to_end_loss_decreases(toy, tmp_path, cache):
         if k.startswith(("backbone.", "classifier.")):
             torch.testing.assert_close(v, recam[k], rtol=0, atol=0, msg=k)
     ckpt = torch.load(tmp_path / "run" / "irn" / "last.pt", weights_only=True)
-    assert {"model", "optimizer", "scheduler", "config", "epoch", "step_in_epoch", "rng",
-            "version"} <= set(ckpt)
+    assert {
+        "model",
+        "optimizer",
+        "scheduler",
+        "config",
+        "epoch",
+        "step_in_epoch",
+        "rng",
+        "version",
+    } <= set(ckpt)
 
 
 @pytest.mark.slow
 def test_resume_equals_uninterrupted(toy, tmp_path, cache):
     cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=2", "cam.batch_size=2"])
-    ref_path = train(cfg, data=toy, out=tmp_path / "ref", stage="cam", device="cpu",
-                     progress=False, cache_dir=cache)
+    ref_path = train(
+        cfg,
+        data=toy,
+        out=tmp_path / "ref",
+        stage="cam",
+        device="cpu",
+        progress=False,
+        cache_dir=cache,
+    )
     with pytest.raises(TrainingInterrupted):
-        train(cfg, data=toy, out=tmp_path / "cut", stage="cam", device="cpu",
-              progress=False, stop_after_steps=3, cache_dir=cache)  # mid-epoch 1 of 4 steps
+        train(
+            cfg,
+            data=toy,
+            out=tmp_path / "cut",
+            stage="cam",
+            device="cpu",
+            progress=False,
+            stop_after_steps=3,
+            cache_dir=cache,
+        )  # mid-epoch 1 of 4 steps
     ckpt = torch.load(tmp_path / "cut" / "cam" / "last.pt", weights_only=True)
     assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (0, 3, 3)
-    cut_path = train(cfg, data=toy, out=tmp_path / "cut", stage="cam", device="cpu",
-                     progress=False, resume=True, cache_dir=cache)
+    cut_path = train(
+        cfg,
+        data=toy,
+        out=tmp_path / "cut",
+        stage="cam",
+        device="cpu",
+        progress=False,
+        resume=True,
+        cache_dir=cache,
+    )
     ref, _ = load_weights(ref_path)
     cut, _ = load_weights(cut_path)
     for k, v in ref.state_dict().items():
@@ -285,27 +350,69 @@ def test_config_errors(toy, tmp_path):
     with pytest.raises(ConfigError, match="did you mean"):
         TrainConfig().with_overrides(["cam.epoch=3"])
     with pytest.raises(ConfigError, match="no full batch"):
-        train(TrainConfig().with_overrides(TINY + ["cam.batch_size=64"]), data=toy,
-              out=tmp_path / "r", stage="cam", device="cpu", progress=False)
+        train(
+            TrainConfig().with_overrides(TINY + ["cam.batch_size=64"]),
+            data=toy,
+            out=tmp_path / "r",
+            stage="cam",
+            device="cpu",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="not found"):
-        train(TrainConfig().with_overrides(TINY), data=toy, out=tmp_path / "r2",
-              stage="recam", device="cpu", progress=False)
+        train(
+            TrainConfig().with_overrides(TINY),
+            data=toy,
+            out=tmp_path / "r2",
+            stage="recam",
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_cli_train(toy, tmp_path, repo_root):
     from napari_radiogal.cli import main
 
-    args = ["train", "--data", str(toy), "--out", str(tmp_path / "cli"), "--stage", "cam",
-            "--device", "cpu", "--epochs", "1", "--batch-size", "4", "--no-progress",
-            "--config", str(repo_root / "training" / "configs" / "cpu.yaml"),
-            "--set", "cam.crop_size=64", "--seed", "3"]
+    args = [
+        "train",
+        "--data",
+        str(toy),
+        "--out",
+        str(tmp_path / "cli"),
+        "--stage",
+        "cam",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--config",
+        str(repo_root / "training" / "configs" / "cpu.yaml"),
+        "--set",
+        "cam.crop_size=64",
+        "--seed",
+        "3",
+    ]
     assert main(args) == 0
     card = json.loads((tmp_path / "cli" / "model.json").read_text())
     assert card["training"]["config"]["seed"] == 3
     assert card["training"]["config"]["cam"]["epochs"] == 1
     assert card["architecture"]["backbone"] == "resnet18"
-    assert main(["train", "--data", str(toy), "--out", str(tmp_path / "x"),
-                 "--config", "nonexistent-recipe"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(toy),
+                "--out",
+                str(tmp_path / "x"),
+                "--config",
+                "nonexistent-recipe",
+            ]
+        )
+        == 2
+    )
 
 
 @pytest.mark.parametrize("name", ["paper", "cpu"])
@@ -315,16 +422,28 @@ def test_shipped_recipes_load(repo_root, name):
     cfg = load_config(repo_root / "training" / "configs" / f"{name}.yaml")
     assert cfg.cam.epochs > 0 and cfg.irn.epochs > 0
     if name == "paper":
-        assert (cfg.backbone, cfg.cam.batch_size, cfg.cam.epochs, cfg.recam.epochs,
-                cfg.irn.epochs) == ("resnet50", 4, 30, 15, 3)
+        assert (
+            cfg.backbone,
+            cfg.cam.batch_size,
+            cfg.cam.epochs,
+            cfg.recam.epochs,
+            cfg.irn.epochs,
+        ) == ("resnet50", 4, 30, 15, 3)
 
 
 @pytest.mark.needs_cuda
 def test_cuda_amp_stage(toy, tmp_path, cache):
     """The same tiny stage on a GPU with mixed precision (GradScaler state in the checkpoint)."""
     cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=1", "amp=true"])
-    path = train(cfg, data=toy, out=tmp_path / "gpu", stage="cam", device="cuda",
-                 progress=False, cache_dir=cache)
+    path = train(
+        cfg,
+        data=toy,
+        out=tmp_path / "gpu",
+        stage="cam",
+        device="cuda",
+        progress=False,
+        cache_dir=cache,
+    )
     ckpt = torch.load(tmp_path / "gpu" / "cam" / "last.pt", weights_only=True)
     assert ckpt["scaler"]
     model, _ = load_weights(path)

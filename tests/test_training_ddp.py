@@ -12,8 +12,14 @@ import torch.multiprocessing as mp
 
 from training_data import make_toy_dataset
 
-TINY = ["backbone=resnet18", "cam.epochs=2", "cam.batch_size=2", "cam.crop_size=64",
-        "cam.scale_range=[0.9, 1.1]", "num_workers=0"]
+TINY = [
+    "backbone=resnet18",
+    "cam.epochs=2",
+    "cam.batch_size=2",
+    "cam.crop_size=64",
+    "cam.scale_range=[0.9, 1.1]",
+    "num_workers=0",
+]
 
 
 def _free_port() -> int:
@@ -23,8 +29,13 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     from napari_radiogal.models import ModelConfig, build_model
     from napari_radiogal.training.config import TrainConfig
@@ -43,18 +54,32 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     out_dir = Path(out)
     ctx = init_distributed("cpu")
     # the public entry point under DDP: rank 0 exports, the others return None
-    path = train(cfg, data=data, out=out_dir / "pipeline", stage="cam", device="cpu",
-                 cache_dir=out_dir / "cache", progress=False)
+    path = train(
+        cfg,
+        data=data,
+        out=out_dir / "pipeline",
+        stage="cam",
+        device="cpu",
+        cache_dir=out_dir / "cache",
+        progress=False,
+    )
     assert (path is not None) == (rank == 0)
     # the loop itself, keeping each rank's model to compare
     images = prepare_images(data, cfg.preprocess, out_dir / "cache")
-    torch.manual_seed(rank)          # different initial weights: DDP must broadcast rank 0's
+    torch.manual_seed(rank)  # different initial weights: DDP must broadcast rank 0's
     model = build_model(ModelConfig("resnet18", 2, 2), scheme=images.scheme)
     set_trainable(model, ("backbone", "classifier"), freeze_stem=True)
-    run_stage(name="cam", loss_module=CamLoss(model),
-              param_groups=StagePlan.cam(cfg.cam).param_groups(model),
-              train_set=ClassificationDataset(images, cfg.cam, cfg.seed), stage_cfg=cfg.cam,
-              config=cfg, out_dir=out_dir / "loop", ctx=ctx, progress=False)
+    run_stage(
+        name="cam",
+        loss_module=CamLoss(model),
+        param_groups=StagePlan.cam(cfg.cam).param_groups(model),
+        train_set=ClassificationDataset(images, cfg.cam, cfg.seed),
+        stage_cfg=cfg.cam,
+        config=cfg,
+        out_dir=out_dir / "loop",
+        ctx=ctx,
+        progress=False,
+    )
     params = {k: v.detach() for k, v in model.named_parameters()}
     torch.save(params, out_dir / f"rank{rank}.pt")
     barrier(ctx)

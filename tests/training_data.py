@@ -34,8 +34,9 @@ def _blob(size, cy, cx, sigma):
     return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
 
 
-def make_toy_dataset(root: Path, n: int = 8, size: int = 64, seed: int = 0,
-                     name: str = "train") -> Path:
+def make_toy_dataset(
+    root: Path, n: int = 8, size: int = 64, seed: int = 0, name: str = "train"
+) -> Path:
     """Write ``n`` cut-outs and ``annotations/<name>.json``; returns the JSON path."""
     rng = np.random.default_rng(seed)
     (root / "radio").mkdir(parents=True, exist_ok=True)
@@ -57,17 +58,27 @@ def make_toy_dataset(root: Path, n: int = 8, size: int = 64, seed: int = 0,
         peak = rng.uniform(2e-3, 6e-3)
         radio = (model * peak + rng.normal(0, 30e-6, (size, size))).astype(np.float32)
         ir = (100 + rng.normal(0, 1, (size, size)) + 300 * _blob(size, cy, cx, 1.5)).astype(
-            np.float32)
+            np.float32
+        )
         stem = f"img{i:03d}"
         fits.PrimaryHDU(radio, header).writeto(root / "radio" / f"{stem}.fits", overwrite=True)
-        fits.PrimaryHDU(ir, _wcs(size).to_header()).writeto(root / "ir" / f"{stem}.fits",
-                                                            overwrite=True)
-        images.append(ImageRecord(id=i + 1, file_name=f"radio/{stem}.fits", height=size,
-                                  width=size, radio_file=f"radio/{stem}.fits",
-                                  ir_file=f"ir/{stem}.fits"))
+        fits.PrimaryHDU(ir, _wcs(size).to_header()).writeto(
+            root / "ir" / f"{stem}.fits", overwrite=True
+        )
+        images.append(
+            ImageRecord(
+                id=i + 1,
+                file_name=f"radio/{stem}.fits",
+                height=size,
+                width=size,
+                radio_file=f"radio/{stem}.fits",
+                ir_file=f"ir/{stem}.fits",
+            )
+        )
         mask = model > 0.05
-        instances.append(Instance.from_mask(mask, image_id=i + 1, category_id=cls,
-                                            host=(float(cx), float(cy))))
+        instances.append(
+            Instance.from_mask(mask, image_id=i + 1, category_id=cls, host=(float(cx), float(cy)))
+        )
     path = root / "annotations" / f"{name}.json"
     write_coco(path, CocoDataset(images=images, instances=instances, scheme=SCHEME))
     return path

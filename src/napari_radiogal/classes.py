@@ -54,9 +54,7 @@ class ClassScheme:
                 f"ClassScheme got {len(self.names)} names but {len(self.coco_ids)} ids; "
                 "give one COCO category id per class name."
             )
-        if len(set(self.names)) != len(self.names) or len(set(self.coco_ids)) != len(
-            self.coco_ids
-        ):
+        if len(set(self.names)) != len(self.names) or len(set(self.coco_ids)) != len(self.coco_ids):
             raise ValueError(f"ClassScheme names and ids must be unique, got {self}.")
         if not self.display_order:
             object.__setattr__(self, "display_order", tuple(self.names))
@@ -74,7 +72,7 @@ class ClassScheme:
             return self.coco_ids.index(int(category_id))
         except ValueError:
             raise KeyError(
-                f"category_id {category_id} is not one of {dict(zip(self.coco_ids, self.names))}"
+                f"category_id {category_id} is not one of {dict(zip(self.coco_ids, self.names, strict=False))}"
             ) from None
 
     def id_of_index(self, index: int) -> int:
@@ -88,7 +86,7 @@ class ClassScheme:
     def id_of_name(self, name: str) -> int:
         """COCO category id of a class name (case-insensitive, ``FRII`` == ``FR-II``)."""
         key = _normalise_name(name)
-        for n, i in zip(self.names, self.coco_ids):
+        for n, i in zip(self.names, self.coco_ids, strict=False):
             if _normalise_name(n) == key:
                 return i
         raise KeyError(f"class {name!r} is not one of {list(self.names)}")
@@ -103,7 +101,7 @@ class ClassScheme:
                 "keypoints": list(self.keypoints),
                 "skeleton": [],
             }
-            for n, i in zip(self.names, self.coco_ids)
+            for n, i in zip(self.names, self.coco_ids, strict=False)
         ]
 
     @classmethod

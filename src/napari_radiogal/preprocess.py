@@ -232,8 +232,9 @@ def scale_islands(
     values = np.asarray(image, dtype=np.float64)[inside]
     if values.min() <= 0:
         shift = stats.mad(image[np.isfinite(image)]) or 1.0
-        log.debug("island pixels <= 0 (threshold %.4g): log of value - threshold + %.4g",
-                  threshold, shift)
+        log.debug(
+            "island pixels <= 0 (threshold %.4g): log of value - threshold + %.4g", threshold, shift
+        )
         values = values - threshold + shift
         values = np.maximum(values, np.finfo(np.float64).tiny)
     logs = np.log(values)
@@ -318,11 +319,12 @@ def preprocess(
     sigma = stats.clipped_noise(radio_arr, rounds=config.clip_rounds, clip=config.clip_mads)
     radio_threshold = config.island_sigma * sigma
     radio_islands = stats.islands(
-        radio_arr, radio_threshold, min_pixels=config.min_island_pixels,
+        radio_arr,
+        radio_threshold,
+        min_pixels=config.min_island_pixels,
         connectivity=config.connectivity,
     )
-    radio_scaled = scale_islands(radio_arr, radio_islands, radio_threshold,
-                                 epsilon=config.epsilon)
+    radio_scaled = scale_islands(radio_arr, radio_islands, radio_threshold, epsilon=config.epsilon)
 
     if ir_arr is None or not np.isfinite(ir_arr).any():
         ir_blank = np.ones(radio_arr.shape, bool)  # no infrared data anywhere
@@ -333,17 +335,27 @@ def preprocess(
         ir_blank = ~np.isfinite(ir_arr)
         ir_thr = stats.ir_threshold(ir_arr, n_mad=config.ir_mads)
         ir_islands = stats.islands(
-            ir_arr, ir_thr, min_pixels=config.ir_min_island_pixels,
+            ir_arr,
+            ir_thr,
+            min_pixels=config.ir_min_island_pixels,
             connectivity=config.connectivity,
         )
         ir_scaled = scale_islands(ir_arr, ir_islands, ir_thr, epsilon=config.epsilon)
 
-    channels = assemble_channels(radio_scaled, ir_scaled, config,
-                                 radio_islands=radio_islands, ir_islands=ir_islands)
+    channels = assemble_channels(
+        radio_scaled, ir_scaled, config, radio_islands=radio_islands, ir_islands=ir_islands
+    )
     return Preprocessed(
-        channels=channels, noise_sigma=float(sigma), radio_threshold=float(radio_threshold),
-        ir_threshold=float(ir_thr), radio_islands=radio_islands, ir_islands=ir_islands,
-        radio_blank=radio_blank, ir_blank=ir_blank, has_ir=ir is not None, config=config,
+        channels=channels,
+        noise_sigma=float(sigma),
+        radio_threshold=float(radio_threshold),
+        ir_threshold=float(ir_thr),
+        radio_islands=radio_islands,
+        ir_islands=ir_islands,
+        radio_blank=radio_blank,
+        ir_blank=ir_blank,
+        has_ir=ir is not None,
+        config=config,
     )
 
 
@@ -375,8 +387,11 @@ def assemble_channels(
     """
     config = PreprocessConfig() if config is None else config
     radio_scaled = np.asarray(radio_scaled, dtype=np.float32)
-    ir_scaled = (np.zeros_like(radio_scaled) if ir_scaled is None
-                 else np.asarray(ir_scaled, dtype=np.float32))
+    ir_scaled = (
+        np.zeros_like(radio_scaled)
+        if ir_scaled is None
+        else np.asarray(ir_scaled, dtype=np.float32)
+    )
     if ir_scaled.shape != radio_scaled.shape:
         raise InputImageError(
             f"scaled infrared shape {ir_scaled.shape} differs from radio {radio_scaled.shape}."
@@ -390,4 +405,3 @@ def assemble_channels(
         "ir_mask": lambda: ir_in.astype(np.float32),
     }
     return np.stack([available[name]() for name in config.channels]).astype(np.float32)
-

@@ -76,26 +76,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, required=True, help="number of cut-outs")
     parser.add_argument("--seed", type=int, default=0, help="master random seed")
     parser.add_argument("--out", type=Path, required=True, help="data set root folder")
-    parser.add_argument("--split", type=_split, default=(0.7, 0.1, 0.2),
-                        help="train:val:test fractions; empty splits get no JSON")
-    parser.add_argument("--only-split", choices=("train", "val", "test"), default=None,
-                        help="put every cut-out into this split (overrides --split)")
-    parser.add_argument("--balanced", action="store_true",
-                        help="equal class weights instead of the default mix")
-    parser.add_argument("--mix", default=None,
-                        help="class weights, e.g. FR-II=0.4,R=0.25,FR-I=0.2,FR-X=0.15, or a "
-                             "preset: default, gupta2023, balanced")
-    parser.add_argument("--easy", action="store_true",
-                        help="switch every difficulty off (options below still apply)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="JSON file of SkyConfig values (e.g. the sky_config of an "
-                             "existing data set's info); options below override it")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (the output does not depend on it)")
+    parser.add_argument(
+        "--split",
+        type=_split,
+        default=(0.7, 0.1, 0.2),
+        help="train:val:test fractions; empty splits get no JSON",
+    )
+    parser.add_argument(
+        "--only-split",
+        choices=("train", "val", "test"),
+        default=None,
+        help="put every cut-out into this split (overrides --split)",
+    )
+    parser.add_argument(
+        "--balanced", action="store_true", help="equal class weights instead of the default mix"
+    )
+    parser.add_argument(
+        "--mix",
+        default=None,
+        help="class weights, e.g. FR-II=0.4,R=0.25,FR-I=0.2,FR-X=0.15, or a "
+        "preset: default, gupta2023, balanced",
+    )
+    parser.add_argument(
+        "--easy",
+        action="store_true",
+        help="switch every difficulty off (options below still apply)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="JSON file of SkyConfig values (e.g. the sky_config of an "
+        "existing data set's info); options below override it",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (the output does not depend on it)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     group = parser.add_argument_group(
-        "sky and difficulty options (fields of napari_radiogal.sky.SkyConfig)")
+        "sky and difficulty options (fields of napari_radiogal.sky.SkyConfig)"
+    )
     from napari_radiogal.sky.config import SkyConfig
 
     defaults = SkyConfig()
@@ -114,8 +135,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if default is None:
             shown = "random"
         # SUPPRESS: unset options stay out of the namespace (and out of the default text).
-        group.add_argument(flag, dest=f"sky_{f.name}", type=kind, default=argparse.SUPPRESS,
-                           metavar=metavar, help=f"{f.metadata['help']} [{shown}]")
+        group.add_argument(
+            flag,
+            dest=f"sky_{f.name}",
+            type=kind,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=f"{f.metadata['help']} [{shown}]",
+        )
 
 
 def build_config(args: argparse.Namespace):
@@ -153,22 +180,38 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_progress and args.n > 1:
         from tqdm import tqdm
 
-        bar = tqdm(total=args.n, unit="cut-out", desc="simulate", file=sys.stderr,
-                   dynamic_ncols=True, disable=None)  # None: no bar when not a terminal
+        bar = tqdm(
+            total=args.n,
+            unit="cut-out",
+            desc="simulate",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=None,
+        )  # None: no bar when not a terminal
 
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
     try:
-        paths = write_dataset(args.out, args.n, args.seed, config, split=args.split,
-                              balanced=args.balanced, progress=progress,
-                              only_split=args.only_split, workers=args.workers)
+        paths = write_dataset(
+            args.out,
+            args.n,
+            args.seed,
+            config,
+            split=args.split,
+            balanced=args.balanced,
+            progress=progress,
+            only_split=args.only_split,
+            workers=args.workers,
+        )
     finally:
         if bar is not None:
             bar.close()
     for name, path in paths.items():
         info = json.loads(path.read_text(encoding="utf-8"))["info"]
         fractions = ", ".join(f"{k} {v:.0%}" for k, v in info["class_fractions"].items())
-        print(f"{name}: {path}  {info['n_sources']} sources ({fractions}); "
-              f"{info['multi_component_fraction']:.0%} multi-component masks")
+        print(
+            f"{name}: {path}  {info['n_sources']} sources ({fractions}); "
+            f"{info['multi_component_fraction']:.0%} multi-component masks"
+        )
     return 0

@@ -29,33 +29,66 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="training COCO JSON file")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="run folder (checkpoints, logs, exported weights)")
-    parser.add_argument("--val", type=Path, default=None,
-                        help="validation COCO JSON (selects the CAM checkpoint; never the "
-                        "test split)")
-    parser.add_argument("--config", default=None,
-                        help="YAML recipe: a path, or a name in training/configs (paper, cpu); "
-                        "default: the paper's schedule")
-    parser.add_argument("--stage", default="all", choices=["cam", "recam", "irn", "all"],
-                        help="which stage(s) to run")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT/<stage>/last.pt (finished stages are skipped)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="run folder (checkpoints, logs, exported weights)"
+    )
+    parser.add_argument(
+        "--val",
+        type=Path,
+        default=None,
+        help="validation COCO JSON (selects the CAM checkpoint; never the test split)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML recipe: a path, or a name in training/configs (paper, cpu); "
+        "default: the paper's schedule",
+    )
+    parser.add_argument(
+        "--stage",
+        default="all",
+        choices=["cam", "recam", "irn", "all"],
+        help="which stage(s) to run",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/<stage>/last.pt (finished stages are skipped)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, default=None, help="random seed (config: seed)")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="deterministic torch kernels (slower on GPU)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs of every stage run (use --set cam.epochs=N for one)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="batch size per process of every stage run")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="DataLoader worker processes (config: num_workers)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set irn.radius=12 (repeatable)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="pre-processing cache folder (default OUT/cache)")
+    parser.add_argument(
+        "--deterministic", action="store_true", help="deterministic torch kernels (slower on GPU)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs of every stage run (use --set cam.epochs=N for one)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="batch size per process of every stage run"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader worker processes (config: num_workers)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set irn.radius=12 (repeatable)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="pre-processing cache folder (default OUT/cache)",
+    )
     parser.add_argument("--name", default=None, help="model name written in the weights card")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -101,9 +134,16 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     path = train(
-        config, data=args.data, out=args.out, val=args.val, stage=args.stage,
-        resume=args.resume, device=args.device, cache_dir=args.cache_dir,
-        command=["radiogal", *sys.argv[1:]] if sys.argv else None, name=args.name,
+        config,
+        data=args.data,
+        out=args.out,
+        val=args.val,
+        stage=args.stage,
+        resume=args.resume,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        command=["radiogal", *sys.argv[1:]] if sys.argv else None,
+        name=args.name,
         progress=not args.no_progress,
     )
     if path is not None:

@@ -91,8 +91,10 @@ class ResNetBackbone(nn.Module):
         self.layer4 = resnet.layer4
         self.channels = (
             resnet.conv1.out_channels,
-            *(_out_channels(layer) for layer in (self.layer1, self.layer2, self.layer3,
-                                                 self.layer4)),
+            *(
+                _out_channels(layer)
+                for layer in (self.layer1, self.layer2, self.layer3, self.layer4)
+            ),
         )
 
     def stem_modules(self) -> tuple[nn.Module, nn.Module]:
@@ -180,8 +182,14 @@ def build_backbone(
 
 def _adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """A copy of ``conv`` for ``in_channels`` inputs, its kernel averaged over the old ones."""
-    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    conv.padding, bias=conv.bias is not None)
+    new = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        bias=conv.bias is not None,
+    )
     with torch.no_grad():
         mean = conv.weight.mean(dim=1, keepdim=True)
         new.weight.copy_(mean.repeat(1, in_channels, 1, 1) * (conv.in_channels / in_channels))

@@ -113,8 +113,7 @@ class _Branch(nn.Sequential):
     def __init__(self, cin: int, cout: int, groups: int, upsample: int = 1) -> None:
         layers: list[nn.Module] = [nn.Conv2d(cin, cout, 1, bias=False), _gn(cout, groups)]
         if upsample > 1:
-            layers.append(nn.Upsample(scale_factor=upsample, mode="bilinear",
-                                      align_corners=False))
+            layers.append(nn.Upsample(scale_factor=upsample, mode="bilinear", align_corners=False))
         layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
@@ -132,8 +131,7 @@ class BoundaryHead(nn.Module):
     bias) to one logit.
     """
 
-    def __init__(self, tap_channels: Sequence[int], tap_strides: Sequence[int],
-                 width: int) -> None:
+    def __init__(self, tap_channels: Sequence[int], tap_strides: Sequence[int], width: int) -> None:
         super().__init__()
         ups = _tap_upsampling(tap_strides)
         self.branches = nn.ModuleList(
@@ -156,39 +154,50 @@ class DisplacementHead(nn.Module):
     s1', s2'; fuse; 1x1 to (dy, dx) without bias.
     """
 
-    def __init__(self, tap_channels: Sequence[int], tap_strides: Sequence[int],
-                 widths: dict[str, int]) -> None:
+    def __init__(
+        self, tap_channels: Sequence[int], tap_strides: Sequence[int], widths: dict[str, int]
+    ) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = tap_channels
         up4 = max(1, tap_strides[3] // tap_strides[2])
         up5 = max(1, tap_strides[4] // tap_strides[2])
         self.up_mid = max(1, tap_strides[2] // tap_strides[0])
         d1, d2, d3, df = widths["dp1"], widths["dp2"], widths["dp3"], widths["dp_fuse"]
-        self.shallow1 = nn.Sequential(nn.Conv2d(c1, d1, 1, bias=False), _gn(d1, 8),
-                                      nn.ReLU(inplace=True))
-        self.shallow2 = nn.Sequential(nn.Conv2d(c2, d2, 1, bias=False), _gn(d2, 16),
-                                      nn.ReLU(inplace=True))
-        self.deep3 = nn.Sequential(nn.Conv2d(c3, d3, 1, bias=False), _gn(d3, 16),
-                                   nn.ReLU(inplace=True))
+        self.shallow1 = nn.Sequential(
+            nn.Conv2d(c1, d1, 1, bias=False), _gn(d1, 8), nn.ReLU(inplace=True)
+        )
+        self.shallow2 = nn.Sequential(
+            nn.Conv2d(c2, d2, 1, bias=False), _gn(d2, 16), nn.ReLU(inplace=True)
+        )
+        self.deep3 = nn.Sequential(
+            nn.Conv2d(c3, d3, 1, bias=False), _gn(d3, 16), nn.ReLU(inplace=True)
+        )
         self.deep4 = _Branch(c4, d3, 16, up4)
         self.deep5 = _Branch(c5, d3, 16, up5)
         self.fuse_deep = nn.Sequential(nn.Conv2d(3 * d3, df, 1, bias=False), _gn(df, 16))
-        self.fuse_all = nn.Sequential(nn.Conv2d(d1 + d2 + df, df, 1, bias=False), _gn(df, 16),
-                                      nn.ReLU(inplace=True))
+        self.fuse_all = nn.Sequential(
+            nn.Conv2d(d1 + d2 + df, df, 1, bias=False), _gn(df, 16), nn.ReLU(inplace=True)
+        )
         self.to_displacement = nn.Conv2d(df, 2, 1, bias=False)
 
     def forward(self, taps: Taps) -> torch.Tensor:
         """Displacement ``(B, 2, h4, w4)`` (dy, dx) in stride-4 cells, before mean removal."""
         size4, size8 = taps.s2.shape[2:], taps.s3.shape[2:]
-        deep = torch.cat([
-            self.deep3(taps.s3),
-            _crop_to(self.deep4(taps.s4), size8),
-            _crop_to(self.deep5(taps.s5), size8),
-        ], dim=1)
+        deep = torch.cat(
+            [
+                self.deep3(taps.s3),
+                _crop_to(self.deep4(taps.s4), size8),
+                _crop_to(self.deep5(taps.s5), size8),
+            ],
+            dim=1,
+        )
         deep = F.relu(_up(self.fuse_deep(deep), self.up_mid))
-        shallow = torch.cat([
-            self.shallow1(taps.s1),
-            self.shallow2(taps.s2),
-            _crop_to(deep, size4),
-        ], dim=1)
+        shallow = torch.cat(
+            [
+                self.shallow1(taps.s1),
+                self.shallow2(taps.s2),
+                _crop_to(deep, size4),
+            ],
+            dim=1,
+        )
         return self.to_displacement(self.fuse_all(shallow))

@@ -25,6 +25,7 @@ from napari_radiogal.models.heads import (
 
 __all__ = ["ModelConfig", "RadioGalaxyNet", "build_model"]
 
+
 class RadioGalaxyNet(nn.Module):
     """ResNet backbone + CAM classifier + ReCAM predictor + IRNet boundary/displacement heads.
 
@@ -44,8 +45,9 @@ class RadioGalaxyNet(nn.Module):
     grid of the ``s2`` tap (``ceil(H/4)``: 53 for 210).
     """
 
-    def __init__(self, config: ModelConfig, scheme: ClassScheme, *,
-                 pretrained_path: str | None = None) -> None:
+    def __init__(
+        self, config: ModelConfig, scheme: ClassScheme, *, pretrained_path: str | None = None
+    ) -> None:
         super().__init__()
         if scheme.num_classes != config.num_classes:
             raise ConfigError(
@@ -55,8 +57,10 @@ class RadioGalaxyNet(nn.Module):
         self.config = config
         self.scheme = scheme
         self.backbone = build_backbone(
-            config.backbone, in_channels=config.in_channels,
-            output_stride=config.output_stride, pretrained_path=pretrained_path,
+            config.backbone,
+            in_channels=config.in_channels,
+            output_stride=config.output_stride,
+            pretrained_path=pretrained_path,
         )
         feature_channels = self.backbone.channels[-1]
         strides = _tap_strides(config.output_stride)
@@ -125,8 +129,7 @@ class RadioGalaxyNet(nn.Module):
         cams = self.classifier.cams(taps.s5)
         boundary, displacement = self.irn_heads(taps)
         displacement = displacement - self.mean_displacement.view(1, 2, 1, 1)
-        return {"logits": logits, "cams": cams, "boundary": boundary,
-                "displacement": displacement}
+        return {"logits": logits, "cams": cams, "boundary": boundary, "displacement": displacement}
 
     # --- training-mode helpers ------------------------------------------------------------------
     def train(self, mode: bool = True) -> RadioGalaxyNet:
@@ -166,8 +169,9 @@ def _tap_strides(output_stride: int) -> tuple[int, int, int, int, int]:
     }[output_stride]
 
 
-def build_model(config: ModelConfig, *, scheme: ClassScheme,
-                pretrained_path: str | None = None) -> RadioGalaxyNet:
+def build_model(
+    config: ModelConfig, *, scheme: ClassScheme, pretrained_path: str | None = None
+) -> RadioGalaxyNet:
     """A new, randomly initialised :class:`RadioGalaxyNet` (or backbone seeded from a file).
 
     Examples

@@ -114,13 +114,15 @@ def apply_affine(
     """
     shape = (image.shape[-2], image.shape[-1])
     grid = _sampling_grid(draw, shape, image.device)
-    out = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)[0]
+    out = F.grid_sample(
+        image[None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )[0]
     out_label = None
     if label is not None:
         # shift labels by +1 so that zero padding marks "outside" and maps to IGNORE
         shifted = (label.float() + 1.0)[None, None]
-        sampled = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros",
-                                align_corners=False)[0, 0].long()
+        sampled = F.grid_sample(
+            shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False
+        )[0, 0].long()
         out_label = torch.where(sampled == 0, torch.full_like(sampled, IGNORE), sampled - 1)
     return out, out_label

@@ -67,8 +67,9 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
-                    ) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` (never unpickles code)."""
     path = Path(path)
     if not path.is_file():

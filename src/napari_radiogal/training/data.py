@@ -82,18 +82,22 @@ def image_sources(coco_path: str | os.PathLike, dataset: CocoDataset) -> list[Im
     sources = []
     for i, im in enumerate(dataset.images):
         radio = resolve_image_path(coco_path, im, "radio_file") or resolve_image_path(
-            coco_path, im, "file_name")
+            coco_path, im, "file_name"
+        )
         if radio is None:
-            raise CocoFormatError("the image names no radio file", path=coco_path,
-                                  field=f"images[{i}]")
+            raise CocoFormatError(
+                "the image names no radio file", path=coco_path, field=f"images[{i}]"
+            )
         kind = "png" if radio.suffix.lower() == ".png" else "fits"
         ir = resolve_image_path(coco_path, im, "ir_file") if kind == "fits" else None
         for p in (radio, ir):
             if p is not None and not p.is_file():
                 raise CocoFormatError(
                     f"file {p} not found; paths in images[] are relative to the data set "
-                    "root (the folder above annotations/)", path=coco_path,
-                    field=f"images[{i}]")
+                    "root (the folder above annotations/)",
+                    path=coco_path,
+                    field=f"images[{i}]",
+                )
         sources.append(ImageSource(kind, radio, ir))
     return sources
 
@@ -135,8 +139,9 @@ def _compute(source: ImageSource, config: PreprocessConfig) -> tuple[np.ndarray,
     return out.channels, out.radio_islands > 0
 
 
-def _collect_warnings(caught: list[warnings.WarningMessage], notes: dict[str, list[str]],
-                      source: ImageSource) -> None:
+def _collect_warnings(
+    caught: list[warnings.WarningMessage], notes: dict[str, list[str]], source: ImageSource
+) -> None:
     """Keep our warnings for one summary per kind (a data set may have thousands of images)."""
     for w in caught:
         if issubclass(w.category, RadiogalWarning):
@@ -237,8 +242,10 @@ def prepare_images(
             if channels.shape[1:] != (record.height, record.width):
                 raise CocoFormatError(
                     f"image {source.radio} is {channels.shape[1]}x{channels.shape[2]} but the "
-                    f"file says {record.height}x{record.width}", path=coco_path,
-                    field=f"images[{i}]")
+                    f"file says {record.height}x{record.width}",
+                    path=coco_path,
+                    field=f"images[{i}]",
+                )
             _write_npz_atomic(path, channels=channels.astype(np.float32), islands=islands)
             n_new += 1
         files.append(path)
@@ -246,14 +253,30 @@ def prepare_images(
             progress(i + 1, len(sources))
     if notes and rank == 0:
         for category, messages in notes.items():
-            log.warning("%s: %d of %d images gave a %s, e.g. %s (all of them: --verbose)",
-                        Path(coco_path).name, len(messages), len(sources), category,
-                        messages[0])
+            log.warning(
+                "%s: %d of %d images gave a %s, e.g. %s (all of them: --verbose)",
+                Path(coco_path).name,
+                len(messages),
+                len(sources),
+                category,
+                messages[0],
+            )
     if rank == 0:
-        log.info("%s: %d images (%d pre-processed now, %d from the cache %s)", coco_path,
-                 len(files), n_new, len(files) - n_new, cache)
-    return PreparedImages(records=list(dataset.images), labels=labels,
-                          scheme=scheme or dataset.scheme, cache_files=files, config=config)
+        log.info(
+            "%s: %d images (%d pre-processed now, %d from the cache %s)",
+            coco_path,
+            len(files),
+            n_new,
+            len(files) - n_new,
+            cache,
+        )
+    return PreparedImages(
+        records=list(dataset.images),
+        labels=labels,
+        scheme=scheme or dataset.scheme,
+        cache_files=files,
+        config=config,
+    )
 
 
 def read_training_coco(path: str | os.PathLike) -> CocoDataset:
@@ -282,7 +305,10 @@ def _labels_in_scheme(dataset: CocoDataset, scheme: ClassScheme, path) -> np.nda
         raise CocoFormatError(
             f"the file's classes {dict(zip(file_scheme.coco_ids, file_scheme.names, strict=False))} differ "
             f"from the model's {dict(zip(scheme.coco_ids, scheme.names, strict=False))}; train and validate "
-            "on files with the same categories", path=path, field="categories")
+            "on files with the same categories",
+            path=path,
+            field="categories",
+        )
     raw = dataset.image_labels().astype(np.float32)
     order = [file_scheme.index_of_id(cid) for cid in scheme.coco_ids]
     return raw[:, order]

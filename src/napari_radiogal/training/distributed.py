@@ -51,8 +51,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: no CUDA device is available; use cpu or auto.")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ConfigError("--device mps: MPS is not available here; use cpu or auto.")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
         raise ConfigError(f"--device {name!r}; choose auto, cpu, cuda, cuda:N or mps.")
@@ -72,8 +73,9 @@ def init_distributed(device: str = "auto") -> DistContext:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         # long timeout: rank 0 alone pre-processes the data and makes the pseudo-labels
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
-                                timeout=timedelta(hours=3))
+        dist.init_process_group(
+            backend="nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(hours=3)
+        )
     log.info("process %d of %d on %s", rank, world_size, dev)
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 

@@ -47,10 +47,23 @@ class EpochSampler(DistributedSampler):
     ``(seed, epoch, index)`` even inside DataLoader worker processes.
     """
 
-    def __init__(self, dataset: Dataset, ctx: DistContext, *, seed: int, shuffle: bool = True,
-                 drop_last: bool = False) -> None:
-        super().__init__(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle,
-                         seed=seed, drop_last=drop_last)
+    def __init__(
+        self,
+        dataset: Dataset,
+        ctx: DistContext,
+        *,
+        seed: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            dataset,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+        )
         self.start = 0
 
     def set_start(self, start: int) -> None:
@@ -58,7 +71,7 @@ class EpochSampler(DistributedSampler):
         self.start = start
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        indices = list(super().__iter__())[self.start:]
+        indices = list(super().__iter__())[self.start :]
         return iter([(self.epoch, i) for i in indices])
 
     def __len__(self) -> int:
@@ -160,11 +173,15 @@ def run_stage(
             f"give no full batch of {batch_size}; lower --batch-size."
         )
     total_steps = steps_per_epoch * stage_cfg.epochs
-    optimizer = torch.optim.SGD(param_groups, lr=param_groups[0]["lr"],
-                                momentum=stage_cfg.momentum,
-                                weight_decay=stage_cfg.weight_decay)
+    optimizer = torch.optim.SGD(
+        param_groups,
+        lr=param_groups[0]["lr"],
+        momentum=stage_cfg.momentum,
+        weight_decay=stage_cfg.weight_decay,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, poly_lambda(total_steps, stage_cfg.poly_power))
+        optimizer, poly_lambda(total_steps, stage_cfg.poly_power)
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     start_epoch, start_step, global_step = 0, 0, 0
@@ -183,38 +200,62 @@ def run_stage(
         history = list(ckpt.get("history", []))
         set_rng_state(ckpt["rng"])
         if ctx.is_main:
-            log.info("%s: resumed from %s at epoch %d, step %d", name, last_path, start_epoch,
-                     start_step)
+            log.info(
+                "%s: resumed from %s at epoch %d, step %d", name, last_path, start_epoch, start_step
+            )
 
     wrapped: nn.Module = loss_module
     if ctx.distributed:
         wrapped = nn.parallel.DistributedDataParallel(
-            loss_module, device_ids=[device.index] if device.type == "cuda" else None)
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     def checkpoint(epoch: int, step_in_epoch: int) -> dict[str, Any]:
         return {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if use_amp else {},
-            "config": config.to_dict(), "stage": name, "epoch": epoch,
-            "step_in_epoch": step_in_epoch, "global_step": global_step,
-            "best_val": best_val, "history": history, "rng": rng_state(),
+            "config": config.to_dict(),
+            "stage": name,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "global_step": global_step,
+            "best_val": best_val,
+            "history": history,
+            "rng": rng_state(),
         }
 
     if ctx.is_main:
-        log.info("%s: %d epochs x %d steps of %d images (x%d processes), lr %s", name,
-                 stage_cfg.epochs, steps_per_epoch, batch_size, ctx.world_size,
-                 {g["name"]: g["lr"] for g in param_groups})
+        log.info(
+            "%s: %d epochs x %d steps of %d images (x%d processes), lr %s",
+            name,
+            stage_cfg.epochs,
+            steps_per_epoch,
+            batch_size,
+            ctx.world_size,
+            {g["name"]: g["lr"] for g in param_groups},
+        )
     for epoch in range(start_epoch, stage_cfg.epochs):
         sampler.set_epoch(epoch)
         skip = start_step if epoch == start_epoch else 0
         sampler.set_start(skip * batch_size)
-        loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True,
-                            num_workers=config.num_workers,
-                            pin_memory=device.type == "cuda")
+        loader = DataLoader(
+            train_set,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=config.num_workers,
+            pin_memory=device.type == "cuda",
+        )
         loss_module.train()
-        bar = tqdm(total=steps_per_epoch, initial=skip, desc=f"{name} {epoch + 1}/"
-                   f"{stage_cfg.epochs}", disable=not (progress and ctx.is_main), leave=False)
+        bar = tqdm(
+            total=steps_per_epoch,
+            initial=skip,
+            desc=f"{name} {epoch + 1}/{stage_cfg.epochs}",
+            disable=not (progress and ctx.is_main),
+            leave=False,
+        )
         sums: dict[str, float] = {}
         n_logged = 0
         t0 = time.perf_counter()
@@ -241,15 +282,23 @@ def run_stage(
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if ctx.is_main and global_step % max(config.log_every_steps, 1) == 0:
-                record = {"stage": name, "step": global_step, "epoch": epoch + 1,
-                          "lr": scheduler.get_last_lr()[0],
-                          **{k: float(v) for k, v in logs.items()}}
+                record = {
+                    "stage": name,
+                    "step": global_step,
+                    "epoch": epoch + 1,
+                    "lr": scheduler.get_last_lr()[0],
+                    **{k: float(v) for k, v in logs.items()},
+                }
                 _append_jsonl(log_path, record)
                 log.debug("%s step %d: %s", name, global_step, record)
             done_in_epoch = step_in_epoch + 1
             at_epoch_end = done_in_epoch == steps_per_epoch
-            if (config.checkpoint_every_steps and global_step % config.checkpoint_every_steps == 0
-                    and not at_epoch_end and ctx.is_main):
+            if (
+                config.checkpoint_every_steps
+                and global_step % config.checkpoint_every_steps == 0
+                and not at_epoch_end
+                and ctx.is_main
+            ):
                 save_checkpoint(last_path, checkpoint(epoch, done_in_epoch))
             stop = stop_after_steps is not None and global_step >= stop_after_steps
             if stop and not at_epoch_end:
@@ -259,14 +308,21 @@ def run_stage(
                 barrier(ctx)
                 raise TrainingInterrupted(f"{name}: stopped after {global_step} steps")
         bar.close()
-        means = torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [float(n_logged)],
-                             dtype=torch.float64)
+        means = torch.tensor(
+            [sums.get(k, 0.0) for k in sorted(sums)] + [float(n_logged)], dtype=torch.float64
+        )
         all_reduce_sum(means, ctx)
-        epoch_logs = {k: float(v / max(means[-1].item(), 1)) for k, v in
-                      zip(sorted(sums), means[:-1].tolist(), strict=True)}
-        record = {"stage": name, "epoch": epoch + 1, "step": global_step,
-                  "seconds": round(time.perf_counter() - t0, 2),
-                  **{f"train_{k}": v for k, v in epoch_logs.items()}}
+        epoch_logs = {
+            k: float(v / max(means[-1].item(), 1))
+            for k, v in zip(sorted(sums), means[:-1].tolist(), strict=True)
+        }
+        record = {
+            "stage": name,
+            "epoch": epoch + 1,
+            "step": global_step,
+            "seconds": round(time.perf_counter() - t0, 2),
+            **{f"train_{k}": v for k, v in epoch_logs.items()},
+        }
         improved = False
         if validate is not None:
             val = float(validate())
@@ -275,21 +331,31 @@ def run_stage(
             best_val = min(best_val, val)
         history.append(record)
         if ctx.is_main:
-            log.info("%s epoch %d/%d: %s", name, epoch + 1, stage_cfg.epochs,
-                     ", ".join(f"{k} {v:.4g}" for k, v in record.items()
-                               if isinstance(v, float)))
+            log.info(
+                "%s epoch %d/%d: %s",
+                name,
+                epoch + 1,
+                stage_cfg.epochs,
+                ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float)),
+            )
             _append_jsonl(log_path, record)
             ckpt = checkpoint(epoch + 1, 0)
             save_checkpoint(last_path, ckpt)
             if improved:
                 save_checkpoint(best_path, ckpt)
         barrier(ctx)
-        if (stop_after_steps is not None and global_step >= stop_after_steps
-                and epoch + 1 < stage_cfg.epochs):
+        if (
+            stop_after_steps is not None
+            and global_step >= stop_after_steps
+            and epoch + 1 < stage_cfg.epochs
+        ):
             raise TrainingInterrupted(f"{name}: stopped after {global_step} steps")
     if ctx.is_main and not last_path.is_file():  # zero epochs: still leave a checkpoint
         save_checkpoint(last_path, checkpoint(stage_cfg.epochs, 0))
     barrier(ctx)
-    return StageResult(last_checkpoint=last_path,
-                       best_checkpoint=best_path if best_path.is_file() else None,
-                       best_val=None if math.isinf(best_val) else best_val, history=history)
+    return StageResult(
+        last_checkpoint=last_path,
+        best_checkpoint=best_path if best_path.is_file() else None,
+        best_val=None if math.isinf(best_val) else best_val,
+        history=history,
+    )

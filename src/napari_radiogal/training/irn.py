@@ -78,7 +78,7 @@ class PairGeometry:
     def _shift(self, t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
         hh, ww = self.window(t.shape[-2], t.shape[-1])
         x0 = self.margin + dx
-        return t[..., dy: dy + hh, x0: x0 + ww]
+        return t[..., dy : dy + hh, x0 : x0 + ww]
 
     def sources(self, t: torch.Tensor) -> torch.Tensor:
         """The source window of a ``(..., h, w)`` tensor."""
@@ -167,13 +167,18 @@ def irn_losses(
     neg_loss = (-torch.log(1.0 + _EPS - aff) * neg).sum() / (neg_n + _EPS)
     pos_loss = 0.5 * bg_pos_loss + 0.5 * fg_pos_loss
 
-    d_src = geometry.sources(displacement)[:, :, None]          # (B, 2, 1, h', w')
-    d_dst = geometry.destinations(displacement)                  # (B, 2, O, h', w')
+    d_src = geometry.sources(displacement)[:, :, None]  # (B, 2, 1, h', w')
+    d_dst = geometry.destinations(displacement)  # (B, 2, O, h', w')
     diff = d_src - d_dst
-    fg_err = (diff - geometry.offset_tensor(diff)).abs().sum(dim=1)   # (B, O, h', w')
+    fg_err = (diff - geometry.offset_tensor(diff)).abs().sum(dim=1)  # (B, O, h', w')
     bg_err = diff.abs().sum(dim=1)
     dp_fg = (fg_err * fg_pos).sum() / (2 * fg_n + _EPS)
     dp_bg = (bg_err * bg_pos).sum() / (2 * bg_n + _EPS)
     total = (pos_loss + neg_loss) / 2 + (dp_fg + dp_bg) / 2
-    return {"loss": total, "pos": pos_loss.detach(), "neg": neg_loss.detach(),
-            "dp_fg": dp_fg.detach(), "dp_bg": dp_bg.detach()}
+    return {
+        "loss": total,
+        "pos": pos_loss.detach(),
+        "neg": neg_loss.detach(),
+        "dp_fg": dp_fg.detach(),
+        "dp_bg": dp_bg.detach(),
+    }

@@ -46,8 +46,13 @@ from napari_radiogal.training.stages import (
     set_trainable,
 )
 
-__all__ = ["train", "seed_everything", "validation_loss", "compute_pseudo_labels",
-           "mean_displacement"]
+__all__ = [
+    "train",
+    "seed_everything",
+    "validation_loss",
+    "compute_pseudo_labels",
+    "mean_displacement",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +71,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 @torch.no_grad()
-def validation_loss(model: RadioGalaxyNet, images: PreparedImages, device: torch.device,
-                    batch_size: int = 8) -> float:
+def validation_loss(
+    model: RadioGalaxyNet, images: PreparedImages, device: torch.device, batch_size: int = 8
+) -> float:
     """Mean multi-label soft-margin loss over whole (un-augmented) images."""
     was_training = model.training
     model.eval()
@@ -88,9 +94,14 @@ def validation_loss(model: RadioGalaxyNet, images: PreparedImages, device: torch
 
 
 @torch.no_grad()
-def compute_pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainConfig,
-                          device: torch.device, *, progress: bool = True
-                          ) -> list[np.ndarray]:
+def compute_pseudo_labels(
+    model: RadioGalaxyNet,
+    images: PreparedImages,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    progress: bool = True,
+) -> list[np.ndarray]:
     """Stage D: a uint8 label map ``(H, W)`` per training image (0 bg, k+1 class, 255 ignore)."""
     from tqdm.auto import tqdm
 
@@ -106,8 +117,9 @@ def compute_pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config:
 
 
 @torch.no_grad()
-def mean_displacement(model: RadioGalaxyNet, images: PreparedImages, device: torch.device
-                      ) -> torch.Tensor:
+def mean_displacement(
+    model: RadioGalaxyNet, images: PreparedImages, device: torch.device
+) -> torch.Tensor:
     """Mean raw displacement ``(2,)`` over all stride-4 cells of the training images.
 
     Computed on the images themselves, as inference sees them (the authors average over
@@ -205,97 +217,124 @@ def train(
     val_images = None
     if val is not None and ctx.is_main:
         if Path(val).resolve() == Path(data).resolve():
-            log.warning("--val is the training file: the CAM checkpoint is then selected on "
-                        "training images; give a held-out validation split")
+            log.warning(
+                "--val is the training file: the CAM checkpoint is then selected on "
+                "training images; give a held-out validation split"
+            )
         elif "test" in Path(val).name.lower():
-            log.warning("--val %s looks like a test split: selecting a checkpoint on it "
-                        "leaks test data into training (ALGORITHM 11.2)", val)
+            log.warning(
+                "--val %s looks like a test split: selecting a checkpoint on it "
+                "leaks test data into training (ALGORITHM 11.2)",
+                val,
+            )
     if val is not None:
         if ctx.is_main:
-            val_images = prepare_images(val, config.preprocess, cache,
-                                        scheme=train_images.scheme, rank=ctx.rank)
+            val_images = prepare_images(
+                val, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
+            )
         barrier(ctx)
         if not ctx.is_main:
-            val_images = prepare_images(val, config.preprocess, cache,
-                                        scheme=train_images.scheme, rank=ctx.rank)
+            val_images = prepare_images(
+                val, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
+            )
     scheme = train_images.scheme
     if ctx.is_main:
         log.info("training classes: %s", class_counts(train_images.labels, scheme.names))
 
-    model_config = ModelConfig(backbone=config.backbone,
-                               in_channels=config.preprocess.num_channels,
-                               num_classes=scheme.num_classes,
-                               output_stride=config.output_stride)
+    model_config = ModelConfig(
+        backbone=config.backbone,
+        in_channels=config.preprocess.num_channels,
+        num_classes=scheme.num_classes,
+        output_stride=config.output_stride,
+    )
     torch.manual_seed(config.seed)
-    model = build_model(model_config, scheme=scheme,
-                        pretrained_path=config.pretrained_path).to(ctx.device)
+    model = build_model(model_config, scheme=scheme, pretrained_path=config.pretrained_path).to(
+        ctx.device
+    )
     model.set_fixed_bn(config.fixed_bn)
     results: dict[str, StageResult] = {}
 
     def validate() -> float:
         return validation_loss(model, val_images, ctx.device)
 
-    common: dict[str, Any] = dict(config=config, out_dir=out, ctx=ctx, resume=resume,
-                                  stop_after_steps=stop_after_steps, progress=progress)
+    common: dict[str, Any] = dict(
+        config=config,
+        out_dir=out,
+        ctx=ctx,
+        resume=resume,
+        stop_after_steps=stop_after_steps,
+        progress=progress,
+    )
 
     if "cam" in stages:
         set_trainable(model, ("backbone", "classifier"), freeze_stem=config.freeze_stem)
         results["cam"] = run_stage(
-            name="cam", loss_module=CamLoss(model),
+            name="cam",
+            loss_module=CamLoss(model),
             param_groups=StagePlan.cam(config.cam).param_groups(model),
             train_set=ClassificationDataset(train_images, config.cam, config.seed),
-            stage_cfg=config.cam, validate=validate if val_images is not None else None,
-            **common)
+            stage_cfg=config.cam,
+            validate=validate if val_images is not None else None,
+            **common,
+        )
 
     if "recam" in stages:
         source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file() else "last.pt")
         _load_model_state(model, source, ctx.device)  # a resumed run then loads its own state
         if ctx.is_main:
             log.info("recam: starting from %s", source)
-        set_trainable(model, ("backbone", "classifier", "recam"),
-                      freeze_stem=config.freeze_stem)
+        set_trainable(model, ("backbone", "classifier", "recam"), freeze_stem=config.freeze_stem)
         results["recam"] = run_stage(
-            name="recam", loss_module=RecamLoss(model, config.recam.recam_weight),
+            name="recam",
+            loss_module=RecamLoss(model, config.recam.recam_weight),
             param_groups=StagePlan.recam(config.recam).param_groups(model),
             train_set=ClassificationDataset(train_images, config.recam, config.seed),
-            stage_cfg=config.recam, validate=validate if val_images is not None else None,
-            **common)
+            stage_cfg=config.recam,
+            validate=validate if val_images is not None else None,
+            **common,
+        )
 
     if "irn" in stages:
         source = out / "recam" / "last.pt"
         if not source.is_file():
-            source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file()
-                                    else "last.pt")
+            source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file() else "last.pt")
         _load_model_state(model, source, ctx.device)
         labels = _pseudo_labels(model, train_images, config, ctx, out, source, progress)
         set_trainable(model, ("boundary", "displacement"), freeze_stem=True)
         results["irn"] = run_stage(
-            name="irn", loss_module=IrnLoss(model, config.irn.radius),
+            name="irn",
+            loss_module=IrnLoss(model, config.irn.radius),
             param_groups=StagePlan.irn(config.irn).param_groups(model),
             train_set=IrnDataset(train_images, labels, config.irn, config.seed),
-            stage_cfg=config.irn, **common)
+            stage_cfg=config.irn,
+            **common,
+        )
         if ctx.is_main:
             model.mean_displacement.copy_(mean_displacement(model, train_images, ctx.device))
-            log.info("mean displacement (dy, dx) = %s cells",
-                     model.mean_displacement.tolist())
+            log.info("mean displacement (dy, dx) = %s cells", model.mean_displacement.tolist())
 
     if not ctx.is_main:
         return None
     card = WeightsCard(
         name=name or f"radiogal-{config.backbone}",
-        architecture=model_config, classes=scheme, preprocess=config.preprocess,
+        architecture=model_config,
+        classes=scheme,
+        preprocess=config.preprocess,
         training={
             "data": str(Path(data).resolve()),
             "val": None if val is None else str(Path(val).resolve()),
             "images": len(train_images),
             "class_counts": class_counts(train_images.labels, scheme.names),
-            "stages": stages, "command": list(command) if command else None,
-            "config": config.to_dict(), "world_size": ctx.world_size,
+            "stages": stages,
+            "command": list(command) if command else None,
+            "config": config.to_dict(),
+            "world_size": ctx.world_size,
             "device": str(ctx.device),
             "history": {k: r.history for k, r in results.items()},
         },
-        metrics={f"{k}_best_val_loss": r.best_val for k, r in results.items()
-                 if r.best_val is not None},
+        metrics={
+            f"{k}_best_val_loss": r.best_val for k, r in results.items() if r.best_val is not None
+        },
     )
     model.cpu()
     path = save_weights(model, card, out / "model")
@@ -303,9 +342,15 @@ def train(
     return path
 
 
-def _pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainConfig,
-                   ctx: DistContext, out: Path, source: Path, progress: bool
-                   ) -> list[np.ndarray]:
+def _pseudo_labels(
+    model: RadioGalaxyNet,
+    images: PreparedImages,
+    config: TrainConfig,
+    ctx: DistContext,
+    out: Path,
+    source: Path,
+    progress: bool,
+) -> list[np.ndarray]:
     """Compute (rank 0) or reuse the stage-D labels; every process then reads the file."""
     path = out / "pseudo_labels.npz"
     stamp = f"{source}:{source.stat().st_mtime_ns}:{config.pseudo_labels}"
@@ -315,15 +360,19 @@ def _pseudo_labels(model: RadioGalaxyNet, images: PreparedImages, config: TrainC
             with np.load(path) as z:
                 fresh = str(z["stamp"]) == stamp and len(z.files) - 1 == len(images)
         if not fresh:
-            labels = compute_pseudo_labels(model, images, config, ctx.device,
-                                           progress=progress)
+            labels = compute_pseudo_labels(model, images, config, ctx.device, progress=progress)
             with atomic_path(path, suffix=".npz") as tmp:
-                np.savez_compressed(tmp, stamp=np.array(stamp),
-                                    **{f"l{i}": lab for i, lab in enumerate(labels)})
+                np.savez_compressed(
+                    tmp, stamp=np.array(stamp), **{f"l{i}": lab for i, lab in enumerate(labels)}
+                )
             fg = np.mean([np.isin(lab, (0, 255), invert=True).mean() for lab in labels])
             ign = np.mean([(lab == 255).mean() for lab in labels])
-            log.info("pseudo-labels: %.1f%% foreground, %.1f%% ignored pixels (%s)",
-                     100 * fg, 100 * ign, path)
+            log.info(
+                "pseudo-labels: %.1f%% foreground, %.1f%% ignored pixels (%s)",
+                100 * fg,
+                100 * ign,
+                path,
+            )
     barrier(ctx)
     with np.load(path) as z:
         return [z[f"l{i}"] for i in range(len(images))]

@@ -24,8 +24,9 @@ from napari_radiogal.training.config import PseudoLabelConfig
 __all__ = ["multiscale_cams", "cams_to_image_grid", "make_pseudo_label"]
 
 
-def cams_to_image_grid(cams: torch.Tensor, input_size: Sequence[int],
-                       image_size: Sequence[int], stride: int) -> torch.Tensor:
+def cams_to_image_grid(
+    cams: torch.Tensor, input_size: Sequence[int], image_size: Sequence[int], stride: int
+) -> torch.Tensor:
     """Bilinearly resample stride-``stride`` maps onto the pixel grid of the original image.
 
     Parameters
@@ -49,18 +50,18 @@ def cams_to_image_grid(cams: torch.Tensor, input_size: Sequence[int],
     h, w = cams.shape[-2:]
     H, W = image_size
     sy, sx = input_size[0] / H, input_size[1] / W
-    ys = (torch.arange(H, dtype=torch.float64) + 0.5) * sy / stride   # in cell units
+    ys = (torch.arange(H, dtype=torch.float64) + 0.5) * sy / stride  # in cell units
     xs = (torch.arange(W, dtype=torch.float64) + 0.5) * sx / stride
     gy = (2 * ys / h - 1)[:, None].expand(H, W)
     gx = (2 * xs / w - 1)[None, :].expand(H, W)
     grid = torch.stack([gx, gy], dim=-1)[None].to(cams).expand(cams.shape[0], H, W, 2)
-    return F.grid_sample(cams, grid, mode="bilinear", padding_mode="border",
-                         align_corners=False)
+    return F.grid_sample(cams, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 @torch.no_grad()
-def multiscale_cams(model, image: torch.Tensor, scales: Sequence[float] = (1.0,),
-                    flip: bool = True) -> torch.Tensor:
+def multiscale_cams(
+    model, image: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = True
+) -> torch.Tensor:
     """Max-normalised CAMs ``(K, H, W)`` of one image at its own resolution.
 
     Sum over scales (and horizontal flips) of ReLU(w_k . F) resampled onto the image grid,
@@ -80,8 +81,7 @@ def multiscale_cams(model, image: torch.Tensor, scales: Sequence[float] = (1.0,)
         size = (max(1, round(H * s)), max(1, round(W * s)))
         x = image[None]
         if size != (H, W):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                              antialias=s < 1)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
         batch = torch.cat([x, x.flip(-1)]) if flip else x
         cams = model.cams(batch).float()
         if flip:
@@ -140,8 +140,7 @@ def make_pseudo_label(
             means = np.stack([ndimage.mean(sub[j], lab, index) for j in range(len(classes))])
             winner = means.argmax(axis=0)
             win_mean = means.max(axis=0)
-            island_label = np.where(win_mean >= config.fg_threshold,
-                                    classes[winner] + 1, -1)
+            island_label = np.where(win_mean >= config.fg_threshold, classes[winner] + 1, -1)
             voted = np.concatenate([[-1], island_label])[lab]
             label = np.where(voted > 0, voted, label).astype(np.uint8)
     return label

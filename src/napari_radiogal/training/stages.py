@@ -52,8 +52,14 @@ class ClassificationDataset(Dataset):
     the image is returned whole (validation).
     """
 
-    def __init__(self, images: PreparedImages, config: CamStageConfig | RecamStageConfig | None,
-                 seed: int, *, augment: bool = True) -> None:
+    def __init__(
+        self,
+        images: PreparedImages,
+        config: CamStageConfig | RecamStageConfig | None,
+        seed: int,
+        *,
+        augment: bool = True,
+    ) -> None:
         self.images = images
         self.config = config
         self.seed = seed
@@ -70,8 +76,14 @@ class ClassificationDataset(Dataset):
             return x, y
         cfg = self.config
         rng = augment_rng(self.seed, epoch, index)
-        draw = draw_affine(rng, tuple(x.shape[1:]), cfg.crop_size, scale_range=cfg.scale_range,
-                           rotate=cfg.rotate, flip=cfg.flip)
+        draw = draw_affine(
+            rng,
+            tuple(x.shape[1:]),
+            cfg.crop_size,
+            scale_range=cfg.scale_range,
+            rotate=cfg.rotate,
+            flip=cfg.flip,
+        )
         x, _ = apply_affine(x, draw)
         return x, y
 
@@ -84,8 +96,9 @@ class IrnDataset(Dataset):
     pixel from pixel 0 (the stride-4 grid of the network, nearest neighbour).
     """
 
-    def __init__(self, images: PreparedImages, labels: list[np.ndarray],
-                 config: IrnStageConfig, seed: int) -> None:
+    def __init__(
+        self, images: PreparedImages, labels: list[np.ndarray], config: IrnStageConfig, seed: int
+    ) -> None:
         self.images = images
         self.labels = labels
         self.config = config
@@ -100,8 +113,9 @@ class IrnDataset(Dataset):
         x = torch.from_numpy(self.images.channels(index))
         label = torch.from_numpy(self.labels[index].astype(np.int64))
         rng = augment_rng(self.seed, epoch, index, stream=2)
-        draw = draw_affine(rng, tuple(x.shape[1:]), cfg.canvas_size,
-                           scale_range=cfg.scale_range, flip=cfg.flip)
+        draw = draw_affine(
+            rng, tuple(x.shape[1:]), cfg.canvas_size, scale_range=cfg.scale_range, flip=cfg.flip
+        )
         x, label = apply_affine(x, draw, label=label)
         return x, label[::4, ::4].contiguous()
 
@@ -114,8 +128,9 @@ def recam_loss(recam_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     """
     b, k, _ = recam_logits.shape
     targets = torch.arange(k, device=recam_logits.device).expand(b, k)
-    ce = F.cross_entropy(recam_logits.reshape(b * k, k).float(), targets.reshape(-1),
-                         reduction="none").reshape(b, k)
+    ce = F.cross_entropy(
+        recam_logits.reshape(b * k, k).float(), targets.reshape(-1), reduction="none"
+    ).reshape(b, k)
     positive = labels > 0
     per_image = (ce * positive).sum(dim=1) / positive.sum(dim=1).clamp(min=1)
     return per_image.sum() / b
@@ -202,5 +217,8 @@ class StagePlan:
 
     def param_groups(self, model: RadioGalaxyNet) -> list[dict]:
         groups = model.parameter_groups()
-        return [{"params": groups[name], "lr": lr, "name": name}
-                for name, lr in self.groups.items() if groups[name]]
+        return [
+            {"params": groups[name], "lr": lr, "name": name}
+            for name, lr in self.groups.items()
+            if groups[name]
+        ]
