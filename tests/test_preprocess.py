@@ -152,3 +152,83 @@ def test_assemble_channels_from_prescaled_png_data():
     assert chans.shape == (3, 8, 8)
     assert chans[1].max() == 0
     assert chans[2].sum() == 4
+
+
+# --- local background and noise maps (noise="local") ------------------------------------
+
+
+def _beam_noise(shape=(210, 210), sigma=30e-6, seed=0, beam_px=2.5):
+    """Beam-correlated Gaussian noise with standard deviation ``sigma``."""
+    from scipy import ndimage
+
+    white = np.random.default_rng(seed).normal(0.0, 1.0, shape)
+    smooth = ndimage.gaussian_filter(white, beam_px)
+    return smooth * (sigma / smooth.std())
+
+
+def _extended_source(shape=(210, 210), peak=2e-3):
+    """Two Gaussian lobes 60 px apart: a source with known 'true' pixels."""
+    rows, cols = np.indices(shape, dtype=float)
+    lobe = lambda r, c, s: np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * s**2))  # noqa: E731
+    return peak * (lobe(105, 75, 6) + lobe(105, 135, 6))
+
+
+def test_local_noise_gives_the_papers_islands_on_stationary_noise():
+    radio = _beam_noise() + _extended_source()
+    glob = preprocess(radio)
+    loc = preprocess(radio, config=PreprocessConfig(noise="local"))
+    a, b = glob.radio_islands > 0, loc.radio_islands > 0
+    assert a.sum() > 200  # the lobes are found
+    assert (a & b).sum() / (a | b).sum() > 0.9
+    assert loc.noise_sigma == pytest.approx(glob.noise_sigma, rel=0.1)
+    assert loc.radio_noise_map.shape == radio.shape and glob.radio_noise_map is None
+
+
+@pytest.mark.parametrize(
+    "period, amplitude, global_fails_by",
+    [(400, 5, "flooding"), (300, 8, "losing the source")],
+)
+def test_local_noise_follows_a_large_scale_ripple(period, amplitude, global_fails_by):
+    """A ripple of a few sigma (e.g. a sidelobe of a source outside the field)."""
+    sigma = 30e-6
+    cols = np.arange(210)[None, :]
+    ripple = amplitude * sigma * np.sin(2 * np.pi * cols / period) * np.ones((210, 1))
+    source = _extended_source()
+    radio = _beam_noise(sigma=sigma, seed=1) + ripple + source
+    truth = source > 3 * sigma
+    glob = preprocess(radio).radio_islands > 0
+    loc = preprocess(radio, config=PreprocessConfig(noise="local")).radio_islands > 0
+    if global_fails_by == "flooding":  # one sigma: the crest of the ripple becomes an island
+        assert (glob & ~truth).sum() > 2000
+    else:  # the ripple inflates the one sigma, and the faint half of the lobes is lost
+        assert (glob & truth).sum() < 0.7 * truth.sum()
+    assert (loc & ~truth).sum() < 300
+    assert (loc & truth).sum() > 0.9 * truth.sum()
+
+
+def test_local_noise_follows_a_noisier_half():
+    radio = _beam_noise(seed=2)
+    radio[:, 105:] *= 4  # e.g. a sidelobe-dominated half of the field
+    loc = preprocess(radio, config=PreprocessConfig(noise="local", background_box=35))
+    glob = preprocess(radio)
+    assert np.median(loc.radio_noise_map[:, 150:]) > 2.5 * np.median(loc.radio_noise_map[:, :60])
+    # the global sigma puts the quiet half's islands into the noisy half
+    assert (glob.radio_islands[:, 105:] > 0).sum() > 3 * max(1, (loc.radio_islands > 0).sum())
+    assert (loc.radio_islands[:, :90] > 0).sum() < 50
+
+
+def test_local_noise_ignores_blanked_pixels():
+    radio = _beam_noise(seed=3) + _extended_source()
+    radio[:40, :] = np.nan
+    loc = preprocess(radio, config=PreprocessConfig(noise="local"))
+    assert np.isfinite(loc.radio_noise_map[40:]).all()
+    assert (loc.radio_islands[:40] == 0).all() and (loc.radio_islands > 0).sum() > 200
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("noise", "bane"), ("background_box", 4), ("background_filter", 2)],
+)
+def test_local_noise_options_are_validated(field, value):
+    with pytest.raises(ConfigError, match=field):
+        PreprocessConfig(**{field: value})

@@ -1,7 +1,8 @@
 """Robust image statistics of the paper's pre-processing (Gupta et al. 2023, section 3.1).
 
 Shared by the simulator (to calibrate and label), pre-processing (network channels) and the
-non-learned baseline. NumPy/SciPy only.
+non-learned baseline. NumPy/SciPy, and ``sep`` (SExtractor's background mesh, imported
+lazily) for :func:`local_background`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["mad", "clipped_noise", "ir_threshold", "islands"]
+__all__ = ["mad", "clipped_noise", "ir_threshold", "islands", "local_background"]
 
 
 def mad(values: np.ndarray) -> float:
@@ -110,3 +111,62 @@ def islands(
     new_ids = np.zeros(n + 1, dtype=np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     return new_ids[labels]
+
+
+def local_background(
+    image: np.ndarray,
+    *,
+    box: int = 64,
+    filter_size: int = 3,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background level and noise maps by SExtractor's mesh method (``sep.Background``).
+
+    The image is cut into ``box`` x ``box`` pixel boxes; in each, sep takes a sigma-clipped
+    mode / median as the background and the clipped standard deviation as the noise, median
+    filters the box values over ``filter_size`` x ``filter_size`` boxes, and interpolates
+    them with a bicubic spline back to every pixel. This follows sidelobe patterns, stripes
+    and large-scale ripple that one global sigma cannot (the radio practice of BANE /
+    PyBDSF ``rms_box``); sep is the C library of SExtractor's algorithm, so it costs about
+    a millisecond for a 210 x 210 cut-out.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W)
+        Pixel values (any unit, e.g. Jy/beam), ``(row, col)``; NaN = blanked.
+    box : int
+        Box size in pixels. Make it several beams wide (noise is beam-correlated) and
+        larger than the compact sources, but smaller than the structure to follow.
+    filter_size : int
+        Median-filter width in boxes (odd; 1 = no filtering).
+    mask : ndarray of bool, shape (H, W), optional
+        Pixels to leave out of the statistics (sources); NaN pixels are always left out.
+
+    Returns
+    -------
+    background, noise : ndarray of float32, shape (H, W)
+        Background level and noise (1 sigma) in the image's units. Boxes with no usable
+        pixel take their neighbours' values (sep's interpolation).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> img = rng.normal(0, 1, (128, 128))
+    >>> img[:, 64:] *= 3                        # the right half is three times noisier
+    >>> bkg, rms = local_background(img, box=32, filter_size=1)
+    >>> round(float(np.median(rms[:, :32])), 1), round(float(np.median(rms[:, 96:])), 1)
+    (1.0, 2.9)
+    """
+    import sep
+
+    data = np.ascontiguousarray(image, dtype=np.float64)
+    blank = ~np.isfinite(data)
+    leave_out = blank if mask is None else (blank | np.asarray(mask, dtype=bool))
+    # sep reads NaN as a value; blanked pixels are masked and given a neutral 0.
+    data = np.where(blank, 0.0, data)
+    h, w = data.shape
+    bw, bh = min(int(box), w), min(int(box), h)
+    back = sep.Background(
+        data, mask=leave_out, bw=bw, bh=bh, fw=int(filter_size), fh=int(filter_size)
+    )
+    return back.back().astype(np.float32), back.rms().astype(np.float32)
