@@ -8,12 +8,15 @@ detached lobes usually sits in the gap between them, outside the mask: with
 ``InferenceConfig(host_region="hull")`` the search region of a mask of several parts is its
 convex hull instead (the default stays the paper's rule until the two are compared on data).
 
-Without an infrared image there is nothing to pick a galaxy from, so the host is the
-*instance centre* that the network's displacement field converges to: the mean converged
-centroid of the instance's cells. IRNet trains that field to point at the centre of each
-source, which for a double-lobed FR-II lies between the lobes, near the core, where the host
-usually sits (the radio peak would instead be a hotspot at the end of a lobe). Such hosts
-carry ``extra["host_from"] == "displacement"``; IR hosts carry ``"ir"``.
+Without an infrared image the host is the **radio core** (:func:`radio_core_host`), what an
+astronomer marks by eye: the compact peak between the two brightest peaks of a double
+source (the core of an FR-II between its hotspots, of an FR-I between its jets), their
+midpoint when no peak is there, and the peak itself of a single-peaked source. Measured on
+the simulated val split with the true masks and no IR (``benchmarks/radio_hosts.py``), it
+lands within 3 px of the true host for 70 % of sources, against 41 % for the flux-weighted
+centroid and 24 % for the brightest pixel. Such hosts carry ``extra["host_from"] ==
+"radio core"``; IR hosts carry ``"ir"``. The *instance centre* of the network's
+displacement field (:func:`displacement_centre`) remains for masks with no radio peak.
 
 Positions are ``(x, y)`` = ``(col, row)`` in pixels of the radio image, pixel centres.
 """
@@ -24,7 +27,14 @@ import numpy as np
 
 from napari_radiogal.inference.instances import grid_to_pixel
 
-__all__ = ["peak_position", "ir_host", "displacement_centre", "sky_position"]
+__all__ = [
+    "peak_position",
+    "ir_host",
+    "radio_peaks",
+    "radio_core_host",
+    "displacement_centre",
+    "sky_position",
+]
 
 
 def peak_position(
@@ -89,6 +99,119 @@ def ir_host(
     """
     ir = np.clip(np.nan_to_num(np.asarray(infrared, dtype=np.float64)), 0.0, None)
     return peak_position(np.clip(instance_cam, 0.0, None) * ir, mask, subpixel=subpixel)
+
+
+def radio_peaks(
+    radio: np.ndarray,
+    mask: np.ndarray,
+    *,
+    noise_sigma: float,
+    beam_px: float,
+    min_snr: float = 5.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of a radio image inside a mask, brightest first.
+
+    The image is smoothed by a Gaussian of 1 px (so a noise spike on a flat lobe is not a
+    peak), and a pixel is a peak when it is the maximum of its beam-sized neighbourhood and
+    brighter than ``min_snr`` x the noise.
+
+    Parameters
+    ----------
+    radio : ndarray, shape (H, W)
+        Radio surface brightness (Jy/beam), ``(row, col)``; NaN = blanked.
+    mask : ndarray of bool, shape (H, W)
+        Where to look (one instance).
+    noise_sigma : float
+        Image noise in the units of ``radio``.
+    beam_px : float
+        Beam FWHM in pixels (the neighbourhood of a peak).
+    min_snr : float
+        Smallest peak, in units of the noise.
+
+    Returns
+    -------
+    xy : ndarray of float, shape (N, 2)
+        ``(x, y)`` pixel positions of the peaks, brightest first.
+    values : ndarray of float, shape (N,)
+        Their smoothed brightness.
+
+    Examples
+    --------
+    >>> img = np.zeros((40, 40)); img[10, 10] = 5.0; img[30, 25] = 9.0
+    >>> xy, v = radio_peaks(img, np.ones((40, 40), bool), noise_sigma=0.1, beam_px=5)
+    >>> xy.tolist()
+    [[25.0, 30.0], [10.0, 10.0]]
+    """
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(np.nan_to_num(np.asarray(radio, dtype=np.float64)), 1.0)
+    size = max(3, int(round(beam_px)) | 1)
+    local_max = smooth == ndimage.maximum_filter(smooth, size=size)
+    peaks = local_max & np.asarray(mask, dtype=bool) & (smooth > min_snr * noise_sigma)
+    rows, cols = np.nonzero(peaks)
+    values = smooth[rows, cols]
+    order = np.argsort(-values, kind="stable")
+    xy = np.stack([cols[order], rows[order]], axis=1).astype(np.float64)
+    return xy, values[order]
+
+
+def radio_core_host(
+    radio: np.ndarray,
+    mask: np.ndarray,
+    *,
+    noise_sigma: float,
+    beam_px: float,
+    min_snr: float = 5.0,
+    double_min_beams: float = 2.0,
+    core_max_fraction: float = 0.25,
+) -> tuple[float, float] | None:
+    """The host of a radio source without an infrared image: its radio core.
+
+    1. Find the peaks of the source (:func:`radio_peaks`).
+    2. If the two brightest are more than ``double_min_beams`` beams apart, the source is a
+       double (FR-II hotspots, or the two jets of an FR-I): the host is the peak nearest
+       their midpoint if one lies within ``core_max_fraction`` of their separation of it
+       (the core), else the midpoint itself (a core too faint to be a peak).
+    3. Otherwise (one peak, or peaks within a couple of beams) it is the brightest peak.
+
+    Parameters
+    ----------
+    radio : ndarray, shape (H, W)
+        Radio surface brightness (Jy/beam), ``(row, col)``; NaN = blanked.
+    mask : ndarray of bool, shape (H, W)
+        The instance's mask.
+    noise_sigma : float
+        Image noise in the units of ``radio``.
+    beam_px : float
+        Beam FWHM in pixels.
+    min_snr, double_min_beams, core_max_fraction : float
+        See above.
+
+    Returns
+    -------
+    (x, y) or None
+        Pixel position; ``None`` when the mask holds no peak above ``min_snr``.
+
+    Examples
+    --------
+    >>> img = np.zeros((40, 80)); img[20, 10] = img[20, 70] = 9.0   # two hotspots
+    >>> img[21, 41] = 2.0                                          # a faint core
+    >>> radio_core_host(img, np.ones((40, 80), bool), noise_sigma=0.01, beam_px=5)
+    (41.0, 21.0)
+    """
+    xy, _ = radio_peaks(radio, mask, noise_sigma=noise_sigma, beam_px=beam_px, min_snr=min_snr)
+    if len(xy) == 0:
+        return None
+    if len(xy) >= 2:
+        separation = float(np.hypot(*(xy[0] - xy[1])))
+        if separation > double_min_beams * beam_px:
+            midpoint = (xy[0] + xy[1]) / 2.0
+            to_mid = np.hypot(*(xy - midpoint).T)
+            nearest = int(np.argmin(to_mid))
+            if to_mid[nearest] < core_max_fraction * separation:
+                return float(xy[nearest][0]), float(xy[nearest][1])
+            return float(midpoint[0]), float(midpoint[1])
+    return float(xy[0][0]), float(xy[0][1])
 
 
 def displacement_centre(
