@@ -69,8 +69,8 @@ def test_console_script_runs():
 
 
 def test_import_boundaries_hold():
-    """The import-linter contracts of pyproject.toml (GUI only in _napari; inference !-> training)."""
-    pytest.importorskip("importlinter")
+    """The import-linter contracts of pyproject.toml: GUI only in _napari, inference never
+    imports training, and the layers (indirect imports included)."""
     out = subprocess.run(
         [
             sys.executable,
@@ -80,6 +80,17 @@ def test_import_boundaries_hold():
         cwd=REPO,
         capture_output=True,
         text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"]
+)
+def test_ruff_finds_nothing(command):
+    """ruff (configured in pyproject.toml) is clean over src, tests and benchmarks."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", *command], cwd=REPO, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
