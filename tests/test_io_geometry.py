@@ -139,3 +139,14 @@ def test_geometry_validation_and_round_trip():
         ModelGeometry.from_dict({"pixel_scale_arcsec": 2, "beam_fwhm_px": [6, 5], "beam": 1})
     with pytest.raises(ConfigError, match="overlap"):
         window_grid((300, 300), 210, 210)
+
+
+def test_a_wide_model_resamples_only_images_outside_its_training_range():
+    wide = ModelGeometry(2.0, (4.5, 4.5), 210, pixels_per_beam_range=(2.5, 8.0))
+    assert plan_resampling((300, 300), 3.0, wide).is_identity  # FIRST: inside the range
+    coarse = plan_resampling((300, 300), 16.0, wide)  # e.g. 25" at 1.5"/px: down to 8
+    assert coarse.factor == pytest.approx(2.0) and coarse.output_shape == (150, 150)
+    fine = plan_resampling((300, 300), 1.25, wide)  # undersampled: up to 2.5
+    assert fine.factor == pytest.approx(0.5) and fine.output_shape == (600, 600)
+    with pytest.raises(ConfigError, match="pixels_per_beam_range"):
+        ModelGeometry(2.0, (4.5, 4.5), 210, pixels_per_beam_range=(8.0, 2.5))

@@ -65,6 +65,10 @@ class ModelGeometry:
         Side of the training cut-outs in pixels; inference runs windows of this size.
     noise : str
         How the training images' noise was defined (unit and estimator), for the record.
+    pixels_per_beam_range : tuple of float, optional
+        ``(low, high)`` pixels per beam the training images spanned (a wide training sky
+        varies the beam); inference resamples only images outside it, onto its nearest
+        end. Defaults to :attr:`pixels_per_beam` alone (a model of one sampling).
 
     Examples
     --------
@@ -78,6 +82,7 @@ class ModelGeometry:
     beam_fwhm_px: tuple[float, float]
     cutout_size: int
     noise: str = "Jy/beam; clipped-MAD sigma of the paper (section 3.1)"
+    pixels_per_beam_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         beam = tuple(float(b) for b in self.beam_fwhm_px)
@@ -94,6 +99,15 @@ class ModelGeometry:
         if int(self.cutout_size) < 16:
             raise ConfigError(f"ModelGeometry.cutout_size={self.cutout_size!r}; expected >= 16.")
         object.__setattr__(self, "cutout_size", int(self.cutout_size))
+        ppb = math.sqrt(beam[0] * beam[1])
+        span = self.pixels_per_beam_range
+        span = (ppb, ppb) if span is None else tuple(float(v) for v in span)
+        object.__setattr__(self, "pixels_per_beam_range", span)
+        if not (len(span) == 2 and 0 < span[0] <= span[1] and math.isfinite(span[1])):
+            raise ConfigError(
+                f"ModelGeometry.pixels_per_beam_range={self.pixels_per_beam_range!r}; expected "
+                "(low, high) with 0 < low <= high."
+            )
 
     @property
     def pixels_per_beam(self) -> float:
@@ -109,12 +123,14 @@ class ModelGeometry:
         """JSON-ready form (the ``geometry`` entry of a weights card)."""
         d = asdict(self)
         d["beam_fwhm_px"] = list(self.beam_fwhm_px)
+        d["pixels_per_beam_range"] = list(self.pixels_per_beam_range)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelGeometry:
         """Inverse of :meth:`to_dict`; unknown or missing keys raise :class:`ConfigError`."""
         known = {"pixel_scale_arcsec", "beam_fwhm_px", "cutout_size", "noise"}
+        known |= {"pixels_per_beam_range"}
         extra, missing = set(d) - known, {"pixel_scale_arcsec", "beam_fwhm_px"} - set(d)
         if extra or missing:
             raise ConfigError(
@@ -126,7 +142,21 @@ class ModelGeometry:
             beam_fwhm_px=tuple(d["beam_fwhm_px"]),
             cutout_size=int(d.get("cutout_size", 210)),
             noise=str(d.get("noise", cls.noise)),
+            pixels_per_beam_range=d.get("pixels_per_beam_range"),
         )
+
+    def target_pixels_per_beam(self, pixels_per_beam_in: float) -> float:
+        """The sampling an input of ``pixels_per_beam_in`` is brought to: itself inside the
+        training range, else the range's nearest end.
+
+        Examples
+        --------
+        >>> wide = ModelGeometry(2.0, (4.5, 4.5), 210, pixels_per_beam_range=(2.5, 8.0))
+        >>> wide.target_pixels_per_beam(3.0), wide.target_pixels_per_beam(12.5)
+        (3.0, 8.0)
+        """
+        low, high = self.pixels_per_beam_range
+        return min(max(float(pixels_per_beam_in), low), high)
 
 
 #: The geometry of the paper's EMU Pilot Survey cut-outs (and of our narrow simulated sky):
@@ -256,8 +286,9 @@ def plan_resampling(
     geometry : ModelGeometry
         The model's training geometry.
     tolerance : float
-        A relative mismatch up to this is left alone (interpolating costs a little
-        sharpness for no gain when the sampling is already close).
+        A relative mismatch up to this (against the nearest end of the model's training
+        range, :meth:`ModelGeometry.target_pixels_per_beam`) is left alone: interpolating
+        costs a little sharpness for no gain when the sampling is already close.
     max_pixels : int, optional
         Refuse (``InputImageError``) when the resampled image would have more pixels.
 
@@ -277,13 +308,14 @@ def plan_resampling(
         return Resampling(1.0, (h, w), (h, w))
     if not (math.isfinite(pixels_per_beam_in) and pixels_per_beam_in > 0):
         raise InputImageError(f"pixels per beam {pixels_per_beam_in!r}: expected a number > 0.")
-    factor = pixels_per_beam_in / geometry.pixels_per_beam  # output pixel in input pixels
+    target = geometry.target_pixels_per_beam(pixels_per_beam_in)
+    factor = pixels_per_beam_in / target  # output pixel size in input pixels
     if abs(factor - 1.0) <= tolerance:
         return Resampling(1.0, (h, w), (h, w))
     out = (max(1, round(h / factor)), max(1, round(w / factor)))
     if max_pixels is not None and out[0] * out[1] > max_pixels:
         raise InputImageError(
-            f"resampled to the model's {geometry.pixels_per_beam:.2f} pixels per beam (from "
+            f"resampled to the model's {target:.2f} pixels per beam (from "
             f"{pixels_per_beam_in:.2f}), the {h} x {w} image becomes {out[0]} x {out[1]} = "
             f"{out[0] * out[1] / 1e6:.1f} Mpx, more than the budget of {max_pixels / 1e6:.1f} "
             "Mpx. Cut out the region of interest first (napari_radiogal.io.align.cutout) or "
