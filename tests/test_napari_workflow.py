@@ -307,6 +307,34 @@ def test_file_save_writer_round_trips(gui, tmp_path):
     assert "reviewed" in open(cat[0]).read() and "# Region file format: DS9" in open(reg[0]).read()
 
 
+def test_export_keeps_the_previous_coco_file_only(gui, tmp_path):
+    from napari_radiogal._napari._apply import export_session
+    from napari_radiogal._napari._writer import write_catalogue_layers, write_coco_layers
+
+    _, _, _, session, _ = gui
+    out = tmp_path / "out"
+    first = export_session(session, out, "field")
+    assert [p.name for p in first.values()] == ["field.json", "field.ecsv", "field.reg"]
+    exported = first["coco"].read_bytes()
+    first["coco"].write_text("{}")  # a hand edit of the exported file
+    export_session(session, out, "field")
+    assert (out / "field.json.bak").read_text() == "{}"
+    assert first["coco"].read_bytes() == exported
+    # the catalogue and regions are derived files: replaced, not backed up
+    assert sorted(p.name for p in out.iterdir()) == [
+        "field.ecsv",
+        "field.json",
+        "field.json.bak",
+        "field.reg",
+    ]
+    # the File > Save writers: a suffix is added only when missing, the COCO file backed up
+    layers = [lay.as_layer_data_tuple() for lay in (session.labels, session.points)]
+    assert write_coco_layers(str(tmp_path / "w" / "a"), layers) == [str(tmp_path / "w" / "a.json")]
+    write_coco_layers(str(tmp_path / "w" / "a.json"), layers)
+    assert write_catalogue_layers(str(tmp_path / "w" / "C.ECSV"), layers)[0].endswith("C.ECSV")
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["C.ECSV", "a.json", "a.json.bak"]
+
+
 def test_autosave_falls_back_to_the_cache_for_read_only_folders(gui, qtbot, monkeypatch):
     from napari_radiogal._napari._autosave import existing_sidecar, sidecar_path
     from napari_radiogal.io import coco

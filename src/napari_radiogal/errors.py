@@ -18,6 +18,7 @@ __all__ = [
     "WeightsError",
     "InputImageError",
     "ConfigError",
+    "EditError",
     "RadiogalWarning",
     "FitsFormatWarning",
     "CocoFormatWarning",
@@ -104,6 +105,13 @@ class InputImageError(RadiogalError, ValueError):
 
 class ConfigError(RadiogalError, ValueError):
     """A configuration value (CLI option, YAML recipe, dataclass field) is invalid."""
+
+
+class EditError(RadiogalError, ValueError):
+    """An edit of a label image cannot be done (unknown instance, nothing to split, ...).
+
+    Raised by :mod:`napari_radiogal.editing` and the napari annotation session.
+    """
 
 
 class RadiogalWarning(UserWarning):

@@ -362,26 +362,21 @@ def export_session(
         of the same name is kept as ``.bak``; the catalogue and regions are those of
         ``radiogal predict`` (plus a ``reviewed`` column).
     """
-    from napari_radiogal.inference.prediction import write_table
-    from napari_radiogal.io.atomic import atomic_write_text
-    from napari_radiogal.io.coco import write_coco
+    from napari_radiogal.io.export import output_paths, write_outputs
 
     from ._catalogue import catalogue_table, dataset_regions
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if stem is None:
-        from ._autosave import _strip_fits_suffix
+        from ._autosave import strip_fits_suffix
 
-        stem = _strip_fits_suffix(session.ctx.record.file_name)
+        stem = strip_fits_suffix(session.ctx.record.file_name)
     dataset = session.to_dataset()
-    paths = {
-        "coco": out / f"{stem}.json",
-        "catalogue": out / f"{stem}.ecsv",
-        "regions": out / f"{stem}.reg",
-    }
-    write_coco(paths["coco"], record_for_json(dataset, paths["coco"]))
-    write_table(catalogue_table(dataset, session.ctx), paths["catalogue"])
-    regions = dataset_regions(dataset, session.ctx)
-    atomic_write_text(paths["regions"], regions.serialize(format="ds9"))
-    return paths
+    coco_path = output_paths(out_dir, stem)["coco"]
+    return write_outputs(
+        out_dir,
+        stem,
+        dataset=record_for_json(dataset, coco_path),
+        catalogue=catalogue_table(dataset, session.ctx),
+        regions=dataset_regions(dataset, session.ctx),
+        backup={"coco"},
+    )

@@ -33,6 +33,7 @@ __all__ = [
     "context_from_record",
     "context_for_radio_layer",
     "record_for_json",
+    "strip_fits_suffix",
 ]
 
 SIDECAR_SUFFIX = ".radiogal.json"
@@ -40,7 +41,11 @@ SIDECAR_SUFFIX = ".radiogal.json"
 AUTOSAVE_DELAY_MS = 1500
 
 
-def _strip_fits_suffix(name: str) -> str:
+def strip_fits_suffix(name: str) -> str:
+    """A file name without its FITS suffix (``.fits``, ``.fits.gz``...), else without its last.
+
+    The stem of the sidecar and of the exported files (``field.fits`` -> ``field``).
+    """
     from ._reader import FITS_SUFFIXES
 
     for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
@@ -56,7 +61,7 @@ def sidecar_path(radio_path: str | os.PathLike | None, name: str = "radio") -> P
 
         return cache_dir() / "autosave" / f"{name}{SIDECAR_SUFFIX}"
     p = Path(radio_path)
-    return p.with_name(_strip_fits_suffix(p.name) + SIDECAR_SUFFIX)
+    return p.with_name(strip_fits_suffix(p.name) + SIDECAR_SUFFIX)
 
 
 def fallback_sidecar_path(radio_path: str | os.PathLike) -> Path:
@@ -67,7 +72,7 @@ def fallback_sidecar_path(radio_path: str | os.PathLike) -> Path:
 
     p = Path(radio_path).resolve()
     tag = hashlib.sha1(str(p.parent).encode()).hexdigest()[:10]  # same name, other folder
-    return cache_dir() / "autosave" / f"{_strip_fits_suffix(p.name)}-{tag}{SIDECAR_SUFFIX}"
+    return cache_dir() / "autosave" / f"{strip_fits_suffix(p.name)}-{tag}{SIDECAR_SUFFIX}"
 
 
 def existing_sidecar(radio_path: str | os.PathLike | None) -> Path | None:

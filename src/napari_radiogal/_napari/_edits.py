@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from napari_radiogal import editing
 from napari_radiogal.annotations import CocoDataset
-from napari_radiogal.errors import RadiogalError
+from napari_radiogal.errors import EditError
 
 from ._layers import (
     INSTANCE_COLUMNS,
@@ -70,10 +71,6 @@ def unwrap(obj):
     Used only for identity (registry keys); every attribute used is public API.
     """
     return getattr(obj, "__wrapped__", obj)
-
-
-class EditError(RadiogalError, ValueError):
-    """An edit cannot be done (unknown instance, nothing to split, ...)."""
 
 
 class AnnotationSession:
@@ -173,9 +170,7 @@ class AnnotationSession:
 
     def next_free_id(self) -> int:
         """The smallest label above every label in use (data, table and remembered rows)."""
-        used = [int(np.max(self.labels.data, initial=0))]
-        used += self.instance_ids() + list(self._retired)
-        return max(used) + 1
+        return editing.next_free_label(self.labels.data, self.instance_ids() + list(self._retired))
 
     def to_dataset(self) -> CocoDataset:
         """The annotations as a one-image :class:`CocoDataset` (for export and autosave)."""
@@ -200,12 +195,9 @@ class AnnotationSession:
         if len(ids) < 2:
             raise EditError(f"merging needs at least two instances; got {ids}")
         rows = {i: self.row(i) for i in ids}
-        keep = max(ids, key=lambda i: _confidence(rows[i]["score"]))
+        keep = editing.most_confident({i: rows[i]["score"] for i in ids})
         others = [i for i in ids if i != keep]
-        data = np.asarray(self.labels.data)
-        where = np.nonzero(np.isin(data, others))
-        with self.labels.block_history():
-            self.labels.data_setitem(where, keep)
+        self._write_labels(editing.merge_instances(self.labels.data, ids, keep))
         if self.host_index(keep) is None:
             for i in others:
                 k = self.host_index(i)
@@ -232,49 +224,19 @@ class AnnotationSession:
             The ids of all parts, the largest (which keeps ``instance_id``, class and host)
             first. One undo step.
         """
-        from skimage.measure import label as connected
-        from skimage.segmentation import expand_labels
-
-        self.row(instance_id)
-        mask = self.mask(instance_id)
-        cut = mask.copy()
-        if line is not None:
-            cut &= ~_rasterise_polyline(np.asarray(line, float), mask.shape)
-        parts = connected(cut, connectivity=2)
-        n = int(parts.max())
-        if n < 2:
-            how = "along that line" if line is not None else "by connected parts"
-            raise EditError(
-                f"instance {instance_id} is one piece {how}; draw a cut line across it "
-                "(a path in a Shapes layer) and split again"
-            )
-        if line is not None:
-            # give the pixels of the cut back to their nearest part
-            parts = np.where(mask, expand_labels(parts, distance=3), 0)
-        sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
-        order = np.argsort(-sizes) + 1
-        host_k = self.host_index(instance_id)
-        host_part = None
-        if host_k is not None:
-            r, c = np.round(np.asarray(self.points.data)[host_k]).astype(int)
-            if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and parts[r, c] > 0:
-                host_part = int(parts[r, c])
-        keep_part = host_part or int(order[0])
-        ids = [int(instance_id)]
-        new_id = self.next_free_id()
         parent = self.row(instance_id)
-        with self.labels.block_history():
-            for p in order:
-                if int(p) == keep_part:
-                    continue
-                self._pending_rows[new_id] = {
-                    "class": parent["class"],
-                    "score": np.nan,
-                    "reviewed": False,
-                }
-                self.labels.data_setitem(np.nonzero(parts == p), new_id)
-                ids.append(new_id)
-                new_id += 1
+        host_k = self.host_index(instance_id)
+        host = None if host_k is None else np.asarray(self.points.data)[host_k]
+        new_labels, ids = editing.split_instance(
+            self.labels.data, instance_id, line, host=host, new_id=self.next_free_id()
+        )
+        for new_id in ids[1:]:
+            self._pending_rows[new_id] = {
+                "class": parent["class"],
+                "score": np.nan,
+                "reviewed": False,
+            }
+        self._write_labels(new_labels)
         self._after_edit(f"split {instance_id} into {ids}")
         return ids
 
@@ -283,9 +245,7 @@ class AnnotationSession:
         ids = [int(ids)] if np.isscalar(ids) else [int(i) for i in ids]
         for i in ids:
             self.row(i)
-        where = np.nonzero(np.isin(np.asarray(self.labels.data), ids))
-        with self.labels.block_history():
-            self.labels.data_setitem(where, 0)
+        self._write_labels(editing.delete_instances(self.labels.data, ids))
         self._remove_hosts_of(ids)
         self._after_edit(f"deleted {ids}")
 
@@ -296,18 +256,11 @@ class AnnotationSession:
 
         Pixels already owned by another instance stay theirs unless ``overwrite``.
         """
-        mask = np.asarray(mask, bool)
-        if mask.shape != tuple(self.labels.data.shape):
-            raise EditError(f"the mask is {mask.shape} but the image is {self.labels.data.shape}")
-        if not overwrite:
-            mask = mask & (np.asarray(self.labels.data) == 0)
-        if not mask.any():
-            raise EditError("the new instance has no pixels (outside the image or all taken)")
-        name = self._check_class(class_name or self.new_class)
         new_id = self.next_free_id()
+        new_labels = editing.add_instance(self.labels.data, mask, new_id, overwrite=overwrite)
+        name = self._check_class(class_name or self.new_class)
         self._pending_rows[new_id] = {"class": name, "score": np.nan, "reviewed": True}
-        with self.labels.block_history():
-            self.labels.data_setitem(np.nonzero(mask), new_id)
+        self._write_labels(new_labels)
         self._after_edit(f"added instance {new_id} ({name})")
         return new_id
 
@@ -533,6 +486,16 @@ class AnnotationSession:
             f.loc[f.index[k], "orphan"] = False
 
     # ------------------------------------------------------------------ helpers
+    def _write_labels(self, new: np.ndarray) -> None:
+        """Write the pixels where ``new`` differs from the label image, as one undo step.
+
+        Through ``Labels.data_setitem`` (never ``layer.data = ...``), so napari's undo and
+        redo work.
+        """
+        where = np.nonzero(new != np.asarray(self.labels.data))
+        with self.labels.block_history():
+            self.labels.data_setitem(where, new[where])
+
     def _after_edit(self, what: str) -> None:
         log.debug("edit: %s", what)
         self.edited = True
@@ -587,32 +550,6 @@ class AnnotationSession:
             f.loc[f.index[-1], "instance_id"] = int(instance_id)
             f.loc[f.index[-1], "orphan"] = False
         self.points.selected_data = set()
-
-
-def _confidence(score: Any) -> float:
-    try:
-        s = float(score)
-    except (TypeError, ValueError):
-        return np.inf
-    return np.inf if not np.isfinite(s) else s
-
-
-def _rasterise_polyline(line: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean ``(H, W)`` image of the pixels a ``(M, 2)`` ``(row, col)`` polyline crosses.
-
-    The line is thickened to 4-connectivity so that it really separates 8-connected parts.
-    """
-    from skimage.draw import line as draw_line
-
-    out = np.zeros(shape, bool)
-    pts = np.round(line).astype(int)
-    for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:], strict=True):
-        rr, cc = draw_line(r0, c0, r1, c1)
-        for dr, dc in ((0, 0), (0, 1), (1, 0)):
-            r, c = rr + dr, cc + dc
-            ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
-            out[r[ok], c[ok]] = True
-    return out
 
 
 def session_for(layer, viewer=None) -> AnnotationSession | None:

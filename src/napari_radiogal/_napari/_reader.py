@@ -1,5 +1,7 @@
 """napari reader: radio and WISE FITS images, and our COCO files.
 
+* Each FITS file is told radio or infrared by
+  :func:`napari_radiogal.io.surveys.fits_kind` (re-exported here).
 * A **radio** file becomes an Image layer in Jy/beam with an asinh-stretched ``inferno``
   colormap; an **infrared** file a ``gray`` Image layer with zscale limits. NaN is blank.
   Both are shown north up (see :mod:`._display`) and carry in ``metadata``: ``wcs``,
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from napari_radiogal.io.surveys import fits_kind
 
 log = logging.getLogger(__name__)
 
@@ -64,45 +68,6 @@ def _looks_like_coco(path: str | os.PathLike) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return '"annotations"' in head or '"categories"' in head or '"images"' in head
-
-
-def fits_kind(header, path: str | os.PathLike | None = None) -> str:
-    """Decide whether a FITS header is a radio or an infrared image.
-
-    Radio: ``BUNIT`` in Jy (per beam), a beam (``BMAJ``), or a frequency/Stokes axis.
-    Infrared: a photometric zero point (``MAGZP``), ``BUNIT`` in DN / nanomaggies /
-    magnitudes, a WISE/unWISE ``TELESCOP``/``INSTRUME``/``BAND``, or a ``w1``/``wise`` file
-    name. Radio is assumed when nothing decides (and logged).
-
-    Parameters
-    ----------
-    header : astropy.io.fits.Header
-    path : path-like, optional
-        Only the file name is used, as the last clue.
-
-    Returns
-    -------
-    {"radio", "infrared"}
-    """
-    bunit = str(header.get("BUNIT", "")).strip().lower().replace(" ", "")
-    if "jy" in bunit or "BMAJ" in header:
-        return "radio"
-    if "MAGZP" in header or any(u in bunit for u in ("dn", "nmgy", "nanomag", "mag", "vega")):
-        return "infrared"
-    for k in range(3, int(header.get("NAXIS", 0)) + 1):
-        ctype = str(header.get(f"CTYPE{k}", "")).upper()
-        if ctype.startswith(("FREQ", "STOKES", "VRAD", "VELO")):
-            return "radio"
-    instrument = " ".join(
-        str(header.get(k, "")) for k in ("TELESCOP", "INSTRUME", "BAND", "SURVEY", "ORIGIN")
-    ).lower()
-    name = Path(path).name.lower() if path is not None else ""
-    if "wise" in instrument or "wise" in name or "_w1" in name or "-w1" in name:
-        return "infrared"
-    if any(k in instrument for k in ("askap", "meerkat", "lofar", "vla", "atca", "mwa", "emu")):
-        return "radio"
-    log.info("%s: could not tell radio from infrared by the header; assuming radio", path)
-    return "radio"
 
 
 def _read_header(path: Path):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_radiogal.annotations import CocoDataset
+from napari_radiogal.io.export import OUTPUT_FORMATS, write_output
 
 from ._layers import KIND_KEY, META_KEY, host_features, layers_to_dataset
 
@@ -68,41 +69,35 @@ def dataset_of_layer_data(layer_data: list[LayerData]) -> tuple[CocoDataset, Any
 
 def write_coco_layers(path: str, layer_data: list[LayerData]) -> list[str]:
     """Write the annotations of the selected layers as COCO JSON (atomic, with ``.bak``)."""
-    from napari_radiogal.io.coco import write_coco
-
     from ._autosave import record_for_json
 
     dataset, _ = dataset_of_layer_data(layer_data)
-    out = Path(_with_suffix(path, ".json"))
-    write_coco(out, record_for_json(dataset, out))
+    out = _with_suffix(path, "coco")
+    write_output(out, "coco", record_for_json(dataset, out), backup=True)
     return [str(out)]
 
 
 def write_catalogue_layers(path: str, layer_data: list[LayerData]) -> list[str]:
     """Write the catalogue (one row per radio galaxy) of the selected layers as ECSV."""
-    from napari_radiogal.inference.prediction import write_table
-
     from ._catalogue import catalogue_table
 
     dataset, ctx = dataset_of_layer_data(layer_data)
-    out = Path(_with_suffix(path, ".ecsv"))
-    write_table(catalogue_table(dataset, ctx), out)
+    out = _with_suffix(path, "catalogue")
+    write_output(out, "catalogue", catalogue_table(dataset, ctx))
     return [str(out)]
 
 
 def write_regions_layers(path: str, layer_data: list[LayerData]) -> list[str]:
     """Write outlines and hosts of the selected layers as a DS9 region file."""
-    from napari_radiogal.io.atomic import atomic_write_text
-
     from ._catalogue import dataset_regions
 
     dataset, ctx = dataset_of_layer_data(layer_data)
-    out = Path(_with_suffix(path, ".reg"))
-    text = dataset_regions(dataset, ctx).serialize(format="ds9")
-    atomic_write_text(out, text)
+    out = _with_suffix(path, "regions")
+    write_output(out, "regions", dataset_regions(dataset, ctx))
     return [str(out)]
 
 
-def _with_suffix(path: str | os.PathLike, suffix: str) -> str:
-    p = str(path)
-    return p if p.lower().endswith(suffix) else p + suffix
+def _with_suffix(path: str | os.PathLike, format_name: str) -> Path:
+    """``path``, with the format's suffix appended unless it already ends with it (any case)."""
+    p, suffix = str(path), OUTPUT_FORMATS[format_name].suffix
+    return Path(p if p.lower().endswith(suffix) else p + suffix)

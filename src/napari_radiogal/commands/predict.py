@@ -220,8 +220,8 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
         predictions_to_dataset,
         segment_batch,
     )
-    from napari_radiogal.inference.prediction import write_table
     from napari_radiogal.io.coco import dataset_root, read_coco, write_coco
+    from napari_radiogal.io.export import write_table
 
     json_path = _data_json(args.data, args.split)
     dataset = read_coco(json_path)

@@ -27,7 +27,6 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
-from napari_radiogal.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [
     "Prediction",
@@ -206,7 +205,8 @@ class Prediction:
         """Write ``STEM.json`` (COCO), ``STEM.ecsv`` (catalogue) and ``STEM.reg`` (DS9).
 
         Each file is written to a temporary file in ``out_dir`` and renamed into place, so a
-        crash never leaves a half-written file.
+        crash never leaves a half-written file (see
+        :func:`napari_radiogal.io.export.write_outputs`).
 
         Parameters
         ----------
@@ -220,20 +220,17 @@ class Prediction:
         dict
             ``{"coco": Path, "catalogue": Path, "regions": Path}``.
         """
-        from napari_radiogal.io.coco import write_coco
+        from napari_radiogal.io.export import write_outputs
 
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         stem = stem or _stem(self.image.file_name)
-        paths = {
-            "coco": out / f"{stem}.json",
-            "catalogue": out / f"{stem}.ecsv",
-            "regions": out / f"{stem}.reg",
-        }
-        write_coco(paths["coco"], self.to_dataset(), backup=False)
-        write_table(self.to_table(), paths["catalogue"])
-        regions_text = self.to_regions().serialize(format="ds9")
-        atomic_write_text(paths["regions"], regions_text)
+        paths = write_outputs(
+            out,
+            stem,
+            dataset=self.to_dataset(),
+            catalogue=self.to_table(),
+            regions=self.to_regions(),
+        )
         log.info(
             "wrote %d instances of %s to %s.{json,ecsv,reg}",
             len(self.instances),
@@ -493,17 +490,6 @@ def _outer_rings(mask: np.ndarray) -> list[np.ndarray]:
         ring = ring - 1.0 + np.array([slc[0].start, slc[1].start])
         rings.append(ring)
     return rings
-
-
-# --------------------------------------------------------------------------------------
-# Atomic file writing
-# --------------------------------------------------------------------------------------
-def write_table(table: Any, path: str | os.PathLike) -> Path:
-    """Write an astropy Table as ECSV atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    with atomic_path(path, suffix=".ecsv") as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-    return path
 
 
 def _stem(file_name: str) -> str:
