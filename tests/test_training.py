@@ -12,6 +12,7 @@ import torch
 from napari_radiogal.errors import CocoFormatError, ConfigError
 from napari_radiogal.io.coco import read_coco, write_coco
 from napari_radiogal.models import load_weights
+from napari_radiogal.models.cams import cams_to_image_grid
 from napari_radiogal.preprocess import PreprocessConfig
 from napari_radiogal.training.augment import IGNORE, AffineDraw, apply_affine, draw_affine
 from napari_radiogal.training.config import PseudoLabelConfig, TrainConfig
@@ -19,7 +20,7 @@ from napari_radiogal.training.data import prepare_images
 from napari_radiogal.training.engine import TrainingInterrupted
 from napari_radiogal.training.irn import PairGeometry, irn_losses
 from napari_radiogal.training.pipeline import train
-from napari_radiogal.training.pseudo_labels import cams_to_image_grid, make_pseudo_label
+from napari_radiogal.training.pseudo_labels import make_pseudo_label
 from napari_radiogal.training.stages import recam_loss
 from training_data import make_toy_dataset
 
