@@ -49,6 +49,19 @@ def test_config_rejects_bad_values_with_a_clear_message(changes, word):
         InferenceConfig().replace(**changes)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [("1.0, 0.5", (1.0, 0.5)), ("1,0.5,1.5,2", (1.0, 0.5, 1.5, 2.0)), (" 1 ; 2 ,", (1.0, 2.0))],
+)
+def test_float_lists_parse_as_the_cli_and_the_form_type_them(text, expected):
+    assert InferenceConfig.parse_float_list(text) == expected
+
+
+def test_a_float_list_that_is_not_numbers_gives_an_example():
+    with pytest.raises(ConfigError, match=r"scales must be numbers .* e\.g\. '1'; got '1, x'"):
+        InferenceConfig.parse_float_list("1, x")
+
+
 def test_every_config_field_has_help_for_a_gui_form():
     fields = config_fields()
     assert {f["name"] for f in fields} == set(InferenceConfig().to_dict())

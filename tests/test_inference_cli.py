@@ -168,3 +168,10 @@ def test_predict_without_a_bundled_model_explains(monkeypatch, fits_pair, capsys
     monkeypatch.setattr(mw, "default_weights_path", lambda: tmp_path / "default.safetensors")
     assert main(["predict", str(fits_pair[0]), "--out", str(tmp_path / "o"), *FAST]) == 2
     assert "radiogal train" in capsys.readouterr().err
+
+
+def test_predict_scales_that_are_not_numbers_say_so(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "x.fits", "--scales", "1,big"])
+    assert exc.value.code == 2
+    assert "scales must be numbers separated by commas" in capsys.readouterr().err
