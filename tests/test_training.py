@@ -398,6 +398,8 @@ def test_cli_train(toy, tmp_path, repo_root):
     assert main(args) == 0
     card = json.loads((tmp_path / "cli" / "model.json").read_text())
     assert card["training"]["config"]["seed"] == 3
+    # relative to the data set root, not a folder of the training machine
+    assert card["training"]["data"] == "annotations/train.json"
     assert card["training"]["config"]["cam"]["epochs"] == 1
     assert card["architecture"]["backbone"] == "resnet18"
     assert (
