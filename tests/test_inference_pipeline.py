@@ -128,6 +128,45 @@ def test_segment_batch_matches_segment_and_reports_progress(model):
     assert done == sorted(done) and calls[-1] == (3 * len(STAGES), 3 * len(STAGES))
 
 
+def test_a_timer_passed_in_totals_every_stage_of_every_batch(model):
+    from napari_radiogal.inference import StageTimer
+
+    images = [_sky((64, 64), 1), _sky((64, 64), 2), _sky((64, 64), 3)]
+    timer = StageTimer()
+    preds = list(segment_batch(images, model=model, config=FAST.replace(batch_size=2), timer=timer))
+    assert set(timer.wall_ms) == set(timer.cpu_ms) == set(STAGES)
+    assert all(v > 0 for v in timer.cpu_ms.values())
+    # batches of 2 and 1 images: each prediction carries its batch's share
+    for s in STAGES:
+        per_batch = 2 * preds[0].timings[s] + preds[2].timings[s]
+        assert preds[0].timings[s] == preds[1].timings[s]
+        assert timer.wall_ms[s] == pytest.approx(per_batch)
+
+
+def test_network_step_replaces_the_network_pass(model):
+    from napari_radiogal.inference import network_outputs
+
+    radio, ir = _sky()
+    calls = []
+
+    def recorded(lm, channels, config):
+        calls.append([c.shape for c in channels])
+        return network_outputs(lm, channels, config)
+
+    _same(
+        segment(radio, ir, model=model, config=FAST, network_step=recorded),
+        segment(radio, ir, model=model, config=FAST),
+    )
+    assert calls == [[(2, 64, 64)]]
+
+    def no_activation(lm, channels, config):
+        out = network_outputs(lm, channels, config)
+        return dict(out, cams=np.zeros_like(out["cams"]))
+
+    quiet = segment(radio, ir, model=model, config=FAST, network_step=no_activation)
+    assert quiet.instances == [] and not quiet.maps["cams"].any()
+
+
 def test_cancel_stops_between_stages(model):
     radio, ir = _sky()
     stages = []

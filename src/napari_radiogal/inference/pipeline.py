@@ -5,9 +5,10 @@ The stages (:data:`STAGES`; ALGORITHM.md sections 5 and 8, with DESIGN decisions
 1. **prepare** (:mod:`~napari_radiogal.inference.inputs`): IR reprojected onto the radio
    grid, the paper's pre-processing (:func:`napari_radiogal.preprocess.preprocess`) with the
    parameters of the weights card.
-2. **network** (:mod:`~napari_radiogal.inference.network`): at scale 1 one backbone pass per image and its mirror gives the class
-   logits, the CAMs, the boundary map and the displacement field (decision 2); at the other
-   scales only CAMs. Images are batched (``batch_size``), mirrors ride in the same batch.
+2. **network** (:mod:`~napari_radiogal.inference.network`): at scale 1 one backbone pass
+   per image and its mirror gives the class logits, the CAMs, the boundary map and the
+   displacement field (decision 2); at the other scales only CAMs. Images are batched
+   (``batch_size``), mirrors ride in the same batch.
    CAMs are summed on the stride-4 grid (:mod:`~napari_radiogal.inference.grid`; aligned: a
    stride-16 cell covers 16 input pixels).
 3. **instances**: classes from the classifier's sigmoid probabilities (decision 4); CAMs
@@ -22,8 +23,10 @@ The stages (:data:`STAGES`; ALGORITHM.md sections 5 and 8, with DESIGN decisions
    instance (decision 7, :mod:`napari_radiogal.inference.hosts`).
 
 Everything is a pure function of (image arrays, :class:`InferenceConfig`, weights file):
-:func:`~napari_radiogal.inference.model.load_model` caches loaded weights per process, so a Dask ``map`` over a catalogue
-only needs to call :func:`segment` with ``model=PATH`` in each task.
+:func:`~napari_radiogal.inference.model.load_model` caches loaded weights per process, so a
+Dask ``map`` over a catalogue only needs to call :func:`segment` with ``model=PATH`` in each
+task. ``network_step=`` and ``timer=`` let benchmarks memoise the network pass and time the
+stages without touching this module's internals.
 """
 
 from __future__ import annotations
@@ -206,11 +209,11 @@ def segment_batch(
             len(pending) >= config.batch_size
             or _shape_of(item.radio) != _shape_of(pending[0].radio)
         ):
-            yield from run(pending)
+            yield from _run_batch(pending, run)
             pending = []
         pending.append(item)
     if pending:
-        yield from run(pending)
+        yield from _run_batch(pending, run)
 
 
 def _shape_of(radio: Any) -> tuple[int, ...]:
@@ -242,12 +245,9 @@ class _BatchRun:
     report: Callable[[int], None]
     check_cancel: Callable[[], None]
 
-    def __call__(self, items: list[ImageInput]) -> list[Prediction]:
-        """The stages of :data:`STAGES` over one batch; one prediction per item, in order."""
-        return _run_batch(items, self)
-
 
 def _run_batch(items: list[ImageInput], run: _BatchRun) -> list[Prediction]:
+    """The stages of :data:`STAGES` over one batch; one prediction per item, in order."""
     lm, config, report, check_cancel = run.lm, run.config, run.report, run.check_cancel
     n = len(items)
     clock = StageTimer(parent=run.timer)
