@@ -184,6 +184,9 @@ def test_cancel_stops_between_stages(model):
             cancel=cancel,
         )
     assert isinstance(info.value, RadiogalError) and len(stages) == 2
+    from napari_radiogal import errors
+
+    assert InferenceCancelled is errors.InferenceCancelled  # one class, re-exported
 
 
 def test_oracle_classes_take_the_given_classes(model):

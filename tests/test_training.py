@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_radiogal import errors
 from napari_radiogal.errors import CocoFormatError, ConfigError
 from napari_radiogal.io.coco import read_coco, write_coco
 from napari_radiogal.models import load_weights
@@ -318,7 +319,7 @@ def test_resume_equals_uninterrupted(toy, tmp_path, cache):
         progress=False,
         cache_dir=cache,
     )
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(errors.TrainingInterrupted) as info:
         train(
             cfg,
             data=toy,
@@ -329,6 +330,9 @@ def test_resume_equals_uninterrupted(toy, tmp_path, cache):
             stop_after_steps=3,
             cache_dir=cache,
         )  # mid-epoch 1 of 4 steps
+    # the one class, importable from training.engine too; the CLI reports it as our error
+    assert TrainingInterrupted is errors.TrainingInterrupted
+    assert isinstance(info.value, errors.RadiogalError) and isinstance(info.value, RuntimeError)
     ckpt = torch.load(tmp_path / "cut" / "cam" / "last.pt", weights_only=True)
     assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (0, 3, 3)
     cut_path = train(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import lazy_loader
 
 # eager: it lives in the torch-free errors module, so there is nothing to defer
-from napari_radiogal.errors import InferenceCancelled
+from napari_radiogal.errors import InferenceCancelled as InferenceCancelled
 
 __getattr__, _, _lazy_all = lazy_loader.attach(
     __name__,

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ImageInput:
-    """One image for :func:`segment_batch`, with what should travel into its prediction.
+    """One image for :func:`~napari_radiogal.inference.segment_batch` and what travels with it.
 
     Parameters
     ----------

@@ -102,6 +102,11 @@ def multiscale_flip_cams(
     -------
     tensor (B, K, h_grid, w_grid), float32
         The summed maps (not normalised), on the device of ``images``.
+
+    Raises
+    ------
+    ValueError
+        ``scales`` is empty.
     """
     b, _, h, w = images.shape
     total = None
@@ -136,6 +141,8 @@ def multiscale_flip_cams(
                     (b, *on_grid.shape[1:]), dtype=torch.float32, device=images.device
                 )
             total[start : start + n] += on_grid
+    if total is None:
+        raise ValueError(f"multiscale_flip_cams needs at least one scale; got {scales!r}")
     return total
 
 
