@@ -132,15 +132,14 @@ def normalise_scores(pred, data: Path):
     return pred
 
 
-def cache_network_outputs() -> None:
-    """Memoise the network pass of the pipeline for this process (benchmark-only).
+def cached_network_step():
+    """A ``network_step`` for ``segment_batch`` that memoises the network pass (this process).
 
     Keyed by the pre-processed channels' bytes plus the scales, flip and batch size, so a
     variant that changes any of them runs the network again.
     """
-    from napari_radiogal.inference import pipeline
+    from napari_radiogal.inference import network_outputs
 
-    original = pipeline._network_outputs
     memo: dict[str, dict] = {}
 
     def cached(lm, channels, config):
@@ -149,10 +148,10 @@ def cache_network_outputs() -> None:
             digest.update(np.ascontiguousarray(c).tobytes())
         key = f"{digest.hexdigest()}|{config.scales}|{config.flip}|{config.batch_size}"
         if key not in memo:
-            memo[key] = original(lm, channels, config)
+            memo[key] = network_outputs(lm, channels, config)
         return memo[key]
 
-    pipeline._network_outputs = cached
+    return cached
 
 
 def parse_base(pairs: list[str]) -> dict:
@@ -168,7 +167,9 @@ def parse_base(pairs: list[str]) -> dict:
     return base
 
 
-def run_variant(data: Path, dataset, model, changes: dict, post, limit: int | None):
+def run_variant(
+    data: Path, dataset, model, changes: dict, post, limit: int | None, network_step=None
+):
     """Predict and evaluate one variant; returns (predicted-protocol, oracle-protocol) results."""
     from napari_radiogal.annotations import CocoDataset
     from napari_radiogal.evaluate import evaluate
@@ -187,7 +188,11 @@ def run_variant(data: Path, dataset, model, changes: dict, post, limit: int | No
         scheme=dataset.scheme,
         info=dataset.info,
     )
-    predictions = list(segment_batch(inputs_from_coco(data, subset), model=model, config=config))
+    predictions = list(
+        segment_batch(
+            inputs_from_coco(data, subset), model=model, config=config, network_step=network_step
+        )
+    )
     pred = predictions_to_dataset(predictions)
     if post is not None:
         pred = post(pred, data)
@@ -258,13 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset = read_coco(args.data)
     base = parse_base(args.base)
     model = load_model(args.model)
-    cache_network_outputs()
+    network_step = cached_network_step()
     rows = []
     for name in names:
         changes, post = variants[name]
         start = time.perf_counter()
         predicted, oracle = run_variant(
-            args.data, dataset, model, {**base, **changes}, post, args.limit
+            args.data, dataset, model, {**base, **changes}, post, args.limit, network_step
         )
         rows.append(row(name, predicted, oracle, time.perf_counter() - start))
         r = rows[-1]

@@ -106,7 +106,7 @@ def predict_model(test_json: Path, out: Path, model: str | None) -> tuple[Path, 
 
     from napari_radiogal.errors import RadiogalWarning
     from napari_radiogal.inference import inputs_from_coco, predictions_to_dataset, segment_batch
-    from napari_radiogal.inference.pipeline import _upsample4  # the pipeline's aligned x4
+    from napari_radiogal.inference.grid import upsample4  # the pipeline's aligned x4
     from napari_radiogal.io.coco import read_coco, write_coco
     from napari_radiogal.training.metrics import (
         ConfusionMatrix,
@@ -123,7 +123,7 @@ def predict_model(test_json: Path, out: Path, model: str | None) -> tuple[Path, 
         warnings.simplefilter("ignore", RadiogalWarning)
         for p in segment_batch(inputs_from_coco(test_json, gt), model=model):
             shape = p.radio.shape
-            cams = _upsample4(p.maps["cams"], shape)
+            cams = upsample4(p.maps["cams"], shape)
             confusion.update(
                 semantic_ground_truth(truth[p.image.id], gt.scheme, shape),
                 cam_prediction(cams, present[p.image.id]),

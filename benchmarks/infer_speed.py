@@ -71,45 +71,6 @@ def _reset_peak() -> None:
         fh.write("5")
 
 
-class _CpuClock:
-    """Wraps the pipeline's stage clock to add up process CPU seconds per stage.
-
-    CPU time (all threads) is what a busy machine cannot inflate much: with other jobs on
-    the cores, wall-clock times grow with the load, CPU times hardly do.
-    """
-
-    totals: dict[str, float] = {}
-
-    @classmethod
-    def install(cls) -> None:
-        from napari_radiogal.inference import pipeline
-
-        base = pipeline._StageClock
-
-        class Clock(base):
-            def __call__(self, name):
-                inner = super().__call__(name)
-
-                class Timer:
-                    def __enter__(self):
-                        self.c0 = time.process_time()
-                        inner.__enter__()
-
-                    def __exit__(self, *exc):
-                        inner.__exit__(*exc)
-                        cls.totals[name] = cls.totals.get(name, 0.0) + time.process_time() - self.c0
-                        return False
-
-                return Timer()
-
-        pipeline._StageClock = Clock
-
-    @classmethod
-    def take(cls) -> dict[str, float]:
-        out, cls.totals = dict(cls.totals), {}
-        return out
-
-
 def _config(args):
     from napari_radiogal.inference import InferenceConfig
 
@@ -172,11 +133,10 @@ def main() -> None:
 
     import torch
 
-    from napari_radiogal.inference import STAGES, segment, segment_batch
+    from napari_radiogal.inference import STAGES, StageTimer, segment, segment_batch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    _CpuClock.install()
     config = _config(args)
     load = os.getloadavg()
     print(
@@ -196,20 +156,19 @@ def main() -> None:
         segment(radio, ir, model=model, config=config.replace(batch_size=1))
         cold = time.perf_counter() - t0
 
-        _CpuClock.take()
         totals, cpu = [], []
         stages: dict[str, list[float]] = {s: [] for s in STAGES}
         stages_cpu: dict[str, list[float]] = {s: [] for s in STAGES}
         for i in range(args.repeat):
             radio, ir = images[i]
+            timer = StageTimer()
             t0, c0 = time.perf_counter(), time.process_time()
-            pred = segment(radio, ir, model=model, config=config.replace(batch_size=1))
+            pred = segment(radio, ir, model=model, config=config.replace(batch_size=1), timer=timer)
             totals.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
-            used = _CpuClock.take()
             for s in STAGES:
                 stages[s].append(pred.timings[s])
-                stages_cpu[s].append(used.get(s, 0.0) * 1e3)
+                stages_cpu[s].append(timer.cpu_ms.get(s, 0.0))
         print(
             f"\none 210 x 210 cut-out (median of {args.repeat}; first call {cold * 1e3:.0f} ms "
             "incl. one-off set-up):    wall ms   CPU ms"
@@ -227,11 +186,10 @@ def main() -> None:
 
         batch = images[: args.batch]
         list(segment_batch(batch[: config.batch_size], model=model, config=config))  # warm
-        _CpuClock.take()
+        timer = StageTimer()
         t0, c0 = time.perf_counter(), time.process_time()
-        preds = list(segment_batch(batch, model=model, config=config))
+        preds = list(segment_batch(batch, model=model, config=config, timer=timer))
         elapsed, cpu_batch = time.perf_counter() - t0, time.process_time() - c0
-        stage_cpu = _CpuClock.take()
         rate = len(preds) / elapsed
         print(
             f"\nbatched: {len(preds)} cut-outs in {elapsed:.2f} s = {rate:.2f} cut-outs/s "
@@ -241,7 +199,7 @@ def main() -> None:
         print("  per cut-out:      wall ms   CPU ms")
         for s in STAGES:
             wall = statistics.mean(p.timings[s] for p in preds)
-            print(f"  {s:<16} {wall:8.1f} {stage_cpu.get(s, 0.0) / len(preds) * 1e3:8.1f}")
+            print(f"  {s:<16} {wall:8.1f} {timer.cpu_ms.get(s, 0.0) / len(preds):8.1f}")
         n_inst = [len(p.instances) for p in preds]
         print(f"instances per cut-out: mean {np.mean(n_inst):.1f}")
 

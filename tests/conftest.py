@@ -3,6 +3,7 @@
 * ``needs_cuda`` tests skip themselves when no CUDA device is present.
 * ``shared_data`` points at ``../shared/data/fits-real-format`` and skips cleanly when a
   user's clone has no ``../shared`` beside it.
+* ``tiny_weights`` is a seeded, randomly initialised model saved as safetensors + card.
 """
 
 from __future__ import annotations
@@ -48,6 +49,31 @@ def shared_fits_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A random ResNet-18 RadioGalaxyNet (seed 0) saved as ``tiny.safetensors`` + card.
+
+    For mechanics only: its classes and masks mean nothing.
+    """
+    from napari_radiogal._napari._torch_guard import prepare_torch_import
+
+    prepare_torch_import()  # GUI tests' viewers may have loaded Mesa's LLVM already
+    import torch
+
+    from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
+    card = WeightsCard(
+        name="tiny-random",
+        architecture=net.config,
+        classes=RADIOGALAXYNET,
+        training={"command": "pytest (random weights)"},
+    )
+    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
 
 
 @pytest.fixture(autouse=True)

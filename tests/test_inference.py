@@ -49,6 +49,19 @@ def test_config_rejects_bad_values_with_a_clear_message(changes, word):
         InferenceConfig().replace(**changes)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [("1.0, 0.5", (1.0, 0.5)), ("1,0.5,1.5,2", (1.0, 0.5, 1.5, 2.0)), (" 1 ; 2 ,", (1.0, 2.0))],
+)
+def test_float_lists_parse_as_the_cli_and_the_form_type_them(text, expected):
+    assert InferenceConfig.parse_float_list(text) == expected
+
+
+def test_a_float_list_that_is_not_numbers_gives_an_example():
+    with pytest.raises(ConfigError, match=r"scales must be numbers .* e\.g\. '1'; got '1, x'"):
+        InferenceConfig.parse_float_list("1, x")
+
+
 def test_every_config_field_has_help_for_a_gui_form():
     fields = config_fields()
     assert {f["name"] for f in fields} == set(InferenceConfig().to_dict())
@@ -68,6 +81,46 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="not available"):
             resolve_device("cuda")
+
+
+# ---- the stride-4 grid ---------------------------------------------------------------------
+def test_upsample4_aligns_cell_centres_with_pixels_4i_plus_1_5():
+    from napari_radiogal.inference.grid import upsample4
+
+    i, j = np.mgrid[:4, :5]
+    cells = (2.0 * i + 3.0 * j).astype(np.float32)[None]  # a plane: bilinear keeps it exactly
+    up = upsample4(cells, (15, 19))
+    assert up.shape == (1, 15, 19) and up.dtype == np.float32
+    r, c = np.mgrid[:15, :19]
+    plane = 2.0 * ((r + 0.5) / 4 - 0.5) + 3.0 * ((c + 0.5) / 4 - 0.5)
+    inner = (slice(2, 13), slice(2, 18))  # between the first and last cell centres
+    np.testing.assert_allclose(up[0][inner], plane[inner], atol=1e-5)
+    assert upsample4(np.zeros((0, 4, 5)), (15, 19)).shape == (0, 15, 19)
+
+
+def test_fit_to_grid_crops_and_edge_pads():
+    import torch
+
+    from napari_radiogal.inference.grid import fit_to_grid
+
+    t = torch.arange(12.0).reshape(1, 3, 4)
+    assert fit_to_grid(t, (2, 3)).tolist() == [[[0.0, 1.0, 2.0], [4.0, 5.0, 6.0]]]
+    padded = fit_to_grid(t, (4, 5))
+    assert padded.shape == (1, 4, 5)
+    assert padded[0, 3].tolist() == [8.0, 9.0, 10.0, 11.0, 11.0]
+
+
+@pytest.mark.parametrize("input_size", [(70, 58), (35, 29), (140, 116)])
+def test_cams_of_any_input_scale_land_on_the_images_stride4_grid(input_size):
+    import torch
+
+    from napari_radiogal.inference.grid import cams_to_stride4, grid_shape
+
+    h16, w16 = -(-input_size[0] // 16), -(-input_size[1] // 16)
+    flat = torch.full((2, 3, h16, w16), 0.25, dtype=torch.float16)
+    out = cams_to_stride4(flat, input_size, (70, 58))
+    assert out.shape == (2, 3, *grid_shape((70, 58))) == (2, 3, 18, 15)
+    assert out.dtype == torch.float32 and torch.all(out == 0.25)
 
 
 # ---- random walk ---------------------------------------------------------------------------

@@ -6,24 +6,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from napari_radiogal.classes import RADIOGALAXYNET
 from napari_radiogal.cli import main
-from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
 
 FAST = ["--scales", "1,0.5", "--device", "cpu", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
-    card = WeightsCard(name="tiny-random", architecture=net.config, classes=RADIOGALAXYNET)
-    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
 
 
 def _wcs(shape, scale_arcsec, proj):
@@ -50,11 +40,23 @@ def fits_pair(tmp_path):
     return tmp_path / "field.fits", tmp_path / "w1.fits"
 
 
-def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair, tmp_path, capsys):
+def test_predict_one_image_writes_coco_catalogue_and_regions(
+    tiny_weights, fits_pair, tmp_path, capsys
+):
     radio, ir = fits_pair
     out = tmp_path / "out"
     code = main(
-        ["predict", str(radio), "--ir", str(ir), "--model", str(weights), "--out", str(out), *FAST]
+        [
+            "predict",
+            str(radio),
+            "--ir",
+            str(ir),
+            "--model",
+            str(tiny_weights),
+            "--out",
+            str(out),
+            *FAST,
+        ]
     )
     assert code == 0
     captured = capsys.readouterr()
@@ -67,7 +69,9 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair,
     table = Table.read(out / "field.ecsv")
     assert len(table) == len(coco["annotations"]) and table["flux"].unit == "Jy"
     # a second run refuses to overwrite unless asked
-    assert main(["predict", str(radio), "--model", str(weights), "--out", str(out), *FAST]) == 2
+    assert (
+        main(["predict", str(radio), "--model", str(tiny_weights), "--out", str(out), *FAST]) == 2
+    )
     assert "--overwrite" in capsys.readouterr().err
     assert (
         main(
@@ -75,7 +79,7 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair,
                 "predict",
                 str(radio),
                 "--model",
-                str(weights),
+                str(tiny_weights),
                 "--out",
                 str(out),
                 "--overwrite",
@@ -86,7 +90,7 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(weights, fits_pair,
     )
 
 
-def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
+def test_predict_a_simulated_data_set_for_evaluation(tiny_weights, tmp_path, capsys):
     from napari_radiogal.io.coco import read_coco
     from napari_radiogal.sky import write_dataset
 
@@ -94,13 +98,13 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
     write_dataset(root, n=3, seed=5, only_split="test")
     gt = read_coco(root / "annotations" / "test.json")
     code = main(
-        ["predict", "--data", str(root), "--model", str(weights), "--batch-size", "2", *FAST]
+        ["predict", "--data", str(root), "--model", str(tiny_weights), "--batch-size", "2", *FAST]
     )
     assert code == 0
     pred = read_coco(root / "predictions" / "predictions.json")
     assert [im.id for im in pred.images] == [im.id for im in gt.images]
     assert [im.file_name for im in pred.images] == [im.file_name for im in gt.images]
-    assert all(a.score is not None for a in pred.instances)
+    assert pred.instances and all(a.score is not None for a in pred.instances)
     assert len(Table.read(root / "predictions" / "catalogue.ecsv")) == len(pred.instances)
     # the paper's protocol: classes taken from the ground truth
     out = tmp_path / "oracle"
@@ -111,7 +115,7 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
                 "--data",
                 str(root / "annotations" / "test.json"),
                 "--model",
-                str(weights),
+                str(tiny_weights),
                 "--oracle-classes",
                 "--out",
                 str(out),
@@ -121,14 +125,14 @@ def test_predict_a_simulated_data_set_for_evaluation(weights, tmp_path, capsys):
         == 0
     )
     oracle = read_coco(out / "predictions.json")
+    assert oracle.instances and gt.images
     for im in gt.images:
         truth = {a.category_id for a in gt.instances_of(im.id)}
         assert {a.category_id for a in oracle.instances_of(im.id)} <= truth
 
 
-def test_predict_a_data_set_whose_images_are_not_fits_explains(weights, tmp_path, capsys):
+def test_predict_a_data_set_whose_images_are_not_fits_explains(tiny_weights, tmp_path, capsys):
     from napari_radiogal.annotations import CocoDataset, ImageRecord
-    from napari_radiogal.classes import RADIOGALAXYNET
     from napari_radiogal.io.coco import write_coco
 
     (tmp_path / "cutout.png").write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -137,7 +141,7 @@ def test_predict_a_data_set_whose_images_are_not_fits_explains(weights, tmp_path
         scheme=RADIOGALAXYNET,
     )
     write_coco(tmp_path / "test.json", ds)
-    code = main(["predict", "--data", str(tmp_path / "test.json"), "--model", str(weights)])
+    code = main(["predict", "--data", str(tmp_path / "test.json"), "--model", str(tiny_weights)])
     assert code == 2
     err = capsys.readouterr().err
     assert "image 7 (cutout.png) names no FITS radio file" in err and "radio_file" in err
@@ -164,3 +168,10 @@ def test_predict_without_a_bundled_model_explains(monkeypatch, fits_pair, capsys
     monkeypatch.setattr(mw, "default_weights_path", lambda: tmp_path / "default.safetensors")
     assert main(["predict", str(fits_pair[0]), "--out", str(tmp_path / "o"), *FAST]) == 2
     assert "radiogal train" in capsys.readouterr().err
+
+
+def test_predict_scales_that_are_not_numbers_say_so(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "x.fits", "--scales", "1,big"])
+    assert exc.value.code == 2
+    assert "scales must be numbers separated by commas" in capsys.readouterr().err

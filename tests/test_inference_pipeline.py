@@ -32,24 +32,15 @@ from napari_radiogal.inference import (
     segment,
     segment_batch,
 )
-from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+from napari_radiogal.models import ModelConfig, WeightsCard
 
 FAST = InferenceConfig(device="cpu", scales=(1.0, 0.5))
 
 
 # ---- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A randomly initialised ResNet-18 model saved with its card (mechanics only)."""
-    torch.manual_seed(0)
-    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
-    card = WeightsCard(name="tiny-random", architecture=net.config, classes=RADIOGALAXYNET)
-    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def model(weights):
-    return load_model(weights, device="cpu")
+def model(tiny_weights):
+    return load_model(tiny_weights, device="cpu")
 
 
 def _sky(shape=(64, 64), seed=0, sources=((32, 20, 4e-3), (32, 44, 3e-3))):
@@ -137,6 +128,45 @@ def test_segment_batch_matches_segment_and_reports_progress(model):
     assert done == sorted(done) and calls[-1] == (3 * len(STAGES), 3 * len(STAGES))
 
 
+def test_a_timer_passed_in_totals_every_stage_of_every_batch(model):
+    from napari_radiogal.inference import StageTimer
+
+    images = [_sky((64, 64), 1), _sky((64, 64), 2), _sky((64, 64), 3)]
+    timer = StageTimer()
+    preds = list(segment_batch(images, model=model, config=FAST.replace(batch_size=2), timer=timer))
+    assert set(timer.wall_ms) == set(timer.cpu_ms) == set(STAGES)
+    assert all(v > 0 for v in timer.cpu_ms.values())
+    # batches of 2 and 1 images: each prediction carries its batch's share
+    for s in STAGES:
+        per_batch = 2 * preds[0].timings[s] + preds[2].timings[s]
+        assert preds[0].timings[s] == preds[1].timings[s]
+        assert timer.wall_ms[s] == pytest.approx(per_batch)
+
+
+def test_network_step_replaces_the_network_pass(model):
+    from napari_radiogal.inference import network_outputs
+
+    radio, ir = _sky()
+    calls = []
+
+    def recorded(lm, channels, config):
+        calls.append([c.shape for c in channels])
+        return network_outputs(lm, channels, config)
+
+    _same(
+        segment(radio, ir, model=model, config=FAST, network_step=recorded),
+        segment(radio, ir, model=model, config=FAST),
+    )
+    assert calls == [[(2, 64, 64)]]
+
+    def no_activation(lm, channels, config):
+        out = network_outputs(lm, channels, config)
+        return dict(out, cams=np.zeros_like(out["cams"]))
+
+    quiet = segment(radio, ir, model=model, config=FAST, network_step=no_activation)
+    assert quiet.instances == [] and not quiet.maps["cams"].any()
+
+
 def test_cancel_stops_between_stages(model):
     radio, ir = _sky()
     stages = []
@@ -154,6 +184,9 @@ def test_cancel_stops_between_stages(model):
             cancel=cancel,
         )
     assert isinstance(info.value, RadiogalError) and len(stages) == 2
+    from napari_radiogal import errors
+
+    assert InferenceCancelled is errors.InferenceCancelled  # one class, re-exported
 
 
 def test_oracle_classes_take_the_given_classes(model):
@@ -212,8 +245,10 @@ def test_ir_on_another_grid_is_reprojected_and_hosts_get_sky_positions(model):
     pred = segment(radio, ir, model=model, config=FAST)
     assert pred.image.radio_wcs and pred.image.beam == pytest.approx((13 / 3600, 11 / 3600, 30))
     hosted = [a for a in pred.instances if a.host is not None]
+    assert hosted
     for a in hosted:
-        ra, dec = rwcs.pixel_to_world_values(*a.host)
+        assert isinstance(a.host_ra, float) and isinstance(a.host_dec, float)
+        ra, dec = (float(v) for v in rwcs.pixel_to_world_values(*a.host))
         assert (a.host_ra, a.host_dec) == pytest.approx((ra, dec))
     table = pred.to_table()
     assert np.isfinite(table["flux"]).all() and np.isfinite(table["ra"]).all()
@@ -235,6 +270,7 @@ def test_ir_that_does_not_overlap_falls_back_to_radio_alone(model):
 def test_radio_only_hosts_come_from_the_displacement_field(model):
     radio, _ = _sky()
     pred = segment(radio, model=model, config=FAST)
+    assert pred.instances
     for a in pred.instances:
         assert a.extra["host_from"] == "displacement"
         assert a.host == pytest.approx(tuple(a.extra["centre"]))
@@ -242,12 +278,12 @@ def test_radio_only_hosts_come_from_the_displacement_field(model):
 
 
 # ---- weights -------------------------------------------------------------------------------
-def test_load_model_caches_and_verifies(weights, tmp_path):
-    assert load_model(weights, device="cpu") is load_model(weights, device="cpu")
+def test_load_model_caches_and_verifies(tiny_weights, tmp_path):
+    assert load_model(tiny_weights, device="cpu") is load_model(tiny_weights, device="cpu")
     # a corrupted tensor file: sha256 differs from the card
     bad = tmp_path / "bad"
     for suffix in (".safetensors", ".json"):
-        (tmp_path / f"bad{suffix}").write_bytes(weights.with_suffix(suffix).read_bytes())
+        (tmp_path / f"bad{suffix}").write_bytes(tiny_weights.with_suffix(suffix).read_bytes())
     data = bytearray((tmp_path / "bad.safetensors").read_bytes())
     data[-1] ^= 0xFF
     (tmp_path / "bad.safetensors").write_bytes(bytes(data))
@@ -255,9 +291,9 @@ def test_load_model_caches_and_verifies(weights, tmp_path):
         load_model(bad, device="cpu")
 
 
-def test_card_that_does_not_match_the_tensors(weights, tmp_path):
+def test_card_that_does_not_match_the_tensors(tiny_weights, tmp_path):
     for suffix in (".safetensors", ".json"):
-        (tmp_path / f"m{suffix}").write_bytes(weights.with_suffix(suffix).read_bytes())
+        (tmp_path / f"m{suffix}").write_bytes(tiny_weights.with_suffix(suffix).read_bytes())
     card = json.loads((tmp_path / "m.json").read_text())
     card["architecture"]["backbone"] = "resnet34"
     (tmp_path / "m.json").write_text(json.dumps(card))

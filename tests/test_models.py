@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -238,3 +239,85 @@ def test_bundled_model_card_records_its_benchmark():
     assert bench["inference"] == InferenceConfig().to_dict()
     assert bench["predicted_mask_ap50"] > bench["baseline_predicted_mask_ap50"]
     assert 0 <= bench["accuracy"] <= 100
+
+
+# ---- multi-scale, mirrored CAMs (models/cams.py) ------------------------------------------
+class _RecordingNet(torch.nn.Module):
+    """CAM = the first input channel pooled to stride 16, so the sums can be checked by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def cams(self, x):
+        self.seen.append(x.clone())
+        return torch.nn.functional.avg_pool2d(x[:, :1], 16)
+
+    def infer(self, x):
+        return {"cams": self.cams(x), "marker": torch.arange(len(x))}
+
+
+def test_multiscale_flip_cams_sums_scales_and_mirrors_on_the_given_grid():
+    from napari_radiogal.models.cams import multiscale_flip_cams
+
+    torch.manual_seed(0)
+    images = torch.rand((3, 2, 32, 48))
+    net = _RecordingNet()
+
+    def resample(cams, size):  # keep the raw stride-16 maps of the scale-1 input
+        assert size in ((32, 48), (64, 96))
+        return cams[..., :2, :3] if size == (32, 48) else cams[..., ::2, ::2]
+
+    full = []
+    total = multiscale_flip_cams(
+        net,
+        images,
+        resample,
+        (1.0, 2.0),
+        max_batch=2,
+        on_full_scale=lambda out, n: full.append((out["marker"].tolist(), n)),
+    )
+    # scale 1: batches of 2 and 1 image, each followed by its mirrors; scale 2: 2 / 4 = 1 a pass
+    assert [len(x) for x in net.seen] == [4, 2, 2, 2, 2]
+    assert torch.equal(net.seen[0][2:], torch.flip(images[:2], dims=(3,)))
+    assert full == [([0, 1, 2, 3], 2), ([0, 1], 1)]
+
+    def by_hand(x):  # the net's CAM of x plus the flipped-back CAM of its mirror
+        pool = torch.nn.functional.avg_pool2d
+        return pool(x[:, :1], 16) + torch.flip(pool(x[:, :1].flip(3), 16), dims=(3,))
+
+    doubled = torch.nn.functional.interpolate(
+        images, size=(64, 96), mode="bilinear", align_corners=False
+    )
+    expected = by_hand(images) + by_hand(doubled)[..., ::2, ::2]
+    assert total.shape == (3, 1, 2, 3) and total.dtype == torch.float32
+    assert torch.allclose(total, expected, atol=1e-6)
+    no_flip = multiscale_flip_cams(_RecordingNet(), images, resample, (1.0,), flip=False)
+    assert torch.allclose(no_flip, torch.nn.functional.avg_pool2d(images[:, :1], 16))
+
+
+def test_training_and_inference_cams_agree(tiny_weights):
+    """Both call sites of multiscale_flip_cams see the same maps, on their own grids.
+
+    Between the centres of pixels 4i+1 and 4i+2 no stride-16 sample of the bilinear
+    interpolation lies (at scales 0.5, 1 and 2), so the mean of those 2 x 2 pixels of the
+    pseudo-label CAMs is the inference CAM of stride-4 cell i (up to their normalisation).
+    """
+    from napari_radiogal.inference import InferenceConfig, load_model, network_outputs
+    from napari_radiogal.training.pseudo_labels import multiscale_cams
+
+    lm = load_model(tiny_weights, device="cpu")
+    torch.manual_seed(1)
+    image = torch.rand((2, 64, 96))
+    for flip in (True, False):
+        scales = (1.0, 0.5, 2.0)
+        config = InferenceConfig(device="cpu", scales=scales, flip=flip)
+        on_cells = network_outputs(lm, [image.numpy()], config)["cams"][0]  # (K, 16, 24)
+        pixels = multiscale_cams(lm.network, image, scales, flip).numpy()  # (K, 64, 96)
+        k = pixels.shape[0]
+        centres = pixels.reshape(k, 16, 4, 24, 4)[:, :, 1:3, :, 1:3].mean(axis=(2, 4))
+        peak_cells = on_cells.reshape(k, -1).max(axis=1)[:, None, None]
+        peak_centres = centres.reshape(k, -1).max(axis=1)[:, None, None]
+        assert on_cells.shape == centres.shape == (4, 16, 24)
+        assert (peak_cells > 0).all()
+        np.testing.assert_allclose(on_cells / peak_cells, centres / peak_centres, atol=1e-5)

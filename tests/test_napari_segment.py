@@ -13,30 +13,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """A random ResNet-18 RadioGalaxyNet saved as safetensors + card (seeded)."""
-    from napari_radiogal._napari._torch_guard import prepare_torch_import
-
-    prepare_torch_import()  # other tests' viewers may have loaded Mesa's LLVM already
-    import torch
-
-    from napari_radiogal.classes import RADIOGALAXYNET
-    from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
-    from napari_radiogal.preprocess import PreprocessConfig
-
-    torch.manual_seed(0)
-    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
-    card = WeightsCard(
-        name="tiny-random",
-        architecture=net.config,
-        classes=RADIOGALAXYNET,
-        preprocess=PreprocessConfig(channels=("radio", "ir")),
-        training={"command": "pytest (random weights)"},
-    )
-    return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
-
-
 @pytest.fixture
 def widget(make_napari_viewer, tmp_path, monkeypatch, tiny_weights, qtbot):
     from napari_radiogal._napari._widget_segment import FILE_MODEL, SegmentWidget

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from napari_radiogal import errors
 from napari_radiogal.errors import CocoFormatError, ConfigError
 from napari_radiogal.io.coco import read_coco, write_coco
 from napari_radiogal.models import load_weights
+from napari_radiogal.models.cams import cams_to_image_grid
 from napari_radiogal.preprocess import PreprocessConfig
 from napari_radiogal.training.augment import IGNORE, AffineDraw, apply_affine, draw_affine
 from napari_radiogal.training.config import PseudoLabelConfig, TrainConfig
@@ -19,7 +21,7 @@ from napari_radiogal.training.data import prepare_images
 from napari_radiogal.training.engine import TrainingInterrupted
 from napari_radiogal.training.irn import PairGeometry, irn_losses
 from napari_radiogal.training.pipeline import train
-from napari_radiogal.training.pseudo_labels import cams_to_image_grid, make_pseudo_label
+from napari_radiogal.training.pseudo_labels import make_pseudo_label
 from napari_radiogal.training.stages import recam_loss
 from training_data import make_toy_dataset
 
@@ -317,7 +319,7 @@ def test_resume_equals_uninterrupted(toy, tmp_path, cache):
         progress=False,
         cache_dir=cache,
     )
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(errors.TrainingInterrupted) as info:
         train(
             cfg,
             data=toy,
@@ -328,6 +330,9 @@ def test_resume_equals_uninterrupted(toy, tmp_path, cache):
             stop_after_steps=3,
             cache_dir=cache,
         )  # mid-epoch 1 of 4 steps
+    # the one class, importable from training.engine too; the CLI reports it as our error
+    assert TrainingInterrupted is errors.TrainingInterrupted
+    assert isinstance(info.value, errors.RadiogalError) and isinstance(info.value, RuntimeError)
     ckpt = torch.load(tmp_path / "cut" / "cam" / "last.pt", weights_only=True)
     assert (ckpt["epoch"], ckpt["step_in_epoch"], ckpt["global_step"]) == (0, 3, 3)
     cut_path = train(
@@ -397,6 +402,8 @@ def test_cli_train(toy, tmp_path, repo_root):
     assert main(args) == 0
     card = json.loads((tmp_path / "cli" / "model.json").read_text())
     assert card["training"]["config"]["seed"] == 3
+    # relative to the data set root, not a folder of the training machine
+    assert card["training"]["data"] == "annotations/train.json"
     assert card["training"]["config"]["cam"]["epochs"] == 1
     assert card["architecture"]["backbone"] == "resnet18"
     assert (

@@ -1,9 +1,11 @@
 """Exceptions and warnings of napari-radiogal.
 
-Every error the user can cause derives from :class:`RadiogalError` *and* from the
-matching built-in (mostly :class:`ValueError`), so callers can catch either. Messages say
-what was received, what was expected and how to fix it. Every warning derives from
-:class:`RadiogalWarning` and says what was done instead.
+Every exception of the package derives from :class:`RadiogalError`; the errors the user
+can cause derive from the matching built-in too (mostly :class:`ValueError`), so callers
+can catch either. :class:`InferenceCancelled` and :class:`TrainingInterrupted` are not
+failures: the caller asked for the stop. Messages say what was received, what was expected
+and how to fix it. Every warning derives from :class:`RadiogalWarning` and says what was
+done instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ __all__ = [
     "InputImageError",
     "ConfigError",
     "EditError",
+    "InferenceCancelled",
+    "TrainingInterrupted",
     "RadiogalWarning",
     "FitsFormatWarning",
     "CocoFormatWarning",
@@ -111,6 +115,18 @@ class EditError(RadiogalError, ValueError):
     """An edit of a label image cannot be done (unknown instance, nothing to split, ...).
 
     Raised by :mod:`napari_radiogal.editing` and the napari annotation session.
+    """
+
+
+class InferenceCancelled(RadiogalError):
+    """Raised by :func:`~napari_radiogal.inference.segment` / ``segment_batch`` when the
+    caller's ``cancel()`` returned True (checked between stages)."""
+
+
+class TrainingInterrupted(RadiogalError, RuntimeError):
+    """Raised after the checkpoint when ``stop_after_steps`` is reached (tests, time limits).
+
+    Resume from that checkpoint with ``radiogal train --resume``.
     """
 
 

@@ -396,7 +396,6 @@ class SegmentWidget(Container):
     # ------------------------------------------------------------------ config
     def config(self):
         """The :class:`InferenceConfig` of the form (``ConfigError`` if a value is invalid)."""
-        from napari_radiogal.errors import ConfigError
         from napari_radiogal.inference.config import InferenceConfig
 
         values: dict[str, Any] = {"device": self.device.value}
@@ -404,15 +403,7 @@ class SegmentWidget(Container):
             w = self.option_form[spec["name"]]
             value = w.value
             if isinstance(spec["default"], tuple):
-                try:
-                    value = tuple(
-                        float(v) for v in str(value).replace(";", ",").split(",") if v.strip()
-                    )
-                except ValueError:
-                    raise ConfigError(
-                        f"{spec['name']} must be numbers separated by commas, e.g. "
-                        f"'{', '.join(f'{v:g}' for v in spec['default'])}'; got {value!r}"
-                    ) from None
+                value = InferenceConfig.parse_float_list(value, spec["name"])
             values[spec["name"]] = value
         return InferenceConfig(**values)
 
@@ -577,9 +568,9 @@ class SegmentWidget(Container):
             return
         from napari.utils.notifications import show_error, show_info
 
-        from napari_radiogal.errors import RadiogalError
+        from napari_radiogal.errors import InferenceCancelled, RadiogalError
 
-        if type(exc).__name__ == "InferenceCancelled":
+        if isinstance(exc, InferenceCancelled):
             self.status.value = "Cancelled."
             show_info("Segmentation cancelled.")
         elif isinstance(exc, RadiogalError):

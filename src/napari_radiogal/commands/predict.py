@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -121,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 flag,
                 dest=f["name"],
-                type=_float_list,
+                type=functools.partial(_float_list, name=f["name"]),
                 default=f["default"],
                 metavar="A,B,...",
                 help=help_text,
@@ -137,13 +138,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def _float_list(text: str) -> tuple[float, ...]:
+def _float_list(text: str, name: str) -> tuple[float, ...]:
+    """argparse ``type`` of the tuple fields (:meth:`InferenceConfig.parse_float_list`)."""
+    from napari_radiogal.errors import ConfigError
+    from napari_radiogal.inference.config import InferenceConfig
+
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers like 1,0.5,1.5,2; got {text!r}"
-        ) from None
+        return InferenceConfig.parse_float_list(text, name)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def config_from_args(args: argparse.Namespace):

@@ -1,6 +1,7 @@
 """From a radio (and infrared) image to instances: masks, classes, scores and hosts.
 
-The public API, imported lazily (``import napari_radiogal.inference`` loads no torch):
+The public API, imported lazily with :func:`lazy_loader.attach` (``import
+napari_radiogal.inference`` loads no torch):
 
 =============================  ========================================================
 :func:`segment`                one image -> :class:`Prediction`
@@ -17,42 +18,39 @@ The public API, imported lazily (``import napari_radiogal.inference`` loads no t
 :func:`catalogue`              one table for many predictions
 :func:`predictions_to_dataset` one COCO data set for many predictions
 :class:`InferenceCancelled`    raised when ``cancel()`` says so
+:class:`StageTimer`            wall-clock and CPU time per stage (``timer=``)
+:func:`network_outputs`        the network stage alone (``network_step=``)
 =============================  ========================================================
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
-_EXPORTS = {
-    "InferenceConfig": "napari_radiogal.inference.config",
-    "config_fields": "napari_radiogal.inference.config",
-    "resolve_device": "napari_radiogal.inference.device",
-    "available_devices": "napari_radiogal.inference.device",
-    "segment": "napari_radiogal.inference.pipeline",
-    "segment_batch": "napari_radiogal.inference.pipeline",
-    "ImageInput": "napari_radiogal.inference.pipeline",
-    "inputs_from_coco": "napari_radiogal.inference.pipeline",
-    "load_model": "napari_radiogal.inference.pipeline",
-    "clear_model_cache": "napari_radiogal.inference.pipeline",
-    "LoadedModel": "napari_radiogal.inference.pipeline",
-    "InferenceCancelled": "napari_radiogal.inference.pipeline",
-    "STAGES": "napari_radiogal.inference.pipeline",
-    "Prediction": "napari_radiogal.inference.prediction",
-    "catalogue": "napari_radiogal.inference.prediction",
-    "predictions_to_dataset": "napari_radiogal.inference.prediction",
-    "CATALOGUE_COLUMNS": "napari_radiogal.inference.prediction",
-}
+# eager: it lives in the torch-free errors module, so there is nothing to defer
+from napari_radiogal.errors import InferenceCancelled as InferenceCancelled
 
-__all__ = sorted(_EXPORTS)
+__getattr__, _, _lazy_all = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["InferenceConfig", "config_fields"],
+        "device": ["resolve_device", "available_devices"],
+        "model": ["load_model", "clear_model_cache", "LoadedModel"],
+        "inputs": ["ImageInput", "inputs_from_coco"],
+        "network": ["network_outputs"],
+        "pipeline": ["segment", "segment_batch", "STAGES"],
+        "timing": ["StageTimer"],
+        "prediction": [
+            "Prediction",
+            "catalogue",
+            "predictions_to_dataset",
+            "CATALOGUE_COLUMNS",
+        ],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = sorted([*_lazy_all, "InferenceCancelled"])
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return list(__all__)

@@ -318,6 +318,42 @@ class InferenceConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ConfigError."""
         return cls().replace(**dict(d))
 
+    @classmethod
+    def parse_float_list(cls, text: str, name: str = "scales") -> tuple[float, ...]:
+        """The value of a tuple field typed as text: ``"1.0, 0.5"`` -> ``(1.0, 0.5)``.
+
+        The one parser of the command line (``--scales 1,0.5``) and the napari form.
+
+        Parameters
+        ----------
+        text : str
+            Numbers separated by commas or semicolons; blanks around them are ignored.
+        name : str
+            The field (its default is the example of the error message).
+
+        Returns
+        -------
+        tuple of float
+            Not validated yet: pass it to the constructor or :meth:`replace`.
+
+        Raises
+        ------
+        ConfigError
+            An item is not a number.
+
+        Examples
+        --------
+        >>> InferenceConfig.parse_float_list("1.0, 0.5;2")
+        (1.0, 0.5, 2.0)
+        """
+        try:
+            return tuple(float(v) for v in str(text).replace(";", ",").split(",") if v.strip())
+        except ValueError:
+            example = ", ".join(f"{v:g}" for v in getattr(cls(), name))
+            raise ConfigError(
+                f"{name} must be numbers separated by commas, e.g. '{example}'; got {text!r}"
+            ) from None
+
 
 def config_fields() -> list[dict[str, Any]]:
     """One dict per :class:`InferenceConfig` field, for building a form.

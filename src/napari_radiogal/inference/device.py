@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["resolve_device", "available_devices"]
+__all__ = ["resolve_device", "available_devices", "torch_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +77,35 @@ def resolve_device(name: str = "auto"):
     device = torch.device(name)
     log.info("inference device: %s", device)
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op CPU threads (``None`` = leave them alone).
+
+    Parameters
+    ----------
+    n : int, optional
+        Threads inside the ``with`` block; the previous number is restored on exit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -28,11 +28,12 @@ Grids are ``(row, col)``; a flattened index is ``row * w + col``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Sequence
 
 import numpy as np
+
+from napari_radiogal.inference.device import torch_threads
 
 __all__ = [
     "half_offsets",
@@ -350,7 +351,7 @@ def _propagate_block(
         # torch's thread setting by default: on an idle 2-core CPU two threads halve the
         # walk (24 -> 13 ms at 53 x 53); on cores shared with other jobs, OpenMP fork/join
         # per step makes them 5-10x slower than one thread, hence the threads option
-        with torch.inference_mode(), _torch_threads(threads if device.type == "cpu" else None):
+        with torch.inference_mode(), torch_threads(threads if device.type == "cpu" else None):
             for _ in range(steps):
                 state = matrix @ state
         x = state.cpu().numpy().reshape(n_img, n, m_max)
@@ -358,22 +359,6 @@ def _propagate_block(
         np.ascontiguousarray(x[i, :, :c].T, dtype=np.float32).reshape(c, h, w)
         for i, c in enumerate(counts)
     ]
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Temporarily set torch's intra-op CPU threads (``None`` = leave them alone)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n is None or n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _sparse_csr(indptr, indices, values, n, device):

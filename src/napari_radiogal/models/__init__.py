@@ -1,7 +1,8 @@
 """Networks: backbone registry, CAM / ReCAM heads, IRNet heads, weights files.
 
-Names are imported lazily, so ``from napari_radiogal.models import WeightsCard, read_card``
-loads no torch (torch is imported when a network is built or tensors are read).
+Names are imported lazily (:func:`lazy_loader.attach`), so ``from napari_radiogal.models
+import WeightsCard, read_card`` loads no torch (torch is imported when a network is built or
+tensors are read).
 
 ==========================  ====================================================
 :class:`ModelConfig`        architecture (backbone, channels, classes, stride)
@@ -11,39 +12,28 @@ loads no torch (torch is imported when a network is built or tensors are read).
 :func:`save_weights`        safetensors + JSON card, atomic, with sha256
 :func:`load_weights`        verified load: ``(model, card)``
 :func:`default_weights_path`  the bundled model's file
+:func:`multiscale_flip_cams`  CAMs summed over scales and mirrors (training and inference)
 ==========================  ====================================================
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
-_EXPORTS = {
-    "ModelConfig": "napari_radiogal.models.config",
-    "BACKBONE_NAMES": "napari_radiogal.models.config",
-    "RadioGalaxyNet": "napari_radiogal.models.network",
-    "build_model": "napari_radiogal.models.network",
-    "BACKBONES": "napari_radiogal.models.backbones",
-    "Taps": "napari_radiogal.models.backbones",
-    "build_backbone": "napari_radiogal.models.backbones",
-    "register_backbone": "napari_radiogal.models.backbones",
-    "WeightsCard": "napari_radiogal.models.weights",
-    "save_weights": "napari_radiogal.models.weights",
-    "load_weights": "napari_radiogal.models.weights",
-    "read_card": "napari_radiogal.models.weights",
-    "default_weights_path": "napari_radiogal.models.weights",
-    "sha256_file": "napari_radiogal.models.weights",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["ModelConfig", "BACKBONE_NAMES"],
+        "network": ["RadioGalaxyNet", "build_model"],
+        "cams": ["multiscale_flip_cams", "cams_to_image_grid"],
+        "backbones": ["BACKBONES", "Taps", "build_backbone", "register_backbone"],
+        "weights": [
+            "WeightsCard",
+            "save_weights",
+            "load_weights",
+            "read_card",
+            "default_weights_path",
+            "sha256_file",
+        ],
+    },
+)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from napari_radiogal.errors import TrainingInterrupted
 from napari_radiogal.training.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -34,10 +35,6 @@ from napari_radiogal.training.distributed import DistContext, all_reduce_sum, ba
 __all__ = ["EpochSampler", "StageResult", "TrainingInterrupted", "run_stage", "poly_lambda"]
 
 log = logging.getLogger(__name__)
-
-
-class TrainingInterrupted(RuntimeError):
-    """Raised after the checkpoint when ``stop_after_steps`` is reached (tests, time limits)."""
 
 
 class EpochSampler(DistributedSampler):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from napari_radiogal.errors import ConfigError
 from napari_radiogal.io.atomic import atomic_path
+from napari_radiogal.io.coco import dataset_root
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.models.network import RadioGalaxyNet, build_model
 from napari_radiogal.models.weights import WeightsCard, save_weights
@@ -321,8 +322,8 @@ def train(
         classes=scheme,
         preprocess=config.preprocess,
         training={
-            "data": str(Path(data).resolve()),
-            "val": None if val is None else str(Path(val).resolve()),
+            "data": _path_in_dataset(data),
+            "val": None if val is None else _path_in_dataset(val),
             "images": len(train_images),
             "class_counts": class_counts(train_images.labels, scheme.names),
             "stages": stages,
@@ -340,6 +341,16 @@ def train(
     path = save_weights(model, card, out / "model")
     model.to(ctx.device)
     return path
+
+
+def _path_in_dataset(json_path: str | os.PathLike) -> str:
+    """A COCO file's path relative to its data set root, as the weights card records it.
+
+    The card travels with the weights: an absolute path would only name a folder of the
+    training machine. ``/any/where/bench/annotations/train.json`` -> ``annotations/train.json``.
+    """
+    path = Path(json_path).resolve()
+    return path.relative_to(dataset_root(path)).as_posix()
 
 
 def _pseudo_labels(

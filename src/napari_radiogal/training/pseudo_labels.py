@@ -11,51 +11,18 @@ measured comparison against plain thresholds on simulator masks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
+from napari_radiogal.models.cams import cams_to_image_grid, multiscale_flip_cams
 from napari_radiogal.training.augment import IGNORE
 from napari_radiogal.training.config import PseudoLabelConfig
 
-__all__ = ["multiscale_cams", "cams_to_image_grid", "make_pseudo_label"]
-
-
-def cams_to_image_grid(
-    cams: torch.Tensor, input_size: Sequence[int], image_size: Sequence[int], stride: int
-) -> torch.Tensor:
-    """Bilinearly resample stride-``stride`` maps onto the pixel grid of the original image.
-
-    Parameters
-    ----------
-    cams : tensor (B, K, h, w)
-        Maps computed on an input of ``input_size`` (the image rescaled), cell ``i`` covering
-        input pixels ``[stride*i, stride*(i+1))``.
-    input_size : (H_in, W_in)
-        Size of the (rescaled) network input.
-    image_size : (H, W)
-        Size of the original image.
-    stride : int
-        Output stride of the maps (16).
-
-    Returns
-    -------
-    tensor (B, K, H, W)
-        Each original pixel centre is mapped exactly to its position on the cell grid (the
-        authors resize to a padded size instead, which drifts by up to ~5%: ALGORITHM 11.13).
-    """
-    h, w = cams.shape[-2:]
-    H, W = image_size
-    sy, sx = input_size[0] / H, input_size[1] / W
-    ys = (torch.arange(H, dtype=torch.float64) + 0.5) * sy / stride  # in cell units
-    xs = (torch.arange(W, dtype=torch.float64) + 0.5) * sx / stride
-    gy = (2 * ys / h - 1)[:, None].expand(H, W)
-    gx = (2 * xs / w - 1)[None, :].expand(H, W)
-    grid = torch.stack([gx, gy], dim=-1)[None].to(cams).expand(cams.shape[0], H, W, 2)
-    return F.grid_sample(cams, grid, mode="bilinear", padding_mode="border", align_corners=False)
+__all__ = ["multiscale_cams", "make_pseudo_label"]
 
 
 @torch.no_grad()
@@ -64,8 +31,10 @@ def multiscale_cams(
 ) -> torch.Tensor:
     """Max-normalised CAMs ``(K, H, W)`` of one image at its own resolution.
 
-    Sum over scales (and horizontal flips) of ReLU(w_k . F) resampled onto the image grid,
-    then each class map divided by its maximum (+1e-5): values in [0, 1).
+    Sum over scales (and horizontal flips) of ReLU(w_k . F) resampled onto the image grid
+    (:func:`~napari_radiogal.models.cams.multiscale_flip_cams` with
+    :func:`~napari_radiogal.models.cams.cams_to_image_grid`), then each class map divided by
+    its maximum (+1e-5): values in [0, 1).
 
     Parameters
     ----------
@@ -74,20 +43,10 @@ def multiscale_cams(
     image : tensor (C, H, W)
         Pre-processed channels.
     """
-    C, H, W = image.shape
-    stride = model.config.output_stride
-    total = None
-    for s in scales:
-        size = (max(1, round(H * s)), max(1, round(W * s)))
-        x = image[None]
-        if size != (H, W):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
-        batch = torch.cat([x, x.flip(-1)]) if flip else x
-        cams = model.cams(batch).float()
-        if flip:
-            cams = cams[:1] + cams[1:].flip(-1)
-        up = cams_to_image_grid(cams, size, (H, W), stride)[0]
-        total = up if total is None else total + up
+    resample = functools.partial(
+        cams_to_image_grid, image_size=image.shape[-2:], stride=model.config.output_stride
+    )
+    total = multiscale_flip_cams(model, image[None], resample, scales, flip=flip)[0]
     peak = total.flatten(1).amax(dim=1)[:, None, None]
     return total / (peak + 1e-5)
 
