@@ -104,3 +104,11 @@ def test_baseline_and_simulator_share_one_ab_rule_and_baseline_needs_no_simulato
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_for_beam_scales_every_length_with_the_beam():
+    assert BaselineConfig.for_beam(6.0) == BaselineConfig()
+    wide = BaselineConfig.for_beam(12.0, island_sigma=4.0)
+    assert wide.group_radius_px == 24.0 and wide.min_extent_px == 28.0
+    assert wide.host_radius_px == 20.0 and wide.beam_fwhm_px == 12.0
+    assert wide.island_sigma == 4.0 and wide.min_island_pixels == 5

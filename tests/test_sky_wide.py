@@ -302,6 +302,15 @@ def test_wide_preset_class_mix_families_and_conventions(wide_cutouts):
     assert set(styles) == {"allwise", "unwise", "mjysr"}
 
 
+def test_wide_labels_can_be_re_derived_with_each_cutouts_own_beam(wide_cutouts):
+    from napari_radiogal.sky import relabel
+
+    for cut in wide_cutouts[:8]:
+        again = relabel(cut, SkyConfig.wide())
+        for t, (mask, morph) in zip(cut.truth, again, strict=True):
+            assert np.array_equal(t.mask, mask) and morph.category == t.category
+
+
 def test_wide_preset_is_reproducible():
     a = simulate_cutout(np.random.default_rng(9), SkyConfig.wide())
     b = simulate_cutout(np.random.default_rng(9), SkyConfig.wide())

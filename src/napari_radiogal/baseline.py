@@ -51,6 +51,31 @@ class BaselineConfig:
         """JSON-ready parameters (for provenance)."""
         return asdict(self)
 
+    @classmethod
+    def for_beam(cls, beam_fwhm_px: float, **changes) -> BaselineConfig:
+        """The defaults with every length scaled to a beam of ``beam_fwhm_px`` pixels.
+
+        The defaults are tuned for EMU's ~6 px beam on 2"/px pixels; grouping radius,
+        minimum extent and host search radius are fixed multiples of the beam, so on other
+        grids (FIRST ~3 px, RACS ~10 px) they keep their meaning. ``for_beam(6.0)`` is the
+        default configuration.
+
+        Examples
+        --------
+        >>> BaselineConfig.for_beam(6.0) == BaselineConfig()
+        True
+        >>> BaselineConfig.for_beam(3.0).group_radius_px
+        6.0
+        """
+        f = float(beam_fwhm_px) / cls.beam_fwhm_px
+        scaled = {
+            "group_radius_px": cls.group_radius_px * f,
+            "min_extent_px": cls.min_extent_px * f,
+            "beam_fwhm_px": cls.beam_fwhm_px * f,
+            "host_radius_px": cls.host_radius_px * f,
+        }
+        return cls(**{**scaled, **changes})
+
 
 @dataclass(frozen=True)
 class BaselineSource:
