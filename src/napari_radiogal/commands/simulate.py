@@ -71,6 +71,12 @@ def _split(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def _field_help(name: str) -> str:
+    from napari_radiogal.sky.config import SkyConfig
+
+    return next(f.metadata["help"] for f in dataclasses.fields(SkyConfig) if f.name == name)
+
+
 def _config_fields():
     from napari_radiogal.sky.config import SkyConfig
 
@@ -121,9 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lobe-families",
         default=None,
-        help="weights of the shape families of two-sided sources, e.g. classic=0.5,flat=0.5 "
-        "(families: classic, flat, hotspot_halo, knotty, plume, wat, nat, head_tail, "
-        "one_sided, double_double) [classic]",
+        help=_field_help("lobe_families") + " [classic=1]",
     )
     parser.add_argument(
         "--config",
