@@ -62,7 +62,9 @@ class SkyConfig:
 
     Fractions are probabilities per cut-out (or per extended source where said); ranges are
     ``(low, high)`` tuples. Setting a difficulty fraction to 0 switches it off;
-    :meth:`easy` switches all of them off at once.
+    :meth:`easy` switches all of them off at once. :meth:`wide` is a training sky spread over
+    the geometries, shapes, noise and IR conventions of real surveys; the knobs it turns
+    default to the EMU-PS sky (which they leave bit for bit unchanged).
 
     Units: arcsec / arcmin / degrees as the names say; radio flux densities in uJy or Jy as the
     names say; infrared magnitudes are Vega W1.
@@ -149,7 +151,8 @@ class SkyConfig:
     sidelobe_amplitude: tuple[float, float] = _knob(
         (0.003, 0.015),
         "sidelobe-ring amplitude as a fraction of the bright source's peak: residual "
-        "calibration errors around > 100 mJy sources reach a few per cent in FIRST / ASKAP",
+        "calibration errors around bright sources reach a few per cent of the peak in "
+        "snapshot surveys (FIRST, VLASS)",
     )
     ripple_fraction: float = _knob(
         0.0,
@@ -241,8 +244,8 @@ class SkyConfig:
     )
     moffat_beta: tuple[float, float] = _knob(
         (2.5, 4.5),
-        "range of the Moffat index beta (smaller = stronger wings); stacked WISE PSFs are "
-        "fitted by beta ~ 2.5-4",
+        "range of the Moffat index beta: smaller means stronger wings (2.5 strong, 4.5 mild; "
+        "a Gaussian is beta -> infinity), to span PSFs of different surveys and co-adds",
     )
     extended_host_fraction: float = _knob(
         0.0,
