@@ -9,6 +9,10 @@ Usage::
 
     python benchmarks/gallery.py                       # docs/images/gallery.png
     python benchmarks/gallery.py --per-class 4 --seed 7 --out /tmp/gallery.png
+    python benchmarks/gallery.py --preset wide --out docs/images/gallery_wide.png
+
+With ``--preset wide`` every radio title also gives the cut-out's pixel size, beam in pixels
+and the shape family of the source.
 """
 
 from __future__ import annotations
@@ -89,9 +93,14 @@ def draw_example(ax_radio, ax_ir, cut) -> None:
         ax_ir.plot(ix, iy, "o", mfc="none", color="cyan", ms=10, mew=1.2)
     first = cut.truth[0]
     flags = [f for f in first.flags if f not in ("multi_component",)]
+    geometry = ""
+    if cut.config is not None and cut.config != SkyConfig():
+        c = cut.config
+        ppb = (c.beam_major_arcsec * c.beam_minor_arcsec) ** 0.5 / c.pixel_scale_arcsec
+        geometry = f'  {c.pixel_scale_arcsec:.1f}"/px {ppb:.1f} px/beam'
     ax_radio.set_title(
-        f"{first.category}  a/b={first.morphology.ratio:.2f}  S/N={first.peak_snr:.0f}\n"
-        f"{', '.join(flags)[:48]}",
+        f"{first.category}  a/b={first.morphology.ratio:.2f}  S/N={first.peak_snr:.0f}"
+        f"{geometry}\n{', '.join(flags)[:56]}",
         fontsize=7,
     )
     ax_ir.set_title(
@@ -120,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2023)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "gallery.png")
     parser.add_argument("--dpi", type=int, default=70)
+    parser.add_argument(
+        "--preset", default="default", help="sky preset (SkyConfig.preset): default, easy, wide"
+    )
     args = parser.parse_args(argv)
 
-    found = collect(args.per_class, args.seed, SkyConfig())
+    config = SkyConfig.preset(args.preset)
+    found = collect(args.per_class, args.seed, config)
     classes = list(found)
     fig, axes = plt.subplots(
         len(classes),
@@ -139,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                 ax_r.axis("off")
                 ax_i.axis("off")
         axes[row, 0].set_ylabel(cls, fontsize=12, color=DISPLAY_COLORS[cls][:7])
+    sky = (
+        "synthetic EMU (radio, 7'x7', 2\"/px)"
+        if args.preset == "default"
+        else f"'{args.preset}' synthetic radio sky (210 x 210 px)"
+    )
     fig.suptitle(
-        "napari-radiogal synthetic EMU (radio, 7'x7', 2\"/px) + WISE W1 sky: "
-        "mask contours, host (cyan), a/b peaks (green)",
+        f"napari-radiogal {sky} + WISE W1 sky: mask contours, host (cyan), a/b peaks (green)",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))

@@ -1,12 +1,14 @@
 """Seconds per simulated cut-out (goal: <= 0.1 s on one CPU core).
 
 Times :func:`napari_radiogal.sky.simulate_cutout` alone (default 210 x 210 cut-outs, default
-difficulties) and the full writer (FITS pair + COCO) per cut-out, in this one process. With
-``--profile`` prints the 25 most expensive functions (cProfile, cumulative time).
+difficulties, or a named sky with ``--preset``) and the full writer (FITS pair + COCO) per
+cut-out, in this one process. With ``--profile`` prints the 25 most expensive functions
+(cProfile, cumulative time).
 
 Usage::
 
     python benchmarks/simulate_speed.py            # 60 cut-outs
+    python benchmarks/simulate_speed.py --preset wide
     python benchmarks/simulate_speed.py --n 200 --profile
 """
 
@@ -51,12 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=210)
+    parser.add_argument("--preset", default="default", help="sky preset: default, easy, wide")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
-    config = SkyConfig(size=args.size)
+    config = SkyConfig.preset(args.preset, size=args.size)
 
     wall, cpu = time_cutouts(args.n, args.seed, config)
-    print(f"simulate_cutout ({args.size}x{args.size}, {args.n} cut-outs), seconds per cut-out:")
+    print(
+        f"simulate_cutout ({args.preset} sky, {args.size}x{args.size}, {args.n} cut-outs), "
+        "seconds per cut-out:"
+    )
     for name, t in (("cpu ", cpu), ("wall", wall)):
         print(
             f"  {name}: mean {t.mean():.4f}  median {np.median(t):.4f}  "

@@ -87,3 +87,28 @@ def test_resolved_factor_controls_what_counts_as_extended(factor):
     radio = _noise(rng, shape) + _blob(shape, 64, 64, 5, 3, 300 * SIGMA)
     found = baseline_segment(radio, config=BaselineConfig(resolved_factor=factor))
     assert len(found) == (1 if factor == 1.0 else 0)
+
+
+def test_baseline_and_simulator_share_one_ab_rule_and_baseline_needs_no_simulator():
+    import subprocess
+    import sys
+
+    from napari_radiogal import ab_rule, sky
+    from napari_radiogal.sky import labels
+
+    assert sky.measure_morphology is ab_rule.measure_morphology
+    assert labels.classify_ratio is ab_rule.classify_ratio
+    code = (
+        "import sys, napari_radiogal.baseline; "
+        "print(any(m.startswith('napari_radiogal.sky') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_for_beam_scales_every_length_with_the_beam():
+    assert BaselineConfig.for_beam(6.0) == BaselineConfig()
+    wide = BaselineConfig.for_beam(12.0, island_sigma=4.0)
+    assert wide.group_radius_px == 24.0 and wide.min_extent_px == 28.0
+    assert wide.host_radius_px == 20.0 and wide.beam_fwhm_px == 12.0
+    assert wide.island_sigma == 4.0 and wide.min_island_pixels == 5

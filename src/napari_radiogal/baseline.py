@@ -8,7 +8,7 @@
    ``min_extent_px`` and ``resolved_factor`` times the extent an unresolved source of the
    same peak would have (a bright point source is large at 5 sigma too); compact sources are
    background, as in the ground truth.
-4. Class by the paper's a/b rule (:func:`napari_radiogal.sky.labels.measure_morphology`).
+4. Class by the paper's a/b rule (:func:`napari_radiogal.ab_rule.measure_morphology`).
 5. Host: the brightest infrared peak within ``host_radius_px`` of the radio flux-weighted
    centroid (IR on the radio grid), or ``None`` when there is no IR peak there.
 6. Score: the group's peak signal-to-noise, squashed to (0, 1) by ``1 - exp(-snr / 50)``,
@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from napari_radiogal.ab_rule import measure_morphology
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.stats import clipped_noise, ir_threshold, islands
 
@@ -49,6 +50,31 @@ class BaselineConfig:
     def to_dict(self) -> dict:
         """JSON-ready parameters (for provenance)."""
         return asdict(self)
+
+    @classmethod
+    def for_beam(cls, beam_fwhm_px: float, **changes) -> BaselineConfig:
+        """The defaults with every length scaled to a beam of ``beam_fwhm_px`` pixels.
+
+        The defaults are tuned for EMU's ~6 px beam on 2"/px pixels; grouping radius,
+        minimum extent and host search radius are fixed multiples of the beam, so on other
+        grids (FIRST ~3 px, RACS ~10 px) they keep their meaning. ``for_beam(6.0)`` is the
+        default configuration.
+
+        Examples
+        --------
+        >>> BaselineConfig.for_beam(6.0) == BaselineConfig()
+        True
+        >>> BaselineConfig.for_beam(3.0).group_radius_px
+        6.0
+        """
+        f = float(beam_fwhm_px) / cls.beam_fwhm_px
+        scaled = {
+            "group_radius_px": cls.group_radius_px * f,
+            "min_extent_px": cls.min_extent_px * f,
+            "beam_fwhm_px": cls.beam_fwhm_px * f,
+            "host_radius_px": cls.host_radius_px * f,
+        }
+        return cls(**{**scaled, **changes})
 
 
 @dataclass(frozen=True)
@@ -142,8 +168,6 @@ def _has_resolved_island(
     radio: np.ndarray, sigma: float, isl: np.ndarray, group: np.ndarray, config: BaselineConfig
 ) -> bool:
     """Whether at least one island of a group is itself larger than a point source."""
-    from napari_radiogal.sky.labels import measure_morphology
-
     ids = np.unique(isl[group])
     ids = ids[ids > 0]
     if ids.size <= 1:
@@ -201,8 +225,6 @@ def baseline_segment(
     list of BaselineSource
         Sorted by score, best first.
     """
-    from napari_radiogal.sky.labels import measure_morphology
-
     radio = np.asarray(radio, dtype=np.float64)
     sigma = clipped_noise(radio)
     if not np.isfinite(sigma) or sigma <= 0:

@@ -20,11 +20,13 @@ DESCRIPTION = (
     "To draw a test set with another seed into the same folder, run e.g. "
     "'--n 2000 --seed 1 --split 0.9:0.1:0' and then '--n 500 --seed 2 --only-split test'. "
     "Every difficulty of real data has an option below (a fraction of 0 switches it off; "
-    "--easy switches all of them off); the values used are stored in each JSON's info."
+    "--easy switches all of them off); '--preset wide' draws a wide training sky (several "
+    "pixel scales, beams, shape families, noise and IR conventions); the values used are "
+    "stored in each JSON's info."
 )
 
 #: SkyConfig fields with a dedicated option (or none) instead of the generic one.
-_SPECIAL = {"class_mix"}
+_SPECIAL = {"class_mix", "lobe_families"}
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -38,6 +40,13 @@ def _range(text: str) -> tuple[float, float]:
     if len(values) != 2:
         raise argparse.ArgumentTypeError(f"expected LOW:HIGH, e.g. 25:35, got {text!r}")
     return values[0], values[1]
+
+
+def _optional_range(text: str) -> tuple[float, float] | None:
+    """``LOW:HIGH`` or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    return _range(text)
 
 
 def _optional_float(text: str) -> float | None:
@@ -60,6 +69,12 @@ def _split(text: str) -> tuple[float, float, float]:
             f"expected TRAIN:VAL:TEST fractions such as 0.7:0.1:0.2 or 1:0:0, got {text!r}"
         )
     return values  # type: ignore[return-value]
+
+
+def _field_help(name: str) -> str:
+    from napari_radiogal.sky.config import SkyConfig
+
+    return next(f.metadata["help"] for f in dataclasses.fields(SkyConfig) if f.name == name)
 
 
 def _config_fields():
@@ -98,9 +113,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "preset: default, gupta2023, balanced",
     )
     parser.add_argument(
+        "--preset",
+        choices=("default", "easy", "wide"),
+        default=None,
+        help="start from a named sky (SkyConfig.preset): 'wide' varies the geometry, shapes, "
+        "noise and IR conventions as real skies do; options below still apply",
+    )
+    parser.add_argument(
         "--easy",
         action="store_true",
-        help="switch every difficulty off (options below still apply)",
+        help="switch every difficulty off, the same as --preset easy (options below still apply)",
+    )
+    parser.add_argument(
+        "--lobe-families",
+        default=None,
+        help=_field_help("lobe_families") + " [classic=1]",
     )
     parser.add_argument(
         "--config",
@@ -129,11 +156,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kind, metavar = float, "X"
         elif f.name == "beam_pa_deg":
             kind, metavar = _optional_float, "DEG|random"
+        elif default is None:
+            kind, metavar = _optional_range, "LOW:HIGH|none"
         else:
             kind, metavar = _range, "LOW:HIGH"
         shown = ":".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
         if default is None:
-            shown = "random"
+            shown = "random" if f.name == "beam_pa_deg" else "none"
         # SUPPRESS: unset options stay out of the namespace (and out of the default text).
         group.add_argument(
             flag,
@@ -148,7 +177,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(args: argparse.Namespace):
     """The SkyConfig that the parsed options describe."""
     from napari_radiogal.errors import ConfigError
-    from napari_radiogal.sky.config import SkyConfig, mix_from_string
+    from napari_radiogal.sky.config import SkyConfig, families_from_string, mix_from_string
 
     values: dict = {}
     if args.config is not None:
@@ -158,13 +187,17 @@ def build_config(args: argparse.Namespace):
             raise ConfigError(f"cannot read --config {args.config}: {exc}") from exc
         if isinstance(values.get("sky_config"), dict):  # a whole COCO info block
             values = values["sky_config"]
-    base = SkyConfig.easy() if args.easy else SkyConfig()
+    if args.easy and args.preset not in (None, "easy"):
+        raise ConfigError(f"--easy and --preset {args.preset} contradict each other; pick one")
+    base = SkyConfig.preset("easy" if args.easy else args.preset or "default")
     merged = {**base.to_dict(), **values}
     for f, _hint in _config_fields():
         if hasattr(args, f"sky_{f.name}"):
             merged[f.name] = getattr(args, f"sky_{f.name}")
     if args.mix is not None:
         merged["class_mix"] = mix_from_string(args.mix)
+    if args.lobe_families is not None:
+        merged["lobe_families"] = families_from_string(args.lobe_families)
     return SkyConfig.from_dict(merged)
 
 

@@ -17,14 +17,30 @@ NumPy / SciPy / astropy only. Typical use::
     cut.radio.data, cut.infrared.data, cut.truth[0].mask, cut.truth[0].category
 
     write_dataset("sky/", n=1000, seed=1)       # radio/*.fits, ir/*.fits, annotations/*.json
+
+    wide = SkyConfig.wide()   # many pixel scales, beams, shapes, noise and IR conventions
+    write_dataset("wide/", n=1000, seed=1, config=wide)
+
+The default sky is one survey (EMU-PS); a model trained on it learns that simulator.
+:meth:`SkyConfig.wide` spreads geometry (2.5-8 pixels per beam), shapes (shape families of
+:mod:`napari_radiogal.sky.morphology`), noise, artefacts and infrared conventions over what
+real skies do; its new knobs all default to the EMU-PS sky, which stays bit for bit the same.
 """
 
-from napari_radiogal.sky.config import CLASS_MIX_PRESETS, SkyConfig, mix_from_string
+from napari_radiogal.sky.config import (
+    CLASS_MIX_PRESETS,
+    LOBE_FAMILIES,
+    SKY_PRESETS,
+    SkyConfig,
+    families_from_string,
+    mix_from_string,
+)
 from napari_radiogal.sky.cutout import (
     DEMO_CONFIG,
     DEMO_SEED,
     SimulatedCutout,
     TruthSource,
+    cutout_config,
     demo_cutout,
     relabel,
     simulate_cutout,
@@ -41,10 +57,14 @@ from napari_radiogal.sky.labels import Morphology, classify_ratio, measure_morph
 __all__ = [
     "SkyConfig",
     "CLASS_MIX_PRESETS",
+    "SKY_PRESETS",
+    "LOBE_FAMILIES",
     "mix_from_string",
+    "families_from_string",
     "SimulatedCutout",
     "TruthSource",
     "simulate_cutout",
+    "cutout_config",
     "relabel",
     "demo_cutout",
     "DEMO_SEED",

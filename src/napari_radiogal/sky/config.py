@@ -16,7 +16,28 @@ from typing import Any
 from napari_radiogal.classes import RADIOGALAXYNET
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["SkyConfig", "CLASS_MIX_PRESETS", "mix_from_string"]
+__all__ = [
+    "SkyConfig",
+    "CLASS_MIX_PRESETS",
+    "LOBE_FAMILIES",
+    "SKY_PRESETS",
+    "mix_from_string",
+    "families_from_string",
+]
+
+#: Shape families of two-sided sources (see :mod:`napari_radiogal.sky.morphology`).
+LOBE_FAMILIES: tuple[str, ...] = (
+    "classic",
+    "flat",
+    "hotspot_halo",
+    "knotty",
+    "plume",
+    "wat",
+    "nat",
+    "head_tail",
+    "one_sided",
+    "double_double",
+)
 
 #: Named class mixes (weights, normalised on use).
 #:
@@ -41,7 +62,9 @@ class SkyConfig:
 
     Fractions are probabilities per cut-out (or per extended source where said); ranges are
     ``(low, high)`` tuples. Setting a difficulty fraction to 0 switches it off;
-    :meth:`easy` switches all of them off at once.
+    :meth:`easy` switches all of them off at once. :meth:`wide` is a training sky spread over
+    the geometries, shapes, noise and IR conventions of real surveys; the knobs it turns
+    default to the EMU-PS sky (which they leave bit for bit unchanged).
 
     Units: arcsec / arcmin / degrees as the names say; radio flux densities in uJy or Jy as the
     names say; infrared magnitudes are Vega W1.
@@ -64,6 +87,23 @@ class SkyConfig:
     dec_range_deg: tuple[float, float] = _knob((-63.0, -48.0), "Dec range of cut-out centres")
     parent_tile_wcs_fraction: float = _knob(
         0.5, "fraction of cut-outs whose WCS keeps the parent tile's reference pixel"
+    )
+    pixels_per_beam: tuple[float, float] | None = _knob(
+        None,
+        "range of the beam FWHM (geometric mean) in pixels, log-uniform per cut-out; the image "
+        'stays size x size px (None: the beam and pixel size above). Real surveys: FIRST 5.4" '
+        'beam on 1.8" px = 3, EMU 13"x11" on 2" = 6, RACS 25" on 2.5" = 10',
+    )
+    pixel_scale_range_arcsec: tuple[float, float] | None = _knob(
+        None,
+        "range of the radio pixel size per cut-out, arcsec, used with pixels_per_beam (None: "
+        'pixel_scale_arcsec). Real surveys: VLASS 1", FIRST 1.8", EMU 2", RACS 2.5"',
+    )
+    beam_axis_ratio: tuple[float, float] | None = _knob(
+        None,
+        "range of the beam minor/major FWHM ratio per cut-out, used with pixels_per_beam (None: "
+        "beam_minor/beam_major). Real beams: FIRST ~1, ASKAP ~0.85, low-declination VLA "
+        "snapshots ~0.5",
     )
 
     # -- extended sources --------------------------------------------------------------------
@@ -103,8 +143,37 @@ class SkyConfig:
     artefact_fraction: float = _knob(
         0.10, "fraction of cut-outs with imaging artefacts (stripes or sidelobe rings)"
     )
+    stripe_amplitude_sigma: tuple[float, float] = _knob(
+        (0.3, 0.7),
+        "rms of the stripe artefacts, in image sigma: real snapshots (FIRST, VLASS) near an "
+        "unsubtracted bright source show stripes well above the noise",
+    )
+    sidelobe_amplitude: tuple[float, float] = _knob(
+        (0.003, 0.015),
+        "sidelobe-ring amplitude as a fraction of the bright source's peak: residual "
+        "calibration errors around bright sources reach a few per cent of the peak in "
+        "snapshot surveys (FIRST, VLASS)",
+    )
+    ripple_fraction: float = _knob(
+        0.0,
+        "fraction of cut-outs with a large-scale ripple (wavelength 0.4-2 image widths, "
+        "0.2-1 sigma): mosaicking and deconvolution errors of real images",
+    )
+    background_offset_sigma: float = _knob(
+        0.0,
+        "rms (in sigma) of a smooth background offset and gradient per cut-out: negative "
+        "bowls of missing short spacings and imperfect sky models in real images",
+    )
     max_tries: int = _knob(
         12, "redraws per source until its measured class matches the intended one"
+    )
+    lobe_families: tuple[tuple[str, float], ...] = _knob(
+        (("classic", 1.0),),
+        "weights of the shape families of two-sided sources (FR-I / FR-II / FR-X), e.g. "
+        f"classic=0.5,flat=0.5; families: {', '.join(LOBE_FAMILIES)}. Real radio galaxies "
+        "are not all Gaussian chains: flat-topped lobes (LOFAR, RACS), hotspots in wide "
+        "halos (3C sources), knotty jets (FIRST), plumes, wide- / narrow-angle and head-tail "
+        "sources in clusters, one-sided (Doppler-boosted) jets, restarted double-doubles",
     )
 
     # -- unrelated compact sources (EMU-PS density) ------------------------------------------
@@ -118,6 +187,11 @@ class SkyConfig:
     )
     resolved_compact_fraction: float = _knob(
         0.2, "fraction of compact sources slightly resolved (intrinsic FWHM 2-6 arcsec)"
+    )
+    compact_density_scale: tuple[float, float] = _knob(
+        (1.0, 1.0),
+        "range of a per-cut-out factor on the compact-source density (log-uniform): real "
+        "fields range from sparse (FIRST ~90 per deg^2) to crowded (deep EMU, clusters)",
     )
 
     # -- labels (the paper's rules, section 2.3) ---------------------------------------------
@@ -153,6 +227,31 @@ class SkyConfig:
         0.15, "fraction of sources with a brighter unrelated IR source on their radio emission"
     )
     ir_margin_arcsec: float = _knob(20.0, "IR field extends this far beyond the radio field")
+    mjysr_fraction: float = _knob(
+        0.0,
+        "fraction of IR images in MJy/sr (BUNIT 'MJy/sr', no MAGZP, 2\"/px) as cut-out "
+        "services that resample to surface brightness deliver them",
+    )
+    ir_gradient_noise: float = _knob(
+        0.5,
+        "rms of the IR background gradient across the field, in pixel-noise units: AllWISE "
+        "atlas tiles carry zodiacal / moonlight gradients of several",
+    )
+    moffat_psf_fraction: float = _knob(
+        0.0,
+        "fraction of IR images with a Moffat PSF (same FWHM) instead of a Gaussian: the real "
+        "WISE PSF has extended wings",
+    )
+    moffat_beta: tuple[float, float] = _knob(
+        (2.5, 4.5),
+        "range of the Moffat index beta: smaller means stronger wings (2.5 strong, 4.5 mild; "
+        "a Gaussian is beta -> infinity), to span PSFs of different surveys and co-adds",
+    )
+    extended_host_fraction: float = _knob(
+        0.0,
+        'fraction of hosts that are resolved galaxies (FWHM 8-25", W1 10.5-13.5): nearby '
+        "radio galaxies sit in big ellipticals that W1 resolves",
+    )
 
     def __post_init__(self) -> None:
         # CLI / JSON give lists; store tuples so the dataclass stays hashable and frozen.
@@ -164,6 +263,10 @@ class SkyConfig:
             object.__setattr__(self, "class_mix", mix_from_string(self.class_mix))
         elif isinstance(self.class_mix, Mapping):
             object.__setattr__(self, "class_mix", tuple(self.class_mix.items()))
+        if isinstance(self.lobe_families, str):
+            object.__setattr__(self, "lobe_families", families_from_string(self.lobe_families))
+        elif isinstance(self.lobe_families, Mapping):
+            object.__setattr__(self, "lobe_families", tuple(self.lobe_families.items()))
         self._validate()
 
     # -- derived quantities --------------------------------------------------------------------
@@ -172,6 +275,12 @@ class SkyConfig:
         """The class mix as ``{name: probability}`` (normalised, zero weights dropped)."""
         total = sum(w for _, w in self.class_mix)
         return {name: w / total for name, w in self.class_mix if w > 0}
+
+    @property
+    def family_weights(self) -> dict[str, float]:
+        """The lobe families as ``{name: probability}`` (normalised, zero weights dropped)."""
+        total = sum(w for _, w in self.lobe_families)
+        return {name: w / total for name, w in self.lobe_families if w > 0}
 
     @property
     def beam_major_px(self) -> float:
@@ -213,19 +322,46 @@ class SkyConfig:
 
         Useful to debug a model or to check that a failure comes from a difficulty.
         """
-        base = {
-            "edge_fraction": 0.0,
-            "second_source_fraction": 0.0,
-            "disconnected_lobe_fraction": 0.0,
-            "bent_fraction": 0.0,
-            "diffuse_fraction": 0.0,
-            "overlap_compact_fraction": 0.0,
-            "artefact_fraction": 0.0,
-            "faint_host_fraction": 0.0,
-            "bright_ir_neighbour_fraction": 0.0,
-        }
-        base.update(changes)
-        return cls(**base)
+        return cls.preset("easy", **changes)
+
+    @classmethod
+    def wide(cls, **changes: Any) -> SkyConfig:
+        """A WIDE training sky: the geometries, shapes, noise and IR conventions of real skies.
+
+        The default sky is one survey (EMU-PS at 2"/px, 13" x 11" beam, Gaussian-chain
+        shapes, beam-correlated noise, W1 in DN or nanomaggies); a model trained on it
+        learns that simulator. This preset spreads every axis over what real surveys do:
+
+        * geometry: 2.5-8 pixels per beam (FIRST 3, EMU 6, RACS-like 8) on 1.5-3"/px
+          pixels, beam axis ratio 0.6-1, the image still 210 x 210 px;
+        * shapes of two-sided sources: classic chains, flat-topped lobes, hotspot + halo,
+          knotty jets, plumes, wide- / narrow-angle tails, head-tails, one-sided jets. The
+          ``double_double`` family (restarted sources) is held out ON PURPOSE, so that
+          ``benchmarks/shift.py`` can measure the model on a shape it never saw;
+        * noise: beam-correlated noise at 20-200 uJy/beam, large-scale ripples, smooth
+          background offsets, more and stronger stripes and sidelobe rings;
+        * infrared: AllWISE DN with stronger gradients, unWISE nanomaggies, MJy/sr; Gaussian
+          or Moffat PSFs; resolved hosts; more bright unrelated IR galaxies on the emission;
+        * crowding: 0.5-3 times the compact density, a second extended source in 20 %,
+          a quarter of the main sources near (and cut by) an edge.
+
+        Labels are measured on the noisy image with the same rules as for the default sky.
+        """
+        return cls.preset("wide", **changes)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> SkyConfig:
+        """A named sky of :data:`SKY_PRESETS` (``default``, ``easy``, ``wide``), with changes.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown name.
+        """
+        key = str(name).strip().lower()
+        if key not in SKY_PRESETS:
+            raise ConfigError(f"unknown sky preset {name!r}; known presets are {list(SKY_PRESETS)}")
+        return cls(**{**SKY_PRESETS[key], **changes})
 
     # -- validation ---------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -263,14 +399,36 @@ class SkyConfig:
                     f"SkyConfig.{name} must be a (low, high) pair with low <= high, "
                     f"got {getattr(self, name)!r}"
                 )
-        for name in ("snr_range", "size_arcmin", "r_size_arcmin", "noise_ujy", "compact_flux_ujy"):
-            if getattr(self, name)[0] <= 0:
+        positive_ranges = (
+            "snr_range",
+            "size_arcmin",
+            "r_size_arcmin",
+            "noise_ujy",
+            "compact_flux_ujy",
+            "compact_density_scale",
+            "moffat_beta",
+            "pixels_per_beam",
+            "pixel_scale_range_arcsec",
+            "beam_axis_ratio",
+        )
+        for name in positive_ranges:
+            value = getattr(self, name)
+            if value is not None and not _is_range(value):
+                raise ConfigError(f"SkyConfig.{name} must be a (low, high) pair, got {value!r}")
+            if value is not None and value[0] <= 0:
                 raise ConfigError(f"SkyConfig.{name} must be positive, got {getattr(self, name)}")
         if not 0 < self.fr1_max_ratio <= self.fr2_min_ratio < 1:
             raise ConfigError(
                 "SkyConfig needs 0 < fr1_max_ratio <= fr2_min_ratio < 1, got "
                 f"{self.fr1_max_ratio} and {self.fr2_min_ratio}"
             )
+        if self.beam_axis_ratio is not None and self.beam_axis_ratio[1] > 1:
+            raise ConfigError(
+                f"SkyConfig.beam_axis_ratio is minor / major, at most 1; got {self.beam_axis_ratio}"
+            )
+        if self.moffat_beta[0] <= 1:
+            raise ConfigError(f"SkyConfig.moffat_beta must exceed 1, got {self.moffat_beta}")
+        _check_families(self.lobe_families)
         if self.max_tries < 1:
             raise ConfigError(f"SkyConfig.max_tries must be >= 1, got {self.max_tries}")
         known = set(RADIOGALAXYNET.names)
@@ -317,6 +475,99 @@ def mix_from_string(text: str) -> tuple[tuple[str, float], ...]:
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"class mix {text!r}: cannot read {part!r} ({exc})") from exc
     return tuple(pairs)
+
+
+def families_from_string(text: str) -> tuple[tuple[str, float], ...]:
+    """Parse lobe-family weights ``"classic=0.5,flat=0.5"`` (one bare name = weight 1).
+
+    Examples
+    --------
+    >>> families_from_string("classic=3,knotty=1")
+    (('classic', 3.0), ('knotty', 1.0))
+    >>> families_from_string("plume")
+    (('plume', 1.0),)
+    """
+    pairs = []
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            pairs.append((name.strip(), float(weight) if sep else 1.0))
+        except ValueError as exc:
+            raise ConfigError(f"lobe families {text!r}: cannot read {part!r} ({exc})") from exc
+    _check_families(tuple(pairs))
+    return tuple(pairs)
+
+
+def _check_families(families: Any) -> None:
+    try:
+        names = [str(n) for n, _ in families]
+        weights = [float(w) for _, w in families]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"SkyConfig.lobe_families must be (name, weight) pairs, got {families!r}"
+        ) from exc
+    bad = [n for n in names if n not in LOBE_FAMILIES]
+    if bad:
+        raise ConfigError(f"lobe families {bad} are not among {list(LOBE_FAMILIES)}")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(f"lobe-family weights must be >= 0 and not all 0, got {families}")
+
+
+#: Named skies for :meth:`SkyConfig.preset` (field overrides of the defaults). ``wide`` is
+#: documented in :meth:`SkyConfig.wide`; it leaves ``double_double`` out on purpose.
+SKY_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "easy": {
+        "edge_fraction": 0.0,
+        "second_source_fraction": 0.0,
+        "disconnected_lobe_fraction": 0.0,
+        "bent_fraction": 0.0,
+        "diffuse_fraction": 0.0,
+        "overlap_compact_fraction": 0.0,
+        "artefact_fraction": 0.0,
+        "faint_host_fraction": 0.0,
+        "bright_ir_neighbour_fraction": 0.0,
+    },
+    "wide": {
+        # geometry
+        "pixels_per_beam": (2.5, 8.0),
+        "pixel_scale_range_arcsec": (1.5, 3.0),
+        "beam_axis_ratio": (0.6, 1.0),
+        "noise_ujy": (20.0, 200.0),
+        # shapes
+        "lobe_families": (
+            ("classic", 0.24),
+            ("flat", 0.10),
+            ("hotspot_halo", 0.10),
+            ("knotty", 0.10),
+            ("plume", 0.10),
+            ("wat", 0.09),
+            ("nat", 0.07),
+            ("head_tail", 0.10),
+            ("one_sided", 0.10),
+        ),
+        "snr_range": (6.0, 1500.0),
+        "diffuse_fraction": 0.4,
+        # noise and artefacts
+        "artefact_fraction": 0.3,
+        "stripe_amplitude_sigma": (0.3, 1.0),
+        "sidelobe_amplitude": (0.003, 0.03),
+        "ripple_fraction": 0.3,
+        "background_offset_sigma": 0.3,
+        # infrared
+        "mjysr_fraction": 0.2,
+        "ir_gradient_noise": 3.0,
+        "moffat_psf_fraction": 0.5,
+        "extended_host_fraction": 0.2,
+        "bright_ir_neighbour_fraction": 0.3,
+        "faint_host_fraction": 0.3,
+        # crowding and edges
+        "compact_density_scale": (0.5, 3.0),
+        "second_source_fraction": 0.2,
+        "overlap_compact_fraction": 0.4,
+        "edge_fraction": 0.25,
+    },
+}
 
 
 def _is_range(value: Any) -> bool:

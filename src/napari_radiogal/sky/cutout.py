@@ -3,12 +3,15 @@
 The recipe of :func:`simulate_cutout`, in order (every random number comes from the one
 ``numpy.random.Generator`` passed in, so a seed fixes everything):
 
+0. the cut-out's own geometry and crowding when the sky varies them (``pixels_per_beam``,
+   ``compact_density_scale``; see :func:`cutout_config`);
 1. image RMS target (25-35 uJy/beam), beam position angle, WCS, beam-correlated unit noise;
 2. unrelated compact sources at EMU-PS density;
 3. one extended source (two in ``second_source_fraction`` of cut-outs); each is drawn for an
-   intended class and redrawn / nudged until the class *measured on the noisy image* matches
-   (at most ``max_tries`` times; the label is always the measured class);
-4. unrelated compact sources dropped on top of some extended sources, optional artefacts;
+   intended class and a shape family, and redrawn / nudged until the class *measured on the
+   noisy image* matches (at most ``max_tries`` times; the label is always the measured class);
+4. unrelated compact sources dropped on top of some extended sources, optional artefacts,
+   large-scale ripple and background offset;
 5. noise scaled so that the paper's estimator reads the target RMS;
 6. final labels: mask, class, host check (a faint radio core is added when a host would lie
    more than a beam from its mask, as happens for disjoint lobes);
@@ -47,14 +50,17 @@ from napari_radiogal.sky.morphology import (
     CompactRecipe,
     Components,
     DoubleRecipe,
+    apply_family,
     arm_path,
     build_components,
     draw_recipe,
     retarget,
 )
 from napari_radiogal.sky.noise import (
+    background_offset,
     calibrate_noise_scale,
     correlated_noise,
+    ripple,
     sidelobe_rings,
     stripes,
 )
@@ -71,6 +77,7 @@ __all__ = [
     "TruthSource",
     "SimulatedCutout",
     "simulate_cutout",
+    "cutout_config",
     "relabel",
     "demo_cutout",
     "DEMO_SEED",
@@ -186,6 +193,9 @@ class SimulatedCutout:
         The W1 header used when writing the FITS file.
     meta : dict
         Image-level facts: IR style, artefact kind, beam, target RMS.
+    config : SkyConfig or None
+        The cut-out's own configuration (:func:`cutout_config`: its drawn pixel size, beam
+        and compact density), which :func:`relabel` needs.
     """
 
     radio: Any
@@ -198,6 +208,7 @@ class SimulatedCutout:
     radio_fits_header: Any = field(repr=False)
     infrared_fits_header: Any = field(repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
+    config: SkyConfig | None = field(default=None, repr=False)
 
     def to_instances(self, image_id: int) -> list[Instance]:
         """One COCO :class:`~napari_radiogal.annotations.Instance` per truth source."""
@@ -282,7 +293,7 @@ def simulate_cutout(
     from napari_radiogal.io.fits import Beam, InfraredImage, RadioImage
 
     rng = np.random.default_rng(rng)  # a Generator passes through unchanged
-    cfg = config
+    cfg = cutout_config(rng, config)
     shape = (cfg.size, cfg.size)
     px = cfg.pixel_scale_arcsec
     # The target stays 0.5 % inside the range: the noise calibration is solved to 0.2 %.
@@ -340,11 +351,18 @@ def simulate_cutout(
         iy, ix = np.unravel_index(int(np.argmax(total)), shape)
         peak = float(total[iy, ix])
         if peak > 50.0 * sigma_t and rng.random() < 0.6:
-            artefacts = sidelobe_rings(rng, shape, float(ix), float(iy), peak, beam_cov)
+            artefacts = sidelobe_rings(
+                rng, shape, float(ix), float(iy), peak, beam_cov, cfg.sidelobe_amplitude
+            )
             artefact_kind = "sidelobe_rings"
         else:
-            artefacts = stripes(rng, shape, sigma_t, beam_cov)
+            artefacts = stripes(rng, shape, sigma_t, beam_cov, cfg.stripe_amplitude_sigma)
             artefact_kind = "stripes"
+    # Only drawn when switched on, so skies without them keep their random stream.
+    if cfg.ripple_fraction > 0 and rng.random() < cfg.ripple_fraction:
+        artefacts = artefacts + ripple(rng, shape, sigma_t)
+    if cfg.background_offset_sigma > 0:
+        artefacts = artefacts + background_offset(rng, shape, sigma_t, cfg.background_offset_sigma)
 
     # Noise scaled on the final sky; labels measured; cores added where a host would be
     # more than a beam from its mask; repeat until every host is close to its mask.
@@ -460,7 +478,59 @@ def simulate_cutout(
         radio_fits_header=header4,
         infrared_fits_header=ir.header,
         meta=meta,
+        config=cfg,
     )
+
+
+def cutout_config(rng: np.random.Generator, config: SkyConfig) -> SkyConfig:
+    """The configuration of one cut-out: geometry and crowding drawn where the sky varies them.
+
+    With ``pixels_per_beam`` set, the pixel size (``pixel_scale_range_arcsec``), the beam
+    axis ratio (``beam_axis_ratio``) and the beam FWHM in pixels (log-uniform) are drawn and
+    written into ``pixel_scale_arcsec`` / ``beam_major_arcsec`` / ``beam_minor_arcsec`` of the
+    result; with ``compact_density_scale`` other than ``(1, 1)`` the compact density is scaled
+    by a log-uniform factor. Otherwise ``config`` is returned as is and no random number is
+    drawn (so the default sky keeps its random stream).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    config : SkyConfig
+
+    Returns
+    -------
+    SkyConfig
+        Without ranges left to draw (``pixels_per_beam`` etc. are None in it).
+    """
+    changes: dict[str, Any] = {}
+    if config.pixels_per_beam is not None:
+        px = config.pixel_scale_arcsec
+        if config.pixel_scale_range_arcsec is not None:
+            px = _log_uniform(rng, config.pixel_scale_range_arcsec)
+        ratio = config.beam_minor_arcsec / config.beam_major_arcsec
+        if config.beam_axis_ratio is not None:
+            ratio = float(rng.uniform(*config.beam_axis_ratio))
+        fwhm = _log_uniform(rng, config.pixels_per_beam) * px  # geometric-mean FWHM, arcsec
+        changes.update(
+            pixel_scale_arcsec=px,
+            beam_major_arcsec=fwhm / math.sqrt(ratio),
+            beam_minor_arcsec=fwhm * math.sqrt(ratio),
+            pixels_per_beam=None,
+            pixel_scale_range_arcsec=None,
+            beam_axis_ratio=None,
+        )
+    if tuple(config.compact_density_scale) != (1.0, 1.0):
+        factor = _log_uniform(rng, config.compact_density_scale)
+        changes.update(
+            compact_density_per_deg2=config.compact_density_per_deg2 * factor,
+            compact_density_scale=(1.0, 1.0),
+        )
+    return config.replace(**changes) if changes else config
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
 def _infrared_image(ir: InfraredSky, cls):
@@ -470,7 +540,7 @@ def _infrared_image(ir: InfraredSky, cls):
         wcs=ir.wcs,
         unit=ir.style.unit,
         pixel_scale_arcsec=ir.style.pixel_scale_arcsec,
-        magzp=ir.style.magzp,
+        magzp=ir.style.magzp if ir.style.writes_magzp else None,
         header=header,
     )
 
@@ -534,6 +604,9 @@ def _generate_source(
     recipe = None
     retargets = 0
     result = None
+    # One family per source: redraws keep it, so the family mix is not biased toward the
+    # families that hit the intended class most easily.
+    family = _draw_family(rng, cfg, intended)
     for attempt in range(1, cfg.max_tries + 1):
         if recipe is None:
             las = _draw_las_px(rng, cfg, intended)
@@ -546,6 +619,7 @@ def _generate_source(
                 bent_fraction=cfg.bent_fraction,
                 disconnected_lobe_fraction=cfg.disconnected_lobe_fraction,
             )
+            recipe = apply_family(rng, recipe, family)
             snr = math.exp(rng.uniform(*np.log(cfg.snr_range)))
             plan = _draw_diffuse_plan(rng, cfg, recipe)
             retargets = 0
@@ -574,6 +648,17 @@ def _generate_source(
         else:
             recipe = None
     return result
+
+
+def _draw_family(rng: np.random.Generator, cfg: SkyConfig, intended: str) -> str:
+    """Shape family of a new source (no random number for R or with a single family)."""
+    if intended == "R":
+        return "classic"
+    weights = cfg.family_weights
+    if len(weights) == 1:
+        return next(iter(weights))
+    names = list(weights)
+    return names[int(rng.choice(len(names), p=np.array(list(weights.values()))))]
 
 
 def _footprint(beam_fwhm_px: float) -> int:
@@ -661,7 +746,7 @@ def relabel(
     With the configuration it was simulated with this reproduces ``cutout.truth`` exactly;
     with other labelling values (``contour_sigma``, ``mask_sigma``, ``model_sigma``,
     ``fr1_max_ratio``, ``fr2_min_ratio``, ``mask_min_pixels``) it relabels the same sky
-    without simulating it again.
+    without simulating it again. The pixel size and beam are always the cut-out's own.
 
     Returns
     -------
@@ -669,6 +754,13 @@ def relabel(
         One per truth source, same order.
     """
     cfg = config if config is not None else SkyConfig()
+    own = cutout.config
+    if own is not None:
+        cfg = cfg.replace(
+            pixel_scale_arcsec=own.pixel_scale_arcsec,
+            beam_major_arcsec=own.beam_major_arcsec,
+            beam_minor_arcsec=own.beam_minor_arcsec,
+        )
     image = cutout.radio.data.astype(np.float64)
     models = [t.model for t in cutout.truth]
     return [

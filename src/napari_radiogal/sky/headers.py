@@ -5,7 +5,8 @@
   outside the image (as CASA / ASKAPsoft cut-outs do).
 * Infrared, AllWISE atlas style: 1.375"/px, ``BUNIT 'DN'``, ``MAGZP 20.5``, SIN or TAN with
   ``CDELT``. unWISE style: 2.75"/px, no ``BUNIT``, ``MAGZP 22.5``, TAN with a ``CD`` matrix
-  and the tile's reference pixel.
+  and the tile's reference pixel. MJy/sr style (cut-out services that resample to surface
+  brightness): 2"/px, ``BUNIT 'MJy/sr'``, TAN with ``CDELT``, no ``MAGZP``.
 
 No header carries a date or a random identifier, so the same seed writes the same bytes.
 """
@@ -43,6 +44,7 @@ class IrStyle:
     depth_mag: float  # 5 sigma point-source depth (Vega W1)
     background: tuple[float, float]  # sky level range, in units of the pixel noise
     noise_correlation_px: float  # rms width of the noise autocorrelation, pixels
+    writes_magzp: bool = True  # whether the header carries MAGZP (else it is internal only)
 
 
 IR_STYLES: dict[str, IrStyle] = {
@@ -53,6 +55,18 @@ IR_STYLES: dict[str, IrStyle] = {
     # the pixel noise (~3.8 nanomaggies) is close to the real unWISE W1 patch in
     # ../shared/data/fits-real-format (clipped rms 3.2).
     "unwise": IrStyle("unwise", 2.75, 22.5, None, 17.9, (-0.5, 0.5), 0.0),
+    # Surface brightness: W1 Vega zero magnitude is 309.54 Jy, so a total flux of
+    # 10^(0.4 (ZP - m)) MJy/sr per 2" pixel needs ZP = 2.5 log10(309.54 / (1e6 Omega_pix)).
+    "mjysr": IrStyle(
+        "mjysr",
+        2.0,
+        2.5 * math.log10(309.54 / (1e6 * (2.0 / 206264.806) ** 2)),
+        "MJy/sr",
+        17.1,
+        (0.0, 30.0),
+        0.7,
+        writes_magzp=False,
+    ),
 }
 
 
@@ -291,6 +305,28 @@ def ir_wcs_and_header(
             ("MAGZP", style.magzp, "Magnitude zeropoint (in Vega mag)"),
             ("BAND", 1, "WISE band"),
             ("UNW_SKY", 0.0, "Background value subtracted from coadd img"),
+        ]
+    elif style.name == "mjysr":
+        w = WCS(naxis=2)
+        w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        w.wcs.cunit = ["deg", "deg"]
+        w.wcs.crpix = [centre_pix + jitter[0], centre_pix + jitter[1]]
+        w.wcs.crval = [ra, dec]
+        w.wcs.cdelt = [-scale / 3600.0, scale / 3600.0]
+        w.wcs.set()
+        cards = [
+            ("BUNIT", "MJy/sr", "Units of image pixels"),
+            ("CTYPE1", "RA---TAN", ""),
+            ("CTYPE2", "DEC--TAN", ""),
+            ("EQUINOX", 2000.0, ""),
+            ("CRPIX1", float(w.wcs.crpix[0]), ""),
+            ("CRPIX2", float(w.wcs.crpix[1]), ""),
+            ("CRVAL1", float(ra), ""),
+            ("CRVAL2", float(dec), ""),
+            ("CDELT1", -scale / 3600.0, ""),
+            ("CDELT2", scale / 3600.0, ""),
+            ("BAND", 1, "WISE band number"),
+            ("WAVELEN", 3.4, "[microns] effective wavelength of band"),
         ]
     else:
         projection = "SIN" if rng.random() < 0.5 else "TAN"

@@ -3,15 +3,17 @@
 A few hundred unrelated sources per 7' x 7' field with counts rising 0.3 dex per magnitude
 (near the confusion limit), the host galaxy of every extended radio source at its core, and,
 for some sources, a brighter unrelated galaxy lying on the radio emission (the paper's
-figure 5 failure mode). PSF: Gaussian, FWHM 6.1". Sky background plus Gaussian noise set by
-the product's 5 sigma point-source depth.
+figure 5 failure mode). PSF: Gaussian, FWHM 6.1", or (``moffat_psf_fraction``) a Moffat
+profile of the same FWHM, painted as a non-negative mixture of Gaussians (:func:`moffat_mixture`).
+Sky background plus Gaussian noise set by the product's 5 sigma point-source depth. Some hosts
+can be resolved galaxies (``extended_host_fraction``).
 
 Every host is guaranteed to be an IR source in the paper's sense: a local maximum above
 ``median + 3 x MAD`` of the image within half a PSF FWHM of its position (a host drawn too
 faint is brightened in 0.3 mag steps until it is; the W1 written to the truth is the final
 one).
 
-Images are ``(H, W)`` = ``(row, col)`` in the product's unit (DN or nanomaggies); positions
+Images are ``(H, W)`` = ``(row, col)`` in the product's unit (DN, nanomaggies or MJy/sr); positions
 ``(x, y)`` = ``(col, row)`` in IR pixels.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
-from scipy import ndimage
+from scipy import ndimage, optimize
 
 from napari_radiogal.sky.config import SkyConfig
 from napari_radiogal.sky.headers import IR_STYLES, IrStyle, ir_wcs_and_header
@@ -32,7 +34,17 @@ from napari_radiogal.sky.noise import correlated_noise
 from napari_radiogal.sky.render import FWHM_TO_SIGMA, gaussian_covariance, render_gaussians
 from napari_radiogal.stats import ir_threshold
 
-__all__ = ["HostRequest", "InfraredSky", "simulate_infrared", "host_is_detected"]
+__all__ = [
+    "HostRequest",
+    "InfraredSky",
+    "simulate_infrared",
+    "host_is_detected",
+    "moffat_mixture",
+]
+
+#: A point-spread function as ``((weight, covariance (2, 2) in px^2), ...)``, weights summing
+#: to 1; a Gaussian PSF is one pair.
+Psf = tuple[tuple[float, np.ndarray], ...]
 
 
 @dataclass
@@ -108,6 +120,9 @@ def simulate_infrared(
     InfraredSky
     """
     style = IR_STYLES["unwise" if rng.random() < config.unwise_fraction else "allwise"]
+    # Later conventions are drawn only when switched on (the default sky keeps its stream).
+    if config.mjysr_fraction > 0 and rng.random() < config.mjysr_fraction:
+        style = IR_STYLES["mjysr"]
     field_arcsec = config.size * config.pixel_scale_arcsec
     wcs, header, shape = ir_wcs_and_header(
         rng, style, ra, dec, field_arcsec, config.ir_margin_arcsec
@@ -115,6 +130,13 @@ def simulate_infrared(
     scale = style.pixel_scale_arcsec
     psf_sigma = config.ir_psf_fwhm_arcsec * FWHM_TO_SIGMA / scale
     psf_cov = np.eye(2) * psf_sigma**2
+    psf: Psf = ((1.0, psf_cov),)
+    if config.moffat_psf_fraction > 0 and rng.random() < config.moffat_psf_fraction:
+        beta = float(rng.uniform(*config.moffat_beta))
+        psf = tuple(
+            (w, np.eye(2) * s**2)
+            for w, s in moffat_mixture(config.ir_psf_fwhm_arcsec / scale, beta)
+        )
     # Pixel noise from the 5 sigma point-source depth: sigma_total = F5 / 5 over the
     # noise-equivalent area 4 pi sigma_psf^2 of an optimally weighted PSF fit.
     pixel_noise = float(_flux(style.depth_mag, style.magzp)) / (
@@ -133,43 +155,45 @@ def simulate_infrared(
     mags = _draw_magnitudes(rng, n, lo, hi)
     x = rng.uniform(-0.5, shape[1] - 0.5, n)
     y = rng.uniform(-0.5, shape[0] - 0.5, n)
-    cov = _galaxy_covariances(rng, n, psf_cov, scale, resolved_fraction=0.3)
+    shapes = _galaxy_covariances(rng, n, scale, resolved_fraction=0.3)
     image = np.zeros(shape)
-    render_gaussians(shape, x, y, cov, _peak(_flux(mags, style.magzp), cov), out=image)
+    _paint(image, x, y, shapes, _flux(mags, style.magzp), psf)
 
     sky = InfraredSky(
         data=image, wcs=wcs, header=header, style=style, pixel_noise=pixel_noise, n_sources=n
     )
-    host_cov = []
+    host_shapes = []
     for req in hosts:
         hx, hy = (float(v) for v in wcs.world_to_pixel_values(req.ra, req.dec))
         mag_range = config.faint_host_mag_range if req.faint else config.host_mag_range
         mag = float(rng.uniform(*mag_range))
-        hcov = _galaxy_covariances(
-            rng, 1, psf_cov, scale, resolved_fraction=1.0, max_fwhm_arcsec=4.0
-        )
-        render_gaussians(shape, [hx], [hy], hcov, _peak(_flux([mag], style.magzp), hcov), out=image)
+        hshape = _galaxy_covariances(rng, 1, scale, resolved_fraction=1.0, max_fwhm_arcsec=4.0)
+        if config.extended_host_fraction > 0 and rng.random() < config.extended_host_fraction:
+            # A nearby, big elliptical: resolved by W1 and brighter than an ordinary host.
+            mag = min(mag, float(rng.uniform(10.5, 13.5)))
+            hshape = _galaxy_covariances(
+                rng, 1, scale, resolved_fraction=1.0, min_fwhm_arcsec=8.0, max_fwhm_arcsec=25.0
+            )
+        _paint(image, [hx], [hy], hshape, _flux([mag], style.magzp), psf)
         sky.host_xy.append((hx, hy))
         sky.host_mag.append(mag)
-        host_cov.append(hcov)
+        host_shapes.append(hshape)
         neighbour = None
         nmag = None
         if req.bright_neighbour and len(req.emission_radec):
             neighbour, nmag = _place_neighbour(rng, req, mag)
             if neighbour is not None:
                 nx, ny = (float(v) for v in wcs.world_to_pixel_values(*neighbour))
-                ncov = _galaxy_covariances(rng, 1, psf_cov, scale, resolved_fraction=0.7)
-                render_gaussians(
-                    shape, [nx], [ny], ncov, _peak(_flux([nmag], style.magzp), ncov), out=image
-                )
+                nshape = _galaxy_covariances(rng, 1, scale, resolved_fraction=0.7)
+                _paint(image, [nx], [ny], nshape, _flux([nmag], style.magzp), psf)
         sky.neighbour_radec.append(neighbour)
         sky.neighbour_mag.append(nmag)
 
-    # Background (a level and a gentle gradient) and noise, correlated over ~1 px for the
+    # Background (a level and a gradient) and noise, correlated over ~1 px for the
     # resampled AllWISE atlas grid.
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     level = rng.uniform(*style.background) * pixel_noise
-    gx, gy = rng.normal(0.0, 0.5 * pixel_noise / max(shape), size=2)
+    gx, gy = rng.normal(0.0, config.ir_gradient_noise * pixel_noise / max(shape), size=2)
     image += level + gx * (xx - shape[1] / 2) + gy * (yy - shape[0] / 2)
     if style.noise_correlation_px > 0:
         noise = correlated_noise(rng, shape, np.eye(2) * style.noise_correlation_px**2)
@@ -193,7 +217,7 @@ def simulate_infrared(
             boost = _flux([sky.host_mag[k] - 0.3], style.magzp) - _flux(
                 [sky.host_mag[k]], style.magzp
             )
-            render_gaussians(shape, [hx], [hy], host_cov[k], _peak(boost, host_cov[k]), out=image)
+            _paint(image, [hx], [hy], host_shapes[k], boost, psf)
             sky.host_mag[k] -= 0.3
     sky.data = image.astype(np.float32)
     return sky
@@ -229,21 +253,60 @@ def _peak(flux, cov) -> np.ndarray:
 def _galaxy_covariances(
     rng: np.random.Generator,
     n: int,
-    psf_cov: np.ndarray,
     scale: float,
     *,
     resolved_fraction: float,
+    min_fwhm_arcsec: float = 1.0,
     max_fwhm_arcsec: float = 5.0,
 ) -> np.ndarray:
-    """PSF covariance plus, for a fraction of sources, a small elliptical galaxy."""
+    """Intrinsic shapes ``(n, 2, 2)`` px^2: zero for point sources, a small ellipse for a
+    fraction of them (the PSF is added when painting)."""
     fwhm = (
-        np.where(rng.random(n) < resolved_fraction, rng.uniform(1.0, max_fwhm_arcsec, n), 0.0)
+        np.where(
+            rng.random(n) < resolved_fraction,
+            rng.uniform(min_fwhm_arcsec, max_fwhm_arcsec, n),
+            0.0,
+        )
         / scale
     )
     ratio = rng.uniform(1.0, 2.0, n)
     theta = rng.uniform(0.0, math.pi, n)
     smaj = fwhm * FWHM_TO_SIGMA
-    return gaussian_covariance(smaj, smaj / ratio, theta) + psf_cov
+    return gaussian_covariance(smaj, smaj / ratio, theta)
+
+
+def _paint(image: np.ndarray, x, y, shapes: np.ndarray, flux, psf: Psf) -> None:
+    """Add sources of intrinsic Gaussian ``shapes`` and total ``flux`` seen through ``psf``."""
+    for weight, pcov in psf:
+        cov = shapes + pcov
+        render_gaussians(image.shape, x, y, cov, _peak(weight * flux, cov), out=image)
+
+
+def moffat_mixture(fwhm_px: float, beta: float, n: int = 4) -> tuple[tuple[float, float], ...]:
+    """A circular Moffat PSF as ``n`` concentric Gaussians: ``((weight, sigma_px), ...)``.
+
+    The Moffat profile ``(1 + (r / alpha)^2)^-beta`` of the given FWHM is fitted (radial
+    surface brightness, non-negative least squares, out to 5 FWHM) by unit-flux Gaussians of
+    widths 0.6-4 times the Gaussian sigma of that FWHM; weights are normalised to a total
+    flux of 1 (the far wings beyond 5 FWHM are dropped).
+
+    Examples
+    --------
+    >>> mix = moffat_mixture(4.0, 3.0)
+    >>> round(sum(w for w, _ in mix), 6), len(mix)
+    (1.0, 4)
+    """
+    alpha = fwhm_px / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    sigma0 = fwhm_px * FWHM_TO_SIGMA
+    sigmas = sigma0 * np.geomspace(0.6, 4.0, n)
+    r = np.linspace(0.0, 5.0 * fwhm_px, 120)
+    target = (1.0 + (r / alpha) ** 2) ** (-beta)
+    basis = np.exp(-0.5 * (r[:, None] / sigmas[None, :]) ** 2) / (2.0 * math.pi * sigmas**2)
+    # Weight by r (plus a little at the centre) so the fit follows the flux, not the core only.
+    wr = np.sqrt(r + 0.5)[:, None]
+    weights, _ = optimize.nnls(basis * wr, target * wr[:, 0])
+    weights = weights / weights.sum()
+    return tuple((float(w), float(s)) for w, s in zip(weights, sigmas, strict=True) if w > 0)
 
 
 def _place_neighbour(

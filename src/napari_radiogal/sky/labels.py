@@ -1,17 +1,12 @@
 """Ground truth the way the paper's labellers made it, measured on the *noisy* image.
 
-* Class (paper section 2.3.2): ``a`` is the distance between the two brightest emission peaks,
-  ``b`` the length of the box that just encloses the 5 sigma contour along the source's major
-  axis. FR-I if ``a/b < 0.45``, FR-II if ``a/b > 0.55``, FR-X in between, R when there is only
-  one peak (``a = 0``).
+* Class (paper section 2.3.2): the a/b rule of :mod:`napari_radiogal.ab_rule` (re-exported
+  here): FR-I if ``a/b < 0.45``, FR-II if ``a/b > 0.55``, FR-X in between, R with one peak.
 * Mask (section 2.3.3): pixels above 3 sigma that belong to the source, all components
   together; unrelated compact sources on top of it are removed.
 
 Here "belongs to the source" means the source's own noiseless model exceeds ~1 sigma there and
 outshines every other model (another extended source, the sum of unrelated compact sources).
-What counts as a distinct *peak* is made explicit (a human judges it by eye): a local maximum
-above the 5 sigma contour that either sits on its own 5 sigma island or is separated from every
-brighter accepted peak by a dip of at least ``max(3 sigma, 10 % of its height)``.
 
 Images are ``(H, W)`` = ``(row, col)``; positions ``(x, y)`` = ``(col, row)`` in pixels.
 """
@@ -20,11 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from napari_radiogal.ab_rule import Morphology, classify_ratio, measure_morphology
 from napari_radiogal.stats import islands
 
 __all__ = [
@@ -38,199 +33,6 @@ __all__ = [
 ]
 
 _EIGHT = ndimage.generate_binary_structure(2, 2)
-
-
-@dataclass(frozen=True)
-class Morphology:
-    """The paper's morphology measurement of one source.
-
-    Attributes
-    ----------
-    a_px : float
-        Distance between the two brightest distinct peaks, pixels (0 with one peak).
-    b_px : float
-        Extent of the 5 sigma region along its major axis, pixels (box edges, not centres).
-    ratio : float
-        ``a / b`` (0 with one peak, NaN without any 5 sigma pixel).
-    peaks : tuple of (x, y)
-        The one or two peaks used, brightest first.
-    axis_deg : float
-        Major-axis angle from +x (columns) toward +y (rows), degrees in [0, 180).
-    n_pixels : int
-        Pixels above the contour level that belong to the source.
-    category : str or None
-        ``"FR-I"``, ``"FR-II"``, ``"FR-X"``, ``"R"``, or ``None`` when nothing is above 5 sigma.
-    """
-
-    a_px: float
-    b_px: float
-    ratio: float
-    peaks: tuple[tuple[float, float], ...]
-    axis_deg: float
-    n_pixels: int
-    category: str | None
-
-
-def classify_ratio(
-    a: float, b: float, n_peaks: int, *, fr1_max: float = 0.45, fr2_min: float = 0.55
-) -> str:
-    """The paper's rule: R with fewer than two peaks, else FR-I / FR-X / FR-II by ``a/b``.
-
-    Examples
-    --------
-    >>> classify_ratio(30.0, 100.0, 2), classify_ratio(50.0, 100.0, 2)
-    ('FR-I', 'FR-X')
-    >>> classify_ratio(80.0, 100.0, 2), classify_ratio(0.0, 20.0, 1)
-    ('FR-II', 'R')
-    """
-    if n_peaks < 2 or a <= 0:
-        return "R"
-    ratio = a / b
-    if ratio < fr1_max:
-        return "FR-I"
-    if ratio > fr2_min:
-        return "FR-II"
-    return "FR-X"
-
-
-def measure_morphology(
-    image: np.ndarray,
-    sigma: float,
-    region: np.ndarray | None = None,
-    *,
-    contour_sigma: float = 5.0,
-    peak_footprint: int = 5,
-    prominence_sigma: float = 3.0,
-    prominence_fraction: float = 0.1,
-    fr1_max: float = 0.45,
-    fr2_min: float = 0.55,
-    max_checks: int = 40,
-) -> Morphology:
-    """Measure ``a``, ``b`` and the class of one source on a noisy image.
-
-    Parameters
-    ----------
-    image : ndarray (H, W)
-        Noisy image, Jy/beam (or any unit consistent with ``sigma``).
-    sigma : float
-        Image RMS (the paper's clipped-MAD estimate), same unit.
-    region : ndarray of bool (H, W), optional
-        Pixels that belong to the source; everything above the contour if omitted.
-    contour_sigma : float
-        The contour whose extent along the major axis is ``b`` (5 in the paper).
-    peak_footprint : int
-        Side of the square window in which a peak must be the maximum, pixels (about the
-        beam's minor FWHM: two peaks closer than a beam are not resolved).
-    prominence_sigma, prominence_fraction : float
-        A peak sharing a 5 sigma island with a brighter peak must be separated from it by a
-        dip of at least ``max(prominence_sigma * sigma, prominence_fraction * height)``.
-    fr1_max, fr2_min : float
-        Class thresholds on ``a/b``.
-    max_checks : int
-        At most this many candidate peaks get the (relatively costly) dip test.
-
-    Returns
-    -------
-    Morphology
-    """
-    img = np.asarray(image, dtype=np.float64)
-    level = contour_sigma * sigma
-    above = np.zeros(img.shape, dtype=bool)
-    np.greater(img, level, out=above, where=np.isfinite(img))
-    if region is not None:
-        above &= np.asarray(region, dtype=bool)
-    n_pixels = int(above.sum())
-    if n_pixels == 0:
-        return Morphology(0.0, 0.0, math.nan, (), 0.0, 0, None)
-    rows, cols = np.nonzero(above)
-    r0, r1 = rows.min(), rows.max() + 1
-    c0, c1 = cols.min(), cols.max() + 1
-    sub = img[r0:r1, c0:c1]
-    sub_above = above[r0:r1, c0:c1]
-
-    axis_deg, b = _major_axis_extent(cols.astype(np.float64), rows.astype(np.float64))
-    peaks = _distinct_peaks(
-        sub, sub_above, sigma, peak_footprint, prominence_sigma, prominence_fraction, max_checks
-    )
-    peaks_xy = tuple((float(c + c0), float(r + r0)) for r, c in peaks)
-    if len(peaks_xy) >= 2:
-        a = math.dist(peaks_xy[0], peaks_xy[1])
-    else:
-        a = 0.0
-    category = classify_ratio(a, b, len(peaks_xy), fr1_max=fr1_max, fr2_min=fr2_min)
-    return Morphology(a, b, a / b if b > 0 else math.nan, peaks_xy, axis_deg, n_pixels, category)
-
-
-def _major_axis_extent(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Principal axis of a pixel set and the set's extent along it (pixel edges included)."""
-    if x.size == 1:
-        return 0.0, 1.0
-    xc, yc = x - x.mean(), y - y.mean()
-    cov = np.cov(np.vstack([xc, yc]))
-    evals, evecs = np.linalg.eigh(cov)
-    ux, uy = evecs[:, int(np.argmax(evals))]
-    proj = xc * ux + yc * uy
-    # A unit pixel projects onto the axis with length |ux| + |uy|.
-    b = float(proj.max() - proj.min() + abs(ux) + abs(uy))
-    angle = math.degrees(math.atan2(uy, ux)) % 180.0
-    return angle, b
-
-
-def _distinct_peaks(
-    img: np.ndarray,
-    above: np.ndarray,
-    sigma: float,
-    footprint: int,
-    prominence_sigma: float,
-    prominence_fraction: float,
-    max_checks: int,
-) -> list[tuple[int, int]]:
-    """The one or two brightest distinct peaks as (row, col) in ``img``'s frame."""
-    masked = np.where(above, img, -np.inf)
-    footprint = max(1, int(footprint) | 1)
-    local_max = masked == ndimage.maximum_filter(masked, size=footprint, mode="nearest")
-    local_max &= above
-    rows, cols = np.nonzero(local_max)
-    if rows.size == 0:
-        return []
-    values = img[rows, cols]
-    order = np.argsort(-values, kind="stable")
-    rows, cols, values = rows[order], cols[order], values[order]
-    islands, _ = ndimage.label(above, structure=_EIGHT)
-    accepted = [(int(rows[0]), int(cols[0]))]
-    first_island = islands[rows[0], cols[0]]
-    checks = 0
-    for r, c, v in zip(rows[1:], cols[1:], values[1:], strict=True):
-        island = islands[r, c]
-        if island != first_island:
-            # Its own 5 sigma island: distinct by definition (a disjoint lobe).
-            accepted.append((int(r), int(c)))
-            break
-        if checks >= max_checks:
-            continue
-        checks += 1
-        dip = max(prominence_sigma * sigma, prominence_fraction * v)
-        if _separated(img, above & (islands == island), (r, c), accepted[0], v - dip):
-            accepted.append((int(r), int(c)))
-            break
-    return accepted
-
-
-def _separated(
-    img: np.ndarray,
-    region: np.ndarray,
-    peak: tuple[int, int],
-    higher: tuple[int, int],
-    level: float,
-) -> bool:
-    """Whether ``peak`` and ``higher`` fall apart in ``region & (img > level)``."""
-    rows, cols = np.nonzero(region)
-    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    sub = region[r0:r1, c0:c1] & (img[r0:r1, c0:c1] > level)
-    labels, _ = ndimage.label(sub, structure=_EIGHT)
-    a = labels[peak[0] - r0, peak[1] - c0]
-    b = labels[higher[0] - r0, higher[1] - c0]
-    return bool(a != b or a == 0)
 
 
 def ownership(

@@ -15,6 +15,14 @@ Morphologies (paper section 2.3.2, SIMULATOR.md):
 * FR-X: the brightest emission halfway along each arm (either jet-like or lobe-like).
 * R: barely resolved, one peak, slightly elongated.
 
+Shape families (:func:`apply_family`, weights in ``SkyConfig.lobe_families``) reshape a
+two-sided recipe after it is drawn, for the variety of real skies: ``classic`` (the above),
+``flat`` (flat-topped, sharp-edged lobes and plumes), ``hotspot_halo`` (a compact hotspot in
+a wide faint halo), ``knotty`` (discrete knots along the jets), ``plume`` (jets that widen
+early into broad plumes), ``wat`` / ``nat`` (wide- / narrow-angle tails), ``head_tail`` (both
+jets swept to one side), ``one_sided`` (core and one jet) and ``double_double`` (a restarted
+inner pair of lobes inside the old outer pair).
+
 Units: pixels for positions and sizes, ``(x, y)`` = ``(col, row)``; angles in radians from
 +x toward +y; fluxes relative (the caller scales the source to its peak signal-to-noise).
 """
@@ -35,6 +43,7 @@ __all__ = [
     "draw_recipe",
     "build_components",
     "retarget",
+    "apply_family",
     "TARGET_RATIO",
 ]
 
@@ -125,6 +134,16 @@ class DoubleRecipe:
     bridge_level: float = 0.0
     texture: np.ndarray = field(default_factory=lambda: np.ones((2, _MAX_CHAIN)))
     flags: set[str] = field(default_factory=set)
+    # shape family (apply_family); the defaults are the classic shapes
+    family: str = "classic"
+    cross_offsets: tuple[float, ...] = (-0.3, 0.0, 0.3)
+    halo_position: float = 0.0
+    halo_size: float = 0.0
+    halo_flux: float = 0.0
+    knot_positions: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
+    knot_fluxes: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
+    inner_scale: float = 0.0
+    inner_flux: float = 0.0
 
     @property
     def las(self) -> float:
@@ -297,6 +316,144 @@ def _draw_r(rng: np.random.Generator, host: tuple[float, float], las_px: float) 
     )
 
 
+def apply_family(
+    rng: np.random.Generator, recipe: DoubleRecipe | CompactRecipe, family: str
+) -> DoubleRecipe | CompactRecipe:
+    """Reshape a freshly drawn recipe into one of the shape families.
+
+    ``classic`` and R sources (:class:`CompactRecipe`) come back unchanged without drawing a
+    random number, so a sky of classic shapes only is the same with or without this step.
+    Every family keeps the recipe's ``peak_fraction`` as the place of the brightest feature
+    of each arm, so :func:`retarget` still steers the measured a/b.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    recipe : DoubleRecipe or CompactRecipe
+    family : str
+        One of :data:`napari_radiogal.sky.config.LOBE_FAMILIES`.
+
+    Returns
+    -------
+    DoubleRecipe or CompactRecipe
+        A new recipe (the input is not modified); its ``flags`` gain the family name.
+    """
+    if family == "classic" or isinstance(recipe, CompactRecipe):
+        return recipe
+    change = _FAMILIES[family](rng, recipe)
+    return replace(recipe, family=family, flags=recipe.flags | {family}, **change)
+
+
+def _family_flat(rng, r: DoubleRecipe) -> dict:
+    # Five equal chains make a flat top with steep edges (a Sersic index well below 0.5).
+    return {
+        "cross_offsets": (-0.4, -0.2, 0.0, 0.2, 0.4),
+        "lobe_brighten": rng.uniform(0.0, 0.3),
+        "lobe_width": rng.uniform(0.45, 0.8),
+        "fade_power": rng.uniform(0.2, 0.6),
+        "jet_level": rng.uniform(0.5, 0.9),
+        "plume_widen": rng.uniform(1.0, 2.5),
+    }
+
+
+def _family_hotspot_halo(rng, r: DoubleRecipe) -> dict:
+    return {
+        "knot_sigma": rng.uniform(0.3, 1.0),
+        "hotspot_fraction": rng.uniform(0.5, 1.5),
+        "halo_position": rng.uniform(0.55, 0.85),
+        "halo_size": rng.uniform(0.2, 0.4),
+        "halo_flux": rng.uniform(0.5, 2.0),
+        "lobe_width": rng.uniform(0.2, 0.35),
+    }
+
+
+def _family_knotty(rng, r: DoubleRecipe) -> dict:
+    n = int(rng.integers(3, 8))
+    positions = np.sort(rng.uniform(0.08, 0.95, size=(2, n)), axis=1)
+    return {
+        "knot_positions": positions,
+        "knot_fluxes": rng.uniform(0.1, 0.5, size=(2, n)),
+        "jet_level": r.jet_level * rng.uniform(0.2, 0.5),
+        "knot_sigma": rng.uniform(0.4, 1.2),
+    }
+
+
+def _family_plume(rng, r: DoubleRecipe) -> dict:
+    return {
+        "plume_start": rng.uniform(0.15, 0.45),
+        "plume_widen": rng.uniform(2.0, 4.0),
+        "opening": math.tan(math.radians(rng.uniform(10.0, 25.0))),
+        "fade_power": rng.uniform(0.3, 0.8),
+        "lobe_width": rng.uniform(0.6, 0.9),
+        "lobe_start": min(r.lobe_start, rng.uniform(0.05, 0.3)),
+    }
+
+
+def _bend_both(rng, degrees: tuple[float, float], power: tuple[float, float]) -> dict:
+    beta = math.radians(rng.uniform(*degrees)) * (1 if rng.random() < 0.5 else -1)
+    return {
+        "bend": (beta * rng.uniform(0.95, 1.0), -beta * rng.uniform(0.95, 1.0)),
+        "bend_power": rng.uniform(*power),
+    }
+
+
+def _family_wat(rng, r: DoubleRecipe) -> dict:
+    # Wide-angle tails: straight jets that bend late by 20-45 degrees toward one side, so
+    # the tails open at 90-140 degrees.
+    return _bend_both(rng, (20.0, 45.0), (1.5, 3.0))
+
+
+def _family_nat(rng, r: DoubleRecipe) -> dict:
+    # Narrow-angle tails: each jet turns by ~75-95 degrees right after the core (bend power
+    # < 1 puts the turn early), so the two tails run nearly parallel.
+    return _bend_both(rng, (75.0, 95.0), (0.25, 0.5))
+
+
+def _family_head_tail(rng, r: DoubleRecipe) -> dict:
+    # Both jets leave the bright head on the same side and merge into one long tail.
+    pa = r.arm_angle[0]
+    spread = rng.uniform(0.05, 0.25)
+    curve = math.radians(rng.uniform(-40.0, 40.0))
+    tail = 0.9 * sum(r.arm_length)
+    return {
+        "arm_angle": (pa - spread, pa + spread),
+        "arm_length": (tail, tail * rng.uniform(0.8, 1.0)),
+        "bend": (curve + spread, curve - spread),
+        "bend_power": rng.uniform(0.6, 1.2),
+        "core_flux": max(r.core_flux, rng.uniform(0.3, 1.5)),
+    }
+
+
+def _family_one_sided(rng, r: DoubleRecipe) -> dict:
+    # Doppler boosting hides the counter-jet: arm 1 carries no flux and is a stub.
+    return {
+        "arm_flux": (r.arm_flux[0] * rng.uniform(1.0, 2.0), 0.0),
+        "arm_length": (r.arm_length[0] + 0.8 * r.arm_length[1], 0.05 * r.arm_length[1]),
+        "core_flux": max(r.core_flux, rng.uniform(0.3, 1.2)),
+    }
+
+
+def _family_double_double(rng, r: DoubleRecipe) -> dict:
+    return {
+        "style": "lobe",
+        "inner_scale": rng.uniform(0.25, 0.5),
+        "inner_flux": rng.uniform(0.3, 1.0),
+    }
+
+
+_FAMILIES = {
+    "flat": _family_flat,
+    "hotspot_halo": _family_hotspot_halo,
+    "knotty": _family_knotty,
+    "plume": _family_plume,
+    "wat": _family_wat,
+    "nat": _family_nat,
+    "head_tail": _family_head_tail,
+    "one_sided": _family_one_sided,
+    "double_double": _family_double_double,
+}
+
+
 def retarget(recipe: DoubleRecipe, measured_ratio: float) -> DoubleRecipe:
     """Move the arms' brightest emission so that a/b moves toward the recipe's target.
 
@@ -332,7 +489,52 @@ def build_components(recipe: DoubleRecipe | CompactRecipe) -> tuple[Components, 
             parts.append(_jet_arm(recipe, arm))
         else:
             parts.append(_lobe_arm(recipe, arm))
+        if recipe.family != "classic":
+            parts.append(_family_extras(recipe, arm))
+    if recipe.inner_scale > 0:
+        parts.append(_inner_double(recipe))
     return Components.concat(parts), core_index
+
+
+def _along(r: DoubleRecipe, arm: int, fractions: np.ndarray):
+    """Points and tangents at ``fractions`` of an arm's length."""
+    length = r.arm_length[arm]
+    return arm_path(r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, fractions * length)
+
+
+def _family_extras(r: DoubleRecipe, arm: int) -> Components:
+    """Halo and discrete knots of the hotspot_halo and knotty families (empty otherwise)."""
+    parts = []
+    scale = r.arm_flux[arm] * 2.0 * math.pi
+    if r.halo_flux > 0:
+        x, y, _ = _along(r, arm, np.array([r.halo_position]))
+        sig = max(1.5, r.halo_size * r.arm_length[arm])
+        # Halo surface brightness ~ 0.15 of the lobe chain's, spread wide.
+        parts.append(_point((float(x[0]), float(y[0])), sig, 0.15 * r.halo_flux * scale * sig**2))
+    if r.knot_positions.size:
+        x, y, _ = _along(r, arm, r.knot_positions[arm])
+        n = x.size
+        sig = np.full(n, r.knot_sigma)
+        parts.append(
+            Components(x, y, sig, sig, np.zeros(n), r.knot_fluxes[arm] * scale * r.knot_sigma**2)
+        )
+    return Components.concat(parts)
+
+
+def _inner_double(r: DoubleRecipe) -> Components:
+    """The restarted inner pair of lobes of a double-double, on the same axis."""
+    inner = replace(
+        r,
+        family="classic",
+        inner_scale=0.0,
+        arm_length=tuple(a * r.inner_scale for a in r.arm_length),
+        bend=(0.0, 0.0),
+        bridge_level=0.0,
+        lobe_start=0.5,
+        core_flux=0.0,
+    )
+    comps = Components.concat([_lobe_arm(inner, arm) for arm in (0, 1)])
+    return comps.scaled(r.inner_flux)
 
 
 def _build_r(recipe: CompactRecipe) -> Components:
@@ -403,7 +605,9 @@ def _chain_samples(
     return start + (np.arange(n) + 0.5) * ds, ds
 
 
-def _flat_chain(x, y, tangent, sigma_along, width, brightness) -> Components:
+def _flat_chain(
+    x, y, tangent, sigma_along, width, brightness, offsets=(-0.3, 0.0, 0.3)
+) -> Components:
     """Elements along an arm with a flat-topped cross-section of FWHM ~ ``width``.
 
     Real lobes and plumes have sharp edges; a Gaussian cross-section would make the 3 sigma
@@ -428,8 +632,14 @@ def _flat_chain(x, y, tangent, sigma_along, width, brightness) -> Components:
         )
     ]
     wide = ~narrow
-    sig = 0.2 * width[wide]
-    for offset, weight in ((-0.3, 0.8), (0.0, 1.0), (0.3, 0.8)):
+    if len(offsets) == 3:
+        sig = 0.2 * width[wide]
+        weights = (0.8, 1.0, 0.8)
+    else:
+        # More, narrower chains of equal weight: a flatter top and sharper edges.
+        sig = (0.6 / len(offsets)) * width[wide]
+        weights = (1.0,) * len(offsets)
+    for offset, weight in zip(offsets, weights, strict=True):
         flux = weight * brightness[wide] * 2.0 * math.pi * sigma_along[wide] * sig
         chains.append(
             Components(
@@ -466,7 +676,9 @@ def _jet_arm(r: DoubleRecipe, arm: int) -> Components:
     brightness = r.arm_flux[arm] * (
         knot + r.jet_level * ramp * fade * end_taper * r.texture[arm, : s.size]
     )
-    chain = _flat_chain(x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness)
+    chain = _flat_chain(
+        x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness, r.cross_offsets
+    )
     # A compact knot at the flaring point makes the peak crisp on bright sources.
     kx, ky, _ = arm_path(
         r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, np.array([sk])
@@ -493,7 +705,7 @@ def _lobe_arm(r: DoubleRecipe, arm: int) -> Components:
         brightness = 0.35 + 0.65 * np.exp(-0.5 * ((s - sh) / span) ** 2)
     fade_in = np.clip(u / 0.15, 0.0, 1.0) ** 2 * (3.0 - 2.0 * np.clip(u / 0.15, 0.0, 1.0))
     brightness = r.arm_flux[arm] * brightness * (0.3 + 0.7 * fade_in) * r.texture[arm, : s.size]
-    lobe = _flat_chain(x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness)
+    lobe = _flat_chain(x, y, tangent, np.full_like(s, 0.6 * ds), width, brightness, r.cross_offsets)
     parts = [lobe]
     hx, hy, _ = arm_path(
         r.host, r.arm_angle[arm], length, r.bend[arm], r.bend_power, np.array([sh])

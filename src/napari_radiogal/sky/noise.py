@@ -19,7 +19,14 @@ from scipy import fft
 
 from napari_radiogal.stats import clipped_noise
 
-__all__ = ["correlated_noise", "calibrate_noise_scale", "stripes", "sidelobe_rings"]
+__all__ = [
+    "correlated_noise",
+    "calibrate_noise_scale",
+    "stripes",
+    "sidelobe_rings",
+    "ripple",
+    "background_offset",
+]
 
 
 def correlated_noise(
@@ -105,14 +112,18 @@ def calibrate_noise_scale(
 
 
 def stripes(
-    rng: np.random.Generator, shape: tuple[int, int], sigma: float, beam_cov: np.ndarray
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    sigma: float,
+    beam_cov: np.ndarray,
+    amplitude_sigma: tuple[float, float] = (0.3, 0.7),
 ) -> np.ndarray:
     """Low-level parallel stripes (e.g. from a bright source outside the field).
 
     A few plane waves of wavelength 8-40 px at one random orientation, total amplitude
-    0.3-0.7 sigma rms (``sigma`` in image units), tapered across the stripes; wavelengths of at
-    least 8 px keep them smoother than the beam. ``beam_cov`` is accepted for symmetry with
-    :func:`sidelobe_rings`.
+    ``amplitude_sigma`` (drawn uniformly, default 0.3-0.7) sigma rms (``sigma`` in image
+    units), tapered across the stripes; wavelengths of at least 8 px keep them smoother than
+    the beam. ``beam_cov`` is accepted for symmetry with :func:`sidelobe_rings`.
     """
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -129,7 +140,7 @@ def stripes(
     centre = v_mid + rng.uniform(-0.3, 0.3) * max(h, w)
     taper = np.exp(-0.5 * ((v - centre) / (rng.uniform(0.3, 1.0) * max(h, w))) ** 2)
     out *= taper
-    amplitude = rng.uniform(0.3, 0.7) * sigma / max(1e-12, float(np.std(out)))
+    amplitude = rng.uniform(*amplitude_sigma) * sigma / max(1e-12, float(np.std(out)))
     return amplitude * out
 
 
@@ -140,11 +151,13 @@ def sidelobe_rings(
     y: float,
     peak: float,
     beam_cov: np.ndarray,
+    amplitude: tuple[float, float] = (0.003, 0.015),
 ) -> np.ndarray:
     """Residual sidelobes around a bright source at ``(x, y)``: rings and six radial spokes.
 
-    Amplitude 0.3-1.5 % of the source's peak (Jy/beam), alternating sign with radius, six-fold
-    spokes like an ASKAP PSF, fading with radius. Rendered analytically, beam-smooth.
+    Amplitude a fraction ``amplitude`` (drawn uniformly, default 0.3-1.5 %) of the source's
+    peak (Jy/beam), alternating sign with radius, six-fold spokes like an ASKAP PSF, fading
+    with radius. Rendered analytically, beam-smooth.
     """
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -158,5 +171,35 @@ def sidelobe_rings(
     spokes = 0.5 + 0.5 * np.cos(6.0 * (phi - rng.uniform(0, math.pi / 3)))
     pattern = rings * (0.4 + 0.6 * spokes**4)
     pattern *= 1.0 - np.exp(-0.5 * (r / (2.0 * beam_sigma)) ** 2)  # no ring on the source
-    amplitude = rng.uniform(0.003, 0.015) * peak
-    return amplitude * pattern
+    return rng.uniform(*amplitude) * peak * pattern
+
+
+def ripple(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """A large-scale ripple: 1-2 plane waves of 0.4-2 image widths, 0.2-1 ``sigma`` rms.
+
+    Mosaicking seams and deconvolution errors leave such undulations in real images; they
+    move the 3 sigma islands up and down over the whole cut-out.
+    """
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    out = np.zeros(shape)
+    for _ in range(int(rng.integers(1, 3))):
+        angle = rng.uniform(0.0, math.pi)
+        wavelength = rng.uniform(0.4, 2.0) * max(h, w)
+        u = xx * math.cos(angle) + yy * math.sin(angle)
+        out += np.cos(2.0 * math.pi * u / wavelength + rng.uniform(0.0, 2.0 * math.pi))
+    return rng.uniform(0.2, 1.0) * sigma * out / max(1e-12, float(np.std(out)))
+
+
+def background_offset(
+    rng: np.random.Generator, shape: tuple[int, int], sigma: float, rms_sigma: float
+) -> np.ndarray:
+    """A smooth background: a constant plus a plane, each of rms ``rms_sigma * sigma``.
+
+    The gradient is ``rms_sigma * sigma`` per image width. Real images sit on negative bowls
+    (missing short spacings) or positive residuals of the sky model.
+    """
+    h, w = shape
+    level, gx, gy = rng.normal(0.0, rms_sigma * sigma, size=3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    return level + (gx * (xx - 0.5 * (w - 1)) + gy * (yy - 0.5 * (h - 1))) / max(h, w)
