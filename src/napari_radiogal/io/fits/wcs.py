@@ -300,19 +300,19 @@ def pixel_scale_from_wcs_header(header_text: str) -> float | None:
     1.5
     """
     text = header_text.replace("\r", "")
-    try:
-        header = fits.Header.fromstring(text, sep="\n" if "\n" in text else "")
-        if _singular_linear_part(header) is not None:
-            return None
-        with warnings.catch_warnings():
-            # only the scale is wanted: wcslib's remarks on dates or axes do not matter here
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        # only the scale is wanted: astropy's remarks on cards, dates or axes do not matter
+        warnings.simplefilter("ignore")
+        try:
+            header = fits.Header.fromstring(text, sep="\n" if "\n" in text else "")
+            if _singular_linear_part(header) is not None:
+                return None
             celestial = WCS(header).celestial
             if celestial.naxis != 2:
                 return None
             area_deg2 = float(proj_plane_pixel_area(celestial))
-    except (ValueError, KeyError, TypeError, MemoryError):
-        return None
+        except (ValueError, KeyError, TypeError, MemoryError):
+            return None
     if not (math.isfinite(area_deg2) and area_deg2 > 0):
         return None
     return math.sqrt(area_deg2) * 3600.0
