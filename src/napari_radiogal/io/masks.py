@@ -62,7 +62,7 @@ def list_counts_to_rle(
     Examples
     --------
     >>> list_counts_to_rle([1, 2, 1], 2, 2, None, "segmentation")
-    {'size': [2, 2], 'counts': '112'}
+    {'size': [2, 2], 'counts': '121'}
     """
     from pycocotools import mask as mask_utils
 
