@@ -83,7 +83,13 @@ def resolve_backend(backend: str) -> str:
 
 
 def pycocotools_rle(a: Instance) -> dict[str, Any]:
-    """The instance's mask as pycocotools takes it: ``{"size": [H, W], "counts": bytes}``."""
+    """The instance's mask as pycocotools takes it: ``{"size": [H, W], "counts": bytes}``.
+
+    Parameters
+    ----------
+    a : Instance
+        Any RLE spelling in ``a.rle`` (see :func:`~napari_radiogal.io.masks.compressed_rle`).
+    """
     rle = compressed_rle(a.rle)
     return {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
 
@@ -239,11 +245,14 @@ def _copy_dict(d: dict) -> dict:
 def average_precision(precision: np.ndarray) -> float:
     """Mean precision over recall points (and IoUs) in %, NaN when the class has no truth.
 
-    ``precision`` is any slice of :func:`run_cocoeval`'s output; -1 entries (no ground
-    truth) are left out.
-
     Rounded to 1e-9 %: pycocotools divides by ``tp + fp + eps``, so a perfect precision is
     ``1 - 2e-16``; rounding makes a perfect result exactly 100.0.
+
+    Parameters
+    ----------
+    precision : float array
+        Any slice of :func:`run_cocoeval`'s output; -1 entries (no ground truth) are left
+        out.
     """
     valid = precision[precision > -1]
     return round(100.0 * float(valid.mean()), 9) if valid.size else float("nan")

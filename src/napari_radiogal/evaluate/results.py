@@ -61,7 +61,7 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """What :func:`evaluate` measured. Print :meth:`table`; store :meth:`to_dict`.
+    """What :func:`~napari_radiogal.evaluate.evaluate` measured. Print :meth:`table`; store :meth:`to_dict`.
 
     Attributes
     ----------

@@ -395,7 +395,7 @@ def _select_hdu(hdul: fits.HDUList, hdu: HduSpec, path: Path) -> tuple[int | str
 
 
 # --------------------------------------------------------------------------------------
-# Axes, planes, frequency
+# Axes and planes
 # --------------------------------------------------------------------------------------
 def _axis_label(header: fits.Header, axis: int) -> str:
     ctype = str(header.get(f"CTYPE{axis}", "")).strip()
