@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 from astropy.io import fits
+from astropy.wcs import WCS
 
+import _fits_twins as twins
 from napari_radiogal.io.fits.header import (
     axis_value_text,
     beam_cards,
     beam_from_header,
     header_frequency_hz,
+    image_header,
     jy_per_beam_factor,
     normalise_bunit,
     optional_float_card,
@@ -87,3 +90,25 @@ def test_frequency_from_axis_plane_or_keyword():
     assert axis_value_text(cube, 3, 2) == "freq = 820 MHz"
     assert header_frequency_hz(fits.Header({"RESTFRQ": 1.4e9}), {}) == 1.4e9
     assert header_frequency_hz(fits.Header({"FREQ": -1.0}), {}) is None
+
+
+def test_image_header_strips_axes_and_keeps_the_rest() -> None:
+    header = fits.Header(
+        [
+            ("NAXIS", 4),
+            ("NAXIS3", 1),
+            ("TELESCOP", "ASKAP"),
+            *twins.simple_sin_cards(),
+            ("CTYPE3", "FREQ"),
+            ("CRVAL3", 9e8),
+            ("PC3_3", 1.0),
+            ("BLANK", -1),
+            ("HISTORY", "made by a test"),
+        ]
+    )
+    wcs = WCS(fits.Header(twins.simple_sin_cards())).celestial
+    out = image_header(header, wcs, (4, 5), frequency_hz=9e8)
+    assert out["NAXIS"] == 2 and out["NAXIS1"] == 5 and out["NAXIS2"] == 4
+    assert "NAXIS3" not in out and "CTYPE3" not in out and "PC3_3" not in out
+    assert "BLANK" not in out and out["TELESCOP"] == "ASKAP" and out["FREQ"] == 9e8
+    assert "made by a test" in str(out["HISTORY"])
