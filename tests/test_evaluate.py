@@ -18,12 +18,8 @@ from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.cli import main
 from napari_radiogal.errors import CocoFormatError, EvaluationError, EvaluationWarning
-from napari_radiogal.evaluate import (
-    OKS_TOLERANCE,
-    _greedy_match,
-    evaluate,
-    pixel_scale_from_wcs_header,
-)
+from napari_radiogal.evaluate import OKS_TOLERANCE, evaluate
+from napari_radiogal.evaluate.matching import greedy_match
 from napari_radiogal.io.coco import dataset_to_dict, read_coco, write_coco
 
 FR2, FR1, FRX, R = 1, 2, 3, 4  # RadioGalaxyNET category ids
@@ -318,9 +314,9 @@ def test_greedy_matching_is_cocoevals():
 def test_greedy_match_ties_and_threshold():
     iou = np.array([[0.6, 0.6], [0.7, 0.0]])
     # prediction 1 (score 0.9) goes first and takes truth 0; prediction 0 takes truth 1
-    dm, gm = _greedy_match(iou, np.array([0.5, 0.9]), 0.5)
+    dm, gm = greedy_match(iou, np.array([0.5, 0.9]), 0.5)
     assert dm.tolist() == [True, True] and gm.tolist() == [True, True]
-    dm, gm = _greedy_match(iou, np.array([0.5, 0.9]), 0.65)
+    dm, gm = greedy_match(iou, np.array([0.5, 0.9]), 0.65)
     assert dm.tolist() == [False, True] and gm.tolist() == [True, False]
 
 
@@ -427,16 +423,6 @@ def test_some_predictions_without_score_warn():
     pred.instances[0].score = None
     with pytest.warns(EvaluationWarning, match="no score"):
         evaluate(gt, pred)
-
-
-def test_pixel_scale_parsing():
-    assert pixel_scale_from_wcs_header(wcs_header(2.0)) == pytest.approx(2.0)
-    cd = (
-        "CD1_1   = -4.1666666666667E-04\nCD1_2   = 0.0\nCD2_1   = 0.0\n"
-        "CD2_2   = 4.1666666666667E-04\n"
-    )
-    assert pixel_scale_from_wcs_header(cd) == pytest.approx(1.5)
-    assert pixel_scale_from_wcs_header("NAXIS   = 2\n") is None
 
 
 # ------------------------------------------------------------------ backends, CLI -------

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
-from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance, encode_mask
+from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.errors import CocoFormatError, CocoFormatWarning
-from napari_radiogal.io import coco
+from napari_radiogal.io import coco, masks, paths, provenance
 from napari_radiogal.io.coco import (
     dataset_from_dict,
-    dataset_root,
     dataset_to_dict,
-    file_sha256,
-    mask_to_polygons,
-    polygons_to_rle,
-    provenance_info,
     read_coco,
-    resolve_image_path,
     validate_dataset,
     write_coco,
 )
@@ -154,41 +145,7 @@ def test_uncompressed_rle_is_compressed_on_reading():
     assert np.array_equal(inst.mask, m)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**32 - 1), st.integers(1, 14), st.integers(1, 14), st.floats(0.05, 0.95))
-def test_polygon_export_is_pixel_exact(seed, h, w, fill):
-    # random masks: holes, pinches (diagonal contacts), single pixels, border pixels
-    m = np.random.default_rng(seed).random((h, w)) < fill
-    polygons = mask_to_polygons(m)
-    if not m.any():
-        assert polygons == []
-        return
-    assert polygons_to_rle(polygons, h, w)["counts"] == encode_mask(m)["counts"]
-
-
-def test_polygons_are_one_part_per_8_connected_component():
-    polys = mask_to_polygons(lobes_with_hole())
-    assert len(polys) == 2
-    assert all(len(p) % 2 == 0 and len(p) >= 8 for p in polys)
-
-
 # --------------------------------------------------------------- RLE validation ---------
-
-
-def test_vectorised_rle_check_agrees_with_pycocotools():
-    rng = np.random.default_rng(0)
-    strings, totals = [], []
-    for _ in range(300):
-        h, w = (int(v) for v in rng.integers(1, 70, 2))
-        m = rng.random((h, w)) < rng.random()
-        strings.append(encode_mask(m)["counts"])
-        totals.append(h * w)
-    ok, sums = coco._rle_strings_totals(strings)
-    assert ok.all() and sums.tolist() == totals
-    # one string per failure: truncated (last char continues), bad char, negative run,
-    # and too long a run (13 continuation characters)
-    ok, _ = coco._rle_strings_totals(["6230009", "623000i", "62\x7f", "1O", "o" * 13 + "1"])
-    assert ok.tolist() == [True, False, False, False, False]
 
 
 def test_reading_does_not_decode_masks(tmp_path, monkeypatch):
@@ -336,55 +293,7 @@ def test_nan_noise_is_written_as_null(tmp_path):
     assert json.loads(path.read_text())["images"][0]["noise_sigma"] is None
 
 
-# --------------------------------------------------------------- paths, provenance ------
-
-
-def test_paths_are_relative_to_the_data_set_root(tmp_path):
-    root = tmp_path / "survey"
-    (root / "radio").mkdir(parents=True)
-    (root / "radio" / "a.fits").write_bytes(b"x")
-    ann = root / "annotations" / "test.json"
-    rec = full_dataset().images[0]
-    assert dataset_root(ann) == root.resolve()
-    assert resolve_image_path(ann, rec) == root.resolve() / "radio" / "a.fits"
-    assert resolve_image_path(ann, rec, "ir_file") == root.resolve() / "ir" / "a.fits"
-    assert resolve_image_path(ann, ImageRecord(1, "x", 1, 1), "ir_file") is None
-    # a JSON outside annotations/: paths are relative to its own folder
-    assert dataset_root(root / "preds.json") == root.resolve()
-    # an absolute path is used as is
-    abs_rec = ImageRecord(1, str(tmp_path / "elsewhere.fits"), 1, 1)
-    assert resolve_image_path(ann, abs_rec) == tmp_path / "elsewhere.fits"
-    # fallback: the images moved into annotations/ beside the JSON (no root/radio/a.fits)
-    moved = tmp_path / "moved"
-    (moved / "annotations" / "radio").mkdir(parents=True)
-    (moved / "annotations" / "radio" / "a.fits").write_bytes(b"x")
-    found = resolve_image_path(moved / "annotations" / "t.json", rec)
-    assert found == (moved / "annotations" / "radio" / "a.fits").resolve()
-    # with an explicit root there is no fallback
-    assert resolve_image_path(moved / "annotations" / "t.json", rec, root=moved) == (
-        moved / "radio" / "a.fits"
-    )
-
-
-def test_file_sha256_and_provenance(tmp_path):
-    f = tmp_path / "in" / "radio.fits"
-    f.parent.mkdir()
-    f.write_bytes(b"abc")
-    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2
-    assert file_sha256(f) == expected == hashlib.sha256(b"abc").hexdigest()
-    info = provenance_info(
-        model_name="default",
-        model_sha256="00ff",
-        inputs=[f],
-        root=tmp_path,
-        parameters={"scales": (1.0, 0.5)},
-        run="t1",
-    )
-    assert info["software"]["name"] == "napari-radiogal"
-    assert info["model"] == {"name": "default", "sha256": "00ff"}
-    assert info["input_files"] == [{"path": "in/radio.fits", "bytes": 3, "sha256": expected}]
-    assert info["parameters"] == {"scales": [1.0, 0.5]} and info["run"] == "t1"
-    json.dumps(info, allow_nan=False)  # JSON-ready
+# --------------------------------------------------------------- polygon export --------
 
 
 def test_polygon_export_falls_back_to_rle_for_an_empty_mask(tmp_path):
@@ -398,3 +307,21 @@ def test_polygon_export_falls_back_to_rle_for_an_empty_mask(tmp_path):
     back = read_coco(path)
     assert not back.instances[1].mask.any()
     assert np.array_equal(back.instances[0].mask, lobes_with_hole())
+
+
+def test_non_finite_extra_fields_are_written_as_null(tmp_path):
+    ds = full_dataset()
+    ds.instances[0].extra["flux"] = np.float32("inf")
+    ds.info["limits"] = (np.float64("nan"), 2)
+    raw = json.loads(write_coco(tmp_path / "x.json", ds).read_text())
+    assert raw["annotations"][0]["flux"] is None
+    assert raw["info"]["limits"] == [None, 2]
+
+
+def test_mask_path_and_provenance_helpers_are_importable_from_coco():
+    assert coco.mask_to_polygons is masks.mask_to_polygons
+    assert coco.polygons_to_rle is masks.polygons_to_rle
+    assert coco.dataset_root is paths.dataset_root
+    assert coco.resolve_image_path is paths.resolve_image_path
+    assert coco.file_sha256 is provenance.file_sha256
+    assert coco.provenance_info is provenance.provenance_info

@@ -1,4 +1,5 @@
-"""Tests of napari_radiogal.io.fits: the ten real-format files and their synthetic twins."""
+"""Tests of the FITS readers (napari_radiogal.io.fits.reader): the ten real-format files and
+their synthetic twins, planes, lazy reads, broken files, fuzzing."""
 
 from __future__ import annotations
 
@@ -28,13 +29,9 @@ from napari_radiogal.io.fits import (
     Beam,
     InfraredImage,
     RadioImage,
-    image_header,
-    infrared_image_from_array,
     is_lazy,
-    radio_image_from_array,
     read_infrared,
     read_radio,
-    write_fits,
 )
 
 ARCSEC = 1 / 3600
@@ -669,60 +666,6 @@ def test_lazy_fallbacks_warn(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------
 # Round trips, constructors, header
 # ----------------------------------------------------------------------------------------
-def test_write_fits_round_trip(tmp_path: Path) -> None:
-    source = read_radio(twins.askap_vast_4d(tmp_path / "vast.fits", size=32))
-    out = write_fits(source, tmp_path / "out.fits")
-    again = read_radio(out)
-    np.testing.assert_array_equal(again.data, source.data)
-    assert again.beam == source.beam and again.frequency_hz == source.frequency_hz
-    assert fits.getheader(out)["NAXIS"] == 2 and "CTYPE3" not in fits.getheader(out)
-    assert_same_sky(again, tmp_path / "vast.fits")
-    with pytest.raises(FileExistsError):
-        write_fits(source, out)
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-
-
-def test_from_array_constructors(tmp_path: Path) -> None:
-    header = fits.Header(twins.simple_sin_cards())
-    data = np.arange(20, dtype=np.float64).reshape(4, 5)
-    radio = radio_image_from_array(data, header)
-    assert radio.data.dtype == np.float32 and radio.shape == (4, 5)
-    np.testing.assert_allclose(radio.beam, (12 * ARCSEC, 10 * ARCSEC, 30.0), rtol=1e-12)
-    assert radio.unit == "Jy/beam"
-    assert radio.pixel_scale_arcsec == pytest.approx(2.0) and radio.wcs.pixel_shape == (5, 4)
-    plain = radio_image_from_array(data, WCS(header), beam=(0.01, 0.005, 0.0))
-    assert plain.header["BMAJ"] == 0.01 and plain.header["NAXIS1"] == 5
-    ir = infrared_image_from_array(data, WCS(header), unit="DN", magzp=20.5)
-    assert ir.header["MAGZP"] == 20.5 and ir.magzp == 20.5
-    direct = RadioImage(np.zeros((3, 3)), None)  # float64 in, float32 kept
-    assert direct.data.dtype == np.float32 and direct.header["NAXIS1"] == 3
-    from napari_radiogal.errors import InputImageError
-
-    with pytest.raises(InputImageError, match="2-D"):
-        RadioImage(np.zeros((2, 3, 3), np.float32), None)
-    assert "RadioImage(shape=(4, 5)" in repr(radio) and '12"x10"' in repr(radio)
-
-
-def test_image_header_strips_axes_and_keeps_the_rest() -> None:
-    header = fits.Header(
-        [
-            ("NAXIS", 4),
-            ("NAXIS3", 1),
-            ("TELESCOP", "ASKAP"),
-            *twins.simple_sin_cards(),
-            ("CTYPE3", "FREQ"),
-            ("CRVAL3", 9e8),
-            ("PC3_3", 1.0),
-            ("BLANK", -1),
-            ("HISTORY", "made by a test"),
-        ]
-    )
-    wcs = WCS(fits.Header(twins.simple_sin_cards())).celestial
-    out = image_header(header, wcs, (4, 5), frequency_hz=9e8)
-    assert out["NAXIS"] == 2 and out["NAXIS1"] == 5 and out["NAXIS2"] == 4
-    assert "NAXIS3" not in out and "CTYPE3" not in out and "PC3_3" not in out
-    assert "BLANK" not in out and out["TELESCOP"] == "ASKAP" and out["FREQ"] == 9e8
-    assert "made by a test" in str(out["HISTORY"])
 
 
 def test_import_is_free_of_torch() -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from napari_radiogal.errors import CocoFormatError, InputImageError, InputImageWarning
-from napari_radiogal.io.coco import resolve_image_path
+from napari_radiogal.io.paths import resolve_image_path
 from napari_radiogal.io.radiogalaxynet import (
     LAYOUT,
     decode_radiogalaxynet_rgb,

@@ -28,16 +28,9 @@ from astropy.nddata.utils import NoOverlapError, PartialOverlapError
 from astropy.wcs import WCS
 
 from napari_radiogal.errors import FitsFormatWarning, InputImageError, InputImageWarning
-from napari_radiogal.io.fits import (
-    _JY_BEAM,
-    _PREFIX_FACTOR,
-    InfraredImage,
-    RadioImage,
-    _as_float32,
-    _clean_float_plane,
-    image_header,
-    is_lazy,
-)
+from napari_radiogal.io.fits.header import image_header, jy_per_beam_factor
+from napari_radiogal.io.fits.images import InfraredImage, RadioImage, as_float32, is_lazy
+from napari_radiogal.io.fits.reader import clean_float_plane
 
 __all__ = ["reproject_to_grid", "cutout", "REPROJECT_METHODS"]
 
@@ -223,11 +216,11 @@ def cutout(
             f"{position[1]:.1f}) must lie inside {_name(image)} (shape {image.shape}); use "
             "mode='partial' (NaN-filled) or mode='trim'."
         ) from error
-    data = _as_float32(cut.data)
+    data = as_float32(cut.data)
     notes: list[str] = []
     if is_lazy(image):
         # the reader did not look at these pixels yet: blank and convert them now
-        data = _clean_float_plane(data, image.header, notes)
+        data = clean_float_plane(data, image.header, notes)
     image = _converted_radio_unit(image, data)
     if mode == "partial":
         inside = _overlap_pixels(cut)
@@ -310,10 +303,10 @@ def _converted_radio_unit(image: Image, data: np.ndarray) -> Image:
     """Scale mJy/beam or uJy/beam pixels (lazy radio sources) to Jy/beam in place."""
     if not isinstance(image, RadioImage) or image.unit == "Jy/beam":
         return image
-    match = _JY_BEAM.match(image.unit.lower().replace(" ", ""))
-    if match is None:
+    factor = jy_per_beam_factor(image.unit)
+    if factor is None:
         return image
-    data *= np.float32(_PREFIX_FACTOR[match.group("prefix")])
+    data *= np.float32(factor)
     header = image.header.copy()
     header["BUNIT"] = "Jy/beam"
     return dataclasses.replace(image, data=data, unit="Jy/beam", header=header)
@@ -383,9 +376,9 @@ def _input_region(ir: InfraredImage, radio: RadioImage) -> tuple[np.ndarray, WCS
     y1 = min(int(math.ceil(np.max(ir_y[good]))) + _MARGIN_PIXELS + 1, ir_height)
     if x0 >= x1 or y0 >= y1:
         raise InputImageError(_no_overlap_message(ir, radio))
-    region = _as_float32(ir.data[y0:y1, x0:x1])
+    region = as_float32(ir.data[y0:y1, x0:x1])
     if is_lazy(ir):
-        region = _clean_float_plane(region, ir.header, [])
+        region = clean_float_plane(region, ir.header, [])
     return region, ir.wcs[y0:y1, x0:x1]
 
 

@@ -55,30 +55,41 @@ Provenance
 ----------
 ``info`` holds the software version, the model name and sha256, the parameters, and the
 sha256 of every input file; build it with :func:`provenance_info` (and :func:`file_sha256`).
+
+Where the code is
+-----------------
+This module reads, validates and writes COCO files. The masks (RLE, polygons) are in
+:mod:`napari_radiogal.io.masks`, the paths in :mod:`napari_radiogal.io.paths`, the
+provenance in :mod:`napari_radiogal.io.provenance`; their public functions are importable
+from here too.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import logging
 import math
 import os
-import platform
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from napari_radiogal._version import __version__
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import CocoFormatError, CocoFormatWarning
 from napari_radiogal.io.atomic import atomic_copy, atomic_write_text
+from napari_radiogal.io.masks import (
+    check_rle_counts,
+    compressed_rle,
+    exact_polygons,
+    list_counts_to_rle,
+    mask_to_polygons,
+    polygons_to_rle,
+)
+from napari_radiogal.io.paths import dataset_root, resolve_image_path
+from napari_radiogal.io.provenance import file_sha256, jsonable, provenance_info
 
 __all__ = [
     "write_coco",
@@ -179,7 +190,7 @@ def dataset_to_dict(
             ann_id, next_id = next_id, next_id + 1
         d = _instance_to_dict(a, int(ann_id))
         if segmentation == "polygon":
-            polygons = _exact_polygons(a.rle)
+            polygons = exact_polygons(a.rle)
             if polygons is None:
                 lossy += 1
             else:
@@ -193,7 +204,7 @@ def dataset_to_dict(
             stacklevel=2,
         )
     return {
-        "info": _jsonable(dict(dataset.info)),
+        "info": jsonable(dict(dataset.info)),
         "images": images,
         "annotations": annotations,
         "categories": dataset.scheme.to_coco_categories(),
@@ -215,12 +226,12 @@ def _image_to_dict(im: ImageRecord) -> dict[str, Any]:
         d["beam"] = [float(b) for b in im.beam]
     if im.noise_sigma is not None:
         d["noise_sigma"] = _finite_or_none(im.noise_sigma)
-    d.update(_jsonable(im.extra))
+    d.update(jsonable(im.extra))
     return d
 
 
 def _instance_to_dict(a: Instance, ann_id: int) -> dict[str, Any]:
-    rle = _compressed_rle(a.rle)
+    rle = compressed_rle(a.rle)
     x, y, w, h = a.bbox
     d: dict[str, Any] = {
         "id": ann_id,
@@ -240,7 +251,7 @@ def _instance_to_dict(a: Instance, ann_id: int) -> dict[str, Any]:
         if value is not None:
             d[key] = _finite_or_none(value)
     d["reviewed"] = bool(a.reviewed)
-    d.update(_jsonable(a.extra))
+    d.update(jsonable(a.extra))
     return d
 
 
@@ -301,21 +312,6 @@ def write_coco(
 def _finite_or_none(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _jsonable(value: Any) -> Any:
-    """Numpy scalars and arrays (in extra fields and info) as plain Python objects."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,7 +413,7 @@ def dataset_from_dict(
         polygon_count += was_polygon
         instances.append(inst)
     _check_unique([a.id for a in instances if a.id is not None], "annotations", path)
-    _check_rle_counts(instances, path)
+    check_rle_counts(instances, path)
     info = coco.get("info", {})
     if not isinstance(info, Mapping):
         raise CocoFormatError(
@@ -590,7 +586,7 @@ def _segmentation_to_rle(
             )
         counts = seg["counts"]
         if isinstance(counts, list):
-            return _list_counts_to_rle(counts, height, width, path, field), False
+            return list_counts_to_rle(counts, height, width, path, field), False
         if isinstance(counts, bytes):
             counts = counts.decode("ascii", errors="replace")
         if not isinstance(counts, str):
@@ -609,79 +605,6 @@ def _segmentation_to_rle(
     )
 
 
-def _list_counts_to_rle(
-    counts: list, height: int, width: int, path: Any, field: str
-) -> dict[str, Any]:
-    from pycocotools import mask as mask_utils
-
-    try:
-        runs = [int(c) for c in counts]
-    except (TypeError, ValueError):
-        raise _field_error(path, field + ".counts", "RLE counts must be integers.") from None
-    if any(c < 0 for c in runs) or sum(runs) != height * width:
-        raise _field_error(
-            path,
-            field + ".counts",
-            f"invalid RLE: the run lengths must be >= 0 and add up to height*width = "
-            f"{height * width}, they add up to {sum(runs)}; re-encode the mask with "
-            "pycocotools.mask.encode on the image's grid.",
-        )
-    rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-
-
-def polygons_to_rle(
-    polygons: Sequence[Sequence[float]],
-    height: int,
-    width: int,
-    *,
-    path: Any = None,
-    field: str | None = None,
-) -> dict[str, Any]:
-    """Rasterise COCO polygons (several parts allowed) to one compressed RLE.
-
-    Parameters
-    ----------
-    polygons : list of list of float
-        Parts ``[x0, y0, x1, y1, ...]`` in pixel-edge coordinates (see the module docstring);
-        each part needs at least three vertices. Parts are merged by union, as pycocotools'
-        ``annToRLE`` does; inside one part the even-odd rule decides.
-    height, width : int
-        The image size in pixels.
-    path, field : optional
-        Named in the error message.
-
-    Returns
-    -------
-    dict
-        ``{"size": [height, width], "counts": str}``.
-    """
-    from pycocotools import mask as mask_utils
-
-    field = field or "segmentation"
-    parts = []
-    for j, part in enumerate(polygons):
-        if not isinstance(part, (list, tuple)) or len(part) < 6 or len(part) % 2:
-            raise _field_error(
-                path,
-                f"{field}[{j}]",
-                "each polygon part must be a flat list [x0, y0, x1, y1, ...] of at least three "
-                f"vertices (an even count of >= 6 numbers), got {str(part)[:80]}.",
-            )
-        try:
-            values = [float(v) for v in part]
-        except (TypeError, ValueError):
-            raise _field_error(path, f"{field}[{j}]", "polygon vertices must be numbers.") from None
-        if not all(math.isfinite(v) for v in values):
-            raise _field_error(path, f"{field}[{j}]", "polygon vertices must be finite.")
-        parts.append(values)
-    if not parts:
-        raise _field_error(path, field, "an empty polygon list has no pixels; give a mask.")
-    rles = mask_utils.frPyObjects(parts, int(height), int(width))
-    merged = mask_utils.merge(rles, intersect=False)
-    return {"size": [int(height), int(width)], "counts": merged["counts"].decode("ascii")}
-
-
 def _check_unique(ids: list[Any], what: str, path: Any) -> None:
     if len(set(ids)) == len(ids):
         return
@@ -692,115 +615,6 @@ def _check_unique(ids: list[Any], what: str, path: Any) -> None:
         path=path,
         field=f"{what}[].id",
     )
-
-
-def _check_rle_counts(instances: Sequence[Instance], path: Any) -> None:
-    """Check every compressed RLE decodes to exactly H*W pixels (vectorised, no decoding)."""
-    if not instances:
-        return
-    strings = [a.rle["counts"] for a in instances]
-    totals = np.array(
-        [int(a.rle["size"][0]) * int(a.rle["size"][1]) for a in instances], dtype=np.int64
-    )
-    ok, sums = _rle_strings_totals(strings)
-    bad = np.flatnonzero(~ok | (sums != totals))
-    if bad.size:
-        i = int(bad[0])
-        what = (
-            "is not a valid compressed RLE string (bad characters, truncated, or negative runs)"
-            if not ok[i]
-            else f"has run lengths adding up to {int(sums[i])} pixels"
-        )
-        raise CocoFormatError(
-            f"invalid RLE: the counts {what}, but the mask is {instances[i].rle['size']} = "
-            f"{int(totals[i])} pixels ({bad.size} bad mask(s) in all); re-encode the mask with "
-            "pycocotools.mask.encode on the image's grid.",
-            path=path,
-            field=f"annotations[{i}].segmentation.counts",
-        )
-
-
-def _rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the run lengths of many compressed COCO RLE strings at once.
-
-    Implements pycocotools' ``rleFrString`` (LEB128-like 5-bit groups offset by 48, deltas
-    against the run two back from the fourth run on) with numpy over the concatenation of all
-    strings, so 100k masks are checked in milliseconds.
-
-    Returns
-    -------
-    ok : bool array (n,)
-        The string is well formed and every run length is >= 0.
-    sums : int64 array (n,)
-        Total run length (the number of pixels it covers); valid where ``ok``.
-    """
-    n = len(strings)
-    sums = np.zeros(n, dtype=np.int64)
-    try:  # the common case: every counts is an ASCII str
-        lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
-        joined = "".join(strings).encode("ascii")
-    except (TypeError, UnicodeEncodeError):
-        encoded = [
-            s.encode("ascii", errors="replace")
-            if isinstance(s, str)
-            else bytes(s)
-            if isinstance(s, bytes)
-            else b"\x00"
-            for s in strings
-        ]
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
-        joined = b"".join(encoded)
-    # small dtypes throughout: this is memory-bound over millions of characters
-    c = np.frombuffer(joined, dtype=np.uint8) - np.uint8(48)  # wraps below 48 -> >= 64
-    string_of_char = np.repeat(np.arange(n, dtype=np.int32), lengths)
-    more = (c & 0x20).astype(bool)
-    # a string is well formed when every char is valid and its last char ends a run
-    bad_chars = np.bincount(string_of_char[c >= 64], minlength=n) > 0
-    ends = np.cumsum(lengths) - 1
-    nonempty = lengths > 0
-    ok = np.zeros(n, dtype=bool)
-    ok[nonempty] = ~more[ends[nonempty]]
-    ok &= ~bad_chars
-    if not ok.any():
-        return ok, sums
-    if not ok.all():
-        keep = ok[string_of_char]
-        c, more, string_of_char = c[keep], more[keep], string_of_char[keep]
-    # group characters into runs: a run ends at a char without the continuation bit
-    run_end = ~more
-    run_start = np.flatnonzero(np.concatenate(([True], run_end[:-1])))
-    n_chars = np.diff(np.append(run_start, c.size))
-    if n_chars.max(initial=0) > 12:  # a run longer than 2**60 pixels cannot be right
-        ok[np.unique(string_of_char[run_start[n_chars > 12]])] = False
-    run_id = np.repeat(np.arange(run_start.size, dtype=np.int32), n_chars)
-    k = (np.arange(c.size, dtype=np.int32) - run_start[run_id].astype(np.int32)).astype(np.int8)
-    shifted = (c & 0x1F).astype(np.int64) << (5 * np.minimum(k, 12)).astype(np.int64)
-    values = np.add.reduceat(shifted, run_start) if run_start.size else shifted[:0]
-    last_char = c[run_start + n_chars - 1]
-    negative = (last_char & 0x10).astype(bool)
-    values[negative] -= np.int64(1) << (5 * n_chars[negative]).astype(np.int64)
-    # undo the delta coding: run m (m > 2) is stored relative to run m - 2
-    run_string = string_of_char[run_start]
-    first_run = np.flatnonzero(np.concatenate(([True], run_string[1:] != run_string[:-1])))
-    runs_per_string = np.diff(np.append(first_run, run_string.size))
-    m = np.arange(run_string.size) - np.repeat(first_run, runs_per_string)
-    counts = values.copy()
-    for parity in (0, 1):
-        idx = np.flatnonzero((m % 2 == parity) & (m >= 1))  # run 0 is never a base
-        if idx.size == 0:
-            continue
-        vals = values[idx]
-        csum = np.cumsum(vals)
-        # restart the running sum at each string's first run of this chain
-        seg_start = np.concatenate(([True], run_string[idx][1:] != run_string[idx][:-1]))
-        start_pos = np.maximum.accumulate(np.where(seg_start, np.arange(idx.size), 0))
-        counts[idx] = csum - (csum[start_pos] - vals[start_pos])
-    has_runs = np.bincount(run_string, minlength=n) > 0
-    negative_run = np.bincount(run_string[counts < 0], minlength=n) > 0
-    sums = np.zeros(n, dtype=np.int64)
-    np.add.at(sums, run_string[first_run], np.add.reduceat(counts, first_run))
-    ok &= has_runs & ~negative_run
-    return ok, sums
 
 
 def validate_dataset(dataset: CocoDataset, *, path: str | os.PathLike | None = None) -> None:
@@ -850,280 +664,8 @@ def validate_dataset(dataset: CocoDataset, *, path: str | os.PathLike | None = N
         if a.host is not None and not all(math.isfinite(float(v)) for v in a.host):
             raise _field_error(path, f"{where}.keypoints", f"host must be finite, got {a.host}.")
     compressed = [a for a in dataset.instances if isinstance(a.rle["counts"], (str, bytes))]
-    _check_rle_counts(compressed, path)
+    check_rle_counts(compressed, path)
     for i, a in enumerate(dataset.instances):
         if isinstance(a.rle["counts"], list):
             h, w = sizes[a.image_id]
-            _list_counts_to_rle(a.rle["counts"], h, w, path, f"annotations[{i}].segmentation")
-
-
-def _compressed_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
-    """Any RLE dict -> ``{"size": [H, W], "counts": str}``."""
-    h, w = (int(s) for s in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        from pycocotools import mask as mask_utils
-
-        counts = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    return {"size": [h, w], "counts": counts}
-
-
-# --------------------------------------------------------------------------------------------
-# Exact polygons
-# --------------------------------------------------------------------------------------------
-
-# Directed pixel edges, foreground on the right (image y axis points down): for a foreground
-# pixel (r, c) whose neighbour in direction (dr, dc) is background, the edge runs from
-# corner (x0, y0) to (x1, y1), corners given as offsets from (c, r).
-_EDGES = (
-    ((-1, 0), (0, 0), (1, 0)),  # top edge, left to right
-    ((0, 1), (1, 0), (1, 1)),  # right edge, top to bottom
-    ((1, 0), (1, 1), (0, 1)),  # bottom edge, right to left
-    ((0, -1), (0, 1), (0, 0)),  # left edge, bottom to top
-)
-
-
-def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    """Trace a boolean mask along pixel edges into COCO polygons that rasterise back exactly.
-
-    Parameters
-    ----------
-    mask : bool array (H, W)
-        ``(row, col)``.
-
-    Returns
-    -------
-    list of list of float
-        One flat ``[x0, y0, x1, y1, ...]`` part per 8-connected component, in pixel-edge
-        coordinates (pixel ``(r, c)`` covers ``[c, c+1] x [r, r+1]``); holes are joined to
-        their component's outer ring by a doubled bridge segment, which the even-odd
-        rasteriser of pycocotools cancels. ``polygons_to_rle(mask_to_polygons(m), H, W)``
-        equals the RLE of ``m`` (:func:`dataset_to_dict` checks this for every mask it writes).
-        An empty mask gives ``[]``.
-    """
-    from scipy import ndimage
-
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
-    if not mask.any():
-        return []
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    padded = np.pad(mask, 1)
-    out_edges: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    edge_pixel: dict[tuple[int, int, int, int], tuple[int, int]] = {}
-    rows, cols = np.nonzero(mask)
-    for (dr, dc), (ax, ay), (bx, by) in _EDGES:
-        open_side = ~padded[1 + rows + dr, 1 + cols + dc]
-        for r, c in zip(rows[open_side].tolist(), cols[open_side].tolist(), strict=True):
-            start, end = (c + ax, r + ay), (c + bx, r + by)
-            out_edges.setdefault(start, []).append(end)
-            edge_pixel[start + end] = (r, c)
-    rings_by_label: dict[int, list[list[tuple[int, int]]]] = {}
-    while out_edges:
-        start = next(iter(out_edges))
-        r, c = edge_pixel[start + out_edges[start][0]]
-        ring = [start]
-        vertex, prev_dir = start, None
-        while True:
-            ends = out_edges[vertex]
-            end = _choose_turn(vertex, ends, prev_dir)
-            ends.remove(end)
-            if not ends:
-                del out_edges[vertex]
-            prev_dir = (end[0] - vertex[0], end[1] - vertex[1])
-            vertex = end
-            if vertex == start:
-                break
-            ring.append(vertex)
-        rings_by_label.setdefault(int(labels[r, c]), []).append(_drop_collinear(ring))
-    polygons = []
-    for label in sorted(rings_by_label):
-        rings = sorted(rings_by_label[label], key=lambda rg: min((v[1], v[0]) for v in rg))
-        outer, holes = rings[0], rings[1:]
-        path = list(outer)
-        anchor = outer[0]
-        for hole in holes:
-            path += [anchor, *hole, hole[0], anchor]
-        polygons.append([float(v) for vertex in path for v in vertex])
-    return polygons
-
-
-def _choose_turn(
-    vertex: tuple[int, int], ends: list[tuple[int, int]], prev_dir: tuple[int, int] | None
-) -> tuple[int, int]:
-    """At a pinch corner (two pixels touching diagonally) turn right, hugging the pixel."""
-    if prev_dir is None or len(ends) == 1:
-        return ends[0]
-    right = (-prev_dir[1], prev_dir[0])  # rotate clockwise on screen (y down)
-    for end in ends:
-        if (end[0] - vertex[0], end[1] - vertex[1]) == right:
-            return end
-    return ends[0]
-
-
-def _drop_collinear(ring: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Keep only the corners of a closed ring of unit steps."""
-    n = len(ring)
-    keep = []
-    for i in range(n):
-        a, b, c = ring[i - 1], ring[i], ring[(i + 1) % n]
-        if (b[0] - a[0], b[1] - a[1]) != (c[0] - b[0], c[1] - b[1]):
-            keep.append(b)
-    return keep
-
-
-def _exact_polygons(rle: Mapping[str, Any]) -> list[list[float]] | None:
-    """Pixel-edge polygons of an RLE mask, or ``None`` if they would not reproduce it."""
-    from napari_radiogal.annotations import decode_rle
-
-    compressed = _compressed_rle(rle)
-    h, w = compressed["size"]
-    polygons = mask_to_polygons(decode_rle(compressed))
-    if not polygons:
-        return None  # an empty mask has no polygon; keep it as RLE
-    back = polygons_to_rle(polygons, h, w)
-    return polygons if back["counts"] == compressed["counts"] else None
-
-
-# --------------------------------------------------------------------------------------------
-# Paths and provenance
-# --------------------------------------------------------------------------------------------
-
-
-def dataset_root(json_path: str | os.PathLike) -> Path:
-    """The folder that relative paths in a COCO file are relative to.
-
-    ``root/annotations/NAME.json`` -> ``root``; any other ``folder/NAME.json`` -> ``folder``.
-    """
-    folder = Path(json_path).resolve().parent
-    return folder.parent if folder.name == "annotations" else folder
-
-
-def resolve_image_path(
-    dataset_path: str | os.PathLike,
-    record: ImageRecord | Mapping[str, Any],
-    key: str = "file_name",
-    *,
-    root: str | os.PathLike | None = None,
-) -> Path | None:
-    """The absolute path of an image's file named in a COCO file.
-
-    Parameters
-    ----------
-    dataset_path : path-like
-        The COCO JSON file the record came from.
-    record : ImageRecord or mapping
-        The ``images[]`` entry.
-    key : {"file_name", "radio_file", "ir_file"}
-        Which file.
-    root : path-like, optional
-        Override the data set root (default: :func:`dataset_root` of ``dataset_path``).
-
-    Returns
-    -------
-    Path or None
-        ``None`` when the record has no such file. Absolute paths are returned unchanged.
-        A relative path is joined to the root; if that file does not exist but one relative
-        to the JSON's own folder does (a file moved out of ``annotations/`` with its images),
-        that one is returned; otherwise the root-based path (so the caller's error names it).
-    """
-    value = getattr(record, key, None) if isinstance(record, ImageRecord) else record.get(key)
-    if value is None and isinstance(record, ImageRecord):
-        value = record.extra.get(key)
-    if value is None:
-        return None
-    rel = Path(str(value))
-    if rel.is_absolute():
-        return rel
-    base = Path(root) if root is not None else dataset_root(dataset_path)
-    primary = base / rel
-    if not primary.exists() and root is None:
-        beside_json = Path(dataset_path).resolve().parent / rel
-        if beside_json.exists():
-            return beside_json
-    return primary
-
-
-def file_sha256(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """The sha256 hex digest of a file, read in chunks (constant memory for big mosaics)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def provenance_info(
-    *,
-    description: str = "",
-    model_name: str | None = None,
-    model_sha256: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    inputs: Iterable[str | os.PathLike] = (),
-    root: str | os.PathLike | None = None,
-    checksums: bool = True,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A COCO ``info`` block that says how a file was made.
-
-    Parameters
-    ----------
-    description : str
-        Free text (COCO's own ``description`` key).
-    model_name, model_sha256 : str, optional
-        The weights used (from the weights card).
-    parameters : mapping, optional
-        Preprocessing / inference / simulation parameters (``dataclasses.asdict`` of the
-        configs), stored as given.
-    inputs : iterable of path-like
-        Input files (radio and IR FITS...); each is listed with its size and sha256.
-    root : path-like, optional
-        Input paths are stored relative to this folder when they are inside it (use the
-        data set root so the file stays valid when the folder moves).
-    checksums : bool
-        Compute sha256 of the inputs (reads every byte; turn off for huge mosaics).
-    **extra
-        Further keys, stored as given.
-
-    Returns
-    -------
-    dict
-        ``{"description", "date_created" (ISO 8601 UTC), "year", "software": {"name",
-        "version", "python", "numpy"}, "model": {"name", "sha256"} or None, "parameters",
-        "input_files": [{"path", "bytes", "sha256"}], ...}``.
-    """
-    now = _dt.datetime.now(_dt.timezone.utc)
-    files = []
-    for p in inputs:
-        p = Path(p)
-        shown = p
-        if root is not None:
-            try:
-                shown = p.resolve().relative_to(Path(root).resolve())
-            except ValueError:
-                shown = p
-        entry: dict[str, Any] = {"path": shown.as_posix(), "bytes": p.stat().st_size}
-        if checksums:
-            entry["sha256"] = file_sha256(p)
-        files.append(entry)
-    info: dict[str, Any] = {
-        "description": description,
-        "date_created": now.isoformat(timespec="seconds"),
-        "year": now.year,
-        "software": {
-            "name": "napari-radiogal",
-            "version": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
-        "model": None
-        if model_name is None and model_sha256 is None
-        else {"name": model_name, "sha256": model_sha256},
-        "parameters": _jsonable(dict(parameters or {})),
-        "input_files": files,
-    }
-    info.update(_jsonable(extra))
-    return info
+            list_counts_to_rle(a.rle["counts"], h, w, path, f"annotations[{i}].segmentation")

@@ -21,7 +21,7 @@ Layout read by :func:`read_radiogalaxynet`::
 (``instances_{split}.json`` / ``{split}.json`` and ``root/{split}/`` are accepted as well.)
 Each :class:`~napari_radiogal.annotations.ImageRecord` gets ``file_name`` relative to
 ``root`` (e.g. ``"train2017/0001.png"``, resolvable with
-:func:`napari_radiogal.io.coco.resolve_image_path`) and
+:func:`napari_radiogal.io.paths.resolve_image_path`) and
 ``extra = {"layout": "radiogalaxynet", "split": split}``.
 """
 
