@@ -226,13 +226,14 @@ def test_reading_a_card_loads_no_torch(r18, tmp_path):
 def test_bundled_model_card_records_its_benchmark():
     """The shipped weights say what they are and how good they are (benchmarks/accuracy.py)."""
     from napari_radiogal.inference import InferenceConfig
-    from napari_radiogal.models.weights import default_weights_path, read_card, sha256_file
+    from napari_radiogal.io.provenance import file_sha256
+    from napari_radiogal.models.weights import default_weights_path, read_card
 
     path = default_weights_path()
     if not path.is_file():
         pytest.skip("no bundled model in this checkout")
     card = read_card(path)
-    assert card.sha256 == sha256_file(path)
+    assert card.sha256 == file_sha256(path)
     assert card.classes.names == ("FR-II", "FR-I", "FR-X", "R")
     bench = card.metrics["benchmark"]
     # recorded for the current inference defaults, and better than the non-learned baseline

@@ -367,9 +367,9 @@ def export_session(
     from ._catalogue import catalogue_table, dataset_regions
 
     if stem is None:
-        from ._autosave import strip_fits_suffix
+        from napari_radiogal.io.paths import fits_stem
 
-        stem = strip_fits_suffix(session.ctx.record.file_name)
+        stem = fits_stem(session.ctx.record.file_name)
     dataset = session.to_dataset()
     coco_path = output_paths(out_dir, stem)["coco"]
     return write_outputs(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord
+from napari_radiogal.io.paths import fits_stem
 
 from ._layers import ImageContext
 
@@ -33,25 +34,11 @@ __all__ = [
     "context_from_record",
     "context_for_radio_layer",
     "record_for_json",
-    "strip_fits_suffix",
 ]
 
 SIDECAR_SUFFIX = ".radiogal.json"
 #: Debounce delay (ms) between the last edit and the autosave.
 AUTOSAVE_DELAY_MS = 1500
-
-
-def strip_fits_suffix(name: str) -> str:
-    """A file name without its FITS suffix (``.fits``, ``.fits.gz``...), else without its last.
-
-    The stem of the sidecar and of the exported files (``field.fits`` -> ``field``).
-    """
-    from ._reader import FITS_SUFFIXES
-
-    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
 
 
 def sidecar_path(radio_path: str | os.PathLike | None, name: str = "radio") -> Path:
@@ -61,7 +48,7 @@ def sidecar_path(radio_path: str | os.PathLike | None, name: str = "radio") -> P
 
         return cache_dir() / "autosave" / f"{name}{SIDECAR_SUFFIX}"
     p = Path(radio_path)
-    return p.with_name(strip_fits_suffix(p.name) + SIDECAR_SUFFIX)
+    return p.with_name(fits_stem(p.name) + SIDECAR_SUFFIX)
 
 
 def fallback_sidecar_path(radio_path: str | os.PathLike) -> Path:
@@ -72,7 +59,7 @@ def fallback_sidecar_path(radio_path: str | os.PathLike) -> Path:
 
     p = Path(radio_path).resolve()
     tag = hashlib.sha1(str(p.parent).encode()).hexdigest()[:10]  # same name, other folder
-    return cache_dir() / "autosave" / f"{strip_fits_suffix(p.name)}-{tag}{SIDECAR_SUFFIX}"
+    return cache_dir() / "autosave" / f"{fits_stem(p.name)}-{tag}{SIDECAR_SUFFIX}"
 
 
 def existing_sidecar(radio_path: str | os.PathLike | None) -> Path | None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_radiogal.io.paths import fits_stem, is_fits_path
 from napari_radiogal.io.surveys import fits_kind
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,12 @@ __all__ = [
     "infrared_layer_data",
 ]
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
-
 LayerData = tuple[Any, dict[str, Any], str]
 _NO_LAYERS: list = [(None,)]
 
 
 def _is_fits(path: str | os.PathLike) -> bool:
-    return str(path).lower().endswith(FITS_SUFFIXES)
+    return is_fits_path(path)
 
 
 def napari_get_reader(path: str | Sequence[str]) -> Callable | None:
@@ -163,13 +162,7 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
 
 
 def _stem(path: str | os.PathLike | None, default: str) -> str:
-    if path is None:
-        return default
-    name = Path(path).name
-    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
+    return default if path is None else fits_stem(path)
 
 
 def _radio_in_viewer():

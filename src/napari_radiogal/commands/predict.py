@@ -195,13 +195,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _predict_one(args: argparse.Namespace, config, model) -> int:
     from napari_radiogal.inference import segment
-    from napari_radiogal.inference.prediction import _stem
+    from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.fits import read_infrared, read_radio
 
     radio = read_radio(args.radio)
     ir = read_infrared(args.ir) if args.ir is not None else None
     out = args.out if args.out is not None else Path(".")
-    stem = args.stem or _stem(args.radio.name)
+    stem = args.stem or output_stem(args.radio.name)
     _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
     from napari_radiogal.inference import STAGES
 

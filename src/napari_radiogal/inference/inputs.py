@@ -20,6 +20,7 @@ import numpy as np
 
 from napari_radiogal.errors import InputImageError, InputImageWarning
 from napari_radiogal.inference.model import LoadedModel
+from napari_radiogal.io.paths import is_fits_path
 
 __all__ = [
     "ImageInput",
@@ -63,7 +64,6 @@ class ImageInput:
 
 
 #: File suffixes ``inputs_from_coco`` accepts as FITS radio images.
-_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".gz", ".fz")
 
 
 def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Iterator[ImageInput]:
@@ -101,7 +101,7 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
         radio_path = resolve_image_path(json_path, im, "radio_file") or resolve_image_path(
             json_path, im, "file_name"
         )
-        if radio_path is None or radio_path.suffix.lower() not in _FITS_SUFFIXES:
+        if radio_path is None or not is_fits_path(radio_path):
             raise CocoFormatError(
                 f"image {im.id} ({im.file_name}) names no FITS radio file; predict needs "
                 "radio_file (or file_name) pointing at a FITS image.",

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from napari_radiogal.errors import WeightsError
 from napari_radiogal.inference.config import InferenceConfig
+from napari_radiogal.io.provenance import jsonable
 
 __all__ = ["LoadedModel", "load_model", "clear_model_cache", "resolve_model"]
 
@@ -71,7 +70,7 @@ class LoadedModel:
             "architecture": self.card.architecture.to_dict(),
             "classes": self.card.classes.to_dict(),
             "preprocess": self.card.preprocess.to_dict(),
-            "training": _jsonable(self.card.training),
+            "training": jsonable(self.card.training),
             "version": self.card.version,
         }
 
@@ -182,16 +181,3 @@ def resolve_model(model: Any, config: InferenceConfig) -> LoadedModel:
         f"model must be None (the bundled default), a weights path or a LoadedModel; got "
         f"{type(model).__name__}. Save a network with models.save_weights first."
     )
-
-
-def _jsonable(value: Any) -> Any:
-    """Recursively turn numpy scalars / tuples / paths into JSON-ready values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
+from napari_radiogal.io.paths import fits_stem
 
 __all__ = [
     "Prediction",
@@ -223,7 +224,7 @@ class Prediction:
         from napari_radiogal.io.export import write_outputs
 
         out = Path(out_dir)
-        stem = stem or _stem(self.image.file_name)
+        stem = stem or output_stem(self.image.file_name)
         paths = write_outputs(
             out,
             stem,
@@ -492,9 +493,12 @@ def _outer_rings(mask: np.ndarray) -> list[np.ndarray]:
     return rings
 
 
-def _stem(file_name: str) -> str:
-    name = Path(str(file_name)).name
-    for suffix in (".gz", ".fz", ".fits", ".fit", ".fts", ".png", ".json"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or "prediction"
+def output_stem(file_name: str | os.PathLike) -> str:
+    """The stem of the output files of an image: its FITS stem, ``"prediction"`` if empty.
+
+    Examples
+    --------
+    >>> output_stem("radio/J0101-30.fits.gz"), output_stem("cutout.png"), output_stem("")
+    ('J0101-30', 'cutout', 'prediction')
+    """
+    return fits_stem(file_name) or "prediction"

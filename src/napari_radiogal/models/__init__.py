@@ -33,7 +33,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "load_weights",
             "read_card",
             "default_weights_path",
-            "sha256_file",
         ],
     },
 )

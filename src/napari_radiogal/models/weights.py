@@ -22,6 +22,7 @@ from napari_radiogal._version import __version__
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import ConfigError, WeightsError
 from napari_radiogal.io.atomic import atomic_path
+from napari_radiogal.io.provenance import file_sha256
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.preprocess import PreprocessConfig
 
@@ -38,7 +39,6 @@ __all__ = [
     "read_card",
     "default_weights_path",
     "weights_paths",
-    "sha256_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,13 +150,6 @@ def weights_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in chunks (see :func:`napari_radiogal.io.coco.file_sha256`)."""
-    from napari_radiogal.io.coco import file_sha256
-
-    return file_sha256(path, chunk_size=chunk)
-
-
 def default_weights_path() -> Path:
     """The bundled default model: ``napari_radiogal/weights/default.safetensors`` (may not exist)."""
     return Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
@@ -195,7 +188,7 @@ def save_weights(model: RadioGalaxyNet, card: WeightsCard, path: str | os.PathLi
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "napari_radiogal": __version__, "name": card.name}
     _atomic_write(tensor_path, lambda tmp: save_file(state, tmp, metadata=metadata))
-    card.sha256 = sha256_file(tensor_path)
+    card.sha256 = file_sha256(tensor_path)
     card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(card.to_dict(), indent=2)
 
@@ -268,7 +261,7 @@ def load_weights(
     if not tensor_path.is_file():
         raise WeightsError(f"weights file {tensor_path} not found (its card exists).")
     if verify:
-        actual = sha256_file(tensor_path)
+        actual = file_sha256(tensor_path)
         if actual != card.sha256:
             raise WeightsError(
                 f"{tensor_path} has sha256 {actual[:16]}... but its card says "

@@ -15,6 +15,7 @@ from typing import Any
 
 from napari_radiogal.classes import RADIOGALAXYNET
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.io.provenance import jsonable
 
 __all__ = [
     "SkyConfig",
@@ -295,7 +296,7 @@ class SkyConfig:
     # -- conversion ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of every field (tuples become lists)."""
-        return {f.name: _to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SkyConfig:
@@ -581,10 +582,4 @@ def _is_range(value: Any) -> bool:
 def _to_tuple(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_to_tuple(v) for v in value)
-    return value
-
-
-def _to_jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_to_jsonable(v) for v in value]
     return value

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.io.provenance import jsonable
 from napari_radiogal.models.config import BACKBONE_NAMES
 from napari_radiogal.preprocess import PreprocessConfig
 
@@ -221,7 +222,7 @@ class TrainConfig:
     # --- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Nested JSON/YAML-ready mapping (tuples become lists)."""
-        return _jsonable(dataclasses.asdict(self))
+        return jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> TrainConfig:
@@ -260,14 +261,6 @@ class TrainConfig:
             return self
         updates = {s: dataclasses.replace(getattr(self, s), **changes) for s in stages}
         return dataclasses.replace(self, **updates)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
