@@ -68,30 +68,10 @@ def simulate(root: Path, splits: dict[str, tuple[int, int]]) -> None:
 
 def predict_baseline(test_json: Path, out: Path) -> Path:
     """Run the non-learned baseline over a data set; write its COCO predictions."""
-    import warnings
+    from napari_radiogal.baseline import predict_dataset
+    from napari_radiogal.io.coco import write_coco
 
-    from napari_radiogal.annotations import CocoDataset, Instance
-    from napari_radiogal.baseline import baseline_segment
-    from napari_radiogal.inference import inputs_from_coco
-    from napari_radiogal.io.align import reproject_to_grid
-    from napari_radiogal.io.coco import read_coco, write_coco
-
-    gt = read_coco(test_json)
-    pred = CocoDataset(images=gt.images, scheme=gt.scheme, info={"method": "baseline"})
-    for item in inputs_from_coco(test_json, gt):
-        with warnings.catch_warnings():  # partial IR coverage: NaN outside, as in predict
-            warnings.simplefilter("ignore")
-            ir = reproject_to_grid(item.infrared, item.radio)
-        for src in baseline_segment(item.radio.data, ir.data):
-            pred.instances.append(
-                Instance.from_mask(
-                    src.mask,
-                    image_id=item.image_id,
-                    category_id=src.category_id,
-                    host=src.host,
-                    score=src.score,
-                )
-            )
+    pred = predict_dataset(test_json)
     return write_coco(out / "predictions.json", pred, backup=False)
 
 

@@ -139,32 +139,9 @@ def predict_model(test_json: Path, model: Any):
 
 def predict_baseline(test_json: Path):
     """COCO predictions of the baseline, its lengths scaled to each image's beam."""
-    from napari_radiogal.annotations import CocoDataset, Instance
-    from napari_radiogal.baseline import BaselineConfig, baseline_segment
-    from napari_radiogal.inference import inputs_from_coco
-    from napari_radiogal.io.align import reproject_to_grid
-    from napari_radiogal.io.coco import read_coco
+    from napari_radiogal.baseline import predict_dataset
 
-    gt = read_coco(test_json)
-    pred = CocoDataset(images=gt.images, scheme=gt.scheme, info={"method": "baseline"})
-    for item in inputs_from_coco(test_json, gt):
-        radio = item.radio
-        beam_px = 3600.0 * math.sqrt(radio.beam.major_deg * radio.beam.minor_deg)
-        config = BaselineConfig.for_beam(beam_px / radio.pixel_scale_arcsec)
-        with warnings.catch_warnings():  # partial IR coverage: NaN outside, as in predict
-            warnings.simplefilter("ignore")
-            ir = reproject_to_grid(item.infrared, radio)
-        for src in baseline_segment(radio.data, ir.data, config=config):
-            pred.instances.append(
-                Instance.from_mask(
-                    src.mask,
-                    image_id=item.image_id,
-                    category_id=src.category_id,
-                    host=src.host,
-                    score=src.score,
-                )
-            )
-    return pred
+    return predict_dataset(test_json, scale_to_beam=True)
 
 
 def merge_classes(dataset):
