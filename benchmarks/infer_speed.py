@@ -33,6 +33,7 @@ def _model(tmp: Path, backbone: str, weights: str | None = None):
 
     from napari_radiogal.classes import RADIOGALAXYNET
     from napari_radiogal.inference import load_model
+    from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY
     from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
 
     if weights is not None:
@@ -41,7 +42,12 @@ def _model(tmp: Path, backbone: str, weights: str | None = None):
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(backbone, in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
-    card = WeightsCard(name=f"random-{backbone}", architecture=net.config, classes=RADIOGALAXYNET)
+    card = WeightsCard(
+        name=f"random-{backbone}",
+        architecture=net.config,
+        classes=RADIOGALAXYNET,
+        geometry=EMU_PILOT_GEOMETRY,
+    )
     return load_model(save_weights(net, card, tmp / "model"), device="cpu")
 
 

@@ -75,6 +75,7 @@ def _tiny_random_model(folder: Path) -> Path:
     import torch
 
     from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY
     from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
     from napari_radiogal.preprocess import PreprocessConfig
 
@@ -85,6 +86,7 @@ def _tiny_random_model(folder: Path) -> Path:
         architecture=net.config,
         classes=RADIOGALAXYNET,
         preprocess=PreprocessConfig(channels=("radio", "ir")),
+        geometry=EMU_PILOT_GEOMETRY,
         training={"command": "benchmarks/plugin_import_time.py (random)"},
     )
     return save_weights(net, card, folder / "random-resnet18")

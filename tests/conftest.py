@@ -63,6 +63,7 @@ def tiny_weights(tmp_path_factory) -> Path:
     import torch
 
     from napari_radiogal.classes import RADIOGALAXYNET
+    from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY
     from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
 
     torch.manual_seed(0)
@@ -71,6 +72,7 @@ def tiny_weights(tmp_path_factory) -> Path:
         name="tiny-random",
         architecture=net.config,
         classes=RADIOGALAXYNET,
+        geometry=EMU_PILOT_GEOMETRY,
         training={"command": "pytest (random weights)"},
     )
     return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")

@@ -32,6 +32,7 @@ from napari_radiogal.inference import (
     segment,
     segment_batch,
 )
+from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY
 from napari_radiogal.models import ModelConfig, WeightsCard
 
 FAST = InferenceConfig(device="cpu", scales=(1.0, 0.5))
@@ -396,6 +397,7 @@ def _designed_model(centres):
         name="designed",
         architecture=ModelConfig("resnet18", 2, 4),
         classes=RADIOGALAXYNET,
+        geometry=EMU_PILOT_GEOMETRY,
         sha256="0" * 64,
     )
     return LoadedModel(network=DesignedNet(centres).eval(), card=card, device=torch.device("cpu"))

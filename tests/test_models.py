@@ -12,6 +12,7 @@ import torch
 
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.errors import ConfigError, WeightsError
+from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY
 from napari_radiogal.models import (
     ModelConfig,
     WeightsCard,
@@ -155,7 +156,7 @@ def _card(net, **kw):
         preprocess=PreprocessConfig(channels=("radio", "ir")),
         training={"command": "pytest"},
         metrics={"miou": 0.5},
-        **kw,
+        **{"geometry": EMU_PILOT_GEOMETRY, **kw},
     )
 
 
@@ -322,3 +323,25 @@ def test_training_and_inference_cams_agree(tiny_weights):
         assert on_cells.shape == centres.shape == (4, 16, 24)
         assert (peak_cells > 0).all()
         np.testing.assert_allclose(on_cells / peak_cells, centres / peak_centres, atol=1e-5)
+
+
+def test_card_records_geometry_and_old_cards_say_what_is_assumed(tmp_path):
+    from napari_radiogal.errors import WeightsWarning
+    from napari_radiogal.io.geometry import ModelGeometry
+
+    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=RADIOGALAXYNET)
+    wide = ModelGeometry(2.0, (4.5, 4.0), 210, pixels_per_beam_range=(2.5, 8.0))
+    path = save_weights(net, _card(net, geometry=wide), tmp_path / "wide")
+    assert read_card(path).geometry == wide
+    assert read_card(path).model_geometry == wide
+    old = save_weights(net, _card(net, geometry=None), tmp_path / "old")
+    card = read_card(old)
+    assert card.geometry is None and "geometry" not in card.to_dict()
+    with pytest.warns(WeightsWarning, match=r"no training geometry.*2\"/px"):
+        assert card.model_geometry == EMU_PILOT_GEOMETRY
+
+
+def test_bundled_card_records_the_narrow_geometry():
+    from napari_radiogal.models.weights import default_weights_path
+
+    assert read_card(default_weights_path()).geometry == EMU_PILOT_GEOMETRY

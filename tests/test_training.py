@@ -284,6 +284,9 @@ def test_tiny_end_to_end_loss_decreases(toy, tmp_path, cache):
     assert card.training["stages"] == ["cam", "recam", "irn"]
     assert card.classes.names == ("single", "double")
     assert card.preprocess.channels == ("radio", "ir")
+    # the toy images: 64 px, 13" beam on the toy WCS's pixels, all alike
+    assert card.geometry is not None and card.geometry.cutout_size == 64
+    assert card.geometry.pixels_per_beam == pytest.approx(13.0 / 2.0, rel=1e-6)
     assert torch.count_nonzero(model.mean_displacement) == 2
     assert (tmp_path / "run" / "cam" / "best.pt").is_file()
     records = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").open()]

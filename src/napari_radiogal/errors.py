@@ -28,6 +28,8 @@ __all__ = [
     "CocoFormatWarning",
     "EvaluationWarning",
     "InputImageWarning",
+    "WeightsWarning",
+    "BeamWarning",
 ]
 
 
@@ -148,3 +150,12 @@ class EvaluationWarning(RadiogalWarning):
 
 class InputImageWarning(RadiogalWarning):
     """An input image was used, but with a fallback (e.g. no IR overlap, empty prediction)."""
+
+
+class WeightsWarning(RadiogalWarning):
+    """A weights card was used, but something it should say had to be assumed."""
+
+
+class BeamWarning(RadiogalWarning):
+    """An image's restoring beam did not come from its header: it was taken from a survey
+    preset, measured from the image, or is unknown (the warning says which and how to set it)."""

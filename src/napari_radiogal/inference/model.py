@@ -34,12 +34,20 @@ class LoadedModel:
     device : torch.device
     path : Path or None
         The safetensors file.
+    geometry : ModelGeometry
+        The training geometry inputs are brought to (the card's; for an older card without
+        one, the assumed EMU Pilot Survey geometry, with a warning at load time).
     """
 
     network: Any
     card: Any
     device: Any
     path: Path | None = None
+    geometry: Any = None
+
+    def __post_init__(self) -> None:
+        if self.geometry is None:
+            object.__setattr__(self, "geometry", self.card.model_geometry)
 
     @property
     def name(self) -> str:
@@ -70,6 +78,7 @@ class LoadedModel:
             "architecture": self.card.architecture.to_dict(),
             "classes": self.card.classes.to_dict(),
             "preprocess": self.card.preprocess.to_dict(),
+            "geometry": self.geometry.to_dict(),
             "training": jsonable(self.card.training),
             "version": self.card.version,
         }

@@ -41,6 +41,7 @@ __all__ = [
     "ModelGeometry",
     "EMU_PILOT_GEOMETRY",
     "pixels_per_beam",
+    "geometry_of_records",
     "Resampling",
     "plan_resampling",
     "resample",
@@ -163,6 +164,57 @@ class ModelGeometry:
 #: 2"/px, 13" x 11" beam, 210 px. Weights cards written before cards carried a geometry
 #: were all trained on it.
 EMU_PILOT_GEOMETRY = ModelGeometry(pixel_scale_arcsec=2.0, beam_fwhm_px=(6.5, 5.5), cutout_size=210)
+
+
+def geometry_of_records(records: Any) -> ModelGeometry | None:
+    """The geometry of a data set's images, from their COCO records (for a weights card).
+
+    Parameters
+    ----------
+    records : iterable of ImageRecord
+        Images with ``beam`` (degrees) and ``radio_wcs`` (header text); others are skipped.
+
+    Returns
+    -------
+    ModelGeometry or None
+        Median pixel scale, median beam axes in pixels, median image side, and the 2nd to
+        98th percentile of pixels per beam as the training range; ``None`` when no record
+        has both a beam and a WCS (e.g. RadioGalaxyNET PNGs).
+
+    Examples
+    --------
+    >>> from napari_radiogal.annotations import ImageRecord
+    >>> from astropy.wcs import WCS
+    >>> w = WCS(naxis=2); w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    >>> w.wcs.cdelt = [-2 / 3600, 2 / 3600]
+    >>> rec = ImageRecord(1, "a.fits", 210, 210, radio_wcs=w.to_header_string(),
+    ...                   beam=(13 / 3600, 11 / 3600, 0.0))
+    >>> [round(b, 3) for b in geometry_of_records([rec]).beam_fwhm_px]
+    [6.5, 5.5]
+    """
+    from napari_radiogal.io.fits import pixel_scale_from_wcs_header
+
+    scales, majors, minors, sides = [], [], [], []
+    for rec in records:
+        if rec.beam is None or not rec.radio_wcs:
+            continue
+        scale = pixel_scale_from_wcs_header(rec.radio_wcs)
+        if not scale:
+            continue
+        scales.append(scale)
+        majors.append(rec.beam[0] * 3600.0 / scale)
+        minors.append(rec.beam[1] * 3600.0 / scale)
+        sides.append(max(int(rec.height), int(rec.width)))
+    if not scales:
+        return None
+    ppb = np.sqrt(np.asarray(majors) * np.asarray(minors))
+    low, high = (float(v) for v in np.percentile(ppb, [2.0, 98.0]))
+    return ModelGeometry(
+        pixel_scale_arcsec=float(np.median(scales)),
+        beam_fwhm_px=(float(np.median(majors)), float(np.median(minors))),
+        cutout_size=int(np.median(sides)),
+        pixels_per_beam_range=(low, high),
+    )
 
 
 def pixels_per_beam(

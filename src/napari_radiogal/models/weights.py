@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from napari_radiogal._version import __version__
 from napari_radiogal.classes import ClassScheme
-from napari_radiogal.errors import ConfigError, WeightsError
+from napari_radiogal.errors import ConfigError, WeightsError, WeightsWarning
 from napari_radiogal.io.atomic import atomic_path
+from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY, ModelGeometry
 from napari_radiogal.io.provenance import file_sha256
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.preprocess import PreprocessConfig
@@ -60,6 +62,10 @@ class WeightsCard:
         Logit order and COCO category ids.
     preprocess : PreprocessConfig
         Exactly how inputs were made (channels included).
+    geometry : ModelGeometry or None
+        Pixel scale, beam in pixels, cut-out size and pixels-per-beam range of the training
+        images; inference brings every input to it. ``None`` in cards written before cards
+        carried it (see :attr:`model_geometry`).
     training : dict
         Provenance: data files, command line, config, epochs, seed...
     metrics : dict
@@ -76,6 +82,7 @@ class WeightsCard:
     architecture: ModelConfig
     classes: ClassScheme
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    geometry: ModelGeometry | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
@@ -96,9 +103,25 @@ class WeightsCard:
                 f"{list(self.classes.names)}."
             )
 
+    @property
+    def model_geometry(self) -> ModelGeometry:
+        """The training geometry; for a card without one, the EMU Pilot Survey geometry
+        every model of that age was trained on (a :class:`WeightsWarning` says so)."""
+        if self.geometry is not None:
+            return self.geometry
+        warnings.warn(
+            f"weights card {self.name!r} records no training geometry (written by an older "
+            'napari-radiogal); assuming the EMU Pilot Survey cut-outs of the paper: 2"/px, '
+            "13\" x 11\" beam (6.0 px per beam), 210 px. Add a 'geometry' entry to the card "
+            "(napari_radiogal.io.geometry.ModelGeometry.to_dict) if it was trained otherwise.",
+            WeightsWarning,
+            stacklevel=2,
+        )
+        return EMU_PILOT_GEOMETRY
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
+        d = {
             "format": CARD_FORMAT,
             "name": self.name,
             "architecture": self.architecture.to_dict(),
@@ -111,6 +134,9 @@ class WeightsCard:
             "version": self.version,
             "created": self.created,
         }
+        if self.geometry is not None:
+            d["geometry"] = self.geometry.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WeightsCard:
@@ -127,6 +153,7 @@ class WeightsCard:
                 architecture=ModelConfig.from_dict(d["architecture"]),
                 classes=ClassScheme.from_dict(d["classes"]),
                 preprocess=PreprocessConfig.from_dict(d.get("preprocess", {})),
+                geometry=(ModelGeometry.from_dict(d["geometry"]) if d.get("geometry") else None),
                 training=dict(d.get("training", {})),
                 metrics=dict(d.get("metrics", {})),
                 sha256=str(d.get("sha256", "")),

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from napari_radiogal.errors import ConfigError
 from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.io.coco import dataset_root
+from napari_radiogal.io.geometry import geometry_of_records
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.models.network import RadioGalaxyNet, build_model
 from napari_radiogal.models.weights import WeightsCard, save_weights
@@ -321,6 +322,7 @@ def train(
         architecture=model_config,
         classes=scheme,
         preprocess=config.preprocess,
+        geometry=training_geometry(data, train_images.records),
         training={
             "data": _path_in_dataset(data),
             "val": None if val is None else _path_in_dataset(val),
@@ -341,6 +343,40 @@ def train(
     path = save_weights(model, card, out / "model")
     model.to(ctx.device)
     return path
+
+
+def training_geometry(data: str | os.PathLike, records: list, *, max_files: int = 500):
+    """The geometry of the training images for the weights card.
+
+    From the COCO records' ``beam`` and ``radio_wcs`` when they carry them (simulator
+    output, our exports), else from the headers of up to ``max_files`` radio FITS files
+    (read lazily: headers only). ``None`` for data without either (RadioGalaxyNET PNGs).
+    """
+    from napari_radiogal.annotations import ImageRecord
+    from napari_radiogal.io.fits import read_radio
+    from napari_radiogal.training.data import image_sources, read_training_coco
+
+    geometry = geometry_of_records(records)
+    if geometry is not None:
+        return geometry
+    sources = [s for s in image_sources(data, read_training_coco(data)) if s.kind == "fits"]
+    headers = []
+    for i, source in enumerate(sources[:max_files]):
+        image = read_radio(source.radio, lazy=True)
+        if image.beam is None or image.wcs is None:
+            continue
+        h, w = image.shape
+        headers.append(
+            ImageRecord(
+                id=i + 1,
+                file_name=source.radio.name,
+                height=h,
+                width=w,
+                radio_wcs=image.wcs.to_header_string(relax=True),
+                beam=tuple(float(b) for b in image.beam),
+            )
+        )
+    return geometry_of_records(headers)
 
 
 def _path_in_dataset(json_path: str | os.PathLike) -> str:
