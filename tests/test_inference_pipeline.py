@@ -259,23 +259,36 @@ def test_ir_that_does_not_overlap_falls_back_to_radio_alone(model):
     from napari_radiogal.io.fits import infrared_image_from_array, radio_image_from_array
 
     radio_arr, ir_arr = _sky()
-    radio = radio_image_from_array(radio_arr, _wcs((64, 64)))
+    # a 13" x 11" beam on 2" pixels: the model's own sampling, so nothing is resampled
+    radio = radio_image_from_array(radio_arr, _wcs((64, 64)), beam=(13 / 3600, 11 / 3600, 0.0))
     far = infrared_image_from_array(ir_arr, _wcs((64, 64), crval=(100.0, 20.0)))
     with pytest.warns(InputImageWarning, match="radio alone"):
         pred = segment(radio, far, model=model, config=FAST)
     assert pred.instances
-    assert all(a.extra["host_from"] == "displacement" for a in pred.instances)
+    assert all(a.extra["host_from"] in ("radio core", "displacement") for a in pred.instances)
     assert "ir" not in {f["role"] for f in pred.provenance["input_files"]}
 
 
-def test_radio_only_hosts_come_from_the_displacement_field(model):
+def test_radio_only_hosts_come_from_the_displacement_field_when_asked(model):
     radio, _ = _sky()
-    pred = segment(radio, model=model, config=FAST)
+    pred = segment(radio, model=model, config=FAST.replace(radio_host="displacement"))
     assert pred.instances
     for a in pred.instances:
         assert a.extra["host_from"] == "displacement"
         assert a.host == pytest.approx(tuple(a.extra["centre"]))
         assert 0 <= a.host[0] <= 63 and 0 <= a.host[1] <= 63
+
+
+def test_radio_only_hosts_are_radio_cores_by_default(model):
+    """Two sources 24 px apart: a mask holding both has its host between them (no core
+    peak there), a mask holding one has it on that source's peak."""
+    radio, _ = _sky()
+    pred = segment(radio, model=model, config=FAST)
+    cores = [a for a in pred.instances if a.extra["host_from"] == "radio core"]
+    assert cores
+    allowed = [(20.0, 32.0), (44.0, 32.0), (32.0, 32.0)]
+    for a in cores:
+        assert min(np.hypot(a.host[0] - x, a.host[1] - y) for x, y in allowed) < 1.5
 
 
 # ---- weights -------------------------------------------------------------------------------
@@ -425,12 +438,16 @@ def test_detached_lobes_are_one_instance_with_the_host_between_them():
     assert max(strict.instances, key=lambda a: a.area).host is None
 
 
-def test_designed_radio_only_host_is_the_displacement_centre():
+def test_designed_radio_only_host_is_between_the_lobes():
+    """An FR-II without a core: the radio-core rule gives the midpoint of the hotspots, the
+    displacement field its centre; both lie where the host galaxy is."""
     radio, _, centres = _double_and_compact()
-    pred = segment(radio, model=_designed_model(centres), config=FAST)
-    double = max(pred.instances, key=lambda a: a.area)
-    assert double.extra["host_from"] == "displacement"
-    assert double.host == pytest.approx((64.0, 64.0), abs=1.0)
+    for radio_host, host_from in (("core", "radio core"), ("displacement", "displacement")):
+        config = FAST.replace(radio_host=radio_host)
+        pred = segment(radio, model=_designed_model(centres), config=config)
+        double = max(pred.instances, key=lambda a: a.area)
+        assert double.extra["host_from"] == host_from
+        assert double.host == pytest.approx((64.0, 64.0), abs=1.0)
 
 
 def test_designed_scores_do_not_depend_on_the_other_images_of_a_batch():

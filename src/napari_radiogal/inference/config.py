@@ -22,6 +22,7 @@ __all__ = [
     "BACKGROUND_MODES",
     "HOST_REGIONS",
     "MASK_SUPPORTS",
+    "RADIO_HOSTS",
 ]
 
 #: Values accepted by :attr:`InferenceConfig.device`.
@@ -32,6 +33,8 @@ BACKGROUND_MODES = ("relative", "fixed")
 HOST_REGIONS = ("mask", "hull")
 #: Values accepted by :attr:`InferenceConfig.mask_support`.
 MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
+#: Values accepted by :attr:`InferenceConfig.radio_host`.
+RADIO_HOSTS = ("core", "displacement")
 
 
 def _meta(help: str, **kw: Any) -> dict[str, Any]:
@@ -66,6 +69,49 @@ class InferenceConfig:
             min=0.25,
             max=4.0,
             group="CAM",
+        ),
+    )
+    resample: bool = field(
+        default=True,
+        metadata=_meta(
+            "Bring the image to the model's pixels per beam (the sampling it was trained "
+            "on, recorded in its weights card) before segmenting, and map masks, hosts and "
+            "the catalogue back onto the image's own grid. Needs the beam (the header, "
+            "--beam, a survey preset, or measured from the noise). Bare arrays without a "
+            "header are always segmented on their own pixels.",
+            group="geometry",
+        ),
+    )
+    beam: tuple[float, ...] = field(
+        default=(),
+        metadata=_meta(
+            "The radio image's restoring beam, MAJOR[,MINOR[,PA]] in arcsec, arcsec and "
+            "degrees, when its header lacks BMAJ/BMIN or has them wrong. Empty: from the "
+            "header, else a survey preset, else measured from the noise (with a warning).",
+            group="geometry",
+        ),
+    )
+    window_overlap: int = field(
+        default=105,
+        metadata=_meta(
+            "Images larger than the model's cut-out are segmented in overlapping windows of "
+            "its size; neighbours overlap by at least this many pixels (on the model's "
+            "grid). A source larger than the overlap may be cut in every window and is then "
+            "joined from its parts.",
+            min=0,
+            max=4096,
+            group="geometry",
+        ),
+    )
+    max_megapixels: float = field(
+        default=64.0,
+        metadata=_meta(
+            "Memory budget: an image that would exceed this many megapixels after "
+            "resampling is refused before any work, with the numbers (cut out the region "
+            "of interest, or raise it).",
+            min=0.01,
+            max=10_000.0,
+            group="geometry",
         ),
     )
     flip: bool = field(
@@ -254,6 +300,17 @@ class InferenceConfig:
             group="hosts",
         ),
     )
+    radio_host: str = field(
+        default="core",
+        metadata=_meta(
+            "The host when no infrared image is given. 'core': the radio core, i.e. the "
+            "compact peak between the two brightest peaks of a double (else their "
+            "midpoint), or the peak of a single-peaked source (benchmarks/radio_hosts.py); "
+            "'displacement': the instance centre the IRNet displacement field converges to.",
+            choices=RADIO_HOSTS,
+            group="hosts",
+        ),
+    )
     subpixel_host: bool = field(
         default=True,
         metadata=_meta(
@@ -266,6 +323,11 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         # Accept lists (from JSON / YAML / argparse) but store a hashable tuple.
         object.__setattr__(self, "scales", tuple(float(s) for s in self.scales))
+        object.__setattr__(self, "beam", tuple(float(b) for b in self.beam))
+        if self.beam:
+            from napari_radiogal.io.beam import beam_from_arcsec
+
+            beam_from_arcsec(self.beam)  # ConfigError with the fix when malformed
         if not self.scales or 1.0 not in self.scales:
             raise ConfigError(
                 f"scales must include 1.0 (it feeds the boundary and displacement heads); got "
@@ -281,6 +343,8 @@ class InferenceConfig:
             raise ConfigError(
                 f"mask_support must be one of {MASK_SUPPORTS}; got {self.mask_support!r}."
             )
+        if self.radio_host not in RADIO_HOSTS:
+            raise ConfigError(f"radio_host must be one of {RADIO_HOSTS}; got {self.radio_host!r}.")
         if self.background_mode not in BACKGROUND_MODES:
             raise ConfigError(
                 f"background_mode must be one of {BACKGROUND_MODES}; got {self.background_mode!r}."
@@ -311,6 +375,7 @@ class InferenceConfig:
         """JSON-ready values (for provenance in COCO ``info`` and catalogue metadata)."""
         d = dataclasses.asdict(self)
         d["scales"] = list(self.scales)
+        d["beam"] = list(self.beam)
         return d
 
     @classmethod

@@ -29,6 +29,8 @@ __all__ = [
     "PreparedImage",
     "prepare_input",
     "infrared_on_grid",
+    "radio_array",
+    "input_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -271,23 +273,7 @@ def prepare_input(item: ImageInput, image_id: int, lm: LoadedModel) -> PreparedI
     from napari_radiogal.preprocess import preprocess
 
     radio = item.radio
-    wcs = getattr(radio, "wcs", None)
-    beam = getattr(radio, "beam", None)
-    if beam is not None:
-        beam = tuple(float(b) for b in beam)
-    pixel_scale = getattr(radio, "pixel_scale_arcsec", None)
-    unit = getattr(radio, "unit", "Jy/beam") or "Jy/beam"
-    radio_path = getattr(radio, "path", None)
-    data = np.asarray(getattr(radio, "data", radio))
-    if data.ndim != 2:
-        squeezed = np.squeeze(data)
-        if squeezed.ndim != 2:
-            raise InputImageError(
-                f"the radio image must be 2-D (rows, cols); got shape {data.shape}. Read FITS "
-                "files with napari_radiogal.io.fits.read_radio, which drops degenerate axes."
-            )
-        data = squeezed
-    data = np.array(data, dtype=np.float32)  # a private copy (memory-mapped input is read once)
+    data = radio_array(radio)
     h, w = data.shape
     minimum = lm.min_image_size
     if min(h, w) < minimum:
@@ -296,17 +282,14 @@ def prepare_input(item: ImageInput, image_id: int, lm: LoadedModel) -> PreparedI
             f"{minimum} x {minimum} (two cells of its output stride "
             f"{lm.card.architecture.output_stride}). Cut out a larger region."
         )
-
-    inputs: dict[str, Any] = {}
-    if radio_path is not None:
-        inputs["radio"] = {
-            "role": "radio",
-            "path": str(radio_path),
-            "sha256": _file_sha256(Path(radio_path)),
-        }
     ir, ir_path = infrared_on_grid(item.infrared, radio, data.shape, image_id)
-    if ir_path is not None:
-        inputs["ir"] = {"role": "ir", "path": str(ir_path), "sha256": _file_sha256(Path(ir_path))}
+    inputs = input_files(getattr(radio, "path", None), ir_path)
+    wcs = getattr(radio, "wcs", None)
+    beam = getattr(radio, "beam", None)
+    if beam is not None:
+        beam = tuple(float(b) for b in beam)
+    pixel_scale = getattr(radio, "pixel_scale_arcsec", None)
+    unit = getattr(radio, "unit", "Jy/beam") or "Jy/beam"
 
     prepared = PreparedImage(
         source=item,
@@ -336,6 +319,35 @@ def prepare_input(item: ImageInput, image_id: int, lm: LoadedModel) -> PreparedI
         return prepared
     prepared.preprocessed = preprocess(data, ir, lm.card.preprocess)
     return prepared
+
+
+def radio_array(radio: Any) -> np.ndarray:
+    """A private float32 ``(H, W)`` copy of a radio image's pixels (degenerate axes dropped).
+
+    Raises
+    ------
+    InputImageError
+        The pixels are not 2-D after squeezing.
+    """
+    data = np.asarray(getattr(radio, "data", radio))
+    if data.ndim != 2:
+        squeezed = np.squeeze(data)
+        if squeezed.ndim != 2:
+            raise InputImageError(
+                f"the radio image must be 2-D (rows, cols); got shape {data.shape}. Read FITS "
+                "files with napari_radiogal.io.fits.read_radio, which drops degenerate axes."
+            )
+        data = squeezed
+    return np.array(data, dtype=np.float32)  # a private copy (memory-mapped input read once)
+
+
+def input_files(radio_path: Any, ir_path: Any) -> dict[str, Any]:
+    """``{"radio": {...}, "ir": {...}}``: role, path and sha256 of the input files present."""
+    inputs: dict[str, Any] = {}
+    for role, path in (("radio", radio_path), ("ir", ir_path)):
+        if path is not None:
+            inputs[role] = {"role": role, "path": str(path), "sha256": _file_sha256(Path(path))}
+    return inputs
 
 
 def infrared_on_grid(

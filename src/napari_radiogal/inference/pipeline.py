@@ -22,6 +22,14 @@ The stages (:data:`STAGES`; ALGORITHM.md sections 5 and 8, with DESIGN decisions
    (decision 5), score = class probability x propagated CAM peak (decision 6), one host per
    instance (decision 7, :mod:`napari_radiogal.inference.hosts`).
 
+**Geometry** (:mod:`~napari_radiogal.inference.resolution`): before stage 1 every input is
+planned against the model's training geometry (its weights card): an image whose pixels
+per beam lie outside the model's range is resampled onto it, and one larger than the
+model's cut-out runs as overlapping windows of the cut-out size. Each window goes through
+the five stages as a cut-out of its own; the windows' detections are merged
+(:func:`~napari_radiogal.inference.windows.merge_windows`) and mapped back onto the input's
+own pixels and WCS. An input that needs neither runs exactly as before.
+
 Everything is a pure function of (image arrays, :class:`InferenceConfig`, weights file):
 :func:`~napari_radiogal.inference.model.load_model` caches loaded weights per process, so a
 Dask ``map`` over a catalogue only needs to call :func:`segment` with ``model=PATH`` in each
@@ -31,6 +39,7 @@ stages without touching this module's internals.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +53,28 @@ from napari_radiogal.inference import hosts as _hosts
 from napari_radiogal.inference import instances as _inst
 from napari_radiogal.inference.config import InferenceConfig
 from napari_radiogal.inference.grid import cells_of, clip_xy, pool4, upsample4
-from napari_radiogal.inference.inputs import ImageInput, PreparedImage, as_input, prepare_input
+from napari_radiogal.inference.inputs import (
+    ImageInput,
+    PreparedImage,
+    as_input,
+    infrared_on_grid,
+    input_files,
+    prepare_input,
+    radio_array,
+)
 from napari_radiogal.inference.model import LoadedModel, resolve_model
 from napari_radiogal.inference.network import network_outputs
 from napari_radiogal.inference.prediction import Prediction
 from napari_radiogal.inference.random_walk import propagate_batch
+from napari_radiogal.inference.resolution import (
+    InputPlan,
+    detection_to_input,
+    plan_input,
+    resampled_arrays,
+)
 from napari_radiogal.inference.timing import StageTimer
+from napari_radiogal.inference.windows import PlacedMask, WindowDetection, merge_windows
+from napari_radiogal.io.geometry import Window
 
 __all__ = ["segment", "segment_batch", "STAGES", "NetworkStep"]
 
@@ -205,6 +230,14 @@ def segment_batch(
     for raw in images:
         position += 1
         item = as_input(raw, position)
+        plan = plan_input(item.radio, lm.geometry, config, name=item.file_name)
+        item = _with_resolved_beam(item, plan)
+        if not plan.is_trivial:
+            if pending:
+                yield from _run_batch(pending, run)
+                pending = []
+            yield _run_windowed(item, plan, run)
+            continue
         if pending and (
             len(pending) >= config.batch_size
             or _shape_of(item.radio) != _shape_of(pending[0].radio)
@@ -214,6 +247,178 @@ def segment_batch(
         pending.append(item)
     if pending:
         yield from _run_batch(pending, run)
+
+
+def _with_resolved_beam(item: ImageInput, plan: InputPlan) -> ImageInput:
+    """The item with the beam the plan resolved (user, preset or measured) on its image, so
+    the catalogue's fluxes use it too."""
+    if plan.beam is None or plan.beam.beam is None or plan.beam.source == "header":
+        return item
+    radio = item.radio
+    if not dataclasses.is_dataclass(radio) or not hasattr(radio, "beam"):
+        return item
+    from napari_radiogal.io.fits import Beam
+
+    return dataclasses.replace(item, radio=dataclasses.replace(radio, beam=Beam(*plan.beam.beam)))
+
+
+def _run_windowed(item: ImageInput, plan: InputPlan, run: _BatchRun) -> Prediction:
+    """One input through the model's geometry: resampled, in windows, merged, mapped back."""
+    lm, config = run.lm, run.config
+    radio = item.radio
+    data = radio_array(radio)
+    ir, ir_path = infrared_on_grid(item.infrared, radio, data.shape, int(item.image_id))
+    grid_radio, grid_ir = resampled_arrays(data, ir, plan)
+    windows = plan.windows or [Window(0, 0, *grid_radio.shape)]
+    # windows without data (blanked mosaic edges) cost nothing and say nothing
+    live = [w for w in windows if np.isfinite(grid_radio[w.slices]).any()]
+    window_items = [
+        ImageInput(
+            radio=_on_model_grid(grid_radio[w.slices], radio, plan),
+            infrared=None if grid_ir is None else grid_ir[w.slices],
+            image_id=item.image_id,
+            class_ids=item.class_ids,
+        )
+        for w in live
+    ]
+    sub_run = dataclasses.replace(run, report=_fractional(run.report, len(live)))
+    window_predictions: list[Prediction] = []
+    for start in range(0, len(window_items), config.batch_size):
+        window_predictions += _run_batch(window_items[start : start + config.batch_size], sub_run)
+    if not live:
+        run.report(len(STAGES))
+
+    detections = []
+    for win, pred in zip(live, window_predictions, strict=True):
+        for inst in pred.instances:
+            detections.append(_window_detection(win, inst))
+    merged = merge_windows(detections, grid_radio.shape)
+    instances = _instances_on_input_grid(merged, plan, data.shape, radio, item, config)
+
+    prepared = PreparedImage(
+        source=item,
+        image_id=int(item.image_id),
+        radio=data,
+        ir=ir,
+        wcs=getattr(radio, "wcs", None),
+        beam=None if plan.beam is None or plan.beam.beam is None else plan.beam.beam,
+        pixel_scale_arcsec=getattr(radio, "pixel_scale_arcsec", None),
+        unit=getattr(radio, "unit", "Jy/beam") or "Jy/beam",
+        inputs=input_files(getattr(radio, "path", None), ir_path),
+    )
+    if not live:
+        prepared.empty_reason = "the radio image has no finite pixel (all NaN / blanked)"
+    timings: dict[str, float] = {}
+    for pred in window_predictions:
+        for stage, seconds in pred.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+    prediction = _assemble(
+        prepared, instances, lm, config, run.base_provenance, timings, net_state=None
+    )
+    probabilities = [p.class_probabilities for p in window_predictions]
+    if probabilities:
+        prediction.class_probabilities = np.max(np.stack(probabilities), axis=0)
+        prediction.image.extra["class_probabilities"] = {
+            name: float(v)
+            for name, v in zip(lm.scheme.names, prediction.class_probabilities, strict=True)
+        }
+    noise = [p.image.noise_sigma for p in window_predictions if p.image.noise_sigma]
+    if noise:
+        prediction.image.noise_sigma = float(np.median(noise))
+    prediction.image.extra["geometry"] = plan.describe()
+    prediction.provenance["geometry"] = {"model": lm.geometry.to_dict(), "input": plan.describe()}
+    return prediction
+
+
+def _on_model_grid(pixels: np.ndarray, radio: Any, plan: InputPlan) -> Any:
+    """A window's pixels as an image that knows its beam and pixel size on the model grid
+    (for the radio-core hosts), or the bare array when the input had no sky geometry."""
+    scale = getattr(radio, "pixel_scale_arcsec", None)
+    if plan.beam is None or plan.beam.beam is None or not scale:
+        return pixels
+    from napari_radiogal.io.fits import Beam, RadioImage
+
+    return RadioImage(
+        pixels,
+        None,
+        beam=Beam(*plan.beam.beam),
+        pixel_scale_arcsec=float(scale) * plan.resampling.factor,
+    )
+
+
+def _fractional(report: Callable[[int], None], parts: int) -> Callable[[int], None]:
+    """A ``report`` for one window of ``parts``: whole image-stages once enough add up."""
+    if parts <= 1:
+        return report
+    state = {"done": 0.0, "sent": 0}
+
+    def report_part(n: int) -> None:
+        state["done"] += n / parts
+        whole = int(state["done"] + 1e-9)
+        if whole > state["sent"]:
+            report(whole - state["sent"])
+            state["sent"] = whole
+
+    return report_part
+
+
+def _window_detection(win: Window, inst: Instance) -> WindowDetection:
+    """An instance of a window's prediction as a detection placed on the model grid."""
+    mask = inst.mask
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    placed = PlacedMask(win.row0 + int(r0), win.col0 + int(c0), mask[r0:r1, c0:c1])
+    host = None if inst.host is None else (inst.host[0] + win.col0, inst.host[1] + win.row0)
+    return WindowDetection(
+        win, placed, int(inst.category_id), float(inst.score), host, dict(inst.extra)
+    )
+
+
+def _instances_on_input_grid(
+    merged: list[WindowDetection],
+    plan: InputPlan,
+    shape: tuple[int, int],
+    radio: Any,
+    item: ImageInput,
+    config: InferenceConfig,
+) -> list[Instance]:
+    """Merged detections on the model grid -> instances on the input's own pixels and WCS."""
+    wcs = getattr(radio, "wcs", None)
+    out = []
+    for det in merged:
+        placed = detection_to_input(det.mask, plan.resampling)
+        if placed is None:
+            continue
+        sub, (r0, c0) = placed
+        mask = np.zeros(shape, dtype=bool)
+        mask[r0 : r0 + sub.shape[0], c0 : c0 + sub.shape[1]] = sub
+        if int(mask.sum()) < config.min_instance_pixels:
+            continue
+        host = None
+        if det.host is not None:
+            host = clip_xy(plan.resampling.to_input_xy(*det.host), shape)
+        ra, dec = _hosts.sky_position(wcs, *host) if host is not None else (None, None)
+        extra = dict(det.extra)
+        extra["window"] = [det.window.row0, det.window.col0, det.window.height, det.window.width]
+        centre = extra.get("centre")
+        if centre is not None:
+            extra["centre"] = [float(v) for v in plan.resampling.to_input_xy(*centre)]
+        out.append(
+            Instance.from_mask(
+                mask,
+                image_id=int(item.image_id),
+                category_id=det.category_id,
+                score=det.score,
+                host=host,
+                host_ra=ra,
+                host_dec=dec,
+                extra=extra,
+            )
+        )
+    out.sort(key=lambda a: -a.score)
+    for i, inst in enumerate(out, start=1):
+        inst.id = i
+    return out
 
 
 def _shape_of(radio: Any) -> tuple[int, ...]:
@@ -442,6 +647,15 @@ def _masks_and_hosts(
             host_from = "ir" if host is not None else None
         else:
             host, host_from = centre, "displacement"
+            if config.radio_host == "core":
+                core = _hosts.radio_core_host(
+                    np.where(finite, p.radio, 0.0),
+                    mask,
+                    noise_sigma=float(p.preprocessed.noise_sigma),
+                    beam_px=_beam_pixels(p, lm),
+                )
+                if core is not None:
+                    host, host_from = core, "radio core"
         ra, dec = _hosts.sky_position(p.wcs, *host) if host is not None else (None, None)
         out.append(
             Instance.from_mask(
@@ -464,6 +678,13 @@ def _masks_and_hosts(
     for i, inst in enumerate(out, start=1):
         inst.id = i
     return out
+
+
+def _beam_pixels(p: PreparedImage, lm: LoadedModel) -> float:
+    """Beam FWHM in this image's pixels: its own beam, else the model's training beam."""
+    if p.beam is not None and p.pixel_scale_arcsec:
+        return float(np.sqrt(p.beam[0] * p.beam[1]) * 3600.0 / p.pixel_scale_arcsec)
+    return float(lm.geometry.pixels_per_beam)
 
 
 def _state_of(states: list[_State], prepared: PreparedImage) -> _State | None:
