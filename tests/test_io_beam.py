@@ -23,7 +23,7 @@ def _wcs(scale_arcsec=1.8):
 
 def _noise(fwhm_px, n=256, seed=0):
     white = np.random.default_rng(seed).normal(size=(n, n))
-    img = ndimage.gaussian_filter(white, fwhm_px / 2.3548)
+    img = ndimage.gaussian_filter(white, fwhm_px / 2.3548 / np.sqrt(2))  # acf FWHM = beam
     return (img * (150e-6 / img.std())).astype(np.float32)
 
 

@@ -10,7 +10,8 @@ from napari_radiogal.stats import noise_beam
 
 
 def _beam_noise(major, minor, angle_deg, *, n=256, seed=0):
-    """White noise convolved with an elliptical Gaussian beam (FWHM in pixels).
+    """White noise whose autocorrelation is an elliptical Gaussian beam (FWHM in pixels),
+    as an interferometer's thermal noise is: smoothed by the beam shrunk by sqrt(2).
 
     ``angle_deg`` is the major axis counter-clockwise from +x (columns) towards +y (rows).
     """
@@ -19,7 +20,7 @@ def _beam_noise(major, minor, angle_deg, *, n=256, seed=0):
     y, x = np.mgrid[-k : k + 1, -k : k + 1].astype(float)
     t = np.deg2rad(angle_deg)
     u, v = x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t)
-    s1, s2 = major / 2.3548, minor / 2.3548
+    s1, s2 = major / 2.3548 / np.sqrt(2), minor / 2.3548 / np.sqrt(2)
     kernel = np.exp(-(u**2 / (2 * s1**2) + v**2 / (2 * s2**2)))
     return fftconvolve(white, kernel, mode="same")
 

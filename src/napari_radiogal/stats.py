@@ -184,12 +184,15 @@ def noise_beam(
 ) -> tuple[float, float, float] | None:
     """The restoring beam measured from the image's own noise (its autocorrelation).
 
-    The noise of a CLEANed interferometric image is (nearly) white noise convolved with
-    the restoring beam, so its autocorrelation is a Gaussian whose covariance is twice the
-    beam's: FWHM_acf = sqrt(2) x FWHM_beam. Sources are masked out (pixels beyond 4 clipped
-    sigma, grown by 3 pixels, plus ``mask``), the unbiased autocorrelation is computed with
-    zero-padded FFTs, and a 2-D Gaussian is fitted to its logarithm over the central lags
-    above 30 % of the peak (a linear least-squares fit of the quadratic form).
+    The thermal noise of an interferometric image comes from noise in the visibilities,
+    which are white; its autocorrelation is the Fourier transform of the squared sampling
+    weights, i.e. (for the usual near-uniform weights of the sampled uv cells) the main
+    lobe of the synthesised beam that the restoring beam is fitted to. So the FWHM of the
+    noise autocorrelation *is* the beam's (the simulator's noise is built so, too). Sources
+    are masked out (pixels beyond 4 clipped sigma, grown by 3 pixels, plus ``mask``), the
+    unbiased autocorrelation is computed with zero-padded FFTs, and a 2-D Gaussian is fitted
+    to its logarithm over the central lags above 30 % of the peak (a linear least-squares
+    fit of the quadratic form).
 
     Parameters
     ----------
@@ -213,7 +216,8 @@ def noise_beam(
     >>> from scipy import ndimage
     >>> rng = np.random.default_rng(0)
     >>> fwhm = 6.0                                   # pixels
-    >>> noise = ndimage.gaussian_filter(rng.normal(size=(256, 256)), fwhm / 2.3548)
+    >>> # white noise smoothed so that its autocorrelation has that FWHM
+    >>> noise = ndimage.gaussian_filter(rng.normal(size=(256, 256)), fwhm / 2.3548 / 2**0.5)
     >>> major, minor, _ = noise_beam(noise)
     >>> bool(abs(major / fwhm - 1) < 0.1 and abs(minor / fwhm - 1) < 0.1)
     True
@@ -260,8 +264,8 @@ def noise_beam(
     eigvals, eigvecs = np.linalg.eigh(inverse)
     if not (eigvals > 0).all():
         return None
-    # covariance of the acf = 2 x the beam's; eigh sorts ascending: smallest = major axis
-    sigma_beam = np.sqrt(1.0 / eigvals / 2.0)
+    # the acf's covariance is the beam's; eigh sorts ascending: smallest = major axis
+    sigma_beam = np.sqrt(1.0 / eigvals)
     fwhm = 2.0 * np.sqrt(2.0 * np.log(2.0)) * sigma_beam
     major_vec = eigvecs[:, 0]
     angle = float(np.degrees(np.arctan2(major_vec[1], major_vec[0])) % 180.0)

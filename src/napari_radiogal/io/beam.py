@@ -154,7 +154,7 @@ def resolve_beam(
             warnings.warn(
                 f"{label}: no beam in the header (BMAJ/BMIN or HISTORY); using the "
                 f"{preset.name} survey's {preset.beam_major_arcsec:g}\" x "
-                f"{preset.beam_minor_arcsec:g}\" beam, as the header names that survey. "
+                f'{preset.beam_minor_arcsec:g}" beam, as the header names that survey. '
                 + HOW_TO_SET,
                 BeamWarning,
                 stacklevel=2,
