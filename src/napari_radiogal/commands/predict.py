@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 dest=f["name"],
                 type=functools.partial(_float_list, name=f["name"]),
                 default=f["default"],
-                metavar="A,B,...",
+                metavar=f.get("metavar", "A,B,..."),
                 help=help_text,
             )
         else:

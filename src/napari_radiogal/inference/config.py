@@ -89,6 +89,7 @@ class InferenceConfig:
             "degrees, when its header lacks BMAJ/BMIN or has them wrong. Empty: from the "
             "header, else a survey preset, else measured from the noise (with a warning).",
             group="geometry",
+            metavar="MAJOR[,MINOR,PA]",
         ),
     )
     window_overlap: int = field(
