@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from mask_shapes import H, W, lobes_with_hole
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.errors import CocoFormatError, CocoFormatWarning
 from napari_radiogal.io import coco, masks, paths, provenance
@@ -19,18 +20,6 @@ from napari_radiogal.io.coco import (
     validate_dataset,
     write_coco,
 )
-
-H, W = 24, 32
-
-
-def lobes_with_hole():
-    """Two disjoint lobes, the left one with a 2x2 hole, plus a diagonal-touching pixel."""
-    m = np.zeros((H, W), dtype=bool)
-    m[2:9, 2:9] = True
-    m[4:6, 4:6] = False  # hole
-    m[14:20, 20:30] = True  # second lobe
-    m[20, 30] = True  # touches the lobe's corner only (8-connected)
-    return m
 
 
 def full_dataset():

@@ -307,47 +307,19 @@ def ir_wcs_and_header(
             ("UNW_SKY", 0.0, "Background value subtracted from coadd img"),
         ]
     elif style.name == "mjysr":
-        w = WCS(naxis=2)
-        w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-        w.wcs.cunit = ["deg", "deg"]
-        w.wcs.crpix = [centre_pix + jitter[0], centre_pix + jitter[1]]
-        w.wcs.crval = [ra, dec]
-        w.wcs.cdelt = [-scale / 3600.0, scale / 3600.0]
-        w.wcs.set()
+        w, grid_cards = _cdelt_grid("TAN", centre_pix, jitter, ra, dec, scale)
         cards = [
             ("BUNIT", "MJy/sr", "Units of image pixels"),
-            ("CTYPE1", "RA---TAN", ""),
-            ("CTYPE2", "DEC--TAN", ""),
-            ("EQUINOX", 2000.0, ""),
-            ("CRPIX1", float(w.wcs.crpix[0]), ""),
-            ("CRPIX2", float(w.wcs.crpix[1]), ""),
-            ("CRVAL1", float(ra), ""),
-            ("CRVAL2", float(dec), ""),
-            ("CDELT1", -scale / 3600.0, ""),
-            ("CDELT2", scale / 3600.0, ""),
+            *grid_cards,
             ("BAND", 1, "WISE band number"),
             ("WAVELEN", 3.4, "[microns] effective wavelength of band"),
         ]
     else:
         projection = "SIN" if rng.random() < 0.5 else "TAN"
-        w = WCS(naxis=2)
-        w.wcs.ctype = [f"RA---{projection}", f"DEC--{projection}"]
-        w.wcs.cunit = ["deg", "deg"]
-        w.wcs.crpix = [centre_pix + jitter[0], centre_pix + jitter[1]]
-        w.wcs.crval = [ra, dec]
-        w.wcs.cdelt = [-scale / 3600.0, scale / 3600.0]
-        w.wcs.set()
+        w, grid_cards = _cdelt_grid(projection, centre_pix, jitter, ra, dec, scale)
         cards = [
             ("BUNIT", "DN", "Units of image pixels"),
-            ("CTYPE1", f"RA---{projection}", ""),
-            ("CTYPE2", f"DEC--{projection}", ""),
-            ("EQUINOX", 2000.0, ""),
-            ("CRPIX1", float(w.wcs.crpix[0]), ""),
-            ("CRPIX2", float(w.wcs.crpix[1]), ""),
-            ("CRVAL1", float(ra), ""),
-            ("CRVAL2", float(dec), ""),
-            ("CDELT1", -scale / 3600.0, ""),
-            ("CDELT2", scale / 3600.0, ""),
+            *grid_cards,
             ("CROTA2", 0.0, ""),
             ("BAND", 1, "WISE band number"),
             ("WAVELEN", 3.4, "[microns] effective wavelength of band"),
@@ -361,3 +333,26 @@ def ir_wcs_and_header(
     hdr.add_comment(f"SIMULATED DATA: synthetic {style.name} W1-like image, not a WISE image.")
     w.pixel_shape = (n, n)
     return w, hdr, (n, n)
+
+
+def _cdelt_grid(projection, centre_pix, jitter, ra, dec, scale):
+    """A CDELT-style celestial WCS and its header cards (AllWISE atlas and MJy/sr styles)."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = [f"RA---{projection}", f"DEC--{projection}"]
+    w.wcs.cunit = ["deg", "deg"]
+    w.wcs.crpix = [centre_pix + jitter[0], centre_pix + jitter[1]]
+    w.wcs.crval = [ra, dec]
+    w.wcs.cdelt = [-scale / 3600.0, scale / 3600.0]
+    w.wcs.set()
+    cards = [
+        ("CTYPE1", f"RA---{projection}", ""),
+        ("CTYPE2", f"DEC--{projection}", ""),
+        ("EQUINOX", 2000.0, ""),
+        ("CRPIX1", float(w.wcs.crpix[0]), ""),
+        ("CRPIX2", float(w.wcs.crpix[1]), ""),
+        ("CRVAL1", float(ra), ""),
+        ("CRVAL2", float(dec), ""),
+        ("CDELT1", -scale / 3600.0, ""),
+        ("CDELT2", scale / 3600.0, ""),
+    ]
+    return w, cards
