@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:18s} seed {seed}  {preset} + {overrides}\n{'':18s} {what}")
         return 0
     from napari_radiogal.inference import load_model
+    from napari_radiogal.io.coco import write_coco
 
     n = QUICK_N if args.quick else args.n
     cache = args.cache / "quick" if args.quick else args.cache
@@ -213,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name in args.sets:
         test_json = simulate_set(cache, name, n)
-        results[name] = {"model": scores(test_json, predict_model(test_json, model))}
+        prediction = predict_model(test_json, model)
+        results[name] = {"model": scores(test_json, prediction)}
+        # kept for pictures: python benchmarks/worst_cases.py --gt SET.json --pred this
+        write_coco(args.out / name / "predictions.json", prediction, backup=False)
         if not args.no_baseline:
             results[name]["baseline"] = scores(test_json, predict_baseline(test_json))
         print(f"# {name}: done", file=sys.stderr)
