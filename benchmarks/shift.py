@@ -120,17 +120,23 @@ def simulate_set(cache: Path, name: str, n: int) -> Path:
     return path
 
 
-def predict_model(test_json: Path, model: Any):
+def predict_model(test_json: Path, model: Any, config: Any = None):
     """COCO predictions of the model for one set (what ``radiogal predict --data`` runs)."""
     from napari_radiogal.errors import RadiogalWarning
-    from napari_radiogal.inference import inputs_from_coco, predictions_to_dataset, segment_batch
+    from napari_radiogal.inference import (
+        InferenceConfig,
+        inputs_from_coco,
+        predictions_to_dataset,
+        segment_batch,
+    )
     from napari_radiogal.io.coco import read_coco
 
     gt = read_coco(test_json)
     kept = []
     with warnings.catch_warnings():  # partial IR coverage is reported once per image
         warnings.simplefilter("ignore", RadiogalWarning)
-        for p in segment_batch(inputs_from_coco(test_json, gt), model=model):
+        config = InferenceConfig() if config is None else config
+        for p in segment_batch(inputs_from_coco(test_json, gt), model=model, config=config):
             p.radio = None  # keep only the instances in memory
             p.maps = {}
             kept.append(p)
@@ -198,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("data/shift"))
     parser.add_argument("--out", type=Path, default=Path("runs/shift"))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--no-resample",
+        action="store_true",
+        help="segment every image on its own pixels (InferenceConfig(resample=False)): the "
+        "ablation of resolution-aware inference",
+    )
     parser.add_argument("--list", action="store_true", help="print the sets and exit")
     args = parser.parse_args(argv)
 
@@ -205,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (preset, overrides, seed, what) in SHIFTS.items():
             print(f"{name:18s} seed {seed}  {preset} + {overrides}\n{'':18s} {what}")
         return 0
-    from napari_radiogal.inference import load_model
+    from napari_radiogal.inference import InferenceConfig, load_model
     from napari_radiogal.io.coco import write_coco
 
     n = QUICK_N if args.quick else args.n
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name in args.sets:
         test_json = simulate_set(cache, name, n)
-        prediction = predict_model(test_json, model)
+        prediction = predict_model(test_json, model, InferenceConfig(resample=not args.no_resample))
         results[name] = {"model": scores(test_json, prediction)}
         # kept for pictures: python benchmarks/worst_cases.py --gt SET.json --pred this
         write_coco(args.out / name / "predictions.json", prediction, backup=False)
