@@ -15,7 +15,8 @@ midpoint when no peak is there, and the peak itself of a single-peaked source. M
 the simulated val split with the true masks and no IR (``benchmarks/radio_hosts.py``), it
 lands within 3 px of the true host for 70 % of sources, against 41 % for the flux-weighted
 centroid and 24 % for the brightest pixel. Such hosts carry ``extra["host_from"] ==
-"radio core"``; IR hosts carry ``"ir"``. The *instance centre* of the network's
+"radio core"``; IR hosts carry ``"ir"``. With the model's own masks (val split, IR withheld)
+the median offset of matched hosts is 5.4" against 18.2" for the displacement centre. The *instance centre* of the network's
 displacement field (:func:`displacement_centre`) remains for masks with no radio peak.
 
 Positions are ``(x, y)`` = ``(col, row)`` in pixels of the radio image, pixel centres.
