@@ -41,3 +41,21 @@ def test_write_fits_overwrites_and_drops_scaling_cards(tmp_path: Path) -> None:
     again = read_infrared(path)
     np.testing.assert_array_equal(again.data, image.data)
     assert (again.unit, again.magzp) == ("DN", 20.5)
+
+
+def test_an_image_built_without_a_header_writes_its_beam_and_unit(tmp_path):
+    """RadioImage(data, wcs, beam=...) written and read back keeps the beam and unit."""
+    import numpy as np
+    from astropy.wcs import WCS
+
+    from napari_radiogal.io.fits import Beam, RadioImage, read_radio, write_fits
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    w.wcs.cdelt = [-1 / 3600, 1 / 3600]
+    w.wcs.crval = [150.0, 2.0]
+    beam = Beam(13 / 3600, 11 / 3600, 30.0)
+    image = RadioImage(np.zeros((32, 32), np.float32), w, beam=beam)
+    back = read_radio(write_fits(image, tmp_path / "a.fits"))
+    assert back.beam == pytest.approx(beam)
+    assert back.unit == "Jy/beam"

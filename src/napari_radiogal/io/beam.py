@@ -175,10 +175,10 @@ def resolve_beam(
                 (major_px * scale / 3600.0, minor_px * scale / 3600.0, pa),
                 "measured from the noise",
             )
-            where = f'{major_px * scale:.3g}" x {minor_px * scale:.3g}"' if pixel_scale else ""
+            where = f' ({major_px * scale:.3g}" x {minor_px * scale:.3g}")' if pixel_scale else ""
             warnings.warn(
                 f"{label}: no beam in the header and no survey preset matches it; measured "
-                f"{major_px:.2f} x {minor_px:.2f} px {where} from the autocorrelation of its "
+                f"{major_px:.2f} x {minor_px:.2f} px{where} from the autocorrelation of its "
                 "noise. " + HOW_TO_SET,
                 BeamWarning,
                 stacklevel=2,

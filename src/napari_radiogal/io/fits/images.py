@@ -120,7 +120,14 @@ def _check_image_fields(image: RadioImage | InfraredImage) -> None:
         if image.pixel_scale_arcsec is None:
             object.__setattr__(image, "pixel_scale_arcsec", wcs_pixel_scale_arcsec(wcs, []))
     if image.header is None:
-        object.__setattr__(image, "header", image_header(fits.Header(), wcs, data.shape))
+        header = image_header(fits.Header(), wcs, data.shape)
+        # a header built here must describe the image wholly: written out, it reads back
+        # with the same beam and unit
+        if getattr(image, "beam", None) is not None:
+            header.update(beam_cards(image.beam))
+        if getattr(image, "unit", None):
+            header["BUNIT"] = image.unit
+        object.__setattr__(image, "header", header)
     if image.path is not None and not isinstance(image.path, Path):
         object.__setattr__(image, "path", Path(image.path))
 
