@@ -484,8 +484,6 @@ class Window:
     >>> win = Window(10, 20, 5, 6)
     >>> win.slices
     (slice(10, 15, None), slice(20, 26, None))
-    >>> win.contains_xy(20.0, 14.4), win.contains_xy(26.0, 12.0)
-    (True, False)
     """
 
     row0: int
@@ -497,13 +495,6 @@ class Window:
     def slices(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices of the window in the image."""
         return slice(self.row0, self.row0 + self.height), slice(self.col0, self.col0 + self.width)
-
-    def contains_xy(self, x: float, y: float, *, margin: float = 0.0) -> bool:
-        """Whether image position ``(x, y)`` lies inside the window shrunk by ``margin`` px."""
-        return (
-            self.col0 - 0.5 + margin <= x < self.col0 + self.width - 0.5 - margin
-            and self.row0 - 0.5 + margin <= y < self.row0 + self.height - 0.5 - margin
-        )
 
 
 def _starts(length: int, size: int, overlap: int) -> list[int]:
