@@ -425,7 +425,122 @@ def test_cli_train(toy, tmp_path, repo_root):
     )
 
 
-@pytest.mark.parametrize("name", ["paper", "cpu"])
+def _save_toy_parent(path: Path, names=("single", "double"), channels=("radio", "ir")) -> Path:
+    """A small untrained ResNet-18 saved as a weights file (a stand-in parent model)."""
+    from napari_radiogal.classes import ClassScheme
+    from napari_radiogal.models import ModelConfig, WeightsCard, build_model, save_weights
+
+    scheme = ClassScheme(names=names, coco_ids=tuple(range(1, len(names) + 1)))
+    config = ModelConfig("resnet18", in_channels=len(channels), num_classes=len(names))
+    torch.manual_seed(7)
+    model = build_model(config, scheme=scheme)
+    with torch.no_grad():
+        model.mean_displacement.copy_(torch.tensor([0.25, -0.5]))
+    card = WeightsCard(
+        name="toy-parent",
+        architecture=config,
+        classes=scheme,
+        preprocess=PreprocessConfig(channels=channels),
+    )
+    return save_weights(model, card, path)
+
+
+def test_init_from_weights_matches_classes_and_channels_by_name(tmp_path):
+    from napari_radiogal.classes import ClassScheme
+    from napari_radiogal.models import ModelConfig, build_model, init_from_weights
+
+    parent_path = _save_toy_parent(tmp_path / "parent")
+    parent, _ = load_weights(parent_path)
+    # the child: classes reordered plus a new one; radio only
+    scheme = ClassScheme(names=("double", "bent", "single"), coco_ids=(1, 2, 3))
+    child = build_model(ModelConfig("resnet18", in_channels=1, num_classes=3), scheme=scheme)
+    fresh_bent_row = child.state_dict()["classifier.weight_conv.weight"][1].clone()
+    info = init_from_weights(child, parent_path, channels=("radio",))
+
+    theirs, mine = parent.state_dict(), child.state_dict()
+    for key in ("classifier.weight_conv.weight", "recam.weight_conv.weight"):
+        torch.testing.assert_close(mine[key][0], theirs[key][1], rtol=0, atol=0)  # double
+        torch.testing.assert_close(mine[key][2], theirs[key][0], rtol=0, atol=0)  # single
+    torch.testing.assert_close(
+        mine["classifier.weight_conv.weight"][1], fresh_bent_row, rtol=0, atol=0
+    )
+    # radio filters are the parent's radio filters (channel 0 of 2), not a mean or a copy of IR
+    torch.testing.assert_close(
+        mine["backbone.conv1.weight"][:, 0], theirs["backbone.conv1.weight"][:, 0], rtol=0, atol=0
+    )
+    torch.testing.assert_close(mine["mean_displacement"], torch.tensor([0.25, -0.5]))
+    for key in (
+        "displacement.shallow1.0.weight",
+        "boundary.branches.0.0.weight",
+        "backbone.bn1.weight",
+    ):
+        if key in theirs:
+            torch.testing.assert_close(mine[key], theirs[key], rtol=0, atol=0, msg=key)
+    assert "displacement.shallow1.0.weight" in mine
+    assert info["classes_kept"] == ["double", "single"] and info["classes_new"] == ["bent"]
+    assert info["channels_kept"] == ["radio"] and info["channels_new"] == []
+    assert info["name"] == "toy-parent" and len(info["sha256"]) == 64
+
+
+def test_init_from_weights_new_channel_starts_at_zero(tmp_path):
+    from napari_radiogal.classes import ClassScheme
+    from napari_radiogal.models import ModelConfig, build_model, init_from_weights
+
+    parent_path = _save_toy_parent(tmp_path / "parent", channels=("radio",))
+    parent, _ = load_weights(parent_path)
+    scheme = ClassScheme(names=("single", "double"), coco_ids=(1, 2))
+    child = build_model(ModelConfig("resnet18", in_channels=2, num_classes=2), scheme=scheme)
+    info = init_from_weights(child, parent_path, channels=("radio", "ir"))
+    conv = child.state_dict()["backbone.conv1.weight"]
+    torch.testing.assert_close(conv[:, 0], parent.state_dict()["backbone.conv1.weight"][:, 0])
+    assert torch.count_nonzero(conv[:, 1]) == 0
+    assert info["channels_new"] == ["ir"]
+
+
+def test_init_from_another_backbone_is_a_clear_error(tmp_path):
+    from napari_radiogal.classes import ClassScheme
+    from napari_radiogal.models import ModelConfig, build_model, init_from_weights
+
+    parent_path = _save_toy_parent(tmp_path / "parent")
+    scheme = ClassScheme(names=("single", "double"), coco_ids=(1, 2))
+    child = build_model(ModelConfig("resnet34", in_channels=2, num_classes=2), scheme=scheme)
+    with pytest.raises(errors.WeightsError, match="backbone: resnet18"):
+        init_from_weights(child, parent_path, channels=("radio", "ir"))
+
+
+def test_unknown_init_fails_before_preprocessing(toy, tmp_path):
+    cfg = TrainConfig().with_overrides(TINY + ["init=no-such-model"])
+    with pytest.raises(errors.WeightsError, match="bundled models"):
+        train(cfg, data=toy, out=tmp_path / "run", device="cpu", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_fine_tunes_on_two_files(toy, tmp_path, cache):
+    """``--init`` + two ``--data`` files: one training set, the parent in the card."""
+    from napari_radiogal.cli import main
+
+    second = make_toy_dataset(tmp_path / "second", n=6, size=64, seed=5)
+    parent_path = _save_toy_parent(tmp_path / "parent")
+    parent_state = load_weights(parent_path)[0].state_dict()
+    args = ["train", "--data", str(toy), str(second), "--val", str(toy), "--init",
+            str(parent_path), "--out", str(tmp_path / "ft"), "--stage", "cam", "--device",
+            "cpu", "--no-progress", "--cache-dir", str(cache), "--set", "cam.crop_size=64",
+            "--set", "backbone=resnet18", "--set", "cam.epochs=1", "--set", "cam.batch_size=4",
+            "--set", "cam.lr=0", "--set", "cam.classifier_lr=0", "--set", "cam.momentum=0",
+            "--set", "cam.weight_decay=0"]  # fmt: skip
+    assert main(args) == 0
+    card = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert card["training"]["images"] == 8 + 6
+    assert card["training"]["data"] == ["annotations/train.json"] * 2
+    assert card["training"]["parent"]["sha256"] == load_weights(parent_path)[1].sha256
+    # zero learning rate: the weights are the parent's (BatchNorm statistics aside)
+    model, _ = load_weights(tmp_path / "ft" / "model")
+    for key, value in model.state_dict().items():
+        if "running_" not in key and "num_batches" not in key:
+            torch.testing.assert_close(value, parent_state[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("name", ["paper", "cpu", "finetune"])
 def test_shipped_recipes_load(repo_root, name):
     from napari_radiogal.training.config import load_config
 

@@ -21,6 +21,8 @@ continues exactly where a run stopped. Multi-GPU / multi-node: launch with torch
 examples:
   radiogal train --data sim/annotations/train.json --val sim/annotations/val.json \\
       --out runs/r18 --config cpu
+  radiogal train --init default --config finetune --data mine/annotations/train.json \\
+      wide/annotations/train.json --val mine/annotations/val.json --out runs/mine
   torchrun --nproc-per-node 4 -m napari_radiogal train --data ... --out ... --config paper
 """
 
@@ -28,15 +30,33 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="training COCO JSON file")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        nargs="+",
+        metavar="COCO",
+        help="training COCO JSON file(s); several files are one training set (e.g. two "
+        "simulated skies, or a sky plus your napari exports)",
+    )
     parser.add_argument(
         "--out", required=True, type=Path, help="run folder (checkpoints, logs, exported weights)"
     )
     parser.add_argument(
         "--val",
         type=Path,
+        nargs="+",
         default=None,
-        help="validation COCO JSON (selects the CAM checkpoint; never the test split)",
+        metavar="COCO",
+        help="validation COCO JSON file(s) (select the CAM checkpoint; never the test split)",
+    )
+    parser.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="fine-tune: start every stage from a trained model, a NAME.safetensors or a "
+        "bundled model's name (e.g. 'default'); classes and channels are matched by name, "
+        "new ones start fresh. Use with a short recipe: --config finetune (config: init)",
     )
     parser.add_argument(
         "--config",
@@ -122,7 +142,7 @@ def build_config(args: argparse.Namespace):
     config = load_config(resolve_config_path(args.config)).with_overrides(args.overrides)
     stages = list(STAGES) if args.stage == "all" else [args.stage]
     config = config.replace_stage(stages, epochs=args.epochs, batch_size=args.batch_size)
-    changes = {"seed": args.seed, "num_workers": args.workers}
+    changes = {"seed": args.seed, "num_workers": args.workers, "init": args.init}
     if args.deterministic:
         changes["deterministic"] = True
     changes = {k: v for k, v in changes.items() if v is not None}

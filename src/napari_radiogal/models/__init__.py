@@ -12,6 +12,8 @@ tensors are read).
 :func:`save_weights`        safetensors + JSON card, atomic, with sha256
 :func:`load_weights`        verified load: ``(model, card)``
 :func:`default_weights_path`  the bundled model's file
+:func:`find_weights`        a weights path or a bundled model's name -> file
+:func:`init_from_weights`   start a new network from a trained model (fine-tuning)
 :func:`multiscale_flip_cams`  CAMs summed over scales and mirrors (training and inference)
 ==========================  ====================================================
 """
@@ -33,6 +35,9 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "load_weights",
             "read_card",
             "default_weights_path",
+            "bundled_models",
+            "find_weights",
+            "init_from_weights",
         ],
     },
 )

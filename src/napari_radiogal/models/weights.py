@@ -40,6 +40,10 @@ __all__ = [
     "load_weights",
     "read_card",
     "default_weights_path",
+    "bundled_weights_dir",
+    "bundled_models",
+    "find_weights",
+    "init_from_weights",
     "weights_paths",
 ]
 
@@ -177,9 +181,65 @@ def weights_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
+def bundled_weights_dir() -> Path:
+    """The folder of the models shipped with the package (``napari_radiogal/weights``)."""
+    return Path(__file__).resolve().parents[1] / "weights"
+
+
 def default_weights_path() -> Path:
     """The bundled default model: ``napari_radiogal/weights/default.safetensors`` (may not exist)."""
-    return Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
+    return bundled_weights_dir() / "default.safetensors"
+
+
+def bundled_models() -> dict[str, Path]:
+    """The shipped models by every name a user may give: file stem and card name.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"default": .../default.safetensors, "radiogal-r18-sim": .../default.safetensors,
+        ...}``; a model whose card cannot be read is listed by its file stem only.
+    """
+    names: dict[str, Path] = {}
+    for tensor_path in sorted(bundled_weights_dir().glob("*.safetensors")):
+        names[tensor_path.stem] = tensor_path
+        try:
+            names.setdefault(read_card(tensor_path).name, tensor_path)
+        except WeightsError:
+            continue
+    return names
+
+
+def find_weights(value: str | os.PathLike) -> Path:
+    """The ``NAME.safetensors`` a user means: a path, or a bundled model's name.
+
+    Parameters
+    ----------
+    value : str or path
+        ``NAME``, ``NAME.safetensors`` or ``NAME.json`` of a file, or the stem or card name
+        of a bundled model (``"default"``, ``"radiogal-r18-sim"``).
+
+    Raises
+    ------
+    WeightsError
+        Neither a file nor a bundled model; the message lists the bundled names.
+
+    Examples
+    --------
+    >>> find_weights("default") == default_weights_path()
+    True
+    """
+    tensor_path, _ = weights_paths(value)
+    if tensor_path.is_file():
+        return tensor_path
+    bundled = bundled_models()
+    if str(value) in bundled:
+        return bundled[str(value)]
+    raise WeightsError(
+        f"{value!s}: no weights file {tensor_path} and no bundled model of that name; give "
+        "the NAME.safetensors written by radiogal train, or one of the bundled models "
+        f"{sorted(bundled)}."
+    )
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -328,3 +388,96 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, source
             + "; ".join(parts)
             + ". The card and the tensors come from different models."
         )
+
+
+#: State-dict entries whose first axis is the class (one row per class of the scheme).
+_CLASS_ROW_PREFIXES = ("classifier.", "recam.")
+#: The one state-dict entry whose second axis is the input channel.
+_INPUT_CONV = "backbone.conv1.weight"
+
+
+def init_from_weights(
+    model: RadioGalaxyNet, source: str | os.PathLike, *, channels: tuple[str, ...]
+) -> dict[str, Any]:
+    """Start ``model`` from a trained model's tensors (fine-tuning, ``radiogal train --init``).
+
+    Every tensor of the parent is copied into the new network. Two kinds may differ in
+    shape and are matched by name instead of position:
+
+    * class rows of the CAM classifier and the ReCAM predictor, matched by class name: a
+      class the parent knows keeps its row, a class new to the scheme keeps the new
+      network's random row, and a parent class the new scheme drops is left out;
+    * input channels of the first convolution, matched by channel name (``radio``,
+      ``ir``...): a shared channel keeps its filters, a new channel starts at zero so the
+      network first behaves exactly as its parent on the shared channels.
+
+    Parameters
+    ----------
+    model : RadioGalaxyNet
+        The new network (its own architecture, classes and channels).
+    source : str or path
+        The parent: a weights path or a bundled model's name (:func:`find_weights`).
+    channels : tuple of str
+        The new network's input channel names, in order (``PreprocessConfig.channels``).
+
+    Returns
+    -------
+    dict
+        What the weights card records as the parent: name, file name, sha256, and which
+        classes and channels were kept or are new.
+
+    Raises
+    ------
+    WeightsError
+        The parent cannot be read, or its backbone or strides differ from the new
+        network's (its tensors would not fit).
+    """
+    import torch
+
+    path = find_weights(source)
+    parent_model, card = load_weights(path)
+    mine, theirs = model.config, card.architecture
+    if (mine.backbone, mine.output_stride, mine.irn_width_scale) != (
+        theirs.backbone,
+        theirs.output_stride,
+        theirs.irn_width_scale,
+    ):
+        raise WeightsError(
+            f"--init {source}: the parent {card.name!r} is a {theirs.backbone} at output stride "
+            f"{theirs.output_stride}, the new network a {mine.backbone} at {mine.output_stride}; "
+            f"set backbone: {theirs.backbone} and output_stride: {theirs.output_stride} in the "
+            "recipe to fine-tune it."
+        )
+    parent = parent_model.state_dict()
+    state = model.state_dict()
+    class_map = [
+        (i, card.classes.names.index(n))
+        for i, n in enumerate(model.scheme.names)
+        if n in card.classes.names
+    ]
+    parent_channels = tuple(card.preprocess.channels)
+    channel_map = [
+        (i, parent_channels.index(c)) for i, c in enumerate(channels) if c in parent_channels
+    ]
+    with torch.no_grad():
+        for key, value in state.items():
+            source_value = parent[key]
+            if key.startswith(_CLASS_ROW_PREFIXES) and source_value.shape[0] == theirs.num_classes:
+                for new, old in class_map:
+                    value[new] = source_value[old]
+            elif key == _INPUT_CONV:
+                value.zero_()
+                for new, old in channel_map:
+                    value[:, new] = source_value[:, old]
+            else:
+                value.copy_(source_value)
+    model.load_state_dict(state)
+    return {
+        "name": card.name,
+        "file": path.name,
+        "sha256": card.sha256,
+        "classes_kept": [n for n in model.scheme.names if n in card.classes.names],
+        "classes_new": [n for n in model.scheme.names if n not in card.classes.names],
+        "channels_kept": [c for c in channels if c in parent_channels],
+        "channels_new": [c for c in channels if c not in parent_channels],
+    }

@@ -174,6 +174,11 @@ class TrainConfig:
         CAM feature stride (16 in the paper).
     pretrained_path : str, optional
         Local torchvision ResNet state dict to start the backbone from (random otherwise).
+    init : str, optional
+        Fine-tuning: a trained model (weights path or bundled name, e.g. ``"default"``) to
+        start every stage from, classes and channels matched by name
+        (:func:`napari_radiogal.models.weights.init_from_weights`). Overrides
+        ``pretrained_path``.
     freeze_stem : bool
         Keep conv1 + bn1 fixed (the paper; sensible with a pretrained stem).
     fixed_bn : bool
@@ -199,6 +204,7 @@ class TrainConfig:
     backbone: str = "resnet50"
     output_stride: int = 16
     pretrained_path: str | None = None
+    init: str | None = None
     freeze_stem: bool = True
     fixed_bn: bool = False
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)

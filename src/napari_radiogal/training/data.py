@@ -42,6 +42,7 @@ __all__ = [
     "image_sources",
     "read_image_pair",
     "prepare_images",
+    "prepare_datasets",
     "read_training_coco",
 ]
 
@@ -275,6 +276,56 @@ def prepare_images(
         labels=labels,
         scheme=scheme or dataset.scheme,
         cache_files=files,
+        config=config,
+    )
+
+
+def prepare_datasets(
+    coco_paths: Sequence[str | os.PathLike],
+    config: PreprocessConfig,
+    cache_dir: str | os.PathLike,
+    *,
+    scheme: ClassScheme | None = None,
+    rank: int = 0,
+) -> PreparedImages:
+    """:func:`prepare_images` of several COCO files, as one training set in file order.
+
+    Each file's paths stay relative to its own data set root, so a simulated sky, a second
+    sky and a folder of napari exports can be trained on together without copying.
+
+    Parameters
+    ----------
+    coco_paths : sequence of path
+        One or more COCO files.
+    config, cache_dir, rank
+        As :func:`prepare_images`.
+    scheme : ClassScheme, optional
+        The class list; default: the first file's. Every file must have the same classes.
+
+    Raises
+    ------
+    CocoFormatError
+        No file given, or a file's classes differ from the scheme.
+    """
+    if not coco_paths:
+        raise CocoFormatError("no training COCO file given; pass at least one with --data")
+    parts: list[PreparedImages] = []
+    for path in coco_paths:
+        part = prepare_images(
+            path,
+            config,
+            cache_dir,
+            scheme=scheme or (parts[0].scheme if parts else None),
+            rank=rank,
+        )
+        parts.append(part)
+    if len(parts) == 1:
+        return parts[0]
+    return PreparedImages(
+        records=[r for p in parts for r in p.records],
+        labels=np.concatenate([p.labels for p in parts], axis=0),
+        scheme=parts[0].scheme,
+        cache_files=[f for p in parts for f in p.cache_files],
         config=config,
     )
 

@@ -31,10 +31,10 @@ from napari_radiogal.io.coco import dataset_root
 from napari_radiogal.io.geometry import geometry_of_records
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.models.network import RadioGalaxyNet, build_model
-from napari_radiogal.models.weights import WeightsCard, save_weights
+from napari_radiogal.models.weights import WeightsCard, init_from_weights, save_weights
 from napari_radiogal.training.checkpoint import load_checkpoint
 from napari_radiogal.training.config import STAGES, TrainConfig
-from napari_radiogal.training.data import PreparedImages, class_counts, prepare_images
+from napari_radiogal.training.data import PreparedImages, class_counts, prepare_datasets
 from napari_radiogal.training.distributed import DistContext, barrier, init_distributed
 from napari_radiogal.training.engine import StageResult, run_stage
 from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale_cams
@@ -154,9 +154,9 @@ def _stage_list(stage: str) -> list[str]:
 def train(
     config: TrainConfig,
     *,
-    data: str | os.PathLike,
+    data: str | os.PathLike | Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    val: str | os.PathLike | None = None,
+    val: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     stage: str = "all",
     resume: bool = False,
     device: str = "auto",
@@ -171,12 +171,13 @@ def train(
     Parameters
     ----------
     config : TrainConfig
-    data : path
-        Training COCO file (only image-level labels are used).
+    data : path or sequence of paths
+        Training COCO file(s) (only image-level labels are used); several files are one
+        training set (:func:`~napari_radiogal.training.data.prepare_datasets`).
     out : path
         Run folder (see module docstring).
-    val : path, optional
-        Validation COCO file, used to select the stage-A checkpoint. Never the test split.
+    val : path or sequence of paths, optional
+        Validation COCO file(s), used to select the stage-A checkpoint. Never the test split.
     stage : {"cam", "recam", "irn", "all"}
     resume : bool
         Continue interrupted stages from their ``last.pt``; stages already finished are
@@ -199,6 +200,9 @@ def train(
     Path or None
         The exported ``OUT/model.safetensors`` (None on processes other than rank 0).
     """
+    data_files = _as_paths(data)
+    val_files = _as_paths(val) if val is not None else []
+    parent_path = _check_init(config)  # a bad --init fails before any pre-processing
     ctx = init_distributed(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,34 +214,23 @@ def train(
         import yaml
 
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        _warn_about_validation(data_files, val_files)
     # rank 0 fills the cache first; the others then only read it
     if ctx.is_main:
-        train_images = prepare_images(data, config.preprocess, cache, rank=ctx.rank)
+        train_images = prepare_datasets(data_files, config.preprocess, cache, rank=ctx.rank)
     barrier(ctx)
     if not ctx.is_main:
-        train_images = prepare_images(data, config.preprocess, cache, rank=ctx.rank)
+        train_images = prepare_datasets(data_files, config.preprocess, cache, rank=ctx.rank)
     val_images = None
-    if val is not None and ctx.is_main:
-        if Path(val).resolve() == Path(data).resolve():
-            log.warning(
-                "--val is the training file: the CAM checkpoint is then selected on "
-                "training images; give a held-out validation split"
-            )
-        elif "test" in Path(val).name.lower():
-            log.warning(
-                "--val %s looks like a test split: selecting a checkpoint on it "
-                "leaks test data into training (ALGORITHM 11.2)",
-                val,
-            )
-    if val is not None:
+    if val_files:
         if ctx.is_main:
-            val_images = prepare_images(
-                val, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
+            val_images = prepare_datasets(
+                val_files, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
             )
         barrier(ctx)
         if not ctx.is_main:
-            val_images = prepare_images(
-                val, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
+            val_images = prepare_datasets(
+                val_files, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
             )
     scheme = train_images.scheme
     if ctx.is_main:
@@ -253,6 +246,19 @@ def train(
     model = build_model(model_config, scheme=scheme, pretrained_path=config.pretrained_path).to(
         ctx.device
     )
+    parent = None
+    if parent_path is not None:
+        parent = init_from_weights(model, parent_path, channels=config.preprocess.channels)
+        if ctx.is_main:
+            log.info(
+                "starting from %r (%s); classes kept %s, new %s; channels kept %s, new %s",
+                parent["name"],
+                parent["file"],
+                parent["classes_kept"],
+                parent["classes_new"],
+                parent["channels_kept"],
+                parent["channels_new"],
+            )
     model.set_fixed_bn(config.fixed_bn)
     results: dict[str, StageResult] = {}
 
@@ -282,9 +288,10 @@ def train(
 
     if "recam" in stages:
         source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file() else "last.pt")
-        _load_model_state(model, source, ctx.device)  # a resumed run then loads its own state
+        if parent is None or source.is_file():
+            _load_model_state(model, source, ctx.device)  # a resumed run loads its own state
         if ctx.is_main:
-            log.info("recam: starting from %s", source)
+            log.info("recam: starting from %s", source if source.is_file() else parent_path)
         set_trainable(model, ("backbone", "classifier", "recam"), freeze_stem=config.freeze_stem)
         results["recam"] = run_stage(
             name="recam",
@@ -300,7 +307,10 @@ def train(
         source = out / "recam" / "last.pt"
         if not source.is_file():
             source = out / "cam" / ("best.pt" if (out / "cam" / "best.pt").is_file() else "last.pt")
-        _load_model_state(model, source, ctx.device)
+        if parent is not None and not source.is_file():
+            source = parent_path  # --init with --stage irn: pseudo-labels of the parent's CAMs
+        else:
+            _load_model_state(model, source, ctx.device)
         labels = _pseudo_labels(model, train_images, config, ctx, out, source, progress)
         set_trainable(model, ("boundary", "displacement"), freeze_stem=True)
         results["irn"] = run_stage(
@@ -322,10 +332,11 @@ def train(
         architecture=model_config,
         classes=scheme,
         preprocess=config.preprocess,
-        geometry=training_geometry(data, train_images.records),
+        geometry=training_geometry(data_files, train_images.records),
         training={
-            "data": _path_in_dataset(data),
-            "val": None if val is None else _path_in_dataset(val),
+            "data": _card_paths(data_files),
+            "val": _card_paths(val_files) if val_files else None,
+            "parent": parent,
             "images": len(train_images),
             "class_counts": class_counts(train_images.labels, scheme.names),
             "stages": stages,
@@ -345,7 +356,9 @@ def train(
     return path
 
 
-def training_geometry(data: str | os.PathLike, records: list, *, max_files: int = 500):
+def training_geometry(
+    data: str | os.PathLike | Sequence[str | os.PathLike], records: list, *, max_files: int = 500
+):
     """The geometry of the training images for the weights card.
 
     From the COCO records' ``beam`` and ``radio_wcs`` when they carry them (simulator
@@ -359,7 +372,12 @@ def training_geometry(data: str | os.PathLike, records: list, *, max_files: int 
     geometry = geometry_of_records(records)
     if geometry is not None:
         return geometry
-    sources = [s for s in image_sources(data, read_training_coco(data)) if s.kind == "fits"]
+    sources = [
+        s
+        for path in _as_paths(data)
+        for s in image_sources(path, read_training_coco(path))
+        if s.kind == "fits"
+    ]
     headers = []
     for i, source in enumerate(sources[:max_files]):
         image = read_radio(source.radio, lazy=True)
@@ -377,6 +395,54 @@ def training_geometry(data: str | os.PathLike, records: list, *, max_files: int 
             )
         )
     return geometry_of_records(headers)
+
+
+def _as_paths(value: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """One path or several, as a list of paths."""
+    if isinstance(value, (str, os.PathLike)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+def _card_paths(paths: list[Path]) -> str | list[str]:
+    """The card's record of the data files: one string for one file (older cards' form)."""
+    names = [_path_in_dataset(p) for p in paths]
+    return names[0] if len(names) == 1 else names
+
+
+def _check_init(config: TrainConfig) -> Path | None:
+    """The parent weights file of a fine-tuning run, checked before any expensive work."""
+    if config.init is None:
+        return None
+    from napari_radiogal.models.weights import find_weights, read_card
+
+    path = find_weights(config.init)
+    read_card(path)
+    if config.pretrained_path is not None:
+        log.warning(
+            "init=%s and pretrained_path=%s both given: the backbone starts from init",
+            config.init,
+            config.pretrained_path,
+        )
+    return path
+
+
+def _warn_about_validation(data_files: list[Path], val_files: list[Path]) -> None:
+    """Warn when a validation file is a training file or looks like a test split."""
+    train = {p.resolve() for p in data_files}
+    for val in val_files:
+        if val.resolve() in train:
+            log.warning(
+                "--val %s is a training file: the CAM checkpoint is then selected on "
+                "training images; give a held-out validation split",
+                val,
+            )
+        elif "test" in val.name.lower():
+            log.warning(
+                "--val %s looks like a test split: selecting a checkpoint on it "
+                "leaks test data into training (ALGORITHM 11.2)",
+                val,
+            )
 
 
 def _path_in_dataset(json_path: str | os.PathLike) -> str:
