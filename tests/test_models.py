@@ -345,3 +345,20 @@ def test_bundled_card_records_the_narrow_geometry():
     from napari_radiogal.models.weights import default_weights_path
 
     assert read_card(default_weights_path()).geometry == EMU_PILOT_GEOMETRY
+
+
+def test_bundled_models_are_found_by_file_stem_and_card_name(tmp_path):
+    from napari_radiogal.errors import WeightsError
+    from napari_radiogal.models import default_weights_path, find_weights, read_card
+    from napari_radiogal.models.weights import bundled_models
+
+    default = default_weights_path()
+    if not default.is_file():
+        pytest.skip("no bundled model in this installation")
+    names = bundled_models()
+    assert names["default"] == default
+    assert find_weights(read_card(default).name) == default
+    assert find_weights(default.with_suffix(".json")) == default  # a path still wins
+    with pytest.raises(WeightsError, match="bundled models") as info:
+        find_weights(tmp_path / "nothing")
+    assert "'default'" in str(info.value)

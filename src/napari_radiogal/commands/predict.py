@@ -82,11 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
         "--model",
-        type=Path,
         default=None,
-        metavar="PATH",
-        help="weights NAME.safetensors with its NAME.json card (default: the "
-        "bundled model)%(default).0s",
+        metavar="MODEL",
+        help="weights NAME.safetensors with its NAME.json card, or a bundled model's name "
+        "(default: the bundled model)%(default).0s",
     )
     parser.add_argument(
         "--device",

@@ -94,8 +94,9 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
     Parameters
     ----------
     path : path-like, optional
-        ``NAME``, ``NAME.safetensors`` or ``NAME.json``; ``None`` = the bundled default
-        model (:func:`napari_radiogal.models.default_weights_path`).
+        ``NAME``, ``NAME.safetensors`` or ``NAME.json``, or a bundled model's name
+        (``"default"``, its card name; :func:`napari_radiogal.models.find_weights`);
+        ``None`` = the bundled default model.
     device : str or torch.device
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
 
@@ -112,7 +113,7 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
     import torch
 
     from napari_radiogal.inference.device import resolve_device
-    from napari_radiogal.models.weights import default_weights_path, load_weights, weights_paths
+    from napari_radiogal.models.weights import default_weights_path, find_weights, load_weights
 
     torch_device = resolve_device(device)
     if path is None:
@@ -125,12 +126,7 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
                 "model='PATH.safetensors' (Python)."
             )
     else:
-        tensor_path, _ = weights_paths(path)
-        if not tensor_path.is_file():
-            raise WeightsError(
-                f"weights file {tensor_path} not found; pass the NAME.safetensors written by "
-                "radiogal train (its NAME.json card must sit beside it)."
-            )
+        tensor_path = find_weights(path)
     tensor_path = tensor_path.resolve()
     stat = tensor_path.stat()
     key = (str(tensor_path), stat.st_mtime_ns, stat.st_size, str(torch_device))

@@ -236,9 +236,9 @@ def find_weights(value: str | os.PathLike) -> Path:
     if str(value) in bundled:
         return bundled[str(value)]
     raise WeightsError(
-        f"{value!s}: no weights file {tensor_path} and no bundled model of that name; give "
-        "the NAME.safetensors written by radiogal train, or one of the bundled models "
-        f"{sorted(bundled)}."
+        f"weights file {tensor_path} not found, and no bundled model is called {str(value)!r}; "
+        "give the NAME.safetensors written by radiogal train (its NAME.json card beside it), "
+        f"or one of the bundled models {sorted(bundled)}."
     )
 
 
