@@ -175,3 +175,34 @@ def test_predict_scales_that_are_not_numbers_say_so(capsys):
         main(["predict", "x.fits", "--scales", "1,big"])
     assert exc.value.code == 2
     assert "scales must be numbers separated by commas" in capsys.readouterr().err
+
+
+def test_missing_input_fails_before_the_model_loads_and_is_said_once(monkeypatch, tmp_path, capsys):
+    import napari_radiogal.inference as inference
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(inference, "load_model", no_model)
+    assert main(["predict", str(tmp_path / "nothing.fits"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.count("no such file") == 1 and "ERROR" not in err
+
+
+def test_warnings_say_what_happened_not_where_in_our_code(tiny_weights, tmp_path):
+    # a real process: pytest records warnings instead of displaying them
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    fits.PrimaryHDU(rng.normal(0, 1e-4, (64, 64)).astype(np.float32)).writeto(tmp_path / "a.fits")
+    args = ["-q", "predict", str(tmp_path / "a.fits"), "--model", str(tiny_weights)]
+    run = subprocess.run(
+        [sys.executable, "-m", "napari_radiogal", *args, "--out", str(tmp_path / "o"), *FAST],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "radiogal predict: warning: a.fits: BUNIT is missing" in run.stderr
+    assert ".py:" not in run.stderr and "warnings.warn" not in run.stderr

@@ -18,6 +18,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from napari_radiogal import __version__
@@ -115,6 +116,20 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root.propagate = False
 
 
+def _warning_formatter(command: str):
+    """A :func:`warnings.formatwarning` for the terminal: what happened, not where in our code.
+
+    Python's default shows the file and source line that issued the warning, which means
+    nothing to a user (``--debug`` keeps it). Only the text changes: code that records
+    warnings (``warnings.catch_warnings(record=True)``, pytest) still gets them.
+    """
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        return f"radiogal {command}: warning: {message}\n"
+
+    return format_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``radiogal`` console script; returns the exit code."""
     parser = build_parser()
@@ -123,17 +138,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
+    caller_format = warnings.formatwarning
+    if not args.debug:
+        warnings.formatwarning = _warning_formatter(args.command)
     try:
         return int(args._run(args) or 0)
     except RadiogalError as exc:
         if args.debug:
             raise
-        log.error("%s", exc)
+        # printed once, as argparse prints its own errors (not also as a log line)
         print(f"radiogal {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"radiogal {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = caller_format
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -178,8 +178,11 @@ def run(args: argparse.Namespace) -> int:
             "names each image's IR file (ir_file)."
         )
     config = config_from_args(args)
+    # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
-        args.data = _data_json(args.data, args.split)  # fail fast, before loading a model
+        args.data = _data_json(args.data, args.split)
+    else:
+        images = _read_one(args)
     from napari_radiogal.inference import load_model
 
     model = load_model(args.model, device=config.device)
@@ -188,12 +191,12 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.data is None:
-        return _predict_one(args, config, model)
+        return _predict_one(args, config, model, *images)
     return _predict_data(args, config, model)
 
 
-def _predict_one(args: argparse.Namespace, config, model) -> int:
-    from napari_radiogal.inference import segment
+def _read_one(args: argparse.Namespace):
+    """The radio and IR images of a single-image run, and its refusal to overwrite."""
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.fits import read_infrared, read_radio
 
@@ -202,7 +205,11 @@ def _predict_one(args: argparse.Namespace, config, model) -> int:
     out = args.out if args.out is not None else Path(".")
     stem = args.stem or output_stem(args.radio.name)
     _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
-    from napari_radiogal.inference import STAGES
+    return radio, ir, out, stem
+
+
+def _predict_one(args: argparse.Namespace, config, model, radio, ir, out, stem) -> int:
+    from napari_radiogal.inference import STAGES, segment
 
     with _progress_bar(args, total=len(STAGES), unit="stage") as bar:
         prediction = segment(radio, ir, model=model, config=config, progress=_stage_progress(bar))
