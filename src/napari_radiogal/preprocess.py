@@ -523,9 +523,10 @@ def display_scale(
     levels = np.zeros(image.shape, dtype=np.float64)
     if above.any():
         peak = image[above].max()
-        # left to right (L * excess first) so that display values come back exactly
+        # the ratio first: it is exactly 1 at the peak (so the peak is always L, as in every
+        # PNG) and (v / 255) * 255 == v for every 8-bit v (so display values come back)
         levels[above] = np.floor(
-            config.display_levels * (image[above] - threshold) / (peak - threshold)
+            config.display_levels * ((image[above] - threshold) / (peak - threshold))
         )
     islands = stats.islands(
         levels, 0.0, min_pixels=config.min_island_pixels, connectivity=config.connectivity
