@@ -34,8 +34,8 @@ The display channel (``"radio_display"``, :func:`display_scale`) is not the pape
 repeats how the FIRST PNGs of firstgalaxydata and MiraBest were made, so that a model
 trained on those PNGs sees the same pixels in a FIRST FITS cut-out in Jy/beam:
 
-1. sigma = 1.4826 x MAD of the image (:func:`display_noise`, the Gaussian-equivalent
-   noise, not the paper's clipped sigma, which reads 0.87 of it);
+1. sigma = 1.4826 x MAD of the image, clipped at 3 sigma (:func:`display_noise`, the
+   Gaussian-equivalent noise, not the paper's clipped sigma, which reads 0.87 of it);
 2. clip level ``t = display_sigma x sigma`` (3); pixels at or below it are 0;
 3. ``v = floor(display_levels (I - t) / (max - t))`` (255 levels), islands = the
    connected regions of ``v >= 1`` with ``min_island_pixels`` or more; channel ``v / 255``
@@ -463,13 +463,21 @@ def preprocess(
     )
 
 
-def display_noise(radio: np.ndarray) -> float:
-    """Gaussian-equivalent noise of a radio image: 1.4826 x its MAD (NaN ignored).
+def display_noise(radio: np.ndarray, *, rounds: int = 5, clip: float = 3.0) -> float:
+    """Gaussian-equivalent noise of a radio image: 1.4826 x MAD, sigma-clipped (NaN ignored).
+
+    Each round drops the pixels more than ``clip`` sigma from the median and measures
+    sigma = 1.4826 x MAD of the rest again, so a source covering a tenth of the cut-out
+    does not inflate it (for Gaussian noise the clipped estimate reads 0.997 sigma).
 
     Parameters
     ----------
     radio : ndarray, shape (H, W)
         Jy/beam, ``(row, col)``.
+    rounds : int
+        Clipping rounds (it stops early when nothing more is clipped).
+    clip : float
+        Clipping half-width in units of the current sigma.
 
     Returns
     -------
@@ -483,7 +491,15 @@ def display_noise(radio: np.ndarray) -> float:
     2.0
     """
     values = np.asarray(radio, dtype=np.float64)
-    return 1.4826 * stats.mad(values[np.isfinite(values)])
+    values = values[np.isfinite(values)]
+    sigma = 1.4826 * stats.mad(values)
+    for _ in range(rounds):
+        kept = values[np.abs(values - np.median(values)) <= clip * sigma]
+        if kept.size == values.size:
+            break
+        values = kept
+        sigma = 1.4826 * stats.mad(values)
+    return float(sigma)
 
 
 def display_scale(
