@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="output folder (default: the current folder; with --data, "
-        "ROOT/predictions)%(default).0s",
+        "ROOT/predictions, or ./predictions for a firstgalaxydata split)%(default).0s",
     )
     parser.add_argument(
         "--stem",
