@@ -19,7 +19,19 @@ import numpy as np
 
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 
-__all__ = ["ImageRecord", "Instance", "CocoDataset", "encode_mask", "decode_rle"]
+__all__ = [
+    "ImageRecord",
+    "Instance",
+    "CocoDataset",
+    "IMAGE_CLASSES_KEY",
+    "encode_mask",
+    "decode_rle",
+]
+
+#: Key of ``ImageRecord.extra`` (and of a COCO ``images[]`` entry) listing the COCO category
+#: ids of an image known only from an image-level label (no mask, no host): a catalogue
+#: class without a segmentation is not an instance, so evaluation and mask code never see it.
+IMAGE_CLASSES_KEY = "image_classes"
 
 
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:
@@ -205,10 +217,14 @@ class CocoDataset:
     def image_labels(self) -> np.ndarray:
         """Image-level multi-hot labels, shape ``(n_images, n_classes)``, uint8, image order.
 
-        This is all the weakly supervised training sees of the annotations.
+        This is all the weakly supervised training sees of the annotations: the classes of
+        the instances plus the image-level classes (``extra[IMAGE_CLASSES_KEY]``).
         """
         index = {im.id: i for i, im in enumerate(self.images)}
         labels = np.zeros((len(self.images), self.scheme.num_classes), dtype=np.uint8)
         for a in self.instances:
             labels[index[a.image_id], self.scheme.index_of_id(a.category_id)] = 1
+        for i, im in enumerate(self.images):
+            for category_id in im.extra.get(IMAGE_CLASSES_KEY, ()):
+                labels[i, self.scheme.index_of_id(category_id)] = 1
         return labels

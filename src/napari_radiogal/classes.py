@@ -14,7 +14,14 @@ from typing import Any
 
 from napari_radiogal.errors import CocoFormatError
 
-__all__ = ["ClassScheme", "RADIOGALAXYNET", "DISPLAY_COLORS"]
+__all__ = [
+    "ClassScheme",
+    "RADIOGALAXYNET",
+    "FIRST",
+    "FIRST_TO_RADIOGALAXYNET",
+    "first_to_radiogalaxynet",
+    "DISPLAY_COLORS",
+]
 
 
 @dataclass(frozen=True)
@@ -167,10 +174,45 @@ RADIOGALAXYNET = ClassScheme(
     name="radiogalaxynet",
 )
 
+#: The FIRST classes of the firstgalaxydata set (Griese et al. 2023): COCO id = its label + 1
+#: (labels 0 FRI, 1 FRII, 2 Compact, 3 Bent).
+FIRST = ClassScheme(
+    names=("FRI", "FRII", "Compact", "Bent"),
+    coco_ids=(1, 2, 3, 4),
+    name="first",
+)
+
+#: FIRST class -> RadioGalaxyNET class, for comparing the two schemes. Only FR-I and FR-II
+#: are the same morphology in both; Compact and Bent have no RadioGalaxyNET counterpart
+#: (bent tails are FR-I or FR-II by their brightness profile, R is a resolved compact
+#: source: neither follows from the FIRST label alone).
+FIRST_TO_RADIOGALAXYNET: dict[str, str | None] = {
+    "FRI": "FR-I",
+    "FRII": "FR-II",
+    "Compact": None,
+    "Bent": None,
+}
+
+
+def first_to_radiogalaxynet(name: str) -> str | None:
+    """The RadioGalaxyNET class of a FIRST class name (``None`` for Compact and Bent).
+
+    Examples
+    --------
+    >>> first_to_radiogalaxynet("FRII"), first_to_radiogalaxynet("Bent")
+    ('FR-II', None)
+    """
+    return FIRST_TO_RADIOGALAXYNET[FIRST.name_of_id(FIRST.id_of_name(name))]
+
+
 #: Display colours per class name (RGBA hex), shared by napari layers and gallery plots.
 DISPLAY_COLORS: dict[str, str] = {
     "FR-I": "#1f77b4ff",
     "FR-II": "#d62728ff",
     "FR-X": "#2ca02cff",
     "R": "#ff7f0eff",
+    "FRI": "#1f77b4ff",
+    "FRII": "#d62728ff",
+    "Compact": "#9467bdff",
+    "Bent": "#8c564bff",
 }

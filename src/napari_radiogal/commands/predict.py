@@ -7,7 +7,8 @@ Two forms:
 * ``radiogal predict --data COCO.json|DIR [--split test] [--out DIR]`` predicts every image
   of a data set (e.g. ``radiogal simulate`` output) and writes ``DIR/predictions.json`` (one
   COCO file with the data set's image ids, ready for ``radiogal evaluate``) and
-  ``DIR/catalogue.ecsv``.
+  ``DIR/catalogue.ecsv``. ``--data firstgalaxydata:valid`` (or ``/path/galaxy_data.zip:valid``)
+  reads a split of the firstgalaxydata FIRST set from its zip in place.
 
 Every :class:`~napari_radiogal.inference.InferenceConfig` field is also an option
 (``--class-threshold``, ``--no-flip``...), generated from the dataclass so that the command
@@ -59,9 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        metavar="COCO.json|DIR",
-        help="predict every image of a COCO file or of a data-set folder "
-        "(DIR/annotations/SPLIT.json)%(default).0s",
+        metavar="COCO.json|DIR|SPEC",
+        help="predict every image of a COCO file, of a data-set folder "
+        "(DIR/annotations/SPLIT.json), or of a firstgalaxydata split: "
+        "firstgalaxydata:SPLIT (the installed package) or PATH:SPLIT (PATH = galaxy_data.zip "
+        "or its folder; SPLIT = train, valid or test; --split is then not used)%(default).0s",
     )
     parser.add_argument(
         "--split", default="test", help="with --data DIR: which annotations/SPLIT.json to read"
@@ -72,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="output folder (default: the current folder; with --data, "
-        "ROOT/predictions)%(default).0s",
+        "ROOT/predictions, or ./predictions for a firstgalaxydata split)%(default).0s",
     )
     parser.add_argument(
         "--stem",
@@ -180,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
-        args.data = _data_json(args.data, args.split)
+        args.data = _data_set(args.data, args.split)
     else:
         images = _read_one(args)
     from napari_radiogal.inference import load_model
@@ -229,12 +232,10 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
         predictions_to_dataset,
         segment_batch,
     )
-    from napari_radiogal.io.coco import dataset_root, read_coco, write_coco
+    from napari_radiogal.io.coco import write_coco
     from napari_radiogal.io.export import write_table
 
-    json_path = _data_json(args.data, args.split)
-    dataset = read_coco(json_path)
-    root = dataset_root(json_path)
+    json_path, dataset, root = args.data
     out = args.out if args.out is not None else root / "predictions"
     targets = [out / "predictions.json", out / "catalogue.ecsv"]
     _refuse_overwrite(targets, args.overwrite)
@@ -260,6 +261,22 @@ def _drop_pixels(prediction):
     """Keep what the outputs need; the per-image maps would add up over a big data set."""
     prediction.maps = {}
     return prediction
+
+
+def _data_set(data: Path, split: str):
+    """``(source, dataset, root)`` of ``--data``: a COCO file (its data set root) or a
+    firstgalaxydata spec (the current folder as root)."""
+    from napari_radiogal.io.coco import dataset_root, read_coco
+    from napari_radiogal.io.firstgalaxydata import (
+        parse_firstgalaxydata_spec,
+        read_firstgalaxydata,
+    )
+
+    spec = parse_firstgalaxydata_spec(data)
+    if spec is not None:
+        return data, read_firstgalaxydata(spec.source, spec.split), Path(".")
+    json_path = _data_json(data, split)
+    return json_path, read_coco(json_path), dataset_root(json_path)
 
 
 def _data_json(data: Path, split: str) -> Path:

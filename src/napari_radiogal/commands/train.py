@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="COCO",
         help="training COCO JSON file(s); several files are one training set (e.g. two "
-        "simulated skies, or a sky plus your napari exports)",
+        "simulated skies, or a sky plus your napari exports). A firstgalaxydata split is "
+        "named firstgalaxydata:SPLIT (the installed package) or PATH:SPLIT (PATH = "
+        "galaxy_data.zip or its folder; SPLIT = train, valid or test)",
     )
     parser.add_argument(
         "--out", required=True, type=Path, help="run folder (checkpoints, logs, exported weights)"
@@ -48,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         metavar="COCO",
-        help="validation COCO JSON file(s) (select the CAM checkpoint; never the test split)",
+        help="validation COCO JSON file(s) or firstgalaxydata spec(s), e.g. "
+        "firstgalaxydata:valid (select the CAM checkpoint; never the test split)",
     )
     parser.add_argument(
         "--init",

@@ -82,8 +82,10 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
     Yields
     ------
     ImageInput
-        With the image's id, file names and the category ids of its annotations (for the
-        oracle-class protocol). Files are opened only when the item is reached, so a whole
+        With the image's id, file names and the category ids of its annotations and
+        image-level classes (for the oracle-class protocol). Images of a firstgalaxydata
+        zip (:func:`napari_radiogal.io.firstgalaxydata.read_firstgalaxydata`) are read from
+        the zip as display values with their WCS and beam. Files are opened only when the item is reached, so a whole
         survey never sits in memory.
 
     Raises
@@ -91,8 +93,13 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
     CocoFormatError
         If an image names no FITS radio file.
     """
+    from napari_radiogal.annotations import IMAGE_CLASSES_KEY
     from napari_radiogal.errors import CocoFormatError
     from napari_radiogal.io.coco import read_coco, resolve_image_path
+    from napari_radiogal.io.firstgalaxydata import (
+        is_firstgalaxydata_record,
+        read_firstgalaxydata_image,
+    )
     from napari_radiogal.io.fits import read_infrared, read_radio
 
     dataset = read_coco(json_path) if dataset is None else dataset
@@ -100,6 +107,15 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
     for a in dataset.instances:
         classes_of.setdefault(a.image_id, []).append(a.category_id)
     for im in dataset.images:
+        classes = classes_of.get(im.id, []) + list(im.extra.get(IMAGE_CLASSES_KEY, []))
+        if is_firstgalaxydata_record(im):
+            yield ImageInput(
+                radio=read_firstgalaxydata_image(im),
+                image_id=im.id,
+                file_name=im.file_name,
+                class_ids=classes,
+            )
+            continue
         radio_path = resolve_image_path(json_path, im, "radio_file") or resolve_image_path(
             json_path, im, "file_name"
         )
@@ -118,7 +134,7 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
             file_name=im.file_name,
             radio_file=im.radio_file,
             ir_file=im.ir_file,
-            class_ids=classes_of.get(im.id, []),
+            class_ids=classes,
         )
 
 

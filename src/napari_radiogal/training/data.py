@@ -1,12 +1,17 @@
 """Training data: COCO files -> pre-processed float channels (cached) + image-level labels.
 
-Three layouts are read, all through one COCO JSON file:
+Four layouts are read, all as a :class:`~napari_radiogal.annotations.CocoDataset`:
 
 * **simulator output** and **our napari exports**: ``images[].radio_file`` / ``ir_file`` (or
   ``file_name``) name FITS files; the infrared image is reprojected onto the radio grid and
   both go through :func:`napari_radiogal.preprocess.preprocess`;
 * the **RadioGalaxyNET / Gal-CAM layout**: ``file_name`` names a byte-packed PNG whose
-  channels are already the scaled images of the paper's section 3.1 (decoded to floats).
+  channels are already the scaled images of the paper's section 3.1 (decoded to floats);
+* the **firstgalaxydata** set, named by a spec instead of a JSON file
+  (``firstgalaxydata:train``, ``/path/galaxy_data.zip:valid``;
+  :func:`napari_radiogal.io.firstgalaxydata.parse_firstgalaxydata_spec`): display-scaled
+  FIRST PNGs read from the zip in place, pre-processed like a radio image (the
+  ``"radio_display"`` channel gives back ``PNG / 255``), with image-level classes only.
 
 Each image is pre-processed once and cached as ``.npz`` (channels + radio-island mask) in a
 cache folder, keyed by the files' paths, sizes, modification times and the
@@ -57,21 +62,27 @@ class ImageSource:
 
     Attributes
     ----------
-    kind : {"fits", "png"}
-        FITS pair (raw radio in Jy/beam + infrared) or RadioGalaxyNET byte-packed PNG.
+    kind : {"fits", "png", "first_png"}
+        FITS pair (raw radio in Jy/beam + infrared), RadioGalaxyNET byte-packed PNG, or a
+        firstgalaxydata display PNG inside its zip.
     radio : Path
-        Radio FITS or the PNG.
+        Radio FITS, the PNG, or the zip.
     ir : Path or None
         Infrared FITS (``None``: no infrared, the IR channel is zero).
+    member : str or None
+        ``"first_png"`` only: the PNG's member name in the zip.
     """
 
     kind: str
     radio: Path
     ir: Path | None = None
+    member: str | None = None
 
 
 def image_sources(coco_path: str | os.PathLike, dataset: CocoDataset) -> list[ImageSource]:
     """Resolve the files of every image of a COCO file (paths relative to the data set root).
+
+    Images read from a firstgalaxydata zip point at their zip member.
 
     Raises
     ------
@@ -79,9 +90,20 @@ def image_sources(coco_path: str | os.PathLike, dataset: CocoDataset) -> list[Im
         If an image names no radio file, or a named file does not exist.
     """
     from napari_radiogal.io.coco import resolve_image_path
+    from napari_radiogal.io.firstgalaxydata import is_firstgalaxydata_record
 
     sources = []
     for i, im in enumerate(dataset.images):
+        if is_firstgalaxydata_record(im):
+            archive = Path(im.extra["zip"])
+            if not archive.is_file():
+                raise CocoFormatError(
+                    f"zip {archive} not found; install firstgalaxydata or fix extra.zip",
+                    path=coco_path,
+                    field=f"images[{i}]",
+                )
+            sources.append(ImageSource("first_png", archive, member=im.extra["member"]))
+            continue
         radio = resolve_image_path(coco_path, im, "radio_file") or resolve_image_path(
             coco_path, im, "file_name"
         )
@@ -123,6 +145,8 @@ def _read_png_channels(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _cache_key(source: ImageSource, config: PreprocessConfig) -> str:
     parts: list[object] = [_CACHE_VERSION, source.kind, config.to_dict()]
+    if source.member is not None:
+        parts.append(source.member)
     for p in (source.radio, source.ir):
         if p is not None:
             st = p.stat()
@@ -135,6 +159,12 @@ def _compute(source: ImageSource, config: PreprocessConfig) -> tuple[np.ndarray,
         radio01, ir01 = _read_png_channels(source.radio)
         channels = assemble_channels(radio01, ir01, config)
         return channels, radio01 > 0
+    if source.kind == "first_png":
+        from napari_radiogal.io.firstgalaxydata import read_firstgalaxydata_png
+
+        display = read_firstgalaxydata_png(source.radio, source.member).astype(np.float64)
+        out = preprocess(display, None, config)  # what predict does with the same PNG
+        return out.channels, out.radio_islands > 0
     radio, ir = read_image_pair(source)
     out = preprocess(radio, ir, config)
     return out.channels, out.radio_islands > 0
@@ -206,8 +236,9 @@ def prepare_images(
 
     Parameters
     ----------
-    coco_path : path
-        COCO JSON (simulator output, napari export, or RadioGalaxyNET layout).
+    coco_path : path or str
+        COCO JSON (simulator output, napari export, or RadioGalaxyNET layout), or a
+        firstgalaxydata spec (``firstgalaxydata:train``; see :func:`read_training_coco`).
     config : PreprocessConfig
         Pre-processing and channels.
     cache_dir : path
@@ -331,12 +362,23 @@ def prepare_datasets(
 
 
 def read_training_coco(path: str | os.PathLike) -> CocoDataset:
-    """Read a COCO file; ``ROOT/annotations/instances_<split>2017.json`` as RadioGalaxyNET.
+    """Read a COCO file; ``ROOT/annotations/instances_<split>2017.json`` as RadioGalaxyNET;
+    a firstgalaxydata spec as that set.
 
     The RadioGalaxyNET / Gal-CAM files name their PNGs without the ``<split>2017/`` folder;
-    :func:`napari_radiogal.io.radiogalaxynet.read_radiogalaxynet` puts it back.
+    :func:`napari_radiogal.io.radiogalaxynet.read_radiogalaxynet` puts it back. A spec
+    ``firstgalaxydata:SPLIT`` or ``PATH:SPLIT`` (``PATH`` the zip or its folder) is read by
+    :func:`napari_radiogal.io.firstgalaxydata.read_firstgalaxydata`.
     """
     from napari_radiogal.io.coco import read_coco
+    from napari_radiogal.io.firstgalaxydata import (
+        parse_firstgalaxydata_spec,
+        read_firstgalaxydata,
+    )
+
+    spec = parse_firstgalaxydata_spec(path)
+    if spec is not None:
+        return read_firstgalaxydata(spec.source, spec.split)
 
     path = Path(path)
     match = re.fullmatch(r"instances_(.+?)(2017)?\.json", path.name)
