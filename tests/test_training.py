@@ -497,6 +497,25 @@ def test_init_from_weights_new_channel_starts_at_zero(tmp_path):
     assert info["channels_new"] == ["ir"]
 
 
+def test_init_a_first_model_from_a_radiogalaxynet_one_through_aliases(tmp_path):
+    from napari_radiogal.classes import FIRST
+    from napari_radiogal.models import ModelConfig, build_model, init_from_weights
+
+    parent_path = _save_toy_parent(tmp_path / "p", names=("FR-II", "FR-I", "FR-X", "R"))
+    theirs = load_weights(parent_path)[0].state_dict()
+    child = build_model(ModelConfig("resnet18", in_channels=1, num_classes=4), scheme=FIRST)
+    info = init_from_weights(child, parent_path, channels=("radio_display",))
+    mine = child.state_dict()
+    row = "classifier.weight_conv.weight"
+    torch.testing.assert_close(mine[row][0], theirs[row][1], rtol=0, atol=0)  # FRI <- FR-I
+    torch.testing.assert_close(mine[row][1], theirs[row][0], rtol=0, atol=0)  # FRII <- FR-II
+    conv = "backbone.conv1.weight"
+    torch.testing.assert_close(mine[conv][:, 0], theirs[conv][:, 0], rtol=0, atol=0)
+    assert info["classes_kept"] == ["FRI<-FR-I", "FRII<-FR-II"]
+    assert info["classes_new"] == ["Compact", "Bent"]
+    assert info["channels_kept"] == ["radio_display<-radio"] and info["channels_new"] == []
+
+
 def test_init_from_another_backbone_is_a_clear_error(tmp_path):
     from napari_radiogal.classes import ClassScheme
     from napari_radiogal.models import ModelConfig, build_model, init_from_weights
@@ -540,7 +559,7 @@ def test_cli_fine_tunes_on_two_files(toy, tmp_path, cache):
             torch.testing.assert_close(value, parent_state[key], rtol=0, atol=0, msg=key)
 
 
-@pytest.mark.parametrize("name", ["paper", "cpu", "finetune"])
+@pytest.mark.parametrize("name", ["paper", "cpu", "finetune", "first"])
 def test_shipped_recipes_load(repo_root, name):
     from napari_radiogal.training.config import load_config
 

@@ -395,6 +395,31 @@ _CLASS_ROW_PREFIXES = ("classifier.", "recam.")
 #: The one state-dict entry whose second axis is the input channel.
 _INPUT_CONV = "backbone.conv1.weight"
 
+#: A channel new to the child that starts from a related channel of the parent: the same
+#: sky in another scaling (the FIRST PNG convention is radio islands, linear instead of log).
+CHANNEL_ALIASES: dict[str, str] = {"radio_display": "radio"}
+
+
+def class_aliases() -> dict[str, str]:
+    """Child class -> parent class of the same physical kind, across class schemes.
+
+    From :data:`napari_radiogal.classes.FIRST_TO_RADIOGALAXYNET`: a FIRST model fine-tuned
+    from a RadioGalaxyNET one starts its FRI and FRII rows from FR-I and FR-II.
+    """
+    from napari_radiogal.classes import FIRST_TO_RADIOGALAXYNET
+
+    return {k: v for k, v in FIRST_TO_RADIOGALAXYNET.items() if v is not None}
+
+
+def _name_map(new: tuple[str, ...], old: tuple[str, ...], aliases: Mapping[str, str]):
+    """``[(new index, old index)]`` for names in both, or whose alias is in ``old``."""
+    pairs = []
+    for i, name in enumerate(new):
+        source = name if name in old else aliases.get(name)
+        if source in old:
+            pairs.append((i, old.index(source)))
+    return pairs
+
 
 def init_from_weights(
     model: RadioGalaxyNet, source: str | os.PathLike, *, channels: tuple[str, ...]
@@ -410,6 +435,9 @@ def init_from_weights(
     * input channels of the first convolution, matched by channel name (``radio``,
       ``ir``...): a shared channel keeps its filters, a new channel starts at zero so the
       network first behaves exactly as its parent on the shared channels.
+
+    A name the parent lacks may still start from a related one (:data:`CHANNEL_ALIASES`,
+    :func:`class_aliases`: ``radio_display`` from ``radio``, ``FRI`` from ``FR-I``).
 
     Parameters
     ----------
@@ -450,15 +478,9 @@ def init_from_weights(
         )
     parent = parent_model.state_dict()
     state = model.state_dict()
-    class_map = [
-        (i, card.classes.names.index(n))
-        for i, n in enumerate(model.scheme.names)
-        if n in card.classes.names
-    ]
     parent_channels = tuple(card.preprocess.channels)
-    channel_map = [
-        (i, parent_channels.index(c)) for i, c in enumerate(channels) if c in parent_channels
-    ]
+    class_map = _name_map(model.scheme.names, card.classes.names, class_aliases())
+    channel_map = _name_map(tuple(channels), parent_channels, CHANNEL_ALIASES)
     with torch.no_grad():
         for key, value in state.items():
             source_value = parent[key]
@@ -476,8 +498,19 @@ def init_from_weights(
         "name": card.name,
         "file": path.name,
         "sha256": card.sha256,
-        "classes_kept": [n for n in model.scheme.names if n in card.classes.names],
-        "classes_new": [n for n in model.scheme.names if n not in card.classes.names],
-        "channels_kept": [c for c in channels if c in parent_channels],
-        "channels_new": [c for c in channels if c not in parent_channels],
+        "classes_kept": _kept(model.scheme.names, card.classes.names, class_map),
+        "classes_new": _unmapped(model.scheme.names, class_map),
+        "channels_kept": _kept(tuple(channels), parent_channels, channel_map),
+        "channels_new": _unmapped(tuple(channels), channel_map),
     }
+
+
+def _kept(new: tuple[str, ...], old: tuple[str, ...], pairs) -> list[str]:
+    """Names that start from the parent; ``"child<-parent"`` when through an alias."""
+    return [new[i] if new[i] == old[j] else f"{new[i]}<-{old[j]}" for i, j in pairs]
+
+
+def _unmapped(new: tuple[str, ...], pairs) -> list[str]:
+    """Names with nothing in the parent (they start fresh)."""
+    mapped = {i for i, _ in pairs}
+    return [n for i, n in enumerate(new) if i not in mapped]

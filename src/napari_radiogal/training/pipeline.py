@@ -332,7 +332,9 @@ def train(
         architecture=model_config,
         classes=scheme,
         preprocess=config.preprocess,
-        geometry=training_geometry(data_files, train_images.records),
+        geometry=_with_noise_convention(
+            training_geometry(data_files, train_images.records), config.preprocess
+        ),
         training={
             "data": _card_paths(data_files),
             "val": _card_paths(val_files) if val_files else None,
@@ -395,6 +397,20 @@ def training_geometry(
             )
         )
     return geometry_of_records(headers)
+
+
+def _with_noise_convention(geometry, preprocess):
+    """The card's geometry, saying which pixel convention the network was trained on."""
+    if geometry is None or "radio_display" not in preprocess.channels:
+        return geometry
+    import dataclasses
+
+    return dataclasses.replace(
+        geometry,
+        noise=f"display: 0 below {preprocess.display_sigma:g} sigma, linear to "
+        f"{preprocess.display_levels} levels above (the FIRST PNG convention; from Jy/beam "
+        "by preprocess.display_scale)",
+    )
 
 
 def _as_paths(value: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
