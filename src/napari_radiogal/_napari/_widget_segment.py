@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SegmentWidget", "Job"]
 
-DEFAULT_MODEL = "Bundled default model"
+DEFAULT_MODEL = "Bundled model that fits the image"
 FILE_MODEL = "Weights file…"
 NO_IR = "(none)"
 
@@ -181,6 +181,12 @@ def _segment_in_thread(
     from napari_radiogal.inference import InferenceCancelled, load_model, segment
 
     t0 = time.perf_counter()
+    if model_path is None:
+        from napari_radiogal.inference import choose_bundled_model
+
+        model_path = choose_bundled_model(
+            radio, has_infrared=infrared is not None, beam=config.beam or None
+        ).path
     model = load_model(model_path, device=config.device)
     if cancel():
         raise InferenceCancelled("segmentation cancelled before it started")
@@ -267,6 +273,7 @@ class SegmentWidget(Container):
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.restore_button.changed.connect(lambda *_: self.restore())
         self.radio.changed.connect(self._on_radio_choice)
+        self.infrared.changed.connect(self._on_radio_choice)
         self.device.changed.connect(lambda *_: self._update_runs_on())
         connect_while_alive(
             self.native,
@@ -312,11 +319,31 @@ class SegmentWidget(Container):
         layer = self.radio.value
         path = None if layer is None else layer.metadata.get("path")
         self.restore_button.visible = existing_sidecar(path) is not None
+        if self.model.value == DEFAULT_MODEL:
+            self.model_info.value = self._bundled_choice_summary()
+
+    def _bundled_choice_summary(self) -> str:
+        """Which bundled model fits the chosen radio (and IR) layer, and why."""
+        from napari_radiogal.errors import RadiogalError
+        from napari_radiogal.inference import choose_bundled_model
+
+        layer = self.radio.value
+        if layer is None:
+            return self._card_summary(None)
+        radio = layer.metadata.get("image")
+        try:
+            choice = choose_bundled_model(
+                radio if radio is not None else layer.data,
+                has_infrared=self.infrared.value is not None,
+            )
+        except RadiogalError as exc:
+            return str(exc)
+        return f"Fits this image: {choice.reason}"
 
     def _on_model_choice(self, *_):
         self.weights.visible = self.model.value == FILE_MODEL
         if self.model.value == DEFAULT_MODEL:
-            self.model_info.value = self._card_summary(None)
+            self.model_info.value = self._bundled_choice_summary()
         elif not self._has_default:
             self.model_info.value = (
                 "No bundled default model in this installation yet: choose a weights file "

@@ -88,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MODEL",
         help="weights NAME.safetensors with its NAME.json card, or a bundled model's name "
-        "(default: the bundled model)%(default).0s",
+        "(default: the bundled model whose training geometry and inputs fit the image: its "
+        "pixels per beam, and whether an IR image is given)%(default).0s",
     )
     parser.add_argument(
         "--device",
@@ -188,7 +189,10 @@ def run(args: argparse.Namespace) -> int:
         images = _read_one(args)
     from napari_radiogal.inference import load_model
 
-    model = load_model(args.model, device=config.device)
+    model_path = args.model
+    if model_path is None:
+        model_path = _choose_model(args, config, images if args.data is None else None)
+    model = load_model(model_path, device=config.device)
     print(
         f"radiogal predict: model {model.name!r} (sha256 {model.sha256[:12]}...) on {model.device}",
         file=sys.stderr,
@@ -196,6 +200,23 @@ def run(args: argparse.Namespace) -> int:
     if args.data is None:
         return _predict_one(args, config, model, *images)
     return _predict_data(args, config, model)
+
+
+def _choose_model(args: argparse.Namespace, config, images):
+    """The bundled model for this image (or the first image of ``--data``), said why."""
+    from napari_radiogal.inference import choose_bundled_model, inputs_from_coco
+
+    if images is not None:
+        radio, ir = images[0], images[1]
+    else:
+        json_path, dataset, _ = args.data
+        first = next(iter(inputs_from_coco(json_path, dataset)), None)
+        if first is None:
+            return None
+        radio, ir = first.radio, first.infrared
+    choice = choose_bundled_model(radio, has_infrared=ir is not None, beam=config.beam or None)
+    print(f"radiogal predict: model chosen for the image: {choice.reason}", file=sys.stderr)
+    return choice.path
 
 
 def _read_one(args: argparse.Namespace):

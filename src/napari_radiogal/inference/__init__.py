@@ -35,7 +35,13 @@ __getattr__, _, _lazy_all = lazy_loader.attach(
     submod_attrs={
         "config": ["InferenceConfig", "config_fields"],
         "device": ["resolve_device", "available_devices"],
-        "model": ["load_model", "clear_model_cache", "LoadedModel"],
+        "model": [
+            "load_model",
+            "clear_model_cache",
+            "LoadedModel",
+            "ModelChoice",
+            "choose_bundled_model",
+        ],
         "inputs": ["ImageInput", "inputs_from_coco"],
         "network": ["network_outputs"],
         "pipeline": ["segment", "segment_batch", "STAGES"],

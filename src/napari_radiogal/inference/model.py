@@ -18,7 +18,14 @@ from napari_radiogal.errors import WeightsError
 from napari_radiogal.inference.config import InferenceConfig
 from napari_radiogal.io.provenance import jsonable
 
-__all__ = ["LoadedModel", "load_model", "clear_model_cache", "resolve_model"]
+__all__ = [
+    "LoadedModel",
+    "ModelChoice",
+    "load_model",
+    "clear_model_cache",
+    "resolve_model",
+    "choose_bundled_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -185,4 +192,109 @@ def resolve_model(model: Any, config: InferenceConfig) -> LoadedModel:
     raise TypeError(
         f"model must be None (the bundled default), a weights path or a LoadedModel; got "
         f"{type(model).__name__}. Save a network with models.save_weights first."
+    )
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The bundled model that fits an image, and why.
+
+    Attributes
+    ----------
+    path : Path
+        Its ``NAME.safetensors``.
+    name : str
+        Its card name.
+    reason : str
+        One sentence for the user (CLI line, napari notification).
+    """
+
+    path: Path
+    name: str
+    reason: str
+
+
+def choose_bundled_model(
+    radio: Any, *, has_infrared: bool, beam: tuple[float, ...] | None = None
+) -> ModelChoice:
+    """The bundled model whose training geometry and inputs fit this image best.
+
+    The rule, in order:
+
+    1. models whose training range of pixels per beam contains the image's (no
+       resampling needed), else the one nearest in log pixels per beam;
+    2. among those, a model whose input channels the image fills: a model with an ``ir``
+       channel when an infrared image is given, a radio-only model when none is (a model
+       trained with infrared and run without it sees a channel of zeros it never saw);
+    3. the default model on a tie, and for images without a sky geometry (bare arrays,
+       unknown beam).
+
+    E.g. a FIRST cut-out (1.8"/px, 5.4" beam: 3 px per beam) without infrared gets the FIRST
+    model; an EMU cut-out with its WISE image, or without it, gets the default model.
+
+    Parameters
+    ----------
+    radio : RadioImage or ndarray
+        The radio image (its header, WCS or beam decide; a bare array gets the default).
+    has_infrared : bool
+        Whether an infrared image comes with it.
+    beam : tuple of float, optional
+        The user's beam (arcsec, arcsec, degrees), as ``InferenceConfig.beam``.
+
+    Returns
+    -------
+    ModelChoice
+
+    Raises
+    ------
+    WeightsError
+        No model is bundled with this installation.
+    """
+    import math
+    import warnings
+
+    from napari_radiogal.errors import BeamWarning
+    from napari_radiogal.io.beam import resolve_beam
+    from napari_radiogal.models.weights import bundled_weights_dir, default_weights_path, read_card
+
+    default = default_weights_path()
+    paths = sorted(bundled_weights_dir().glob("*.safetensors"))
+    if not paths:
+        raise WeightsError(
+            f"no model is bundled with this installation (looked in {bundled_weights_dir()})."
+        )
+    cards = {p: read_card(p) for p in paths}
+
+    def fallback(why: str) -> ModelChoice:
+        path = default if default in cards else paths[0]
+        return ModelChoice(path, cards[path].name, why)
+
+    if len(cards) == 1:
+        return fallback("the only bundled model")
+    ppb = None
+    if any(getattr(radio, k, None) is not None for k in ("header", "wcs", "beam")) or beam:
+        with warnings.catch_warnings():  # the plan warns once about the beam, later
+            warnings.simplefilter("ignore", BeamWarning)
+            choice = resolve_beam(radio, user=beam or None)
+        if choice.source != "unknown":
+            ppb = choice.pixels_per_beam(getattr(radio, "pixel_scale_arcsec", None))
+    if ppb is None:
+        return fallback("the default model (the image has no known beam and pixel scale)")
+
+    def score(path: Path) -> tuple[float, int, int]:
+        geometry = cards[path].model_geometry
+        lo, hi = geometry.pixels_per_beam_range
+        distance = 0.0 if lo <= ppb <= hi else min(abs(math.log(ppb / lo)), abs(math.log(ppb / hi)))
+        uses_ir = "ir" in cards[path].preprocess.channels
+        return (round(distance, 3), int(uses_ir != has_infrared), int(path != default))
+
+    best = min(paths, key=score)
+    geometry = cards[best].model_geometry
+    inputs = "radio and infrared" if has_infrared else "radio only"
+    return ModelChoice(
+        best,
+        cards[best].name,
+        f"{cards[best].name}: trained at {geometry.pixels_per_beam_range[0]:.1f}-"
+        f"{geometry.pixels_per_beam_range[1]:.1f} px per beam, the image has {ppb:.1f} "
+        f"({inputs})",
     )

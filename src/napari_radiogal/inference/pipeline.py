@@ -40,6 +40,7 @@ stages without touching this module's internals.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ from napari_radiogal.inference.inputs import (
     prepare_input,
     radio_array,
 )
-from napari_radiogal.inference.model import LoadedModel, resolve_model
+from napari_radiogal.inference.model import LoadedModel, choose_bundled_model, resolve_model
 from napari_radiogal.inference.network import network_outputs
 from napari_radiogal.inference.prediction import Prediction
 from napari_radiogal.inference.random_walk import propagate_batch
@@ -77,6 +78,8 @@ from napari_radiogal.inference.windows import PlacedMask, WindowDetection, merge
 from napari_radiogal.io.geometry import Window
 
 __all__ = ["segment", "segment_batch", "STAGES", "NetworkStep"]
+
+log = logging.getLogger(__name__)
 
 #: The stages reported through ``progress`` (per batch), in order.
 STAGES = ("prepare", "network", "instances", "random walk", "masks and hosts")
@@ -115,9 +118,11 @@ def segment(
         WISE W1-like image: an ``InfraredImage`` on its own grid (reprojected onto the radio
         grid) or an array already on the radio grid. Without it, hosts come from the
         displacement field (``extra["host_from"] == "displacement"``).
-    model : path or LoadedModel, optional
-        Weights (``NAME.safetensors`` with its card) or a :func:`load_model` result;
-        ``None`` loads the bundled default.
+    model : path, str or LoadedModel, optional
+        Weights (``NAME.safetensors`` with its card), a bundled model's name, or a
+        :func:`load_model` result; ``None`` takes the bundled model that fits this image
+        (:func:`~napari_radiogal.inference.model.choose_bundled_model`: its pixels per beam,
+        and whether infrared is given; logged).
     config : InferenceConfig
     progress : callable(done, total), optional
         Called after each stage (:data:`STAGES`).
@@ -152,6 +157,10 @@ def segment(
     InputImageWarning
         All-NaN / all-zero radio (empty prediction), IR not overlapping (radio alone).
     """
+    if model is None:
+        choice = choose_bundled_model(radio, has_infrared=infrared is not None, beam=config.beam)
+        log.info("model chosen for the image: %s", choice.reason)
+        model = choice.path
     item = ImageInput(
         radio=radio, infrared=infrared, image_id=image_id, file_name=file_name, class_ids=class_ids
     )
