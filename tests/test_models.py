@@ -362,3 +362,16 @@ def test_bundled_models_are_found_by_file_stem_and_card_name(tmp_path):
     with pytest.raises(WeightsError, match="bundled models") as info:
         find_weights(tmp_path / "nothing")
     assert "'default'" in str(info.value)
+
+
+def test_half_precision_weights_load_as_float32_with_the_same_outputs(r18, tmp_path):
+    full = save_weights(r18, _card(r18), tmp_path / "full")
+    half = save_weights(r18, _card(r18), tmp_path / "half", half=True)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded, _ = load_weights(half)
+    state = loaded.state_dict()
+    assert all(v.dtype == r18.state_dict()[k].dtype for k, v in state.items())
+    x = torch.rand(1, 2, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), r18(x), rtol=1e-2, atol=1e-2)
+        assert not torch.equal(loaded(x), r18(x))  # it really went through float16
