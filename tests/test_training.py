@@ -550,7 +550,9 @@ def test_cli_fine_tunes_on_two_files(toy, tmp_path, cache):
     assert main(args) == 0
     card = json.loads((tmp_path / "ft" / "model.json").read_text())
     assert card["training"]["images"] == 8 + 6
-    assert card["training"]["data"] == ["annotations/train.json"] * 2
+    first, second_name = card["training"]["data"]  # told apart by their folders' names
+    assert first == f"{toy.parents[1].name}/annotations/train.json"
+    assert second_name == "second/annotations/train.json"
     assert card["training"]["parent"]["sha256"] == load_weights(parent_path)[1].sha256
     # zero learning rate: the weights are the parent's (BatchNorm statistics aside)
     model, _ = load_weights(tmp_path / "ft" / "model")

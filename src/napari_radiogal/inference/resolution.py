@@ -22,6 +22,7 @@ own pixels, as one image or in windows when larger than the cut-out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,9 +38,11 @@ from napari_radiogal.io.geometry import (
 
 __all__ = ["InputPlan", "plan_input", "resampled_arrays", "detection_to_input"]
 
-#: An image up to this many pixels larger than the cut-out runs whole (the network is fully
-#: convolutional; one window plus a sliver would cost two passes for nothing).
-WINDOW_SLACK_PX = 16
+#: An image up to this fraction larger than the cut-out runs whole: the network is fully
+#: convolutional and its IRNet heads are trained on cut-outs scaled up to 1.3, while windows
+#: cost two to four passes and can split a double whose lobes fall into different windows
+#: (the demo FR-II at 1"/px, resampled to 269 px for the wide model, came out as two).
+WINDOW_SLACK_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,33 @@ def _has_sky_geometry(radio: Any) -> bool:
     return any(getattr(radio, key, None) is not None for key in ("header", "wcs", "beam"))
 
 
+#: Beyond this resampling factor (either way) an image is "far" from the model's geometry.
+FAR_RESAMPLING = 2.0
+
+
+def _name_of(radio: Any) -> str:
+    path = getattr(radio, "path", None)
+    return Path(path).name if path else "the image"
+
+
+def _warn_far_from_training(name: str, ppb: float, geometry: Any, factor: float) -> None:
+    """Say that an image is far from the model's training geometry (it still runs)."""
+    import warnings
+
+    from napari_radiogal.errors import InputImageWarning
+
+    lo, hi = geometry.pixels_per_beam_range
+    warnings.warn(
+        f"{name}: {ppb:.1f} pixels per beam, the model was trained at {lo:.1f}-{hi:.1f}; "
+        f"resampled by {factor:.2f} to fit, but sources this far from the training "
+        "resolution differ in more than sampling (sizes in beams, noise texture). Results "
+        "are untested here: a model trained near this resolution (radiogal predict "
+        "--model, see the bundled models) may do better.",
+        InputImageWarning,
+        stacklevel=3,
+    )
+
+
 def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = None) -> InputPlan:
     """Decide the resampling and windows of one radio input (cheap: no pixel is moved).
 
@@ -113,10 +143,12 @@ def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = Non
         scale = getattr(radio, "pixel_scale_arcsec", None)
         ppb = beam.pixels_per_beam(scale)
     resampling = plan_resampling(shape, ppb, geometry, max_pixels=int(config.max_megapixels * 1e6))
+    if ppb is not None and not 0.5 <= resampling.factor <= 2.0:
+        _warn_far_from_training(name or _name_of(radio), ppb, geometry, resampling.factor)
     out = resampling.output_shape
     size = geometry.cutout_size
     windows = None
-    if max(out) > size + WINDOW_SLACK_PX:
+    if max(out) > size * (1 + WINDOW_SLACK_FRACTION):
         overlap = min(int(config.window_overlap), size - 1)
         windows = window_grid(out, size, overlap)
     return InputPlan(beam=beam, pixels_per_beam=ppb, resampling=resampling, windows=windows)

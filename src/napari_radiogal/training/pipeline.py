@@ -421,9 +421,22 @@ def _as_paths(value: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Pa
 
 
 def _card_paths(paths: list[Path]) -> str | list[str]:
-    """The card's record of the data files: one string for one file (older cards' form)."""
-    names = [_path_in_dataset(p) for p in paths]
-    return names[0] if len(names) == 1 else names
+    """The card's record of the data files: one string for one file (older cards' form).
+
+    Several files are told apart by their data set folder's name
+    (``["bench/annotations/train.json", "wide/annotations/train.json"]``).
+    """
+    from napari_radiogal.io.firstgalaxydata import parse_firstgalaxydata_spec
+
+    if len(paths) == 1:
+        return _path_in_dataset(paths[0])
+    named = []
+    for path in paths:
+        if parse_firstgalaxydata_spec(path) is not None:
+            named.append(str(path))
+            continue
+        named.append(f"{dataset_root(Path(path).resolve()).name}/{_path_in_dataset(path)}")
+    return named
 
 
 def _check_init(config: TrainConfig) -> Path | None:
