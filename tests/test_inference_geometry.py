@@ -9,7 +9,7 @@ import pytest
 from reproject import reproject_interp
 
 from napari_radiogal.errors import BeamWarning, InputImageError
-from napari_radiogal.inference import InferenceConfig, load_model, segment
+from napari_radiogal.inference import InferenceConfig, segment
 from napari_radiogal.io.fits import RadioImage
 from napari_radiogal.sky import demo_cutout
 
@@ -39,38 +39,54 @@ def _regrid(image: RadioImage, scale: float) -> RadioImage:
     return RadioImage(data.astype(np.float32), new, beam=image.beam, pixel_scale_arcsec=scale)
 
 
+@pytest.fixture(scope="module")
+def one_sampling_model(tmp_path_factory):
+    """The bundled network with a card of one sampling (its reference pixels per beam), so
+    that every input is resampled: the test then checks the geometry, not the network."""
+    import dataclasses
+    import json
+    import shutil
+
+    from napari_radiogal.models import default_weights_path, read_card
+
+    folder = tmp_path_factory.mktemp("one_sampling")
+    card = read_card(default_weights_path())
+    reference = card.model_geometry.pixels_per_beam
+    geometry = dataclasses.replace(
+        card.model_geometry, pixels_per_beam_range=(reference, reference)
+    )
+    shutil.copy(default_weights_path(), folder / "model.safetensors")
+    data = card.to_dict()
+    data["geometry"] = geometry.to_dict()
+    (folder / "model.json").write_text(json.dumps(data))
+    return folder / "model.safetensors"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [1.0, 1.8, 4.0])
-def test_the_same_sky_at_another_pixel_scale_gives_the_same_source(demo, scale):
-    """The demo FR-II at 1, 1.8 and 4"/px: one source, same class, host within 2", same area.
+def test_the_same_sky_at_another_pixel_scale_gives_the_same_source(demo, scale, one_sampling_model):
+    """The demo FR-II at 1, 1.8 and 4"/px: same class, host within 1", same sky area.
 
-    At 1"/px (12 px per beam) the image is resampled onto the model's range; at 1.8 and
-    4"/px (6.6 and 3.0 px per beam) it is inside the wide model's training range and runs
-    on its own pixels, so the network itself must see the same source at both samplings.
+    (The bundled model itself runs images inside its 2.6-7.7 px-per-beam training range on
+    their own pixels: what it then does at each sampling is measured by benchmarks/shift.py.)
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # partial IR coverage of the regridded fields
-        native = segment(demo.radio, demo.infrared)
-        other = segment(_regrid(demo.radio, scale), demo.infrared)
+        native = segment(demo.radio, demo.infrared, model=one_sampling_model)
+        other = segment(_regrid(demo.radio, scale), demo.infrared, model=one_sampling_model)
     ref, got = native.instances[0], other.instances[0]
     assert len(other.instances) == len(native.instances)
     assert got.category_id == ref.category_id
+    assert got.score == pytest.approx(ref.score, abs=0.05)
     cos_dec = np.cos(np.deg2rad(ref.host_dec))
     offset = 3600 * np.hypot((got.host_ra - ref.host_ra) * cos_dec, got.host_dec - ref.host_dec)
-    assert offset < 2.0
+    assert offset < 1.0
     sky_area = got.area * scale**2
-    assert sky_area == pytest.approx(ref.area * 2.0**2, rel=0.15)
+    assert sky_area == pytest.approx(ref.area * 2.0**2, rel=0.1)
+    geometry = other.image.extra["geometry"]
+    assert geometry["beam_source"] == "header"
+    assert geometry["resampling_factor"] == pytest.approx(2.0 / scale, rel=1e-6)
     assert other.image.height == other.image.width == _regrid(demo.radio, scale).shape[0]
-    geometry = load_model().card.model_geometry
-    ppb = 2.0 / scale * native.image.extra.get("geometry", {}).get("pixels_per_beam", 5.98)
-    lo, hi = geometry.pixels_per_beam_range
-    plan = other.image.extra.get("geometry")
-    if lo <= ppb <= hi:
-        assert plan is None  # runs on the user's own pixels
-    else:
-        assert plan["beam_source"] == "header"
-        target = geometry.target_pixels_per_beam(plan["pixels_per_beam"])
-        assert plan["resampling_factor"] == pytest.approx(plan["pixels_per_beam"] / target)
 
 
 def test_an_image_larger_than_the_cutout_runs_in_windows_and_keeps_one_source(demo):

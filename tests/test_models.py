@@ -341,10 +341,15 @@ def test_card_records_geometry_and_old_cards_say_what_is_assumed(tmp_path):
         assert card.model_geometry == EMU_PILOT_GEOMETRY
 
 
-def test_bundled_card_records_the_narrow_geometry():
+def test_bundled_card_records_the_emu_geometry_and_the_wide_range():
     from napari_radiogal.models.weights import default_weights_path
 
-    assert read_card(default_weights_path()).geometry == EMU_PILOT_GEOMETRY
+    geometry = read_card(default_weights_path()).geometry
+    assert geometry.pixel_scale_arcsec == pytest.approx(EMU_PILOT_GEOMETRY.pixel_scale_arcsec)
+    assert geometry.cutout_size == EMU_PILOT_GEOMETRY.cutout_size
+    assert geometry.pixels_per_beam == pytest.approx(EMU_PILOT_GEOMETRY.pixels_per_beam)
+    low, high = geometry.pixels_per_beam_range  # the narrow sky's 6 inside the wide 2.5-8
+    assert 2.5 <= low < geometry.pixels_per_beam < high <= 8.0
 
 
 def test_bundled_models_are_found_by_file_stem_and_card_name(tmp_path):

@@ -126,12 +126,7 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
     if path is None:
         tensor_path = default_weights_path()
         if not tensor_path.is_file():
-            raise WeightsError(
-                f"no default model is bundled with this installation (expected {tensor_path}). "
-                "Train one on simulated data (radiogal simulate, then radiogal train; see "
-                "training/README.md) and pass it with --model PATH (CLI) or "
-                "model='PATH.safetensors' (Python)."
-            )
+            raise _no_default_model(tensor_path)
     else:
         tensor_path = find_weights(path)
     tensor_path = tensor_path.resolve()
@@ -156,6 +151,15 @@ def load_model(path: str | os.PathLike | None = None, *, device: Any = "auto") -
             torch_device,
         )
         return loaded
+
+
+def _no_default_model(expected: Path) -> WeightsError:
+    return WeightsError(
+        f"no default model is bundled with this installation (expected {expected}). "
+        "Train one on simulated data (radiogal simulate, then radiogal train; see "
+        "training/README.md) and pass it with --model PATH (CLI) or "
+        "model='PATH.safetensors' (Python)."
+    )
 
 
 def clear_model_cache() -> None:
@@ -248,7 +252,7 @@ def choose_bundled_model(
     Raises
     ------
     WeightsError
-        No model is bundled with this installation.
+        No default model is bundled with this installation.
     """
     import math
     import warnings
@@ -258,16 +262,13 @@ def choose_bundled_model(
     from napari_radiogal.models.weights import bundled_weights_dir, default_weights_path, read_card
 
     default = default_weights_path()
-    paths = sorted(bundled_weights_dir().glob("*.safetensors"))
-    if not paths:
-        raise WeightsError(
-            f"no model is bundled with this installation (looked in {bundled_weights_dir()})."
-        )
+    if not default.is_file():
+        raise _no_default_model(default)
+    paths = sorted({default, *bundled_weights_dir().glob("*.safetensors")})
     cards = {p: read_card(p) for p in paths}
 
     def fallback(why: str) -> ModelChoice:
-        path = default if default in cards else paths[0]
-        return ModelChoice(path, cards[path].name, why)
+        return ModelChoice(default, cards[default].name, why)
 
     if len(cards) == 1:
         return fallback("the only bundled model")
