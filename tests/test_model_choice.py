@@ -87,3 +87,15 @@ def test_an_image_without_sky_geometry_gets_the_default(two_bundled_models):
     bare = np.zeros((64, 64), np.float32)
     choice = choose_bundled_model(bare, has_infrared=False)
     assert choice.name == "emu-like" and "no known beam" in choice.reason
+
+
+def test_the_shipped_models_give_first_cutouts_the_first_model(tmp_path):
+    from napari_radiogal.models import find_weights, read_card
+
+    first = find_weights("first")
+    assert read_card(first).classes.names == FIRST.names
+    assert read_card(first).preprocess.channels == ("radio_display",)
+    image = _fits(tmp_path / "first.fits", 1.8, 5.4)
+    assert choose_bundled_model(image, has_infrared=False).path == first
+    emu = _fits(tmp_path / "emu.fits", 2.0, 12.0)
+    assert choose_bundled_model(emu, has_infrared=False).path.stem == "default"
