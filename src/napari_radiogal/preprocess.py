@@ -205,6 +205,17 @@ class PreprocessConfig:
         """Number of network input channels."""
         return len(self.channels)
 
+    @property
+    def noise_convention(self) -> str | None:
+        """The pixel convention a model trained on these inputs expects, for its card's
+        geometry (``ModelGeometry.noise``); ``None`` for the paper's Jy/beam islands."""
+        if "radio_display" not in self.channels:
+            return None
+        return (
+            f"display: 0 below {self.display_sigma:g} sigma, linear to {self.display_levels} "
+            "levels above (the FIRST PNG convention; from Jy/beam by preprocess.display_scale)"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for weights cards and COCO ``info``)."""
         d = asdict(self)

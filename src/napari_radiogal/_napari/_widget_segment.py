@@ -323,7 +323,12 @@ class SegmentWidget(Container):
             self.model_info.value = self._bundled_choice_summary()
 
     def _bundled_choice_summary(self) -> str:
-        """Which bundled model fits the chosen radio (and IR) layer, and why."""
+        """Which bundled model fits the chosen radio (and IR) layer, and why.
+
+        Runs on the GUI thread at every layer choice, so the beam comes from the header or a
+        survey preset only (measuring it from the noise takes seconds on a mosaic); the
+        worker's own choice may still measure it.
+        """
         from napari_radiogal.errors import RadiogalError
         from napari_radiogal.inference import choose_bundled_model
 
@@ -335,6 +340,7 @@ class SegmentWidget(Container):
             choice = choose_bundled_model(
                 radio if radio is not None else layer.data,
                 has_infrared=self.infrared.value is not None,
+                measure=False,
             )
         except RadiogalError as exc:
             return str(exc)

@@ -219,7 +219,11 @@ class ModelChoice:
 
 
 def choose_bundled_model(
-    radio: Any, *, has_infrared: bool, beam: tuple[float, ...] | None = None
+    radio: Any,
+    *,
+    has_infrared: bool,
+    beam: tuple[float, ...] | None = None,
+    measure: bool = True,
 ) -> ModelChoice:
     """The bundled model whose training geometry and inputs fit this image best.
 
@@ -244,6 +248,10 @@ def choose_bundled_model(
         Whether an infrared image comes with it.
     beam : tuple of float, optional
         The user's beam (arcsec, arcsec, degrees), as ``InferenceConfig.beam``.
+    measure : bool
+        Allow measuring the beam from the noise when neither the header nor a survey preset
+        gives it (whole-image FFTs: seconds for a large mosaic). False for a quick answer
+        on a GUI thread; such an image then gets the default.
 
     Returns
     -------
@@ -276,7 +284,7 @@ def choose_bundled_model(
     if any(getattr(radio, k, None) is not None for k in ("header", "wcs", "beam")) or beam:
         with warnings.catch_warnings():  # the plan warns once about the beam, later
             warnings.simplefilter("ignore", BeamWarning)
-            choice = resolve_beam(radio, user=beam or None)
+            choice = resolve_beam(radio, user=beam or None, measure=measure)
         if choice.source != "unknown":
             ppb = choice.pixels_per_beam(getattr(radio, "pixel_scale_arcsec", None))
     if ppb is None:

@@ -22,12 +22,11 @@ own pixels, as one image or in windows when larger than the cut-out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_radiogal.io.beam import BeamChoice, resolve_beam
+from napari_radiogal.io.beam import BeamChoice, image_name, resolve_beam
 from napari_radiogal.io.geometry import (
     Resampling,
     Window,
@@ -90,11 +89,6 @@ def _has_sky_geometry(radio: Any) -> bool:
 FAR_RESAMPLING = 2.0
 
 
-def _name_of(radio: Any) -> str:
-    path = getattr(radio, "path", None)
-    return Path(path).name if path else "the image"
-
-
 def _warn_far_from_training(name: str, ppb: float, geometry: Any, factor: float) -> None:
     """Say that an image is far from the model's training geometry (it still runs)."""
     import warnings
@@ -144,7 +138,7 @@ def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = Non
         ppb = beam.pixels_per_beam(scale)
     resampling = plan_resampling(shape, ppb, geometry, max_pixels=int(config.max_megapixels * 1e6))
     if ppb is not None and not 0.5 <= resampling.factor <= 2.0:
-        _warn_far_from_training(name or _name_of(radio), ppb, geometry, resampling.factor)
+        _warn_far_from_training(name or image_name(radio), ppb, geometry, resampling.factor)
     out = resampling.output_shape
     size = geometry.cutout_size
     windows = None

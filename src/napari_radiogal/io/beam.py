@@ -29,7 +29,7 @@ import numpy as np
 
 from napari_radiogal.errors import BeamWarning, ConfigError
 
-__all__ = ["BeamChoice", "beam_from_arcsec", "resolve_beam"]
+__all__ = ["BeamChoice", "beam_from_arcsec", "resolve_beam", "image_name"]
 
 #: How to set the beam, quoted by every warning.
 HOW_TO_SET = (
@@ -128,7 +128,7 @@ def resolve_beam(
     """
     if user:
         return BeamChoice(beam_from_arcsec(tuple(user)), "user")
-    label = name or _name_of(image)
+    label = name or image_name(image)
     beam = getattr(image, "beam", None)
     if beam is not None:
         return BeamChoice(tuple(float(b) for b in beam), "header")
@@ -194,6 +194,7 @@ def resolve_beam(
     return BeamChoice(None, "unknown")
 
 
-def _name_of(image: Any) -> str:
+def image_name(image: Any) -> str:
+    """How warnings call an image: its file name, else "the radio image"."""
     path = getattr(image, "path", None)
     return "the radio image" if path is None else str(getattr(path, "name", path))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_radiogal._version import __version__
-from napari_radiogal.classes import ClassScheme
+from napari_radiogal.classes import FIRST_TO_RADIOGALAXYNET, ClassScheme
 from napari_radiogal.errors import ConfigError, WeightsError, WeightsWarning
 from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY, ModelGeometry
@@ -423,8 +423,6 @@ def class_aliases() -> dict[str, str]:
     From :data:`napari_radiogal.classes.FIRST_TO_RADIOGALAXYNET`: a FIRST model fine-tuned
     from a RadioGalaxyNET one starts its FRI and FRII rows from FR-I and FR-II.
     """
-    from napari_radiogal.classes import FIRST_TO_RADIOGALAXYNET
-
     return {k: v for k, v in FIRST_TO_RADIOGALAXYNET.items() if v is not None}
 
 

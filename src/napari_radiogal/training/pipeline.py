@@ -401,16 +401,11 @@ def training_geometry(
 
 def _with_noise_convention(geometry, preprocess):
     """The card's geometry, saying which pixel convention the network was trained on."""
-    if geometry is None or "radio_display" not in preprocess.channels:
+    if geometry is None or preprocess.noise_convention is None:
         return geometry
     import dataclasses
 
-    return dataclasses.replace(
-        geometry,
-        noise=f"display: 0 below {preprocess.display_sigma:g} sigma, linear to "
-        f"{preprocess.display_levels} levels above (the FIRST PNG convention; from Jy/beam "
-        "by preprocess.display_scale)",
-    )
+    return dataclasses.replace(geometry, noise=preprocess.noise_convention)
 
 
 def _as_paths(value: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
