@@ -133,9 +133,12 @@ def score_image(prediction, png: np.ndarray, true_class: str) -> dict:
         h, w = png.shape
         dx, dy = best.host[0] - (w - 1) / 2, best.host[1] - (h - 1) / 2
         host_error = math.hypot(dx, dy) * PIXEL_SCALE_ARCSEC
+    probs = np.asarray(prediction.class_probabilities)
+    classifier = prediction.scheme.names[int(np.argmax(probs))] if probs.size else None
     return {
         "true": true_class,
         "predicted": predicted,
+        "classifier": classifier,
         "found": bool(found),
         "host_error_arcsec": host_error,
     }
@@ -170,6 +173,15 @@ def summarise(rows: list[dict], scheme_name: str) -> dict:
     }
     if scheme_name == FIRST.name:
         out["accuracy_4_pct"] = 100 * np.mean([r["predicted"] == r["true"] for r in rows])
+        # The image-level classifier alone (argmax of its probabilities): what the masks add
+        # or lose against a plain CNN classifier of the cut-out.
+        out["classifier_accuracy_4_pct"] = 100 * np.mean(
+            [r["classifier"] == r["true"] for r in rows]
+        )
+        out["confusion"] = {
+            t: dict(Counter(str(r["predicted"]) for r in rows if r["true"] == t))
+            for t in FIRST.names
+        }
     return out
 
 

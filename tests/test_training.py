@@ -18,9 +18,14 @@ from napari_radiogal.preprocess import PreprocessConfig
 from napari_radiogal.training.augment import IGNORE, AffineDraw, apply_affine, draw_affine
 from napari_radiogal.training.config import PseudoLabelConfig, TrainConfig
 from napari_radiogal.training.data import prepare_images
-from napari_radiogal.training.engine import TrainingInterrupted
+from napari_radiogal.training.distributed import DistContext
+from napari_radiogal.training.engine import (
+    EpochSampler,
+    TrainingInterrupted,
+    class_balance_weights,
+)
 from napari_radiogal.training.irn import PairGeometry, irn_losses
-from napari_radiogal.training.pipeline import train
+from napari_radiogal.training.pipeline import train, validation_metrics
 from napari_radiogal.training.pseudo_labels import make_pseudo_label
 from napari_radiogal.training.stages import recam_loss
 from training_data import make_toy_dataset
@@ -352,6 +357,109 @@ def test_resume_equals_uninterrupted(toy, tmp_path, cache):
     cut, _ = load_weights(cut_path)
     for k, v in ref.state_dict().items():
         torch.testing.assert_close(cut.state_dict()[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_class_balance_weights_temper_the_class_frequencies():
+    # 8 FRI-like, 2 Bent-like, 1 image with both, 1 with none
+    labels = np.zeros((12, 2), np.float32)
+    labels[:8, 0] = 1
+    labels[8:10, 1] = 1
+    labels[10] = 1
+    assert class_balance_weights(labels, 0.0) is None
+    w = class_balance_weights(labels, 1.0)
+    # class 0 is carried by 9 images, class 1 by 3; the two-class image counts as the rarer
+    np.testing.assert_allclose(w[:8], 1 / 9)
+    np.testing.assert_allclose(w[8:11], 1 / 3)
+    np.testing.assert_allclose(w[11], 1.0)  # the one image with no class is a class of its own
+    half = class_balance_weights(labels, 0.5)
+    np.testing.assert_allclose(half[0] / half[8], np.sqrt(3 / 9))
+
+
+class _Sized(torch.utils.data.Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def test_weighted_epoch_sampler_draws_by_weight_and_deals_to_ranks():
+    weights = np.array([1.0] * 90 + [9.0] * 10)  # the 10 rare images weigh 9x: half the draws
+    sampler = EpochSampler(_Sized(100), DistContext(), seed=3, weights=weights)
+    sampler.set_epoch(0)
+    drawn = np.array([i for _, i in sampler])
+    assert len(drawn) == len(sampler) == 100
+    counts = [np.mean(np.array([i for _, i in _epoch(sampler, e)]) >= 90) for e in range(20)]
+    assert 0.4 < np.mean(counts) < 0.6  # unweighted it would be 0.1
+    # a function of (seed, epoch): the same epoch again, another epoch differs
+    assert [i for _, i in _epoch(sampler, 0)] == drawn.tolist()
+    assert [i for _, i in _epoch(sampler, 1)] != drawn.tolist()
+    # two processes share one epoch's draws between them, each its own half
+    ranks = [
+        EpochSampler(_Sized(100), DistContext(rank=r, world_size=2), seed=3, weights=weights)
+        for r in (0, 1)
+    ]
+    halves = [[i for _, i in _epoch(s, 0)] for s in ranks]
+    assert len(halves[0]) == len(halves[1]) == 50
+    merged = [i for pair in zip(*halves, strict=True) for i in pair]
+    assert merged == drawn.tolist()
+    # resume mid-epoch skips the first draws, exactly
+    sampler.set_start(30)
+    assert [i for _, i in _epoch(sampler, 0)] == drawn[30:].tolist()
+    with pytest.raises(ValueError, match="non-negative"):
+        EpochSampler(_Sized(3), DistContext(), seed=0, weights=np.array([1.0, -1.0, 1.0]))
+
+
+def _epoch(sampler: EpochSampler, epoch: int):
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def test_class_balance_is_a_checked_config_field_and_validation_logs_accuracy(toy, tmp_path, cache):
+    with pytest.raises(ConfigError, match="class_balance"):
+        TrainConfig().with_overrides(["cam.class_balance=2"])
+    cfg = TrainConfig().with_overrides(TINY + ["cam.epochs=1", "cam.class_balance=1"])
+    train(
+        cfg,
+        data=toy,
+        val=toy,
+        out=tmp_path / "run",
+        stage="cam",
+        device="cpu",
+        progress=False,
+        cache_dir=cache,
+    )
+    records = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").open()]
+    epoch = [r for r in records if "val_loss" in r]
+    assert len(epoch) == 1 and {"val_accuracy", "val_loss"} <= set(epoch[0])
+
+
+class _Answers(torch.nn.Module):
+    """Hands out fixed logits in the order the images are asked for."""
+
+    def __init__(self, logits: np.ndarray) -> None:
+        super().__init__()
+        self.logits = torch.as_tensor(logits, dtype=torch.float32)
+        self.served = 0
+
+    def forward(self, x):
+        out = self.logits[self.served : self.served + len(x)]
+        self.served += len(x)
+        return out
+
+
+def test_validation_accuracy_counts_the_top_logit_of_single_class_images(toy, tmp_path):
+    images = prepare_images(toy, PreprocessConfig(), tmp_path / "cache")  # labels 10 01 10 ...
+    truth = images.labels
+    right = 5 * (2 * truth - 1)
+    assert validation_metrics(_Answers(right), images, torch.device("cpu"))["accuracy"] == 1.0
+    wrong = right.copy()
+    wrong[:3] *= -1  # three of eight images get the other class on top
+    metrics = validation_metrics(_Answers(wrong), images, torch.device("cpu"), batch_size=3)
+    assert metrics["accuracy"] == pytest.approx(5 / 8)
+    assert (
+        metrics["loss"] > validation_metrics(_Answers(right), images, torch.device("cpu"))["loss"]
+    )
 
 
 def test_config_errors(toy, tmp_path):

@@ -80,6 +80,12 @@ class CamStageConfig(OptimConfig):
     Augmentation: random scale in ``scale_range`` (the authors resize 210 -> 340, i.e. a
     fixed x1.62), flip, rotation by a random angle (fill = empty sky), random crop of
     ``crop_size`` (zero-padded when the scaled image is smaller).
+
+    ``class_balance`` tempers how often each image is drawn (see
+    :func:`napari_radiogal.training.engine.class_balance_weights`): 0 draws every image
+    once per epoch (the paper); 1 draws each class equally often; 0.5 in between (square
+    root of the class frequencies). Real catalogues are imbalanced (firstgalaxydata has 6x
+    fewer Bent than FRI sources), and an under-drawn class is under-learnt.
     """
 
     epochs: int = 30
@@ -89,6 +95,11 @@ class CamStageConfig(OptimConfig):
     scale_range: tuple[float, float] = (1.619, 1.619)
     flip: bool = True
     rotate: bool = True
+    class_balance: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_class_balance(self)
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,19 @@ class RecamStageConfig(OptimConfig):
     scale_range: tuple[float, float] = (1.619, 1.619)
     flip: bool = True
     rotate: bool = False
+    class_balance: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_class_balance(self)
+
+
+def _check_class_balance(stage: CamStageConfig | RecamStageConfig) -> None:
+    if not 0.0 <= stage.class_balance <= 1.0:
+        raise ConfigError(
+            f"{type(stage).__name__}: class_balance={stage.class_balance}; expected a number "
+            "from 0 (every image once per epoch) to 1 (every class equally often)."
+        )
 
 
 @dataclass(frozen=True)

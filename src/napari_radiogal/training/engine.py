@@ -13,11 +13,12 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -32,7 +33,14 @@ from napari_radiogal.training.checkpoint import (
 from napari_radiogal.training.config import OptimConfig, TrainConfig
 from napari_radiogal.training.distributed import DistContext, all_reduce_sum, barrier
 
-__all__ = ["EpochSampler", "StageResult", "TrainingInterrupted", "run_stage", "poly_lambda"]
+__all__ = [
+    "EpochSampler",
+    "StageResult",
+    "TrainingInterrupted",
+    "class_balance_weights",
+    "poly_lambda",
+    "run_stage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,11 @@ class EpochSampler(DistributedSampler):
 
     The dataset sees the epoch with each index, which makes augmentation a pure function of
     ``(seed, epoch, index)`` even inside DataLoader worker processes.
+
+    With ``weights``, an epoch is ``len(dataset)`` draws *with replacement*, image ``i``
+    drawn with probability proportional to ``weights[i]`` (class-balanced sampling, see
+    :func:`class_balance_weights`); the draws are a function of ``(seed, epoch)`` and are
+    dealt to the processes like DistributedSampler deals its permutation.
     """
 
     def __init__(
@@ -52,6 +65,7 @@ class EpochSampler(DistributedSampler):
         seed: int,
         shuffle: bool = True,
         drop_last: bool = False,
+        weights: np.ndarray | None = None,
     ) -> None:
         super().__init__(
             dataset,
@@ -61,18 +75,68 @@ class EpochSampler(DistributedSampler):
             seed=seed,
             drop_last=drop_last,
         )
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (len(dataset),) or not np.all(weights >= 0) or weights.sum() <= 0:
+                raise ValueError(
+                    f"EpochSampler: weights must be {len(dataset)} non-negative numbers with a "
+                    f"positive sum; got shape {weights.shape}."
+                )
+        self.weights = weights
         self.start = 0
 
     def set_start(self, start: int) -> None:
         """Skip the first ``start`` samples of this process's share of the epoch."""
         self.start = start
 
+    def _weighted_indices(self) -> list[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        draws = torch.multinomial(
+            torch.from_numpy(self.weights), self.total_size, replacement=True, generator=g
+        ).tolist()
+        return draws[self.rank : self.total_size : self.num_replicas]
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        indices = list(super().__iter__())[self.start :]
-        return iter([(self.epoch, i) for i in indices])
+        if self.weights is None:
+            indices = list(super().__iter__())
+        else:
+            indices = self._weighted_indices()
+        return iter([(self.epoch, i) for i in indices[self.start :]])
 
     def __len__(self) -> int:
         return super().__len__() - self.start
+
+
+def class_balance_weights(labels: np.ndarray, balance: float) -> np.ndarray | None:
+    """Per-image sampling weights that temper the class frequencies.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (N, K)
+        Image-level multi-hot labels.
+    balance : float
+        0 gives ``None`` (every image once per epoch); otherwise image ``i`` weighs
+        ``n_c ** -balance`` for its rarest class ``c`` (``n_c`` images carry class ``c``;
+        images with no class form a class of their own). With 1 every class is drawn about
+        equally often, with 0.5 in proportion to the square root of its frequency.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,), or None
+    """
+    if balance <= 0:
+        return None
+    positive = np.asarray(labels) > 0
+    counts = positive.sum(axis=0).astype(np.float64)
+    n_empty = float(np.count_nonzero(~positive.any(axis=1)))
+    per_class = np.where(counts > 0, np.maximum(counts, 1.0) ** -balance, 0.0)
+    weights = np.where(
+        positive.any(axis=1),
+        np.max(np.where(positive, per_class[None, :], 0.0), axis=1),
+        max(n_empty, 1.0) ** -balance,
+    )
+    return weights
 
 
 def poly_lambda(total_steps: int, power: float) -> Callable[[int], float]:
@@ -114,9 +178,10 @@ def run_stage(
     out_dir: Path,
     ctx: DistContext,
     resume: bool = False,
-    validate: Callable[[], float] | None = None,
+    validate: Callable[[], float | Mapping[str, float]] | None = None,
     stop_after_steps: int | None = None,
     progress: bool = True,
+    sample_weights: np.ndarray | None = None,
 ) -> StageResult:
     """Train one stage; checkpoints go to ``out_dir/name/{last,best}.pt``.
 
@@ -141,12 +206,15 @@ def run_stage(
     resume : bool
         Continue from ``out_dir/name/last.pt`` if it exists.
     validate : callable, optional
-        Returns a validation loss after each epoch (lower is better); the best epoch's
-        checkpoint is copied to ``best.pt``.
+        Returns a validation loss after each epoch (lower is better), or a mapping with
+        ``loss`` and further metrics (logged as ``val_<name>``); the best epoch's checkpoint
+        (lowest loss) is copied to ``best.pt``.
     stop_after_steps : int, optional
         Save a checkpoint and raise :class:`TrainingInterrupted` after this many global steps.
     progress : bool
         Show a tqdm bar (main process only).
+    sample_weights : ndarray, shape (N,), optional
+        Draw images with replacement in proportion to these (:func:`class_balance_weights`).
     """
     from tqdm.auto import tqdm
 
@@ -158,7 +226,9 @@ def run_stage(
     device = ctx.device
     use_amp = config.amp and device.type == "cuda"
 
-    sampler = EpochSampler(train_set, ctx, seed=config.seed, shuffle=True, drop_last=False)
+    sampler = EpochSampler(
+        train_set, ctx, seed=config.seed, shuffle=True, drop_last=False, weights=sample_weights
+    )
     per_process = len(sampler)
     batch_size = stage_cfg.batch_size
     steps_per_epoch = per_process // batch_size
@@ -322,7 +392,12 @@ def run_stage(
         }
         improved = False
         if validate is not None:
-            val = float(validate())
+            metrics = validate()
+            if isinstance(metrics, Mapping):
+                record.update({f"val_{k}": float(v) for k, v in metrics.items()})
+                val = float(metrics["loss"])
+            else:
+                val = float(metrics)
             record["val_loss"] = val
             improved = val <= best_val
             best_val = min(best_val, val)

@@ -36,7 +36,7 @@ from napari_radiogal.training.checkpoint import load_checkpoint
 from napari_radiogal.training.config import STAGES, TrainConfig
 from napari_radiogal.training.data import PreparedImages, class_counts, prepare_datasets
 from napari_radiogal.training.distributed import DistContext, barrier, init_distributed
-from napari_radiogal.training.engine import StageResult, run_stage
+from napari_radiogal.training.engine import StageResult, class_balance_weights, run_stage
 from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale_cams
 from napari_radiogal.training.stages import (
     CamLoss,
@@ -51,7 +51,7 @@ from napari_radiogal.training.stages import (
 __all__ = [
     "train",
     "seed_everything",
-    "validation_loss",
+    "validation_metrics",
     "compute_pseudo_labels",
     "mean_displacement",
 ]
@@ -73,14 +73,22 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 @torch.no_grad()
-def validation_loss(
+def validation_metrics(
     model: RadioGalaxyNet, images: PreparedImages, device: torch.device, batch_size: int = 8
-) -> float:
-    """Mean multi-label soft-margin loss over whole (un-augmented) images."""
+) -> dict[str, float]:
+    """Classification numbers over whole (un-augmented) validation images.
+
+    Returns
+    -------
+    dict
+        ``loss``: mean multi-label soft-margin loss (what selects the checkpoint);
+        ``accuracy``: share of the images with exactly one class whose highest logit is
+        that class (NaN when there are none), the number a catalogue user reads.
+    """
     was_training = model.training
     model.eval()
     data = ClassificationDataset(images, None, 0, augment=False)
-    total, n = 0.0, 0
+    total, n, right, single = 0.0, 0, 0, 0
     for start in range(0, len(data), batch_size):
         items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
         shapes = {tuple(x.shape) for x, _ in items}
@@ -88,11 +96,17 @@ def validation_loss(
         for group in groups:
             x = torch.stack([g[0] for g in group]).to(device)
             y = torch.stack([g[1] for g in group]).to(device)
-            loss = F.multilabel_soft_margin_loss(model(x).float(), y, reduction="sum")
-            total += float(loss)
+            logits = model(x).float()
+            total += float(F.multilabel_soft_margin_loss(logits, y, reduction="sum"))
             n += len(group)
+            one = y.sum(dim=1) == 1
+            single += int(one.sum())
+            right += int((logits.argmax(dim=1) == y.argmax(dim=1))[one].sum())
     model.train(was_training)
-    return total / max(n, 1)
+    return {
+        "loss": total / max(n, 1),
+        "accuracy": right / single if single else float("nan"),
+    }
 
 
 @torch.no_grad()
@@ -262,8 +276,8 @@ def train(
     model.set_fixed_bn(config.fixed_bn)
     results: dict[str, StageResult] = {}
 
-    def validate() -> float:
-        return validation_loss(model, val_images, ctx.device)
+    def validate() -> dict[str, float]:
+        return validation_metrics(model, val_images, ctx.device)
 
     common: dict[str, Any] = dict(
         config=config,
@@ -282,6 +296,7 @@ def train(
             param_groups=StagePlan.cam(config.cam).param_groups(model),
             train_set=ClassificationDataset(train_images, config.cam, config.seed),
             stage_cfg=config.cam,
+            sample_weights=class_balance_weights(train_images.labels, config.cam.class_balance),
             validate=validate if val_images is not None else None,
             **common,
         )
@@ -299,6 +314,7 @@ def train(
             param_groups=StagePlan.recam(config.recam).param_groups(model),
             train_set=ClassificationDataset(train_images, config.recam, config.seed),
             stage_cfg=config.recam,
+            sample_weights=class_balance_weights(train_images.labels, config.recam.class_balance),
             validate=validate if val_images is not None else None,
             **common,
         )
