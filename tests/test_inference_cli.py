@@ -90,6 +90,62 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(
     )
 
 
+def test_predict_a_folder_pairs_radio_with_its_infrared_image(
+    tiny_weights, fits_pair, tmp_path, capsys
+):
+    radio, ir = fits_pair
+    second = tmp_path / "second"
+    second.mkdir()
+    with fits.open(radio) as hdul:  # the same image 10 deg away: no W1 covers it
+        hdul[0].header["CRVAL1"] += 10.0
+        hdul.writeto(second / "other.fits")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "predict",
+            str(tmp_path),  # field.fits + w1.fits
+            str(second / "*.fits"),
+            "--model",
+            str(tiny_weights),
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "2 radio images (1 with infrared)" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        [
+            "catalogue.ecsv",
+            *(f"{s}.{x}" for s in ("field", "other") for x in ("json", "ecsv", "reg")),
+        ]
+    )
+    roles = {
+        stem: {
+            f["role"] for f in json.loads((out / f"{stem}.json").read_text())["info"]["input_files"]
+        }
+        for stem in ("field", "other")
+    }
+    assert roles == {"field": {"radio", "ir"}, "other": {"radio"}}
+    per_image = sum(len(Table.read(out / f"{s}.ecsv")) for s in ("field", "other"))
+    assert len(Table.read(out / "catalogue.ecsv")) == per_image
+
+
+def test_predict_refuses_an_infrared_image_as_the_radio_one(fits_pair, capsys):
+    assert main(["predict", str(fits_pair[1]), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "looks like a radio image" in err and "--pairs" in err
+
+
+def test_predict_ir_with_several_radio_images_explains(fits_pair, tmp_path, capsys):
+    radio, ir = fits_pair
+    assert (
+        main(["predict", str(radio), str(radio.with_name("w1.fits")), "--ir", str(ir), *FAST]) == 2
+    )
+    assert "--ir applies to a single radio image" in capsys.readouterr().err
+
+
 def test_predict_a_simulated_data_set_for_evaluation(tiny_weights, tmp_path, capsys):
     from napari_radiogal.io.coco import read_coco
     from napari_radiogal.sky import write_dataset
@@ -151,8 +207,8 @@ def test_predict_a_data_set_whose_images_are_not_fits_explains(tiny_weights, tmp
 @pytest.mark.parametrize(
     "args, message",
     [
-        ([], "either one radio image"),
-        (["x.fits", "--data", "d"], "either one radio image"),
+        ([], "either radio images"),
+        (["x.fits", "--data", "d"], "either radio images"),
         (["x.fits", "--oracle-classes"], "--oracle-classes needs --data"),
         (["--data", "nowhere"], "no such file"),
     ],

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_radiogal.io.pairing import read_image_header
 from napari_radiogal.io.paths import fits_stem, is_fits_path
 from napari_radiogal.io.surveys import fits_kind
 
@@ -67,16 +68,6 @@ def _looks_like_coco(path: str | os.PathLike) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return '"annotations"' in head or '"categories"' in head or '"images"' in head
-
-
-def _read_header(path: Path):
-    from astropy.io import fits
-
-    with fits.open(path, memmap=True) as hdul:
-        for hdu in hdul:
-            if getattr(hdu, "data", None) is not None and hdu.header.get("NAXIS", 0) >= 2:
-                return hdu.header.copy()
-        return hdul[0].header.copy()
 
 
 def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
@@ -265,7 +256,7 @@ def _read_all(paths: list[Path]):
 
     radios, irs = [], []
     for p in paths:
-        kind = fits_kind(_read_header(p), p)
+        kind = fits_kind(read_image_header(p), p)
         (radios if kind == "radio" else irs).append(
             read_radio(p) if kind == "radio" else read_infrared(p)
         )

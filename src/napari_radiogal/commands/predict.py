@@ -4,6 +4,10 @@ Two forms:
 
 * ``radiogal predict RADIO.fits [--ir IR.fits] [--out DIR]`` writes ``DIR/STEM.json``
   (COCO), ``DIR/STEM.ecsv`` (catalogue) and ``DIR/STEM.reg`` (DS9 regions).
+* ``radiogal predict A.fits B.fits ...``, a folder or a glob (``"cutouts/*.fits"``), radio and
+  WISE files mixed: each radio image is paired with its infrared image by sky (or name, or
+  ``--pairs PAIRS.csv``; :mod:`napari_radiogal.io.pairing`) and writes its ``STEM.*`` as
+  above, plus ``DIR/catalogue.ecsv``, one table of all the sources.
 * ``radiogal predict --data COCO.json|DIR [--split test] [--out DIR]`` predicts every image
   of a data set (e.g. ``radiogal simulate`` output) and writes ``DIR/predictions.json`` (one
   COCO file with the data set's image ids, ready for ``radiogal evaluate``) and
@@ -46,16 +50,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = InferenceConfig()
     parser.add_argument(
         "radio",
-        nargs="?",
+        nargs="*",
         type=Path,
-        metavar="RADIO.fits",
-        help="radio continuum image (Jy/beam)%(default).0s",
+        metavar="FITS",
+        help="radio continuum image(s) in Jy/beam: files, folders or glob patterns; WISE "
+        "images among them are paired with the radio image they cover (by sky, else by "
+        "name: NAME.fits + NAME_w1.fits)",
     )
     parser.add_argument(
         "--ir",
         type=Path,
         metavar="IR.fits",
-        help="infrared image (e.g. WISE W1), any grid overlapping the radio one%(default).0s",
+        help="infrared image (e.g. WISE W1) of a single radio image, any grid overlapping "
+        "the radio one%(default).0s",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        metavar="PAIRS.csv",
+        help="say which infrared image goes with which radio image: a CSV table with "
+        "columns radio and ir (paths relative to the table; empty ir = radio only)%(default).0s",
     )
     parser.add_argument(
         "--data",
@@ -167,10 +181,11 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from napari_radiogal.errors import ConfigError
 
-    if (args.radio is None) == (args.data is None):
+    has_images = bool(args.radio) or args.pairs is not None
+    if has_images == (args.data is not None):
         raise ConfigError(
-            "give either one radio image (radiogal predict RADIO.fits [--ir IR.fits]) or "
-            "--data COCO.json|DIR, not both and not neither."
+            "give either radio images (radiogal predict RADIO.fits [--ir IR.fits], several "
+            "files, a folder or a glob) or --data COCO.json|DIR, not both and not neither."
         )
     if args.oracle_classes and args.data is None:
         raise ConfigError("--oracle-classes needs --data (the classes come from its COCO file).")
@@ -185,21 +200,27 @@ def run(args: argparse.Namespace) -> int:
     # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
         args.data = _data_set(args.data, args.split)
-    else:
-        images = _read_one(args)
+        return _predict_data(args, config, _load(args, config, None))
+    pairs = _image_pairs(args)
+    if len(pairs) == 1 and len(args.radio) <= 1 and args.pairs is None:
+        images = _read_one(args, pairs[0])
+        return _predict_one(args, config, _load(args, config, images[:2]), *images)
+    return _predict_many(args, config, pairs)
+
+
+def _load(args: argparse.Namespace, config, images):
+    """``--model`` or the bundled model that fits ``images`` (radio, ir), loaded, said which."""
     from napari_radiogal.inference import load_model
 
     model_path = args.model
     if model_path is None:
-        model_path = _choose_model(args, config, images if args.data is None else None)
+        model_path = _choose_model(args, config, images)
     model = load_model(model_path, device=config.device)
     print(
         f"radiogal predict: model {model.name!r} (sha256 {model.sha256[:12]}...) on {model.device}",
         file=sys.stderr,
     )
-    if args.data is None:
-        return _predict_one(args, config, model, *images)
-    return _predict_data(args, config, model)
+    return model
 
 
 def _choose_model(args: argparse.Namespace, config, images):
@@ -219,15 +240,38 @@ def _choose_model(args: argparse.Namespace, config, images):
     return choice.path
 
 
-def _read_one(args: argparse.Namespace):
+def _image_pairs(args: argparse.Namespace):
+    """The radio images to segment, each with its IR image (:mod:`napari_radiogal.io.pairing`)."""
+    from napari_radiogal.errors import ConfigError
+    from napari_radiogal.io.pairing import ImagePair, expand_fits_inputs, pair_images
+
+    if args.pairs is not None:
+        if args.radio or args.ir is not None:
+            raise ConfigError("--pairs names every image; give no FITS files or --ir beside it.")
+        return pair_images([], pairs_csv=args.pairs)
+    paths = expand_fits_inputs(args.radio)
+    if args.ir is not None:
+        if len(paths) != 1:
+            raise ConfigError(
+                f"--ir applies to a single radio image, and {len(paths)} FITS files were "
+                "given: put the IR files among them (each is paired with the radio image it "
+                "covers) or say which goes with which in --pairs PAIRS.csv."
+            )
+        if not args.ir.is_file():
+            raise ConfigError(f"--ir {args.ir}: no such file.")
+        return [ImagePair(paths[0], args.ir)]
+    return pair_images(paths)
+
+
+def _read_one(args: argparse.Namespace, pair):
     """The radio and IR images of a single-image run, and its refusal to overwrite."""
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.fits import read_infrared, read_radio
 
-    radio = read_radio(args.radio)
-    ir = read_infrared(args.ir) if args.ir is not None else None
+    radio = read_radio(pair.radio)
+    ir = read_infrared(pair.infrared) if pair.infrared is not None else None
     out = args.out if args.out is not None else Path(".")
-    stem = args.stem or output_stem(args.radio.name)
+    stem = args.stem or output_stem(pair.radio.name)
     _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
     return radio, ir, out, stem
 
@@ -240,8 +284,56 @@ def _predict_one(args: argparse.Namespace, config, model, radio, ir, out, stem) 
     paths = prediction.write(out, stem)
     n = len(prediction.instances)
     print(
-        f"{n} instance{'s' if n != 1 else ''} on {args.radio.name}: "
+        f"{n} instance{'s' if n != 1 else ''} on {Path(str(radio.path)).name}: "
         + ", ".join(str(p) for p in paths.values())
+    )
+    return 0
+
+
+def _predict_many(args: argparse.Namespace, config, pairs) -> int:
+    """Each radio image of ``pairs`` to its own ``STEM.*`` files, plus one catalogue."""
+    from collections import Counter
+
+    from napari_radiogal.errors import ConfigError
+    from napari_radiogal.inference import catalogue, load_model, segment
+    from napari_radiogal.inference.prediction import output_stem
+    from napari_radiogal.io.export import write_table
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    if args.stem is not None:
+        raise ConfigError(
+            "--stem names the files of one image; with several, each is named after its radio file."
+        )
+    out = args.out if args.out is not None else Path(".")
+    stems = [output_stem(p.radio.name) for p in pairs]
+    twice = sorted(s for s, n in Counter(stems).items() if n > 1)
+    if twice:
+        raise ConfigError(
+            f"radio files with the same name in different folders would write the same "
+            f"outputs ({', '.join(twice)}); run them separately with different --out folders."
+        )
+    targets = [out / f"{s}{x}" for s in stems for x in (".json", ".ecsv", ".reg")]
+    _refuse_overwrite([*targets, out / "catalogue.ecsv"], args.overwrite)
+    models: dict[str, Any] = {}
+    predictions = []
+    with _progress_bar(args, total=len(pairs), unit="image") as bar:
+        for pair, stem in zip(pairs, stems, strict=True):
+            radio = read_radio(pair.radio)
+            ir = read_infrared(pair.infrared) if pair.infrared is not None else None
+            key = args.model or _choose_model(args, config, (radio, ir))
+            if key not in models:
+                models[key] = load_model(key, device=config.device)
+                print(f"radiogal predict: model {models[key].name!r}", file=sys.stderr)
+            prediction = segment(radio, ir, model=models[key], config=config)
+            prediction.write(out, stem)
+            predictions.append(_drop_pixels(prediction))
+            bar.update(1)
+    write_table(catalogue(predictions), out / "catalogue.ecsv")
+    n = sum(len(p.instances) for p in predictions)
+    with_ir = sum(p.infrared is not None for p in pairs)
+    print(
+        f"{n} instances on {len(pairs)} radio images ({with_ir} with infrared): "
+        f"{out}/STEM.{{json,ecsv,reg}} and {out / 'catalogue.ecsv'}"
     )
     return 0
 
