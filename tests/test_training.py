@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -465,6 +466,33 @@ def test_validation_accuracy_counts_the_top_logit_of_single_class_images(toy, tm
 def test_config_errors(toy, tmp_path):
     with pytest.raises(ConfigError, match="did you mean"):
         TrainConfig().with_overrides(["cam.epoch=3"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("cam.epochs=abc", "cam.epochs: expected an integer, got 'abc'"),
+        ("cam.epochs=2.5", "cam.epochs: expected an integer, got 2.5"),
+        ("cam.lr=fast", "cam.lr: expected a number, got 'fast'"),
+        ("cam.flip=3", "cam.flip: expected true or false, got 3"),
+        ("cam.scale_range=[a, 1]", "cam.scale_range: expected a list of numbers"),
+        ("backbone=18", "backbone: expected a string, got 18"),
+    ],
+)
+def test_override_of_the_wrong_kind_names_the_key(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig().with_overrides([override])
+
+
+def test_overrides_of_the_right_kind_are_converted():
+    cfg = TrainConfig().with_overrides(["cam.lr=1", "cam.epochs=3.0", "cam.scale_range=[1, 2]"])
+    assert cfg.cam.lr == 1.0 and isinstance(cfg.cam.lr, float)
+    assert cfg.cam.epochs == 3 and isinstance(cfg.cam.epochs, int)
+    assert cfg.cam.scale_range == (1.0, 2.0)
+    assert TrainConfig().with_overrides(["init=null"]).init is None
+
+
+def test_training_stops_on_config_errors(toy, tmp_path):
     with pytest.raises(ConfigError, match="no full batch"):
         train(
             TrainConfig().with_overrides(TINY + ["cam.batch_size=64"]),

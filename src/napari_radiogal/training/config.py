@@ -311,14 +311,54 @@ def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
         sub = _SECTIONS.get(key)
         if sub is not None and cls is TrainConfig:
             kwargs[key] = _from_mapping(sub, value, f"{key}.")
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
         else:
-            kwargs[key] = value
+            kwargs[key] = _typed(value, _default_of(known[key]), where + key)
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"invalid config section {where or '(top)'}: {exc}") from exc
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _typed(value: Any, default: Any, key: str) -> Any:
+    """``value`` checked against the type of the field's default (``None``: anything goes).
+
+    YAML already parsed ``3``, ``0.5``, ``true`` and ``[1, 2]``; what is left to catch is a
+    value of the wrong kind, said with the key (``cam.epochs: expected an integer, got
+    'abc'``) instead of a comparison error deep in ``__post_init__``.
+    """
+    if default is None or value is None:
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = number and float(value).is_integer(), "an integer"
+        value = int(value) if ok else value
+    elif isinstance(default, float):
+        ok, kind = number, "a number"
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, tuple):
+        ok, kind = isinstance(value, list | tuple), "a list such as [0.9, 1.1]"
+        if ok and default and all(isinstance(v, float) for v in default):
+            ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            kind = "a list of numbers such as [0.9, 1.1]"
+            value = tuple(float(v) for v in value) if ok else value
+        value = tuple(value) if ok else value
+    else:
+        return value
+    if not ok:
+        raise ConfigError(f"{key}: expected {kind}, got {value!r}.")
+    return value
 
 
 _SECTIONS: dict[str, type] = {
