@@ -200,13 +200,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="first N images only (a smoke test)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an InferenceConfig field for this run (YAML value), e.g. class_threshold=0.2; "
+        "fields not set take the model card's recommendation, else the library default",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="write the rows and summary here (JSON)"
     )
     args = parser.parse_args(argv)
 
-    from napari_radiogal.inference import choose_bundled_model, load_model, segment
+    import yaml
+
+    from napari_radiogal.inference import (
+        InferenceConfig,
+        choose_bundled_model,
+        load_model,
+        segment,
+    )
     from napari_radiogal.io.fits import read_radio
 
+    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    InferenceConfig().replace(**settings)  # a bad --set fails before the first image
     dataset = read_firstgalaxydata(args.data, args.split)
     rng = np.random.default_rng(args.seed)
     records = list(dataset.images)
@@ -228,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 model_path = args.model
             model = load_model(model_path)
             models_used[model.name] += 1
-            prediction = segment(radio, None, model=model)
+            prediction = segment(radio, None, model=model, config=model.config(**settings))
             true_class = FIRST.name_of_id(record.extra["image_classes"][0])
             rows.append(score_image(prediction, png, true_class))
     scheme = load_model(model_path).scheme.name
@@ -238,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         input=args.input,
         models=dict(models_used),
         seconds=round(time.perf_counter() - t0, 1),
+        settings={"card": load_model(model_path).card.inference, "set": settings},
     )
     print(json.dumps(summary, indent=1))
     print(

@@ -121,37 +121,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "predicting them (only for comparing with the paper; needs --data)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    group = parser.add_argument_group("inference settings (InferenceConfig)")
+    group = parser.add_argument_group(
+        "inference settings (InferenceConfig)",
+        "An option not given takes the value the model's weights card recommends, else the "
+        "default shown (the bundled FIRST model, e.g., recommends its own class threshold).",
+    )
     for f in config_fields():
         if f["name"] in _MANUAL_FIELDS:
             continue
         flag = "--" + f["name"].replace("_", "-")
-        help_text = f["help"]
-        if isinstance(f["default"], bool):
+        default = f["default"]
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+        # SUPPRESS: an option not given is absent from the namespace, so that the model's
+        # card, not argparse, decides its value (settings_from_args)
+        common = dict(dest=f["name"], default=argparse.SUPPRESS)
+        help_text = f"{f['help']} (default: {shown if shown != '' else 'none'})"
+        if isinstance(default, bool):
             group.add_argument(
-                flag,
-                dest=f["name"],
-                action=argparse.BooleanOptionalAction,
-                default=f["default"],
-                help=help_text,
+                flag, action=argparse.BooleanOptionalAction, help=help_text, **common
             )
-        elif isinstance(f["default"], tuple):
+        elif isinstance(default, tuple):
             group.add_argument(
                 flag,
-                dest=f["name"],
                 type=functools.partial(_float_list, name=f["name"]),
-                default=f["default"],
                 metavar=f.get("metavar", "A,B,..."),
                 help=help_text,
+                **common,
             )
         else:
             group.add_argument(
                 flag,
-                dest=f["name"],
-                type=type(f["default"]),
-                default=f["default"],
+                type=type(default),
                 choices=f.get("choices"),
                 help=help_text,
+                **common,
             )
 
 
@@ -166,16 +169,17 @@ def _float_list(text: str, name: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def config_from_args(args: argparse.Namespace):
-    """The :class:`InferenceConfig` described by parsed arguments."""
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`InferenceConfig` fields set on the command line (``device`` and
+    ``batch_size`` always); the model's card and the library defaults fill in the rest
+    (:meth:`~napari_radiogal.inference.LoadedModel.config`)."""
     from napari_radiogal.inference.config import InferenceConfig
 
-    values = {
+    return {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(InferenceConfig)
         if hasattr(args, f.name)
     }
-    return InferenceConfig(**values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -196,16 +200,21 @@ def run(args: argparse.Namespace) -> int:
             "--ir applies to a single radio image; with --data the COCO file "
             "names each image's IR file (ir_file)."
         )
-    config = config_from_args(args)
+    from napari_radiogal.inference.config import InferenceConfig
+
+    settings = settings_from_args(args)
+    config = InferenceConfig().replace(**settings)  # checked now, before anything is read
     # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
         args.data = _data_set(args.data, args.split)
-        return _predict_data(args, config, _load(args, config, None))
+        model = _load(args, config, None)
+        return _predict_data(args, model.config(**settings), model)
     pairs = _image_pairs(args)
     if len(pairs) == 1 and len(args.radio) <= 1 and args.pairs is None:
         images = _read_one(args, pairs[0])
-        return _predict_one(args, config, _load(args, config, images[:2]), *images)
-    return _predict_many(args, config, pairs)
+        model = _load(args, config, images[:2])
+        return _predict_one(args, model.config(**settings), model, *images)
+    return _predict_many(args, settings, pairs)
 
 
 def _load(args: argparse.Namespace, config, images):
@@ -290,12 +299,12 @@ def _predict_one(args: argparse.Namespace, config, model, radio, ir, out, stem) 
     return 0
 
 
-def _predict_many(args: argparse.Namespace, config, pairs) -> int:
+def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> int:
     """Each radio image of ``pairs`` to its own ``STEM.*`` files, plus one catalogue."""
     from collections import Counter
 
     from napari_radiogal.errors import ConfigError
-    from napari_radiogal.inference import catalogue, load_model, segment
+    from napari_radiogal.inference import InferenceConfig, catalogue, load_model, segment
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.export import write_table
     from napari_radiogal.io.fits import read_infrared, read_radio
@@ -314,6 +323,7 @@ def _predict_many(args: argparse.Namespace, config, pairs) -> int:
         )
     targets = [out / f"{s}{x}" for s in stems for x in (".json", ".ecsv", ".reg")]
     _refuse_overwrite([*targets, out / "catalogue.ecsv"], args.overwrite)
+    config = InferenceConfig().replace(**settings)
     models: dict[str, Any] = {}
     predictions = []
     with _progress_bar(args, total=len(pairs), unit="image") as bar:
@@ -324,7 +334,8 @@ def _predict_many(args: argparse.Namespace, config, pairs) -> int:
             if key not in models:
                 models[key] = load_model(key, device=config.device)
                 print(f"radiogal predict: model {models[key].name!r}", file=sys.stderr)
-            prediction = segment(radio, ir, model=models[key], config=config)
+            model = models[key]
+            prediction = segment(radio, ir, model=model, config=model.config(**settings))
             prediction.write(out, stem)
             predictions.append(_drop_pixels(prediction))
             bar.update(1)

@@ -55,6 +55,16 @@ class LoadedModel:
     def __post_init__(self) -> None:
         if self.geometry is None:
             object.__setattr__(self, "geometry", self.card.model_geometry)
+        from napari_radiogal.errors import ConfigError
+
+        try:
+            self.config()
+        except ConfigError as exc:
+            raise WeightsError(
+                f"weights card {self.card.name!r}: its recommended inference settings "
+                f"{self.card.inference} are not valid here ({exc}); fix or remove the card's "
+                "'inference' entry."
+            ) from None
 
     @property
     def name(self) -> str:
@@ -70,6 +80,30 @@ class LoadedModel:
     def scheme(self):
         """The :class:`~napari_radiogal.classes.ClassScheme` of the logits."""
         return self.card.classes
+
+    def config(self, **settings: Any) -> InferenceConfig:
+        """The inference settings for this model: the card's, then the caller's.
+
+        Library defaults, replaced by the settings the card recommends (``inference`` in
+        the card, chosen on validation data), replaced by ``settings``. What
+        :func:`~napari_radiogal.inference.segment` uses when given no ``config``, and what
+        ``radiogal predict`` builds from the options given on its command line.
+
+        Parameters
+        ----------
+        **settings
+            :class:`InferenceConfig` fields chosen by the user.
+
+        Returns
+        -------
+        InferenceConfig
+
+        Raises
+        ------
+        ConfigError
+            A card or user setting that is not an :class:`InferenceConfig` field, or not valid.
+        """
+        return InferenceConfig().replace(**{**self.card.inference, **settings})
 
     @property
     def min_image_size(self) -> int:

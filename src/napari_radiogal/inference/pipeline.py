@@ -97,7 +97,7 @@ def segment(
     infrared: Any = None,
     *,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
+    config: InferenceConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
     class_ids: Sequence[int] | None = None,
@@ -123,7 +123,11 @@ def segment(
         :func:`load_model` result; ``None`` takes the bundled model that fits this image
         (:func:`~napari_radiogal.inference.model.choose_bundled_model`: its pixels per beam,
         and whether infrared is given; logged).
-    config : InferenceConfig
+    config : InferenceConfig, optional
+        Every setting of the run. ``None`` = the settings the model's card recommends over
+        the library defaults (:meth:`LoadedModel.config`; e.g. a lower class threshold for
+        the FIRST model); to change one of them and keep the rest, pass
+        ``lm.config(class_threshold=0.3)``.
     progress : callable(done, total), optional
         Called after each stage (:data:`STAGES`).
     cancel : callable() -> bool, optional
@@ -158,7 +162,8 @@ def segment(
         All-NaN / all-zero radio (empty prediction), IR not overlapping (radio alone).
     """
     if model is None:
-        choice = choose_bundled_model(radio, has_infrared=infrared is not None, beam=config.beam)
+        beam = (config or InferenceConfig()).beam
+        choice = choose_bundled_model(radio, has_infrared=infrared is not None, beam=beam)
         log.info("model chosen for the image: %s", choice.reason)
         model = choice.path
     item = ImageInput(
@@ -182,7 +187,7 @@ def segment_batch(
     images: Iterable[Any],
     *,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
+    config: InferenceConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
     total: int | None = None,
@@ -214,7 +219,9 @@ def segment_batch(
     Prediction
         In input order.
     """
-    lm = resolve_model(model, config)
+    lm = resolve_model(model, config or InferenceConfig())
+    if config is None:
+        config = lm.config()
     network_step = network_outputs if network_step is None else network_step
     if total is None and hasattr(images, "__len__"):
         total = len(images)  # type: ignore[arg-type]

@@ -74,6 +74,11 @@ class WeightsCard:
         Provenance: data files, command line, config, epochs, seed...
     metrics : dict
         Validation numbers (e.g. CAM mIoU), free-form.
+    inference : dict
+        Inference settings the model is meant to run with (``InferenceConfig`` field names,
+        chosen on validation data, e.g. ``{"class_threshold": 0.15}``): they replace the
+        library defaults, and anything a user sets replaces them
+        (:meth:`napari_radiogal.inference.LoadedModel.config`).
     sha256 : str
         Hex digest of the safetensors file (filled in by :func:`save_weights`).
     version : str
@@ -89,6 +94,7 @@ class WeightsCard:
     geometry: ModelGeometry | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
     version: str = __version__
     created: str = ""
@@ -140,6 +146,8 @@ class WeightsCard:
         }
         if self.geometry is not None:
             d["geometry"] = self.geometry.to_dict()
+        if self.inference:
+            d["inference"] = dict(self.inference)
         return d
 
     @classmethod
@@ -160,6 +168,7 @@ class WeightsCard:
                 geometry=(ModelGeometry.from_dict(d["geometry"]) if d.get("geometry") else None),
                 training=dict(d.get("training", {})),
                 metrics=dict(d.get("metrics", {})),
+                inference=dict(d.get("inference", {})),
                 sha256=str(d.get("sha256", "")),
                 version=str(d.get("version", "")),
                 created=str(d.get("created", "")),
