@@ -51,6 +51,33 @@ def test_form_is_built_from_inference_config(widget):
     assert "tiny-random" in seg.model_info.value
 
 
+def test_the_card_decides_what_the_user_did_not_change(widget, tmp_path, tiny_weights, qtbot):
+    import json
+    import shutil
+
+    viewer, seg = widget
+    tuned = tmp_path / "tuned.safetensors"
+    shutil.copy(tiny_weights, tuned)
+    card = json.loads(tiny_weights.with_suffix(".json").read_text())
+    card["inference"] = {"class_threshold": 0.15}
+    tuned.with_suffix(".json").write_text(json.dumps(card))
+    seg._edited.discard("class_threshold")  # the fixture's set_config counts as the user's
+    seg.weights.value = tuned
+    assert "Its card sets class threshold 0.15" in seg.model_info.value
+    assert seg.option_form["class_threshold"].value == 0.15  # the form shows what runs
+    assert "class_threshold" not in seg.settings()
+    seg.run()
+    qtbot.waitUntil(lambda: not seg.running, timeout=120000)
+    info = seg.last_result.to_dataset().info
+    used = info["parameters"]["inference"]
+    assert used["class_threshold"] == 0.15
+    seg.option_form["class_threshold"].value = 0.5  # the library default, chosen by hand
+    assert seg.settings()["class_threshold"] == 0.5
+    seg.weights.value = tiny_weights  # another model keeps the user's choice
+    assert seg.option_form["class_threshold"].value == 0.5
+    assert "Its card sets" not in seg.model_info.value
+
+
 def test_real_worker_runs_to_completion(widget, qtbot):
     viewer, seg = widget
     worker = seg.run()

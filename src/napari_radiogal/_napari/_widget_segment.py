@@ -129,6 +129,21 @@ class _ProgressRelay(QObject):
     devices = Signal(list)
 
 
+def _recommended(weights: Path | None) -> str:
+    """``"; runs with class threshold 0.15 unless changed below"`` for a card's settings."""
+    from napari_radiogal.errors import WeightsError
+    from napari_radiogal.models import read_card
+
+    try:
+        settings = read_card(weights).inference if weights is not None else {}
+    except WeightsError:
+        return ""
+    if not settings:
+        return ""
+    listed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items())
+    return f". Its card sets {listed} (shown in the options; yours win once changed)"
+
+
 def _option_widget(spec: dict[str, Any]):
     """A magicgui widget for one :class:`InferenceConfig` field (from its metadata)."""
     name, default, tip = spec["name"], spec["default"], spec.get("help", "")
@@ -165,12 +180,14 @@ def _option_widget(spec: dict[str, Any]):
 
 
 def _segment_in_thread(
-    radio, infrared, model_path, config, on_progress, cancel, snapshot, contours
+    radio, infrared, model_path, settings, on_progress, cancel, snapshot, contours
 ):
     """Worker body: load the model (cached), segment, and prepare the layer data.
 
     Everything but creating the layers happens here, off the GUI thread: the network, the
     conversion to Labels/Points data with fluxes and sizes, and the radio contours.
+    ``settings`` are the options the user set; the model's card fills in the rest
+    (:meth:`~napari_radiogal.inference.LoadedModel.config`), as ``radiogal predict`` does.
 
     Returns
     -------
@@ -178,9 +195,10 @@ def _segment_in_thread(
         The prediction, the device it ran on, the seconds it took, the layer data.
     """
     prepare_torch_import()
-    from napari_radiogal.inference import InferenceCancelled, load_model, segment
+    from napari_radiogal.inference import InferenceCancelled, InferenceConfig, load_model, segment
 
     t0 = time.perf_counter()
+    config = InferenceConfig().replace(**settings)
     if model_path is None:
         from napari_radiogal.inference import choose_bundled_model
 
@@ -190,6 +208,7 @@ def _segment_in_thread(
     model = load_model(model_path, device=config.device)
     if cancel():
         raise InferenceCancelled("segmentation cancelled before it started")
+    config = model.config(**settings)
     prediction = segment(
         radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel
     )
@@ -238,6 +257,11 @@ class SegmentWidget(Container):
         self._specs = [s for s in config_fields() if s["name"] != "device"]
         self.option_form = Container(widgets=[_option_widget(s) for s in self._specs], labels=True)
         self.option_form.visible = False
+        # the options the user changed: only these override the model card's recommendations
+        self._edited: set[str] = set()
+        self._filling = False
+        for spec in self._specs:
+            self.option_form[spec["name"]].changed.connect(partial(self._on_edit, spec["name"]))
         self.run_button = PushButton(text="Segment")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.restore_button = PushButton(text="Restore autosaved edits", visible=False)
@@ -344,7 +368,8 @@ class SegmentWidget(Container):
             )
         except RadiogalError as exc:
             return str(exc)
-        return f"Fits this image: {choice.reason}"
+        self.show_recommended(choice.path)
+        return f"Fits this image: {choice.reason}" + _recommended(choice.path)
 
     def _on_model_choice(self, *_):
         self.weights.visible = self.model.value == FILE_MODEL
@@ -361,6 +386,7 @@ class SegmentWidget(Container):
     def _on_weights_file(self, *_):
         if self.model.value == FILE_MODEL and self._weights_path() is not None:
             self.model_info.value = self._card_summary(self._weights_path())
+            self.show_recommended(self._weights_path())
 
     def _weights_path(self) -> Path | None:
         value = self.weights.value
@@ -378,7 +404,9 @@ class SegmentWidget(Container):
         except WeightsError as exc:
             return str(exc)
         classes = ", ".join(card.classes.names)
-        return f"{card.name} ({card.architecture.backbone}; classes {classes})"
+        return f"{card.name} ({card.architecture.backbone}; classes {classes})" + _recommended(
+            path or default_weights_path()
+        )
 
     # ------------------------------------------------------------------ devices
     def _probe_devices(self) -> None:
@@ -440,8 +468,44 @@ class SegmentWidget(Container):
             values[spec["name"]] = value
         return InferenceConfig(**values)
 
+    def _on_edit(self, name: str, *_) -> None:
+        if not self._filling:
+            self._edited.add(name)
+
+    def show_recommended(self, weights: Path | None) -> None:
+        """Fill the options the user has not changed with what the model's card recommends
+        (or the library defaults), so that the form shows what the run will use."""
+        from napari_radiogal.errors import WeightsError
+        from napari_radiogal.models import read_card
+
+        try:
+            card_settings = read_card(weights).inference if weights is not None else {}
+        except WeightsError:
+            card_settings = {}
+        self._filling = True
+        try:
+            for spec in self._specs:
+                if spec["name"] in self._edited:
+                    continue
+                value = card_settings.get(spec["name"], spec["default"])
+                if isinstance(value, tuple | list):
+                    value = ", ".join(f"{v:g}" for v in value)
+                self.option_form[spec["name"]].value = value
+        finally:
+            self._filling = False
+
+    def settings(self) -> dict[str, Any]:
+        """The device and the options changed in the form: what the run takes from the user,
+        the model's card and the library defaults giving the rest (``ConfigError`` if a value
+        is invalid)."""
+        config = self.config()
+        return {
+            "device": config.device,
+            **{name: getattr(config, name) for name in sorted(self._edited)},
+        }
+
     def set_config(self, config) -> None:
-        """Fill the form from an :class:`InferenceConfig`."""
+        """Fill the form from an :class:`InferenceConfig` (every field then counts as set)."""
         for spec in self._specs:
             value = getattr(config, spec["name"])
             if isinstance(value, tuple):
@@ -449,6 +513,7 @@ class SegmentWidget(Container):
             self.option_form[spec["name"]].value = value
         if config.device in self.device.choices:
             self.device.value = config.device
+        self._edited.update(spec["name"] for spec in self._specs)
 
     # ------------------------------------------------------------------ running
     @property
@@ -480,7 +545,7 @@ class SegmentWidget(Container):
                 )
                 return None
         try:
-            config = self.config()
+            settings = self.settings()
         except RadiogalError as exc:
             show_error(str(exc))
             return None
@@ -501,7 +566,7 @@ class SegmentWidget(Container):
             radio,
             infrared,
             model_path,
-            config,
+            settings,
             self._relay.progressed.emit,
             is_cancelled,
             snapshot,
