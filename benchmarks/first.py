@@ -144,6 +144,61 @@ def score_image(prediction, png: np.ndarray, true_class: str) -> dict:
     }
 
 
+def _drawable(prediction) -> list[tuple[str, float, np.ndarray, tuple | None]]:
+    """``(class, score, mask, host)`` of each instance."""
+    return [
+        (prediction.scheme.name_of_id(a.category_id), float(a.score or 0), a.mask, a.host)
+        for a in prediction.instances
+    ]
+
+
+def draw_gallery(rows: list[dict], drawn: list, path: Path, *, seed: int = 0) -> None:
+    """12 images, 3 per true class, and the 8 worst: the PNG (square-root stretch), the
+    predicted masks in class colours with their hosts (+), the catalogue position (x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from napari_radiogal.classes import DISPLAY_COLORS
+
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for name in FIRST.names:
+        of_class = [i for i, r in enumerate(rows) if r["true"] == name]
+        chosen += [int(i) for i in rng.permutation(of_class)[:3]]
+    missed = [i for i, r in enumerate(rows) if not r["found"]]
+    wrong = [i for i, r in enumerate(rows) if r["found"] and r["predicted"] != r["true"]]
+    worst = (missed + wrong)[:8]
+    panels = [(i, "") for i in chosen] + [(i, "worst: ") for i in worst]
+    n_cols = 6
+    n_rows = -(-len(panels) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.8 * n_rows))
+    for ax in np.ravel(axes):
+        ax.set_axis_off()
+    for ax, (i, prefix) in zip(np.ravel(axes), panels, strict=False):
+        png, instances = drawn[i]
+        ax.imshow(np.sqrt(png / 255.0), origin="lower", cmap="gray")
+        for name, _score, mask, host in instances:
+            color = DISPLAY_COLORS.get(name, "#00ff00ff")[:7]
+            ax.contour(mask, [0.5], colors=[color], linewidths=1.0)
+            if host is not None:
+                ax.plot(*host, "+", color=color, ms=9, mew=1.5)
+        h, w = png.shape
+        ax.plot((w - 1) / 2, (h - 1) / 2, "x", color="white", ms=7, mew=1)
+        r = rows[i]
+        ax.set_title(f"{prefix}{r['true']} -> {r['predicted']}", fontsize=8)
+    fig.suptitle(
+        "FIRST cut-outs (firstgalaxydata): predicted masks in class colours, hosts +, "
+        "catalogue position x",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def as_fr(name: str | None) -> str | None:
     """A class name of either scheme as FR-I / FR-II (None for anything else)."""
     if name is None:
@@ -210,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="write the rows and summary here (JSON)"
     )
+    parser.add_argument(
+        "--gallery",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="draw 12 images (3 per class, fixed seed) and the 8 worst (missed, then wrong "
+        "class) with the predicted masks, classes and hosts",
+    )
     args = parser.parse_args(argv)
 
     import yaml
@@ -229,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     records = list(dataset.images)
     if args.n:  # a sample across classes (the zip lists them class by class)
         records = [records[i] for i in sorted(rng.permutation(len(records))[: args.n])]
-    rows, models_used = [], Counter()
+    rows, models_used, drawn = [], Counter(), []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for record in records:
@@ -248,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             prediction = segment(radio, None, model=model, config=model.config(**settings))
             true_class = FIRST.name_of_id(record.extra["image_classes"][0])
             rows.append(score_image(prediction, png, true_class))
+            if args.gallery is not None:  # what the picture needs, not the whole prediction
+                drawn.append((png, _drawable(prediction)))
     scheme = load_model(model_path).scheme.name
     summary = summarise(rows, scheme)
     summary.update(
@@ -265,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['central_found_pct']:.1f} | {summary['fr_accuracy_pct'] or float('nan'):.1f} | "
         f"{summary['host_median_arcsec'] or float('nan'):.1f} | {summary['host_within_5_pct']:.1f} |"
     )
+    if args.gallery is not None:
+        draw_gallery(rows, drawn, args.gallery, seed=args.seed)
+        print(f"gallery: {args.gallery}")
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"first_{args.split}_{args.input}.json").write_text(

@@ -462,3 +462,46 @@ def test_designed_scores_do_not_depend_on_the_other_images_of_a_batch():
             )
         )
     _same(alone, batch[1])
+
+
+def test_an_island_no_instance_claims_becomes_its_own_with_unclaimed_islands(model):
+    """Class 0 is the only class above threshold and its CAM lights source A only; source
+    B, as bright, lies under class 1's CAM: with 'instance' it gets its own instance."""
+    from napari_radiogal.inference import network_outputs
+
+    radio, ir = _sky(sources=((32, 14, 4e-3), (32, 50, 4e-3)))
+
+    def designed(lm, channels, config):
+        out = network_outputs(lm, channels, config)
+        cams = np.zeros_like(out["cams"])
+        cams[:, 0, 6:10, 2:5] = 1.0  # over source A (x = 14 px = cell 3.5)
+        cams[:, 1, 6:10, 11:14] = 1.0  # over source B (x = 50 px = cell 12.5)
+        logits = np.array([[4.0, -2.0, -6.0, -6.0]] * len(channels), np.float32)
+        boundary = np.zeros_like(out["boundary"])
+        boundary[:, :, 7:9] = 1.0  # a wall between the two sources: no walk across
+        return dict(
+            out,
+            cams=cams,
+            logits=logits,
+            boundary=boundary,
+            displacement=np.zeros_like(out["displacement"]),
+        )
+
+    paper = segment(radio, ir, model=model, config=FAST, network_step=designed)
+    assert len(paper.instances) == 1
+    assert paper.instances[0].mask[32, 14] and not paper.instances[0].mask[32, 50]
+    claimed = segment(
+        radio,
+        ir,
+        model=model,
+        config=FAST.replace(unclaimed_islands="instance"),
+        network_step=designed,
+    )
+    assert len(claimed.instances) == 2
+    first, second = claimed.instances  # sorted by score: the claimed one first
+    assert first.mask[32, 14] and second.mask[32, 50] and not (first.mask & second.mask).any()
+    names = [claimed.scheme.name_of_id(a.category_id) for a in claimed.instances]
+    assert names == [RADIOGALAXYNET.names[0], RADIOGALAXYNET.names[1]]
+    # class 1's probability times the claimed instance's score: it ranks after it
+    assert second.score == pytest.approx(first.score / (1 + np.exp(2.0)), rel=0.05)
+    assert abs(second.extra["centre"][0] - 50) < 2  # its own centre of emission

@@ -31,6 +31,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 BACKGROUND_MODES = ("relative", "fixed")
 #: Values accepted by :attr:`InferenceConfig.host_region`.
 HOST_REGIONS = ("mask", "hull")
+#: Values accepted by :attr:`InferenceConfig.unclaimed_islands`.
+UNCLAIMED_ISLANDS = ("ignore", "instance")
 #: Values accepted by :attr:`InferenceConfig.mask_support`.
 MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
 #: Values accepted by :attr:`InferenceConfig.radio_host`.
@@ -290,6 +292,18 @@ class InferenceConfig:
             group="instances",
         ),
     )
+    unclaimed_islands: str = field(
+        default="ignore",
+        metadata=_meta(
+            "A radio island that no instance covers: 'ignore' (the paper: emission of no "
+            "source of these classes) or 'instance' (its own instance, of the class whose "
+            "CAM x probability is highest on it, scored by that value, so it ranks after "
+            "the others). For models with a class for every kind of source, e.g. FIRST's "
+            "Compact, where a source the class maps miss is still a source.",
+            choices=UNCLAIMED_ISLANDS,
+            group="instances",
+        ),
+    )
     host_region: str = field(
         default="mask",
         metadata=_meta(
@@ -339,6 +353,11 @@ class InferenceConfig:
         if self.host_region not in HOST_REGIONS:
             raise ConfigError(
                 f"host_region must be one of {HOST_REGIONS}; got {self.host_region!r}."
+            )
+        if self.unclaimed_islands not in UNCLAIMED_ISLANDS:
+            raise ConfigError(
+                f"unclaimed_islands must be one of {UNCLAIMED_ISLANDS}; got "
+                f"{self.unclaimed_islands!r}."
             )
         if self.mask_support not in MASK_SUPPORTS:
             raise ConfigError(

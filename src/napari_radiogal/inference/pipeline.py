@@ -638,21 +638,33 @@ def _masks_and_hosts(
         if score < config.score_threshold:
             continue
         candidates.append((index, mask, n_parts, score))
-    if not candidates:
+    # (class index, cluster id or -1, mask, parts, score); -1: an island no map claimed
+    found = [(*(int(v) for v in state.keys[i]), m, n, sc) for i, m, n, sc in candidates]
+    if config.unclaimed_islands == "instance":
+        found += _unclaimed_islands(
+            state, [c[2] for c in found], [c[4] for c in found], islands, finite, config
+        )
+    if not found:
         return []
     # instance CAMs (un-weighted, un-propagated, as the paper's host rule) at pixel scale
-    cluster_cams = np.stack(
-        [
-            state.cams[state.keys[i, 0]] * (state.clusters == state.keys[i, 1])
-            for i, *_ in candidates
-        ]
+    cluster_cams = upsample4(
+        np.stack(
+            [
+                state.cams[k] * (state.clusters == cluster if cluster >= 0 else 1.0)
+                for k, cluster, *_ in found
+            ]
+        ),
+        shape,
     )
-    cluster_cams = upsample4(cluster_cams, shape)
     out = []
-    for (index, mask, n_parts, score), inst_cam in zip(candidates, cluster_cams, strict=True):
-        k, cluster = (int(v) for v in state.keys[index])
-        cells = cells_of(mask, state.clusters == cluster)
-        centre = _hosts.displacement_centre(state.centroids, cells)
+    for (k, cluster, mask, n_parts, score), inst_cam in zip(found, cluster_cams, strict=True):
+        if cluster >= 0:
+            centre = _hosts.displacement_centre(
+                state.centroids, cells_of(mask, state.clusters == cluster)
+            )
+        else:  # a claimed-by-nobody island: its own centre of emission
+            rows, cols = np.nonzero(mask)
+            centre = (float(cols.mean()), float(rows.mean()))
         centre = clip_xy(centre, shape)
         if ir is not None:
             region = mask
@@ -693,6 +705,51 @@ def _masks_and_hosts(
     out.sort(key=lambda a: -a.score)
     for i, inst in enumerate(out, start=1):
         inst.id = i
+    return out
+
+
+def _unclaimed_islands(
+    state: _State,
+    masks: list[np.ndarray],
+    scores: list[float],
+    islands: np.ndarray,
+    finite: np.ndarray,
+    config: InferenceConfig,
+) -> list[tuple[int, int, np.ndarray, int, float]]:
+    """Radio islands that no instance covers, each as an instance of its own.
+
+    An island of at least ``config.min_instance_pixels`` pixels, none of which is in an
+    instance, is a source the class maps did not claim (the CAMs of the selected classes
+    miss it, e.g. a faint source beside a bright one). Its class is the one whose CAM
+    times classifier probability is highest on it, over *all* classes. Its score is that
+    value times the lowest score of the image's claimed instances (1 when there are none),
+    so that it ranks after every instance the class maps found.
+
+    Returns
+    -------
+    list of (class index, -1, mask, 1, score)
+    """
+    claimed = np.zeros(islands.shape, bool)
+    for m in masks:
+        claimed |= m
+    scale = min(scores, default=1.0)
+    ids = np.unique(islands[finite & (islands > 0) & ~claimed])
+    if ids.size == 0:
+        return []
+    claimed_ids = np.unique(islands[claimed & (islands > 0)])
+    ids = np.setdiff1d(ids, claimed_ids)
+    weighted = upsample4(state.cams, islands.shape) * state.probabilities[:, None, None]
+    out = []
+    for i in ids:
+        mask = islands == i
+        if int(mask.sum()) < max(config.min_instance_pixels, 1):
+            continue
+        per_class = weighted[:, mask].max(axis=1)
+        k = int(np.argmax(per_class))
+        score = float(per_class[k]) * scale
+        if score < config.score_threshold:
+            continue
+        out.append((k, -1, mask, 1, score))
     return out
 
 
