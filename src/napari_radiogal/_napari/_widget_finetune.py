@@ -219,8 +219,8 @@ class FinetuneWidget(Container):
         connect_while_alive(
             self.native,
             [
-                (napari_viewer.layers.events.inserted, self._on_layers_changed),
-                (napari_viewer.layers.events.removed, self._on_layers_changed),
+                (napari_viewer.layers.events.inserted, self.reset_choices),
+                (napari_viewer.layers.events.removed, self.reset_choices),
             ],
         )
         # closing the dock (or napari) stops the training it started
@@ -236,7 +236,9 @@ class FinetuneWidget(Container):
         if session:
             self._describe_session()
 
-    def _on_layers_changed(self, event=None) -> None:
+    def reset_choices(self, *_) -> None:
+        """Refresh the form from the viewer (napari calls this as layers come and go)."""
+        super().reset_choices()
         if self.source.value == SESSION:
             self._describe_session()
 
@@ -303,7 +305,8 @@ class FinetuneWidget(Container):
     # ------------------------------------------------------------------ running
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.running
+        """A run was started and its end not yet shown (the child may just have exited)."""
+        return self._timer.isActive()
 
     def start(self):
         """Start a training run in a child process; returns its ``TrainProcess`` (or None)."""
@@ -342,7 +345,7 @@ class FinetuneWidget(Container):
 
     def cancel(self) -> None:
         """Stop the running training (terminated, then killed after a grace period)."""
-        if not self.running:
+        if self.process is None or not self.process.running:
             return
         self.process.cancel(grace=CANCEL_GRACE_S)
         self.status.value = "Cancelling…"
