@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -216,7 +217,9 @@ def test_a_tiny_run_finishes_with_progress_and_weights(toy, tmp_path):
     assert run.progress.done == run.progress.total == 3
     assert [r["stage"] for r in run.progress.epochs] == ["cam", "recam", "irn"]
     assert 0.0 <= run.progress.epochs[0]["val_accuracy"] <= 1.0
-    assert "weights written to" in (tmp_path / "run" / OUTPUT_LOG).read_text()
+    output = (tmp_path / "run" / OUTPUT_LOG).read_text()
+    assert output.splitlines()[0] == f"$ {shlex.join(run.request.command())}"
+    assert "weights written to" in output
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     assert card["classes"]["names"] == ["single", "double"]
     assert (train.read_bytes(), val.read_bytes()) == before
@@ -225,22 +228,37 @@ def test_a_tiny_run_finishes_with_progress_and_weights(toy, tmp_path):
 
 
 @pytest.mark.slow
-def test_bad_inputs_fail_with_the_cli_message_and_touch_nothing(toy, tmp_path):
+def test_bad_inputs_fail_with_the_cli_message_and_touch_nothing(toy, tiny_weights, tmp_path):
+    """A bad key, a missing file, a mask of the wrong size, a parent of another architecture."""
     train, val = toy
-    before = train.read_bytes(), val.read_bytes()
-    bad_key = TrainProcess(
-        TrainRequest(data=[train], val=[val], out=tmp_path / "a", overrides=("cam.nope=1",))
-    ).start()
-    missing = TrainProcess(
-        TrainRequest(data=[tmp_path / "nope.json"], out=tmp_path / "b", overrides=TINY)
-    ).start()
-    _wait(bad_key)
-    _wait(missing)
-    for run in (bad_key, missing):
+    coco = json.loads(train.read_text())
+    coco["annotations"][0]["segmentation"]["size"] = [32, 32]  # the image is 64 x 64
+    wrong_size = train.parent / "wrong_size.json"
+    wrong_size.write_text(json.dumps(coco))
+    inputs = (train, val, wrong_size, tiny_weights, tiny_weights.with_suffix(".json"))
+    before = [p.read_bytes() for p in inputs]
+    resnet34 = [o.replace("resnet18", "resnet34") for o in TINY]
+    runs = {
+        "bad key": dict(data=[train], val=[val], overrides=(*TINY, "cam.nope=1")),
+        "missing": dict(data=[tmp_path / "nope.json"], overrides=TINY),
+        "mask size": dict(data=[wrong_size], overrides=TINY),
+        "architecture": dict(data=[train], init=str(tiny_weights), overrides=resnet34),
+    }
+    runs = {
+        k: TrainProcess(TrainRequest(out=tmp_path / k, device="cpu", **r)).start()
+        for k, r in runs.items()
+    }
+    for run in runs.values():
+        _wait(run)
         assert run.returncode == 2 and run.state == "failed" and run.weights is None
-    assert "cam.nope" in bad_key.error_message()
-    assert "nope.json" in missing.error_message() and "no such file" in missing.error_message()
-    assert (train.read_bytes(), val.read_bytes()) == before
+        assert not (run.out / "model.safetensors").exists()
+    assert "cam.nope" in runs["bad key"].error_message()
+    assert "nope.json" in runs["missing"].error_message()
+    assert "no such file" in runs["missing"].error_message()
+    assert "wrong_size.json" in runs["mask size"].error_message()
+    assert "32" in runs["mask size"].error_message()
+    assert "backbone: resnet18" in runs["architecture"].error_message()
+    assert [p.read_bytes() for p in inputs] == before
 
 
 @pytest.mark.slow

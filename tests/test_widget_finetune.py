@@ -263,3 +263,15 @@ def _annotated_pair(viewer, tmp_path):
     assert isinstance(seg, SegmentWidget)
     seg.reset_choices()
     return seg.deliver(Job.for_layers(seg.radio.value, seg.infrared.value), truth())
+
+
+@pytest.mark.slow
+def test_closing_napari_stops_the_training(dock, toy, qtbot):
+    viewer, widget = dock
+    train, _ = toy
+    _fill(widget, [train], settings=[*TINY, "cam.epochs=500"])
+    process = widget.start()
+    qtbot.waitUntil(lambda: process.progress.step >= 1, timeout=TIMEOUT_MS)
+    viewer.close()
+    qtbot.waitUntil(lambda: not process.running, timeout=30_000)
+    assert process.state == "cancelled"

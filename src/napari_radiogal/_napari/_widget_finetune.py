@@ -374,9 +374,12 @@ class FinetuneWidget(Container):
 
         self.start_button.enabled, self.cancel_button.enabled = True, False
         state = process.state
+        # out of the busy state: the epochs done of those planned (all of them when finished)
+        self.progress.max = max(process.progress.total, process.progress.done, 1)
+        self.progress.value = min(process.progress.done, self.progress.max)
         if state == "finished":
             self.weights = process.weights
-            self.progress.max = self.progress.value = max(process.progress.total, 1)
+            self.progress.value = self.progress.max
             self.status.value = f"Finished: {self.weights}"
             self.load_button.visible = True
             show_info(f"Fine-tuning finished: {self.weights}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -96,9 +97,9 @@ class TrainRequest:
 
     def argv(self) -> list[str]:
         """The ``radiogal`` arguments, from ``train`` on (progress bars off: output is a file)."""
-        args = ["train", "--data", *map(os.fspath, self.data), "--out", os.fspath(self.out)]
+        args = ["train", "--data", *[os.fspath(p) for p in self.data], "--out", os.fspath(self.out)]
         if self.val:
-            args += ["--val", *map(os.fspath, self.val)]
+            args += ["--val", *[os.fspath(p) for p in self.val]]
         for option, value in (
             ("--init", self.init),
             ("--config", self.config),
@@ -220,12 +221,12 @@ class TrainProgress:
 
     def update(self, record: dict[str, Any]) -> None:
         """Take one record of ``train_log.jsonl`` into account."""
-        self.stage = record.get("stage", self.stage)
+        stage = self.stage = str(record["stage"])
         self.epoch = int(record.get("epoch", self.epoch))
         self.step = int(record.get("step", self.step))
         if "seconds" in record:  # the end-of-epoch record
             self.epochs.append(dict(record))
-            self.finished[self.stage] = max(self.finished.get(self.stage, 0), self.epoch)
+            self.finished[stage] = max(self.finished.get(stage, 0), self.epoch)
         elif "loss" in record:
             self.loss = float(record["loss"])
 
@@ -250,8 +251,8 @@ class TrainProgress:
 
     def epoch_text(self, record: dict[str, Any]) -> str:
         """One line per finished epoch: its training and validation numbers."""
-        of = self.stage_epochs.get(record.get("stage"))
-        where = f"{record.get('stage')} {record.get('epoch')}" + (f"/{of}" if of else "")
+        of = self.stage_epochs.get(str(record["stage"]))
+        where = f"{record['stage']} {record.get('epoch')}" + (f"/{of}" if of else "")
         numbers = [
             f"{key.replace('_', ' ')} {value:.4g}"
             for key, value in record.items()
@@ -311,7 +312,7 @@ class TrainProcess:
 
     @property
     def output_path(self) -> Path:
-        """``OUT/train_output.log``: the child's stdout and stderr."""
+        """``OUT/train_output.log``: the command line, then the child's stdout and stderr."""
         return self.out / OUTPUT_LOG
 
     @property
@@ -334,14 +335,18 @@ class TrainProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env}
         # its own process group: Cancel stops the DataLoader workers too, and a Ctrl-C in
         # the terminal of napari is not also delivered to the training
-        group = (
-            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-            if sys.platform == "win32"
-            else {"start_new_session": True}
-        )
+        group: dict[str, Any]
+        if sys.platform == "win32":
+            group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        else:
+            group = {"start_new_session": True}
+        command = self.request.command(self._python)
         with open(self.output_path, "wb") as output:
+            # the first line says how to run it again from a terminal
+            output.write(f"$ {shlex.join(command)}\n".encode())
+            output.flush()
             self._popen = subprocess.Popen(
-                self.request.command(self._python),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
