@@ -22,6 +22,7 @@ from napari_radiogal.training.launch import (
     TrainProcess,
     TrainProgress,
     TrainRequest,
+    classes_new_to_parent,
     error_line,
     read_stage_epochs,
 )
@@ -185,6 +186,29 @@ def test_stage_epochs_from_the_run_config(tmp_path):
     config = TrainConfig().with_overrides(["cam.epochs=7", "recam.epochs=2", "irn.epochs=1"])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
     assert read_stage_epochs(tmp_path) == {"cam": 7, "recam": 2, "irn": 1}
+
+
+def test_classes_new_to_parent_follow_the_init_matching(toy, tiny_weights, tmp_path):
+    from napari_radiogal.classes import FIRST, RADIOGALAXYNET
+    from napari_radiogal.errors import WeightsError
+
+    train, val = toy
+    # the tiny parent knows RadioGalaxyNET's classes; the toy files have their own
+    assert classes_new_to_parent(tiny_weights, [train, val]) == ["single", "double"]
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"categories": FIRST.to_coco_categories()}))
+    # FRI / FRII start from FR-I / FR-II (class_aliases); Compact and Bent are new
+    assert classes_new_to_parent(tiny_weights, [first, "firstgalaxydata:train"]) == [
+        "Compact",
+        "Bent",
+    ]
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps({"categories": RADIOGALAXYNET.to_coco_categories()}))
+    assert classes_new_to_parent(tiny_weights, [same]) == []
+    with pytest.raises(WeightsError):
+        classes_new_to_parent(tmp_path / "nope.safetensors", [same])
+    with pytest.raises(FileNotFoundError):
+        classes_new_to_parent(tiny_weights, [tmp_path / "missing.json"])
 
 
 def test_error_line_is_the_last_error_of_the_cli():

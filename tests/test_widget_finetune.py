@@ -70,7 +70,7 @@ def _fill(widget, data, *, val=None, init=None, settings=TINY):
 
     widget.data_files.value = list(data)
     if val is not None:
-        widget.val_file.value = val
+        widget.val_files.value = [val]
     if init is None:
         widget.init.value = SCRATCH
     else:
@@ -88,6 +88,9 @@ def test_form_builds_the_request_of_the_cli(dock, toy, tiny_weights, tmp_path):
     assert not _shown(widget.init_weights)
     widget.init.value = WEIGHTS_FILE
     assert _shown(widget.init_weights)
+    with pytest.raises(ValueError, match="parent weights file"):
+        widget.request(tmp_path / "run")
+    widget.init_weights.value = tiny_weights
     with pytest.raises(ValueError, match="COCO file"):
         widget.request(tmp_path / "run")
     _fill(widget, [train], val=val, init=tiny_weights, settings=["cam.lr=0.005", "irn.radius=7"])
@@ -116,8 +119,10 @@ def test_a_run_shows_progress_and_its_weights_load_into_segment(
     before = train.read_bytes(), val.read_bytes()
     _fill(widget, [train], val=val, init=tiny_weights)
     widget.model_name.value = "toy-finetuned"
+    n = _n_messages()
     process = widget.start()
     assert process is not None and widget.running
+    assert "Classes new to the parent model: single, double." in " ".join(_messages(n))
     assert not widget.start_button.enabled and widget.cancel_button.enabled
     assert widget.start() is None  # one run at a time
     statuses = set()
@@ -200,6 +205,7 @@ def test_session_source_uses_reviewed_images_only(dock, qtbot, tmp_path):
     """Images with unreviewed instances or no file on disk are skipped, and said so."""
     from napari_radiogal._napari._widget_finetune import (
         SESSION,
+        WEIGHTS_FILE,
         export_sessions,
         reviewed_sessions,
     )
@@ -218,6 +224,10 @@ def test_session_source_uses_reviewed_images_only(dock, qtbot, tmp_path):
     assert widget.session_info.value.startswith("1 reviewed image to train on.")
     usable, skipped = reviewed_sessions(viewer)
     assert usable == [session] and skipped == []
+    widget.init.value = WEIGHTS_FILE  # and no file chosen: nothing is exported
+    n = _n_messages()
+    assert widget.start() is None and not (tmp_path / "runs").exists()
+    assert any("parent weights file" in m for m in _messages(n))
     paths = export_sessions(usable, tmp_path / "out")
     assert [p.name for p in paths] == ["01-field_emu.json"]
     from napari_radiogal.io.coco import read_coco

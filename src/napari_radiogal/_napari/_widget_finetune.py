@@ -36,7 +36,6 @@ from magicgui.widgets import (
 from qtpy.QtCore import QTimer
 
 from ._edits import sessions_in
-from ._status import connect_while_alive
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +130,11 @@ def _path_or_none(value) -> Path | None:
     return Path(value)
 
 
+def _paths(values) -> tuple[Path, ...]:
+    """The chosen files of a multi-file FileEdit (or a list of paths), empty ones left out."""
+    return tuple(p for p in map(_path_or_none, values or ()) if p is not None)
+
+
 class FinetuneWidget(Container):
     """Dock widget: fine-tune a model on COCO exports or the reviewed session, in a child process.
 
@@ -155,10 +159,10 @@ class FinetuneWidget(Container):
         self.data_files = FileEdit(label="COCO files", mode="rm", filter="*.json")
         self.data_files.tooltip = "COCO JSON files exported from napari or radiogal simulate"
         self.session_info = Label(value="")
-        self.val_file = FileEdit(label="Validation", mode="r", filter="*.json")
-        self.val_file.tooltip = (
-            "Optional held-out COCO file: its loss and accuracy are shown after every epoch "
-            "and select the CAM checkpoint (never the test split)"
+        self.val_files = FileEdit(label="Validation", mode="rm", filter="*.json")
+        self.val_files.tooltip = (
+            "Optional held-out COCO file(s): their loss and accuracy are shown after every "
+            "epoch and select the CAM checkpoint (never the test split)"
         )
         init_choices = [*_bundled_choices(), (WEIGHTS_FILE, WEIGHTS_FILE), (SCRATCH, SCRATCH)]
         self.init = ComboBox(label="Start from", choices=init_choices, value=init_choices[0][1])
@@ -187,7 +191,7 @@ class FinetuneWidget(Container):
                 self.source,
                 self.data_files,
                 self.session_info,
-                self.val_file,
+                self.val_files,
                 self.init,
                 self.init_weights,
                 self.recipe,
@@ -216,13 +220,6 @@ class FinetuneWidget(Container):
         self.start_button.changed.connect(lambda *_: self.start())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.load_button.changed.connect(lambda *_: self.load_into_segment())
-        connect_while_alive(
-            self.native,
-            [
-                (napari_viewer.layers.events.inserted, self.reset_choices),
-                (napari_viewer.layers.events.removed, self.reset_choices),
-            ],
-        )
         # closing the dock (or napari) stops the training it started
         self.native.destroyed.connect(self._stop_child)
         self._on_source()
@@ -237,7 +234,7 @@ class FinetuneWidget(Container):
             self._describe_session()
 
     def reset_choices(self, *_) -> None:
-        """Refresh the form from the viewer (napari calls this as layers come and go)."""
+        """Refresh the form from the viewer (napari calls this when its layers change)."""
         super().reset_choices()
         if self.source.value == SESSION:
             self._describe_session()
@@ -268,10 +265,14 @@ class FinetuneWidget(Container):
         """
         from napari_radiogal.training.launch import TrainRequest
 
-        data = list(self.data_files.value or ()) if data is None else data
-        data = [p for p in map(_path_or_none, data) if p is not None]
+        options = self._options()
+        data = _paths(self.data_files.value if data is None else data)
         if not data:
             raise ValueError("Choose the COCO file(s) to train on.")
+        return TrainRequest(data=data, out=Path(out), **options)
+
+    def _options(self) -> dict:
+        """The request's fields but data and out (``ValueError`` when one is missing)."""
         init = self.init.value
         if init == WEIGHTS_FILE:
             init = _path_or_none(self.init_weights.value)
@@ -280,18 +281,15 @@ class FinetuneWidget(Container):
             init = str(init)
         elif init == SCRATCH:
             init = None
-        val = _path_or_none(self.val_file.value)
-        return TrainRequest(
-            data=tuple(data),
-            out=Path(out),
-            val=() if val is None else (val,),
-            init=init,
-            config=self.recipe.value.strip() or None,
-            epochs=self.epochs.value or None,
-            device=self.device.value,
-            name=self.model_name.value.strip() or None,
-            overrides=tuple(s.strip() for s in self.settings.value.split(";") if s.strip()),
-        )
+        return {
+            "val": _paths(self.val_files.value),
+            "init": init,
+            "config": self.recipe.value.strip() or None,
+            "epochs": self.epochs.value or None,
+            "device": self.device.value,
+            "name": self.model_name.value.strip() or None,
+            "overrides": tuple(s.strip() for s in self.settings.value.split(";") if s.strip()),
+        }
 
     def _new_run_folder(self) -> Path:
         root = _path_or_none(self.run_root.value) or Path.home() / "radiogal-runs"
@@ -327,8 +325,11 @@ class FinetuneWidget(Container):
                         "No reviewed image to train on: mark the instances reviewed in "
                         "'Radio galaxy instances' (images opened from FITS files only)."
                     )
+                self._options()  # a form error must not leave a run folder behind
                 data = export_sessions(usable, out / "annotations")
-            process = TrainProcess(self.request(out, data)).start()
+            request = self.request(out, data)
+            self._warn_about_new_classes(request)
+            process = TrainProcess(request).start()
         except (ValueError, OSError) as exc:
             show_error(str(exc))
             self.status.value = f"Not started: {exc}"
@@ -342,6 +343,28 @@ class FinetuneWidget(Container):
         show_info(f"Fine-tuning started; run folder {out}")
         self._timer.start()
         return process
+
+    @staticmethod
+    def _warn_about_new_classes(request) -> None:
+        """Say which classes of the data the parent model does not know (they start untrained)."""
+        from napari.utils.notifications import show_warning
+
+        from napari_radiogal.errors import RadiogalError
+        from napari_radiogal.training.launch import classes_new_to_parent
+
+        if request.init is None:
+            return
+        try:
+            new = classes_new_to_parent(request.init, request.data)
+        except (RadiogalError, OSError, ValueError, KeyError) as exc:
+            # advice only: the run itself stops on a bad file or parent, with its message
+            log.debug("no class check before the run: %s", exc)
+            return
+        if new:
+            show_warning(
+                f"Classes new to the parent model: {', '.join(new)}. They start untrained; "
+                "the classes it knows keep their training."
+            )
 
     def cancel(self) -> None:
         """Stop the running training (terminated, then killed after a grace period)."""

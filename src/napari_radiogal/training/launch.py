@@ -39,6 +39,7 @@ __all__ = [
     "JsonlFollower",
     "TrainProcess",
     "read_stage_epochs",
+    "classes_new_to_parent",
     "error_line",
     "TRAIN_LOG",
     "OUTPUT_LOG",
@@ -261,6 +262,48 @@ class TrainProgress:
         return f"{where}: {', '.join(numbers)} ({record.get('seconds', 0):.1f} s)"
 
 
+def classes_new_to_parent(init: str | os.PathLike, data: Sequence[str | os.PathLike]) -> list[str]:
+    """Classes of the training files that the parent model does not know.
+
+    ``radiogal train --init`` matches classes by name (and by the aliases of
+    :func:`~napari_radiogal.models.weights.class_aliases`): a class the parent does not know
+    starts untrained. A dock or script can say so before a run starts.
+
+    Parameters
+    ----------
+    init : str or path
+        The parent: a ``NAME.safetensors`` or a bundled model's name.
+    data : sequence of str or path
+        Training COCO files; firstgalaxydata specs are skipped (their classes are FIRST's).
+
+    Returns
+    -------
+    list of str
+        The new class names, in the order of the files' categories.
+
+    Raises
+    ------
+    WeightsError
+        ``init`` names no weights file or bundled model.
+    OSError, ValueError, KeyError
+        A COCO file that cannot be read or has no ``categories`` (the run reports it too).
+    """
+    from napari_radiogal.io.firstgalaxydata import parse_firstgalaxydata_spec
+    from napari_radiogal.models.weights import class_aliases, find_weights, read_card
+
+    known = set(read_card(find_weights(init)).classes.names)
+    aliases = class_aliases()
+    new: list[str] = []
+    for path in data:
+        if parse_firstgalaxydata_spec(path) is not None:
+            continue
+        categories = json.loads(Path(path).read_text(encoding="utf-8"))["categories"]
+        for name in (str(c["name"]) for c in categories):
+            if name not in known and aliases.get(name) not in known and name not in new:
+                new.append(name)
+    return new
+
+
 def error_line(output: str) -> str | None:
     """The message of the last ``radiogal train: error: ...`` line of a run's output.
 
@@ -317,6 +360,7 @@ class TrainProcess:
 
     @property
     def pid(self) -> int | None:
+        """The child's process id (also its process group's on POSIX), ``None`` before start."""
         return None if self._popen is None else self._popen.pid
 
     def start(self) -> TrainProcess:
@@ -363,6 +407,7 @@ class TrainProcess:
 
     @property
     def running(self) -> bool:
+        """Whether the child was started and has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
     def poll(self) -> list[dict[str, Any]]:
@@ -381,7 +426,11 @@ class TrainProcess:
         return records
 
     def cancel(self, grace: float = 5.0) -> None:
-        """Ask the child to stop (SIGTERM); :meth:`poll` kills it after ``grace`` seconds."""
+        """Ask the child and its workers to stop; :meth:`poll` kills them after ``grace`` s.
+
+        POSIX: SIGTERM to the child's process group, SIGKILL at once when ``grace <= 0``.
+        Windows: ``TerminateProcess`` of the child.
+        """
         self.cancelled = True
         if not self.running:
             return
