@@ -170,7 +170,7 @@ def test_progress_counts_epochs_and_keeps_validation_numbers():
     assert progress.done == 1 and progress.loss == 1.02 and progress.stage == "recam"
     assert progress.epochs == [epoch]
     assert progress.epoch_text(epoch) == (
-        "cam 1/2: train loss 0.689, val loss 0.6921, val accuracy 0.75 (0.3 s)"
+        "cam 1/2: train loss 0.689, val loss 0.6921, val accuracy 75.0% (0.3 s)"
     )
     progress.update({**epoch, "epoch": 2})
     progress.update({**epoch, "epoch": 2})  # a resumed run may log an epoch again

@@ -169,7 +169,7 @@ class FinetuneWidget(Container):
         self.init_weights = FileEdit(label="Parent weights", filter="*.safetensors", mode="r")
         self.recipe = LineEdit(label="Recipe", value="finetune")
         self.recipe.tooltip = "A YAML recipe: a path, or a name in training/configs"
-        self.epochs = SpinBox(label="Epochs", value=0, min=0, max=10_000)
+        self.epochs = SpinBox(label="Epochs (0: recipe)", value=0, min=0, max=10_000)
         self.epochs.tooltip = "Epochs of every stage; 0 keeps the recipe's"
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self.settings = LineEdit(label="Settings", value="")
@@ -183,7 +183,7 @@ class FinetuneWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="Progress", value=0, min=0, max=1)
         self.status = Label(value="")
-        self.history = TextEdit(label="Epochs", value="")
+        self.history = TextEdit(label="Per epoch", value="")
         self.history.read_only = True
         self.load_button = PushButton(text="Load into Segment widget", visible=False)
         super().__init__(

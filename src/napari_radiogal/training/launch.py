@@ -255,7 +255,9 @@ class TrainProgress:
         of = self.stage_epochs.get(str(record["stage"]))
         where = f"{record['stage']} {record.get('epoch')}" + (f"/{of}" if of else "")
         numbers = [
-            f"{key.replace('_', ' ')} {value:.4g}"
+            f"{key.replace('_', ' ')} {value:.1%}"
+            if key.endswith("accuracy")
+            else f"{key.replace('_', ' ')} {value:.4g}"
             for key, value in record.items()
             if key in ("train_loss", "val_loss", "val_accuracy")
         ]
