@@ -276,6 +276,18 @@ def _annotated_pair(viewer, tmp_path):
 
 
 @pytest.mark.slow
+def test_closing_the_dock_stops_the_training(dock, toy, qtbot):
+    viewer, widget = dock
+    train, _ = toy
+    _fill(widget, [train], settings=[*TINY, "cam.epochs=500"])
+    process = widget.start()
+    qtbot.waitUntil(lambda: process.running and process.output().count("\n") > 1, timeout=60_000)
+    viewer.window.remove_dock_widget(widget.native)  # what the dock's close button does
+    qtbot.waitUntil(lambda: not process.running, timeout=30_000)
+    assert process.state == "cancelled"
+
+
+@pytest.mark.slow
 def test_closing_napari_stops_the_training(dock, toy, qtbot):
     viewer, widget = dock
     train, _ = toy

@@ -6,8 +6,8 @@ session), the model to start from and the recipe, then *Start*: the dock runs
 so training never runs on the GUI thread nor in napari's memory. A timer reads the run's
 ``train_log.jsonl`` as it grows: stage, epoch, step and loss, and one line per finished
 epoch with its validation numbers. *Cancel* stops the child (killed if it has not exited
-after a grace period). When the run finishes, *Load into Segment widget* hands the new
-weights to the "Segment radio galaxies" dock.
+after a grace period); closing the dock or napari stops it too. When the run finishes,
+*Load into Segment widget* hands the new weights to the "Segment radio galaxies" dock.
 
 Every file the run writes goes to a new folder under *Runs folder*; the input COCO files
 and the layers of the session are only read, so a failed or cancelled run changes nothing.
@@ -33,7 +33,7 @@ from magicgui.widgets import (
     SpinBox,
     TextEdit,
 )
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 
 from ._edits import sessions_in
 
@@ -105,6 +105,24 @@ def export_sessions(sessions, folder: str | Path) -> list[Path]:
         stem = f"{k:02d}-{fits_stem(session.ctx.record.file_name)}"
         paths.extend(Path(p) for p in write_coco_layers(str(folder / stem), layers))
     return paths
+
+
+class _UndockWatch(QObject):
+    """Calls back when a docked widget loses its parent (napari's close button on the dock).
+
+    napari then only detaches the widget; without this its training would go on with no
+    dock left to show it or cancel it.
+    """
+
+    def __init__(self, widget, callback) -> None:
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._callback()
+        return False
 
 
 def _bundled_choices() -> list[tuple[str, str]]:
@@ -222,6 +240,7 @@ class FinetuneWidget(Container):
         self.load_button.changed.connect(lambda *_: self.load_into_segment())
         # closing the dock (or napari) stops the training it started
         self.native.destroyed.connect(self._stop_child)
+        self._undock_watch = _UndockWatch(self.native, self._stop_child)
         self._on_source()
         self._on_init()
 
