@@ -388,6 +388,19 @@ class SegmentWidget(Container):
             self.model_info.value = self._card_summary(self._weights_path())
             self.show_recommended(self._weights_path())
 
+    def use_weights(self, path: str | Path) -> None:
+        """Segment with a weights file from now on (e.g. a run of the Fine-tune dock).
+
+        Parameters
+        ----------
+        path : str or Path
+            ``NAME.safetensors`` with its ``NAME.json`` card beside it; the model line shows
+            the card's summary (or why it cannot be read).
+        """
+        self.model.value = FILE_MODEL
+        self.weights.value = Path(path)
+        self.model_info.value = self._card_summary(Path(path))
+
     def _weights_path(self) -> Path | None:
         value = self.weights.value
         if value is None or str(value) in ("", "."):
