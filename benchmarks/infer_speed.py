@@ -2,7 +2,7 @@
 
 Uses simulated 210 x 210 EMU + WISE cut-outs (IR on its own grid, so reprojection is part of
 "prepare") and a randomly initialised network of the default architecture (ResNet-18, 2
-channels, 4 classes: the bundled model's recipe, training/configs/cpu.yaml). Random weights
+channels, 4 classes: the bundled model's recipe, src/napari_radiogal/training/configs/cpu.yaml). Random weights
 give the same network cost as trained ones; the post-processing cost depends a little on how
 many instance maps the CAMs produce.
 

@@ -532,7 +532,7 @@ def test_cli_train(toy, tmp_path, repo_root):
         "4",
         "--no-progress",
         "--config",
-        str(repo_root / "training" / "configs" / "cpu.yaml"),
+        str(repo_root / "src" / "napari_radiogal" / "training" / "configs" / "cpu.yaml"),
         "--set",
         "cam.crop_size=64",
         "--seed",
@@ -698,10 +698,14 @@ def test_cli_fine_tunes_on_two_files(toy, tmp_path, cache):
 
 
 @pytest.mark.parametrize("name", ["paper", "cpu", "finetune", "first"])
-def test_shipped_recipes_load(repo_root, name):
-    from napari_radiogal.training.config import load_config
+def test_shipped_recipes_load(name, tmp_path, monkeypatch):
+    from napari_radiogal.commands.train import resolve_config_path
+    from napari_radiogal.training.config import RECIPES_DIR, load_config
 
-    cfg = load_config(repo_root / "training" / "configs" / f"{name}.yaml")
+    monkeypatch.chdir(tmp_path)  # found by name from anywhere: they ship with the package
+    path = resolve_config_path(name)
+    assert path == RECIPES_DIR / f"{name}.yaml"
+    cfg = load_config(path)
     assert cfg.cam.epochs > 0 and cfg.irn.epochs > 0
     if name == "paper":
         assert (

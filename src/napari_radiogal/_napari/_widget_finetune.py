@@ -186,7 +186,9 @@ class FinetuneWidget(Container):
         self.init = ComboBox(label="Start from", choices=init_choices, value=init_choices[0][1])
         self.init_weights = FileEdit(label="Parent weights", filter="*.safetensors", mode="r")
         self.recipe = LineEdit(label="Recipe", value="finetune")
-        self.recipe.tooltip = "A YAML recipe: a path, or a name in training/configs"
+        self.recipe.tooltip = (
+            "A YAML recipe: a path, or a shipped recipe name (paper, cpu, finetune, first)"
+        )
         self.epochs = SpinBox(label="Epochs (0: recipe)", value=0, min=0, max=10_000)
         self.epochs.tooltip = "Epochs of every stage; 0 keeps the recipe's"
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])

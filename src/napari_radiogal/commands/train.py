@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default=None,
-        help="YAML recipe: a path, or a name in training/configs (paper, cpu); "
+        help="YAML recipe: a path, or the name of a shipped recipe (paper, cpu, finetune, first); "
         "default: the paper's schedule",
     )
     parser.add_argument(
@@ -117,22 +117,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config_path(value: str | None) -> Path | None:
-    """A recipe path, or the file ``training/configs/<value>.yaml`` of a source checkout."""
+    """A recipe path, or the name of a recipe shipped with the package
+    (``napari_radiogal/training/configs/<value>.yaml``: paper, cpu, finetune, first)."""
     if value is None:
         return None
     path = Path(value)
     if path.is_file():
         return path
-    here = Path(__file__).resolve()
-    for root in (Path.cwd(), *here.parents):
-        candidate = root / "training" / "configs" / f"{value.removesuffix('.yaml')}.yaml"
-        if candidate.is_file():
-            return candidate
+    from napari_radiogal.training.config import RECIPES_DIR
+
+    candidate = RECIPES_DIR / f"{value.removesuffix('.yaml')}.yaml"
+    if candidate.is_file():
+        return candidate
     from napari_radiogal.errors import ConfigError
 
+    names = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
     raise ConfigError(
-        f"--config {value!r}: no such file, and no training/configs/{value}.yaml in this "
-        "checkout; give the path of a YAML recipe."
+        f"--config {value!r}: no such file, and no shipped recipe of that name (shipped: "
+        f"{', '.join(names)}); give the path of a YAML recipe."
     )
 
 

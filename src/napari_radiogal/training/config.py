@@ -1,6 +1,6 @@
 """The training recipe: one frozen dataclass shared by the YAML files and the CLI.
 
-A recipe (``training/configs/*.yaml``) is a nested mapping whose keys are the fields below;
+A recipe (``napari_radiogal/training/configs/*.yaml``, shipped with the package) is a nested mapping whose keys are the fields below;
 the CLI reads it, applies ``--set section.key=value`` overrides and the shortcut options
 (``--epochs``, ``--batch-size``, ``--seed``...), and the result travels in every checkpoint
 and in the weights card, so a model always says how it was trained.
@@ -36,6 +36,9 @@ __all__ = [
     "TrainConfig",
     "load_config",
 ]
+
+#: The recipes shipped with the package (``--config NAME``).
+RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 
 #: Stage names in the order ``--stage all`` runs them.
 STAGES = ("cam", "recam", "irn")
@@ -378,7 +381,9 @@ def load_config(path: str | Path | None) -> TrainConfig:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found; see training/configs/ for recipes.")
+        raise ConfigError(
+            f"config file {path} not found; the shipped recipes are in {RECIPES_DIR}."
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

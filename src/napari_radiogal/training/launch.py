@@ -69,7 +69,7 @@ class TrainRequest:
         Parent model (``--init``): a ``NAME.safetensors`` path or a bundled model's name;
         ``None`` trains from scratch.
     config : str, optional
-        Recipe (``--config``): a YAML path or a name in ``training/configs``.
+        Recipe (``--config``): a YAML path or a shipped recipe name (``napari_radiogal/training/configs``).
     epochs : int, optional
         Epochs of every stage (``--epochs``); ``None`` keeps the recipe's.
     device : str
