@@ -308,7 +308,7 @@ def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
             hint = difflib.get_close_matches(key, known, n=1)
             raise ConfigError(
                 f"unknown config key {where + key!r}"
-                + (f"; did you mean {where + hint[0]!r}?" if hint else "")
+                + (f"; did you mean {where + hint[0]!r}?" if hint else ".")
                 + f" Known keys here: {sorted(known)}."
             )
         sub = _SECTIONS.get(key)
