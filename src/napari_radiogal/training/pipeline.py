@@ -207,8 +207,8 @@ def train(
     stage : {"cam", "recam", "irn", "all"}
     resume : bool
         Continue interrupted stages from their ``last.pt``; stages already finished are
-        skipped. The recipe must be the one in ``OUT/config.yaml`` (the sections of the
-        stages run), apart from ``allow_change``.
+        skipped. The recipe must be the one in ``OUT/config.yaml`` (the top-level keys and
+        the sections of the stages run that have started), apart from ``allow_change``.
     overwrite : bool
         Train into a folder that holds a run, from the start: the checkpoints of the stages
         run and the later ones, the pseudo-labels and the exported model are deleted (once

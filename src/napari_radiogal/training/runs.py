@@ -63,7 +63,8 @@ def check_run_folder(
     config : TrainConfig
         The recipe of this call.
     stages : sequence of str
-        The stages this call runs (their recipe sections are compared on resume).
+        The stages this call runs. On resume, the recipe sections of those among them that
+        have a checkpoint in ``out`` are compared, and the top-level and ``preprocess`` keys.
     resume, overwrite : bool
         ``--resume`` and ``--overwrite-run`` (not both).
     allow_change : iterable of str
@@ -72,14 +73,16 @@ def check_run_folder(
     Raises
     ------
     ConfigError
-        ``out`` holds a run and neither flag is given; or ``resume`` with a recipe that
-        differs from ``out/config.yaml`` in keys not allowed to change (the message lists
-        them); or an unknown ``allow_change`` key.
+        ``out`` is a file; ``out`` holds a run and neither flag is given; ``resume`` with a
+        recipe that differs from ``out/config.yaml`` in keys not allowed to change (the
+        message lists them); or an unknown ``allow_change`` key.
     """
     out = Path(out)
     allowed = _checked_keys(allow_change, config)
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite-run exclude each other; give one.")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; give the run's folder.")
     found = run_files(out)
     if not found:
         if resume:
@@ -96,9 +99,10 @@ def check_run_folder(
             "are replaced), or give another --out."
         )
     stored = _stored_recipe(out / "config.yaml")
-    refused = {
-        k: v for k, v in recipe_changes(stored, config, stages).items() if not _allowed(k, allowed)
-    }
+    # a stage that has not started yet may still take any recipe
+    started = [s for s in stages if (out / s / "last.pt").is_file()]
+    changes = recipe_changes(stored, config, started)
+    refused = {k: v for k, v in changes.items() if not _allowed(k, allowed)}
     if refused:
         said = "; ".join(
             f"{k}: {json.dumps(a)} -> {json.dumps(b)}" for k, (a, b) in refused.items()
@@ -116,7 +120,7 @@ def recipe_changes(
     """The recipe keys whose value differs between a stored recipe and ``config``.
 
     Only the keys that matter to ``stages`` are compared: the top-level and ``preprocess``
-    keys, the sections of the stages run (``pseudo_labels`` with ``irn``), never
+    keys and the sections of ``stages`` (``pseudo_labels`` with ``irn``), never
     :data:`RUN_OPTIONS`.
 
     Returns
