@@ -273,7 +273,8 @@ def train(
     scheme = train_images.scheme
     if ctx.is_main:
         _start_run_folder(out, config, stages, overwrite)
-        log.info("training classes: %s", class_counts(train_images.labels, scheme.names))
+        # str(): logging takes a lone dict argument as a mapping for %(name)s fields
+        log.info("training classes: %s", str(class_counts(train_images.labels, scheme.names)))
     barrier(ctx)
 
     model_config = ModelConfig(
