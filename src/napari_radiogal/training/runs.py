@@ -9,6 +9,7 @@ recipe stored in ``OUT/config.yaml``, apart from the keys named in ``allow_chang
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -222,8 +223,6 @@ def _checked_keys(keys: Iterable[str], config: TrainConfig) -> list[str]:
         if not key:
             continue
         if key not in known and key not in sections:
-            import difflib
-
             hint = difflib.get_close_matches(key, [*known, *sections], n=1)
             raise ConfigError(
                 f"--allow-change {key!r}: no such recipe key"
