@@ -60,6 +60,7 @@ def _variants() -> dict[str, tuple[dict, Callable | None]]:
             None,
         ),
         "host search in hull of parts": ({"host_region": "hull"}, None),
+        "unclaimed islands as instances": ({"unclaimed_islands": "instance"}, None),
         "class by the a/b rule on each mask (no classifier)": ({}, classes_from_morphology),
     }
 

@@ -42,3 +42,21 @@ def test_copy(tmp_path):
     src.write_text("data")
     atomic_copy(src, tmp_path / "b.txt")
     assert (tmp_path / "b.txt").read_text() == "data"
+
+
+def test_a_writer_that_replaces_the_file_gets_the_umask_mode_too(tmp_path):
+    """safetensors writes its own file, mode 0600: exported weights beside a 0644 card."""
+    import torch
+    from safetensors.torch import save_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "model.safetensors") as tmp:
+            save_file({"w": torch.zeros(2)}, tmp)
+        atomic_write_text(tmp_path / "model.json", "{}")
+    finally:
+        os.umask(old)
+    modes = {
+        stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("model.safetensors", "model.json")
+    }
+    assert modes == {0o644}

@@ -8,7 +8,9 @@ Subcommands live one per module in :mod:`napari_radiogal.commands`; each module 
 
 Command modules import heavy packages (torch, napari) inside ``run`` only, so that
 ``radiogal --help`` stays fast. Errors of our own (:class:`~napari_radiogal.errors.RadiogalError`)
-are printed as one clear line with exit code 2, not as a traceback (``--debug`` shows it).
+are printed as one clear line with exit code 2, not as a traceback (``--debug`` shows it);
+so are the system's errors the environment causes (a full disk, a permission, a missing path:
+:meth:`~napari_radiogal.errors.StorageError.from_os_error`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import warnings
 from collections.abc import Sequence
 
 from napari_radiogal import __version__
-from napari_radiogal.errors import RadiogalError
+from napari_radiogal.errors import RadiogalError, StorageError
 
 __all__ = ["main", "build_parser"]
 
@@ -148,6 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # printed once, as argparse prints its own errors (not also as a log line)
         print(f"radiogal {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # a full disk, a permission, a missing path: the environment, not a bug of ours
+        ours = StorageError.from_os_error(exc)
+        if args.debug or ours is None:
+            raise
+        print(f"radiogal {args.command}: error: {ours}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"radiogal {args.command}: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ done instead.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "InputImageError",
     "ConfigError",
     "EditError",
+    "StorageError",
     "InferenceCancelled",
     "TrainingInterrupted",
     "RadiogalWarning",
@@ -120,6 +122,34 @@ class EditError(RadiogalError, ValueError):
     """
 
 
+class StorageError(RadiogalError, OSError):
+    """A file cannot be written or read back for a reason outside the program.
+
+    The disk is full, a folder is not writable, a file is missing, or a file the program
+    wrote earlier (a pre-processing cache, the pseudo-labels) is truncated or corrupt. The
+    message names the file and the fix.
+    """
+
+    @classmethod
+    def from_os_error(cls, error: OSError) -> StorageError | None:
+        """The error of the system's ``error`` with the fix, or ``None`` when it is not one
+        the user's environment causes (a full disk, a permission, a missing path).
+
+        Examples
+        --------
+        >>> import errno
+        >>> error = OSError(errno.ENOSPC, "No space left on device", "out/model.safetensors")
+        >>> print(StorageError.from_os_error(error))
+        out/model.safetensors: No space left on device; free some space or write elsewhere (--out, --cache-dir).
+        """
+        fix = _OS_ERROR_FIXES.get(error.errno)
+        if fix is None:
+            return None
+        names = [n for n in (error.filename, error.filename2) if n is not None]
+        where = f"{' -> '.join(map(str, names))}: " if names else ""
+        return cls(f"{where}{error.strerror or error}; {fix}.")
+
+
 class InferenceCancelled(RadiogalError):
     """Raised by :func:`~napari_radiogal.inference.segment` / ``segment_batch`` when the
     caller's ``cancel()`` returned True (checked between stages)."""
@@ -159,3 +189,17 @@ class WeightsWarning(RadiogalWarning):
 class BeamWarning(RadiogalWarning):
     """An image's restoring beam did not come from its header: it was taken from a survey
     preset, measured from the image, or is unknown (the warning says which and how to set it)."""
+
+
+_NO_PERMISSION = "write somewhere you may (--out, --cache-dir) or change the permissions"
+_OS_ERROR_FIXES = {
+    errno.ENOSPC: "free some space or write elsewhere (--out, --cache-dir)",
+    errno.EDQUOT: "free some space (disk quota) or write elsewhere (--out, --cache-dir)",
+    errno.EACCES: _NO_PERMISSION,
+    errno.EPERM: _NO_PERMISSION,
+    errno.EROFS: "the file system is read-only; write elsewhere (--out, --cache-dir)",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.EISDIR: "a folder was given where a file is expected; name the file",
+    errno.EIO: "the disk or network share failed; check it and run again",
+}

@@ -121,6 +121,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "predicting them (only for comparing with the paper; needs --data)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    fits_group = parser.add_argument_group("reading the FITS files")
+    fits_group.add_argument(
+        "--hdu",
+        type=_hdu_spec,
+        default=None,
+        metavar="N|NAME",
+        help="the radio images' HDU, by index or EXTNAME (default: the HDU with the largest "
+        "image, said in a warning when there are several)%(default).0s",
+    )
+    fits_group.add_argument(
+        "--plane",
+        type=_plane_spec,
+        default=None,
+        metavar="K|K3,K4,..",
+        help="the plane of a radio cube: K for the one axis with several planes, or one "
+        "0-based index per FITS axis 3, 4, ... (default: plane 0, with a warning)%(default).0s",
+    )
+    fits_group.add_argument(
+        "--require-wcs",
+        action="store_true",
+        help="refuse radio and infrared images without a usable celestial WCS instead of "
+        "working in pixels",
+    )
     group = parser.add_argument_group(
         "inference settings (InferenceConfig)",
         "An option not given takes the value the model's weights card recommends, else the "
@@ -167,6 +190,32 @@ def _float_list(text: str, name: str) -> tuple[float, ...]:
         return InferenceConfig.parse_float_list(text, name)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _hdu_spec(text: str) -> int | str:
+    """argparse ``type`` of ``--hdu``: an index (``1``) or an EXTNAME (``SCI``)."""
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _plane_spec(text: str) -> int | tuple[int, ...]:
+    """argparse ``type`` of ``--plane``: ``3`` or ``0,2`` (one index per FITS axis 3, 4...)."""
+    try:
+        ks = tuple(int(k) for k in text.replace(";", ",").split(",") if k.strip())
+    except ValueError:
+        ks = ()
+    if not ks or min(ks) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a plane index >= 0 or indices such as 0,2; got {text!r}"
+        )
+    return ks[0] if len(ks) == 1 else ks
+
+
+def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keyword arguments of :func:`~napari_radiogal.io.fits.read_radio` and of
+    :func:`~napari_radiogal.io.fits.read_infrared` given by ``--hdu``, ``--plane`` and
+    ``--require-wcs`` (HDU and plane name the radio images'; IR images are 2-D)."""
+    radio = {"hdu": args.hdu, "plane": args.plane, "require_wcs": args.require_wcs}
+    return radio, {"require_wcs": args.require_wcs}
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -240,7 +289,7 @@ def _choose_model(args: argparse.Namespace, config, images):
         radio, ir = images[0], images[1]
     else:
         json_path, dataset, _ = args.data
-        first = next(iter(inputs_from_coco(json_path, dataset)), None)
+        first = next(iter(inputs_from_coco(json_path, dataset, *_read_options(args))), None)
         if first is None:
             return None
         radio, ir = first.radio, first.infrared
@@ -277,8 +326,9 @@ def _read_one(args: argparse.Namespace, pair):
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.fits import read_infrared, read_radio
 
-    radio = read_radio(pair.radio)
-    ir = read_infrared(pair.infrared) if pair.infrared is not None else None
+    radio_kw, ir_kw = _read_options(args)
+    radio = read_radio(pair.radio, **radio_kw)
+    ir = read_infrared(pair.infrared, **ir_kw) if pair.infrared is not None else None
     out = args.out if args.out is not None else Path(".")
     stem = args.stem or output_stem(pair.radio.name)
     _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
@@ -324,12 +374,13 @@ def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> 
     targets = [out / f"{s}{x}" for s in stems for x in (".json", ".ecsv", ".reg")]
     _refuse_overwrite([*targets, out / "catalogue.ecsv"], args.overwrite)
     config = InferenceConfig().replace(**settings)
+    radio_kw, ir_kw = _read_options(args)
     models: dict[str, Any] = {}
     predictions = []
     with _progress_bar(args, total=len(pairs), unit="image") as bar:
         for pair, stem in zip(pairs, stems, strict=True):
-            radio = read_radio(pair.radio)
-            ir = read_infrared(pair.infrared) if pair.infrared is not None else None
+            radio = read_radio(pair.radio, **radio_kw)
+            ir = read_infrared(pair.infrared, **ir_kw) if pair.infrared is not None else None
             key = args.model or _choose_model(args, config, (radio, ir))
             if key not in models:
                 models[key] = load_model(key, device=config.device)
@@ -366,7 +417,7 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
     predictions = []
     with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
         for prediction in segment_batch(
-            inputs_from_coco(json_path, dataset),
+            inputs_from_coco(json_path, dataset, *_read_options(args)),
             model=model,
             config=config,
             total=len(dataset.images),
@@ -427,11 +478,30 @@ def _data_json(data: Path, split: str) -> Path:
 def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
     from napari_radiogal.errors import ConfigError
 
+    for folder in {p.parent for p in paths}:
+        _check_out_folder(folder)
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise ConfigError(
             f"output file(s) already exist: {', '.join(existing)}; pass --overwrite to replace "
             "them or choose another --out / --stem."
+        )
+
+
+def _check_out_folder(folder: Path) -> None:
+    """Refuse an ``--out`` that cannot become a writable folder, before any inference."""
+    import os
+
+    from napari_radiogal.errors import ConfigError, StorageError
+
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"--out {folder}: {existing} is a file, not a folder; give a folder for the outputs."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"--out {folder}: no permission to write in {existing}; choose another --out."
         )
 
 

@@ -15,7 +15,8 @@ layout). Only the image-level classes are used: masks and hosts in the file are 
 Stages: cam (classifier, CAMs), recam (ReCAM fine-tuning), irn (pseudo-labels, then IRNet's
 boundary and displacement heads on the frozen backbone); 'all' runs them in order and writes
 OUT/model.safetensors + OUT/model.json. Checkpoints are saved every epoch; --resume
-continues exactly where a run stopped. Multi-GPU / multi-node: launch with torchrun
+continues exactly where a run stopped (with the run's recipe). An OUT that holds a run is
+refused unless --resume or --overwrite-run is given. Multi-GPU / multi-node: launch with torchrun
 (see training/README.md).
 
 examples:
@@ -73,10 +74,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["cam", "recam", "irn", "all"],
         help="which stage(s) to run",
     )
-    parser.add_argument(
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume",
         action="store_true",
-        help="continue from OUT/<stage>/last.pt (finished stages are skipped)",
+        help="continue from OUT/<stage>/last.pt (finished stages are skipped); the recipe "
+        "must be the run's (OUT/config.yaml) apart from --allow-change keys",
+    )
+    again.add_argument(
+        "--overwrite-run",
+        action="store_true",
+        help="train into an OUT that holds a run, from the start: its checkpoints of the "
+        "stages run (and later ones), pseudo-labels and model are replaced. Without this "
+        "or --resume such an OUT is refused",
+    )
+    parser.add_argument(
+        "--allow-change",
+        action="append",
+        default=[],
+        metavar="KEYS",
+        help="with --resume: recipe keys or sections that may differ from the run's, "
+        "comma-separated, e.g. cam.epochs,irn.epochs (repeatable)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, default=None, help="random seed (config: seed)")
@@ -165,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         val=args.val,
         stage=args.stage,
         resume=args.resume,
+        overwrite=args.overwrite_run,
+        allow_change=args.allow_change,
         device=args.device,
         cache_dir=args.cache_dir,
         command=["radiogal", *sys.argv[1:]] if sys.argv else None,

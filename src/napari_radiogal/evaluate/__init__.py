@@ -141,22 +141,12 @@ def load_predictions(source: CocoDataset | str | os.PathLike, gt: CocoDataset) -
     EvaluationError
         A results list names images that are not in the ground truth.
     """
-    import json
-
-    from napari_radiogal.errors import CocoFormatError
-    from napari_radiogal.io.coco import dataset_from_dict, dataset_to_dict
+    from napari_radiogal.io.coco import dataset_from_dict, dataset_to_dict, read_coco_json
 
     if isinstance(source, CocoDataset):
         return _load_dataset(source, "pred")
     path = Path(source)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CocoFormatError("no such file; check the path.", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise CocoFormatError(
-            f"not valid JSON ({exc.msg} at line {exc.lineno}).", path=path
-        ) from exc
+    raw = read_coco_json(path)
     if not isinstance(raw, list):
         return dataset_from_dict(raw, path=path)
     known = {im.id for im in gt.images}

@@ -9,6 +9,7 @@ differs from the authors' code (ALGORITHM.md section 8) says so in its help text
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -370,11 +371,17 @@ class InferenceConfig:
                 f"background_mode must be one of {BACKGROUND_MODES}; got {self.background_mode!r}."
             )
         for f in dataclasses.fields(self):
+            values = getattr(self, f.name)
+            # NaN passes every range check below (its comparisons are all false)
+            if any(isinstance(v, float) and math.isnan(v) for v in _items(values)):
+                raise ConfigError(
+                    f"InferenceConfig.{f.name} must not be NaN; got {values!r}. "
+                    f"({f.metadata['help']})"
+                )
             lo, hi = f.metadata.get("min"), f.metadata.get("max")
             if lo is None and hi is None:
                 continue
-            values = getattr(self, f.name)
-            for v in values if isinstance(values, tuple) else (values,):
+            for v in _items(values):
                 if (lo is not None and v < lo) or (hi is not None and v > hi):
                     raise ConfigError(
                         f"InferenceConfig.{f.name} must lie in [{lo}, {hi}]; got {values!r}. "
@@ -438,6 +445,10 @@ class InferenceConfig:
             raise ConfigError(
                 f"{name} must be numbers separated by commas, e.g. '{example}'; got {text!r}"
             ) from None
+
+
+def _items(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
 
 
 def config_fields() -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,12 @@ class ImageInput:
 #: File suffixes ``inputs_from_coco`` accepts as FITS radio images.
 
 
-def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Iterator[ImageInput]:
+def inputs_from_coco(
+    json_path: str | os.PathLike,
+    dataset: Any = None,
+    radio_options: Mapping[str, Any] | None = None,
+    ir_options: Mapping[str, Any] | None = None,
+) -> Iterator[ImageInput]:
     """One :class:`ImageInput` per image of a COCO file, read lazily from its FITS files.
 
     Parameters
@@ -78,6 +83,9 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
         (:func:`napari_radiogal.io.coco.dataset_root`).
     dataset : CocoDataset, optional
         The file already read (default: read it here).
+    radio_options, ir_options : mapping, optional
+        Keyword arguments of :func:`~napari_radiogal.io.fits.read_radio` (``hdu``,
+        ``plane``, ``require_wcs``) and of :func:`~napari_radiogal.io.fits.read_infrared`.
 
     Yields
     ------
@@ -91,7 +99,8 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
     Raises
     ------
     CocoFormatError
-        If an image names no FITS radio file.
+        If an image names no FITS radio file, or its FITS image is not of the size
+        (``height``, ``width``) the file gives it.
     """
     from napari_radiogal.annotations import IMAGE_CLASSES_KEY
     from napari_radiogal.errors import CocoFormatError
@@ -127,9 +136,19 @@ def inputs_from_coco(json_path: str | os.PathLike, dataset: Any = None) -> Itera
                 field=f"images[id={im.id}]",
             )
         ir_path = resolve_image_path(json_path, im, "ir_file")
+        radio = read_radio(radio_path, **(radio_options or {}))
+        if radio.shape != (im.height, im.width):
+            # the masks would not fit the file's image: evaluation would compare wrong pixels
+            raise CocoFormatError(
+                f"image {im.id}: {radio_path.name} is {radio.shape[0]}x{radio.shape[1]} "
+                f"(rows x columns) but the file says height {im.height}, width {im.width}; "
+                "fix the COCO file (or --hdu / --plane if another image of the FITS is meant).",
+                path=json_path,
+                field=f"images[id={im.id}]",
+            )
         yield ImageInput(
-            radio=read_radio(radio_path),
-            infrared=read_infrared(ir_path) if ir_path is not None else None,
+            radio=radio,
+            infrared=read_infrared(ir_path, **(ir_options or {})) if ir_path is not None else None,
             image_id=im.id,
             file_name=im.file_name,
             radio_file=im.radio_file,

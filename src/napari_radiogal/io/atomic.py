@@ -51,9 +51,13 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    mode = 0o666 & ~_umask()
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         yield tmp
+        # again: a writer may replace the file rather than fill it (safetensors makes its
+        # own, 0600), and the result must not be private beside its 0644 card
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -94,6 +94,7 @@ from napari_radiogal.io.provenance import file_sha256, jsonable, provenance_info
 __all__ = [
     "write_coco",
     "read_coco",
+    "read_coco_json",
     "dataset_to_dict",
     "dataset_from_dict",
     "validate_dataset",
@@ -341,21 +342,38 @@ def read_coco(path: str | os.PathLike) -> CocoDataset:
         ``annotations[12].segmentation``.
     """
     path = Path(path)
+    return dataset_from_dict(read_coco_json(path), path=path)
+
+
+def read_coco_json(path: str | os.PathLike) -> Any:
+    """The parsed JSON of a COCO file (an object, or a results list), schema unchecked.
+
+    Raises
+    ------
+    CocoFormatError
+        The path is missing or a folder, or the file is not UTF-8 JSON text (e.g. binary).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CocoFormatError("is a folder, not a COCO JSON file; name the file.", path=path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CocoFormatError("no such file; check the path.", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CocoFormatError(f"cannot read the file as UTF-8 text ({exc}).", path=path) from exc
+    except UnicodeDecodeError:
+        raise CocoFormatError(
+            "not UTF-8 text (a binary file?); give the COCO JSON file.", path=path
+        ) from None
+    except OSError as exc:
+        raise CocoFormatError(f"cannot read the file ({exc.strerror}).", path=path) from exc
     try:
-        coco = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CocoFormatError(
             f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); a COCO "
             "file is one JSON object with 'images', 'annotations' and 'categories'.",
             path=path,
         ) from exc
-    return dataset_from_dict(coco, path=path)
 
 
 def dataset_from_dict(
@@ -450,7 +468,7 @@ def _image_from_dict(d: Any, i: int, path: Any) -> ImageRecord:
             raise _field_error(
                 path, f"{where}.beam", f"beam must be [bmaj, bmin, bpa] in degrees, got {beam!r}."
             )
-        beam = tuple(float(b) for b in beam)
+        beam = tuple(_as_float(b, path, f"{where}.beam") for b in beam)
     noise = d.get("noise_sigma")
     return ImageRecord(
         id=image_id,
@@ -461,7 +479,7 @@ def _image_from_dict(d: Any, i: int, path: Any) -> ImageRecord:
         ir_file=d.get("ir_file"),
         radio_wcs=d.get("radio_wcs"),
         beam=beam,
-        noise_sigma=None if noise is None else float(noise),
+        noise_sigma=None if noise is None else _as_float(noise, path, f"{where}.noise_sigma"),
         extra={k: v for k, v in d.items() if k not in _IMAGE_KEYS},
     )
 
@@ -515,15 +533,15 @@ def _instance_from_dict(
         raise _field_error(path, f"{where}.score", f"score must be a number, got {score!r}.")
     extra = {k: v for k, v in d.items() if k not in _ANNOTATION_KEYS}
     if d.get("iscrowd"):
-        extra["iscrowd"] = int(d["iscrowd"])
+        extra["iscrowd"] = _as_int(d["iscrowd"], path, f"{where}.iscrowd")
     instance = Instance(
         image_id=image_id,
         category_id=category_id,
         rle=rle,
         host=host,
         score=None if score is None else float(score),
-        host_ra=None if d.get("host_ra") is None else float(d["host_ra"]),
-        host_dec=None if d.get("host_dec") is None else float(d["host_dec"]),
+        host_ra=_optional_float(d, "host_ra", path, where),
+        host_dec=_optional_float(d, "host_dec", path, where),
         reviewed=bool(d.get("reviewed", False)),
         id=ann_id,
         extra=extra,
@@ -541,6 +559,21 @@ def _as_int(value: Any, path: Any, field: str) -> int:
     if not as_float.is_integer():
         raise _field_error(path, field, f"expected an integer, got {value!r}.")
     return int(as_float)
+
+
+def _as_float(value: Any, path: Any, field: str) -> float:
+    """A number of the file (a numeric string too), or the field's error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _field_error(path, field, f"expected a number, got {value!r}.")
+    try:
+        return float(value)
+    except ValueError:
+        raise _field_error(path, field, f"expected a number, got {value!r}.") from None
+
+
+def _optional_float(d: Mapping[str, Any], key: str, path: Any, where: str) -> float | None:
+    value = d.get(key)
+    return None if value is None else _as_float(value, path, f"{where}.{key}")
 
 
 def _host_from_keypoints(kp: Any, n_kp: int, path: Any, field: str) -> tuple[float, float] | None:

@@ -8,7 +8,8 @@ A checkpoint is a ``dict`` saved with :func:`torch.save`::
 and read back with ``torch.load(weights_only=True)``: only tensors and plain Python
 containers are allowed, nothing is unpickled (the RNG states are converted to lists/tuples of
 ints for that reason). Files are written to a temporary name and renamed, so an interrupted
-write never leaves a broken checkpoint behind.
+write never leaves a broken checkpoint behind. A file that is corrupt, incomplete, not ours
+or of another architecture is a :class:`~napari_radiogal.errors.WeightsError` naming it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,36 @@ import numpy as np
 import torch
 
 from napari_radiogal._version import __version__
-from napari_radiogal.errors import ConfigError
+from napari_radiogal.errors import ConfigError, WeightsError
 from napari_radiogal.io.atomic import atomic_path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state", "CHECKPOINT_FORMAT"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model_state",
+    "restore_checkpoint",
+    "rng_state",
+    "set_rng_state",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_KEYS",
+]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+
+#: What every checkpoint written by :func:`save_checkpoint` holds (resume needs all of it).
+CHECKPOINT_KEYS = (
+    "model",
+    "optimizer",
+    "scheduler",
+    "epoch",
+    "step_in_epoch",
+    "global_step",
+    "rng",
+)
+
+_FIX = "delete it and train that stage again (radiogal train --overwrite-run), or check --out"
 
 
 def rng_state() -> dict[str, Any]:
@@ -70,7 +93,16 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path
 def load_checkpoint(
     path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` (never unpickles code)."""
+    """Read a checkpoint with ``torch.load(weights_only=True)`` (never unpickles code).
+
+    Raises
+    ------
+    ConfigError
+        The file does not exist (an earlier stage has not been run).
+    WeightsError
+        The file is corrupt or truncated, holds Python objects other than tensors and plain
+        containers, or lacks one of :data:`CHECKPOINT_KEYS`.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
@@ -79,8 +111,79 @@ def load_checkpoint(
         )
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, OSError, EOFError) as exc:
-        raise ConfigError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ConfigError(f"{path} is not a radiogal training checkpoint.")
+    except OSError:
+        raise  # unreadable, not corrupt: the command line reports the system's reason
+    except Exception as exc:
+        # garbage makes torch's readers fail in many ways (UnpicklingError, IndexError,
+        # RuntimeError from the zip reader...); their messages may advise unpickling the
+        # file anyway, which is never passed on
+        raise WeightsError(
+            f"checkpoint {path} cannot be read: it is corrupt, truncated or not a torch file "
+            f"of tensors ({type(exc).__name__}); {_FIX}."
+        ) from exc
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else []
+    if not isinstance(ckpt, dict) or missing:
+        what = f"lacks {missing}" if missing else f"holds a {type(ckpt).__name__}"
+        raise WeightsError(f"{path} is not a radiogal training checkpoint (it {what}); {_FIX}.")
+    return ckpt
+
+
+def load_model_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | os.PathLike) -> None:
+    """Load ``ckpt["model"]`` into ``model``; a checkpoint of another architecture is our error.
+
+    Raises
+    ------
+    WeightsError
+        The checkpoint's tensors do not fit ``model`` (another backbone, class list or
+        channel list); the message names the checkpoint's backbone.
+    """
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        config = ckpt.get("config")
+        backbone = config.get("backbone") if isinstance(config, dict) else None
+        made = f" (made by a {backbone} run)" if backbone else ""
+        raise WeightsError(
+            f"checkpoint {path}{made} does not fit this run's model: its tensors have other "
+            "names or shapes (another backbone, class or channel list); resume with the "
+            "run's own recipe, or start again with --overwrite-run."
+        ) from exc
+
+
+def restore_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Resume: load a checkpoint into the model, optimiser, scheduler, AMP scaler and RNGs.
+
+    Returns
+    -------
+    dict
+        The checkpoint (``epoch``, ``step_in_epoch``, ``global_step``, ``best_val``,
+        ``history`` are read from it by the caller).
+
+    Raises
+    ------
+    ConfigError, WeightsError
+        As :func:`load_checkpoint` and :func:`load_model_state`; also when the optimiser,
+        scheduler or RNG states do not fit (a checkpoint of another recipe or program).
+    """
+    ckpt = load_checkpoint(path, map_location=map_location)
+    load_model_state(model, ckpt, path)
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsError(
+            f"checkpoint {path}: its optimiser, scheduler or random-number states cannot be "
+            f"restored ({type(exc).__name__}: {exc}); {_FIX}."
+        ) from exc
     return ckpt

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "IrnStageConfig",
     "TrainConfig",
     "load_config",
+    "check_finite",
 ]
 
 #: The recipes shipped with the package (``--config NAME``).
@@ -44,6 +46,32 @@ RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("cam", "recam", "irn")
 
 REFINEMENTS = ("none", "islands", "island_vote")
+
+
+def check_finite(config: Any) -> None:
+    """Refuse NaN and infinity in the float fields of a config dataclass.
+
+    NaN passes every range check (all comparisons with it are false), so it has to be
+    refused by name.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field and its value.
+
+    Examples
+    --------
+    >>> check_finite(OptimConfig(momentum=float("nan")))
+    Traceback (most recent call last):
+    ...
+    napari_radiogal.errors.ConfigError: OptimConfig.momentum=nan; expected a finite number.
+    """
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in _items(value)):
+            raise ConfigError(
+                f"{type(config).__name__}.{f.name}={value}; expected a finite number."
+            )
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,7 @@ class OptimConfig:
     poly_power: float = 0.9
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.epochs < 0 or self.batch_size < 1:
             raise ConfigError(
                 f"{type(self).__name__}: epochs must be >= 0 and batch_size >= 1; got "
@@ -159,6 +188,7 @@ class PseudoLabelConfig:
     refine: str = "island_vote"
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.refine not in REFINEMENTS:
             raise ConfigError(f"pseudo_labels.refine={self.refine!r}; choose one of {REFINEMENTS}.")
         if not 0 <= self.bg_threshold <= self.fg_threshold <= 1:
@@ -361,7 +391,13 @@ def _typed(value: Any, default: Any, key: str) -> Any:
         return value
     if not ok:
         raise ConfigError(f"{key}: expected {kind}, got {value!r}.")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in _items(value)):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}.")
     return value
+
+
+def _items(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
 
 
 _SECTIONS: dict[str, type] = {

@@ -29,6 +29,8 @@ import logging
 import os
 import re
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ import numpy as np
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord
 from napari_radiogal.classes import ClassScheme
-from napari_radiogal.errors import CocoFormatError, RadiogalWarning
+from napari_radiogal.errors import CocoFormatError, RadiogalWarning, StorageError
 from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.preprocess import PreprocessConfig, assemble_channels, preprocess
 
@@ -48,7 +50,9 @@ __all__ = [
     "read_image_pair",
     "prepare_images",
     "prepare_datasets",
+    "check_datasets",
     "read_training_coco",
+    "read_npz",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,6 +191,43 @@ def _write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
         np.savez(tmp, **arrays)
 
 
+def read_npz(
+    path: str | os.PathLike, keys: Sequence[str] | None = None, *, fix: str
+) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file the program wrote (a cache), read without pickle.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+    keys : sequence of str, optional
+        The arrays to read (default: all of them); a missing one makes the file incomplete.
+    fix : str
+        What the user should do about an unreadable file, for the message.
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Raises
+    ------
+    StorageError
+        The file is missing, truncated, corrupt, lacks one of ``keys`` or holds pickled
+        objects (never loaded: ``allow_pickle=False``).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in (z.files if keys is None else keys)}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # numpy's own message may advise allow_pickle=True: never pass that on
+        raise StorageError(
+            f"{path} is unreadable: missing, truncated or corrupt ({type(exc).__name__}); {fix}."
+        ) from exc
+
+
+_CACHE_FIX = "delete it (or the whole cache folder) and run again: it is rebuilt"
+
+
 @dataclass
 class PreparedImages:
     """Pre-processed images of one COCO file, read lazily from the cache.
@@ -214,13 +255,11 @@ class PreparedImages:
 
     def channels(self, index: int) -> np.ndarray:
         """Network channels ``(C, H, W)`` float32 of image ``index``."""
-        with np.load(self.cache_files[index]) as z:
-            return z["channels"]
+        return read_npz(self.cache_files[index], ["channels"], fix=_CACHE_FIX)["channels"]
 
     def islands(self, index: int) -> np.ndarray:
         """Radio-island mask ``(H, W)`` bool of image ``index``."""
-        with np.load(self.cache_files[index]) as z:
-            return z["islands"]
+        return read_npz(self.cache_files[index], ["islands"], fix=_CACHE_FIX)["islands"]
 
 
 def prepare_images(
@@ -254,11 +293,7 @@ def prepare_images(
     -------
     PreparedImages
     """
-    dataset = read_training_coco(coco_path)
-    if not dataset.images:
-        raise CocoFormatError("the file has no images; nothing to train on", path=coco_path)
-    labels = _labels_in_scheme(dataset, scheme or dataset.scheme, coco_path)
-    sources = image_sources(coco_path, dataset)
+    dataset, labels, sources = _read_checked(coco_path, scheme)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     files = []
@@ -359,6 +394,51 @@ def prepare_datasets(
         cache_files=[f for p in parts for f in p.cache_files],
         config=config,
     )
+
+
+def check_datasets(
+    coco_paths: Sequence[str | os.PathLike], *, scheme: ClassScheme | None = None
+) -> ClassScheme:
+    """Read every COCO file and find its images' files, writing nothing.
+
+    What :func:`prepare_datasets` checks before pre-processing, so that a run can refuse a
+    bad ``--data`` or ``--val`` before it touches its run folder.
+
+    Parameters
+    ----------
+    coco_paths : sequence of path
+        COCO files or firstgalaxydata specs.
+    scheme : ClassScheme, optional
+        The class list every file must have; default: the first file's.
+
+    Returns
+    -------
+    ClassScheme
+        ``scheme``, or the first file's.
+
+    Raises
+    ------
+    CocoFormatError
+        No file given, a file unreadable or without images, an image file missing, or a
+        file's classes differing from the scheme.
+    """
+    if not coco_paths:
+        raise CocoFormatError("no training COCO file given; pass at least one with --data")
+    for path in coco_paths:
+        dataset, _, _ = _read_checked(path, scheme)
+        scheme = scheme or dataset.scheme
+    return scheme
+
+
+def _read_checked(
+    coco_path: str | os.PathLike, scheme: ClassScheme | None
+) -> tuple[CocoDataset, np.ndarray, list[ImageSource]]:
+    """A training COCO file, its labels in ``scheme`` order and its images' files."""
+    dataset = read_training_coco(coco_path)
+    if not dataset.images:
+        raise CocoFormatError("the file has no images; nothing to train on", path=coco_path)
+    labels = _labels_in_scheme(dataset, scheme or dataset.scheme, coco_path)
+    return dataset, labels, image_sources(coco_path, dataset)
 
 
 def read_training_coco(path: str | os.PathLike) -> CocoDataset:

@@ -24,12 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from napari_radiogal.errors import TrainingInterrupted
-from napari_radiogal.training.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from napari_radiogal.training.checkpoint import restore_checkpoint, rng_state, save_checkpoint
 from napari_radiogal.training.config import OptimConfig, TrainConfig
 from napari_radiogal.training.distributed import DistContext, all_reduce_sum, barrier
 
@@ -255,17 +250,18 @@ def run_stage(
     best_val = math.inf
     history: list[dict[str, Any]] = []
     if resume and last_path.is_file():
-        ckpt = load_checkpoint(last_path, map_location=device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
+        ckpt = restore_checkpoint(
+            last_path,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            map_location=device,
+        )
         start_epoch, start_step = int(ckpt["epoch"]), int(ckpt["step_in_epoch"])
         global_step = int(ckpt["global_step"])
         best_val = float(ckpt.get("best_val", math.inf))
         history = list(ckpt.get("history", []))
-        set_rng_state(ckpt["rng"])
         if ctx.is_main:
             log.info(
                 "%s: resumed from %s at epoch %d, step %d", name, last_path, start_epoch, start_step

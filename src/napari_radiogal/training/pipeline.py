@@ -10,6 +10,10 @@ Layout of a run folder ``OUT``::
     OUT/irn/last.pt              stage E
     OUT/model.safetensors/.json  the exported weights + card
     OUT/cache/                   pre-processed channels (reused across runs)
+
+A folder that holds a run is only written into with ``resume`` (same recipe) or
+``overwrite`` (:mod:`napari_radiogal.training.runs`), and only once the data files have been
+read and checked.
 """
 
 from __future__ import annotations
@@ -26,18 +30,25 @@ import torch
 import torch.nn.functional as F
 
 from napari_radiogal.errors import ConfigError
-from napari_radiogal.io.atomic import atomic_path
+from napari_radiogal.io.atomic import atomic_path, atomic_write_text
 from napari_radiogal.io.coco import dataset_root
 from napari_radiogal.io.geometry import geometry_of_records
 from napari_radiogal.models.config import ModelConfig
 from napari_radiogal.models.network import RadioGalaxyNet, build_model
 from napari_radiogal.models.weights import WeightsCard, init_from_weights, save_weights
-from napari_radiogal.training.checkpoint import load_checkpoint
+from napari_radiogal.training.checkpoint import load_checkpoint, load_model_state
 from napari_radiogal.training.config import STAGES, TrainConfig
-from napari_radiogal.training.data import PreparedImages, class_counts, prepare_datasets
+from napari_radiogal.training.data import (
+    PreparedImages,
+    check_datasets,
+    class_counts,
+    prepare_datasets,
+    read_npz,
+)
 from napari_radiogal.training.distributed import DistContext, barrier, init_distributed
 from napari_radiogal.training.engine import StageResult, class_balance_weights, run_stage
 from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale_cams
+from napari_radiogal.training.runs import check_run_folder, clear_run
 from napari_radiogal.training.stages import (
     CamLoss,
     ClassificationDataset,
@@ -153,8 +164,7 @@ def mean_displacement(
 
 
 def _load_model_state(model: RadioGalaxyNet, path: Path, device) -> None:
-    ckpt = load_checkpoint(path, map_location=device)
-    model.load_state_dict(ckpt["model"])
+    load_model_state(model, load_checkpoint(path, map_location=device), path)
 
 
 def _stage_list(stage: str) -> list[str]:
@@ -173,6 +183,8 @@ def train(
     val: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     stage: str = "all",
     resume: bool = False,
+    overwrite: bool = False,
+    allow_change: Sequence[str] = (),
     device: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     command: Sequence[str] | None = None,
@@ -195,7 +207,15 @@ def train(
     stage : {"cam", "recam", "irn", "all"}
     resume : bool
         Continue interrupted stages from their ``last.pt``; stages already finished are
-        skipped.
+        skipped. The recipe must be the one in ``OUT/config.yaml`` (the top-level keys and
+        the sections of the stages run that have started), apart from ``allow_change``.
+    overwrite : bool
+        Train into a folder that holds a run, from the start: the checkpoints of the stages
+        run and the later ones, the pseudo-labels and the exported model are deleted (once
+        the data files are checked). Without ``resume`` or ``overwrite`` such a folder is
+        refused.
+    allow_change : sequence of str
+        Recipe keys (``"cam.epochs"``) or sections (``"irn"``) that may differ on resume.
     device : str
         ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     cache_dir : path, optional
@@ -216,18 +236,22 @@ def train(
     """
     data_files = _as_paths(data)
     val_files = _as_paths(val) if val is not None else []
-    parent_path = _check_init(config)  # a bad --init fails before any pre-processing
-    ctx = init_distributed(device)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stages = _stage_list(stage)
+    # nothing is written before the run folder, --init and the data files are checked
+    check_run_folder(
+        out, config, stages, resume=resume, overwrite=overwrite, allow_change=allow_change
+    )
+    parent_path = _check_init(config)  # a bad --init fails before any pre-processing
+    scheme = check_datasets(data_files)
+    if val_files:
+        check_datasets(val_files, scheme=scheme)
+    ctx = init_distributed(device)
+    barrier(ctx)  # every process has looked at the folder before rank 0 changes it
     seed_everything(config.seed, config.deterministic)
     cache = Path(cache_dir) if cache_dir is not None else out / "cache"
 
     if ctx.is_main:
-        import yaml
-
-        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         _warn_about_validation(data_files, val_files)
     # rank 0 fills the cache first; the others then only read it
     if ctx.is_main:
@@ -248,7 +272,10 @@ def train(
             )
     scheme = train_images.scheme
     if ctx.is_main:
-        log.info("training classes: %s", class_counts(train_images.labels, scheme.names))
+        _start_run_folder(out, config, stages, overwrite)
+        # str(): logging takes a lone dict argument as a mapping for %(name)s fields
+        log.info("training classes: %s", str(class_counts(train_images.labels, scheme.names)))
+    barrier(ctx)
 
     model_config = ModelConfig(
         backbone=config.backbone,
@@ -450,6 +477,16 @@ def _card_paths(paths: list[Path]) -> str | list[str]:
     return named
 
 
+def _start_run_folder(out: Path, config: TrainConfig, stages: list[str], overwrite: bool) -> None:
+    """Clear what ``overwrite`` replaces and write the resolved recipe ``OUT/config.yaml``."""
+    import yaml
+
+    if overwrite:
+        clear_run(out, stages)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
 def _check_init(config: TrainConfig) -> Path | None:
     """The parent weights file of a fine-tuning run, checked before any expensive work."""
     if config.init is None:
@@ -507,11 +544,12 @@ def _pseudo_labels(
     """Compute (rank 0) or reuse the stage-D labels; every process then reads the file."""
     path = out / "pseudo_labels.npz"
     stamp = f"{source}:{source.stat().st_mtime_ns}:{config.pseudo_labels}"
+    fix = "delete it and run again: the pseudo-labels are computed again"
     if ctx.is_main:
         fresh = False
         if path.is_file():
-            with np.load(path) as z:
-                fresh = str(z["stamp"]) == stamp and len(z.files) - 1 == len(images)
+            stored = read_npz(path, fix=fix)
+            fresh = str(stored.get("stamp")) == stamp and len(stored) - 1 == len(images)
         if not fresh:
             labels = compute_pseudo_labels(model, images, config, ctx.device, progress=progress)
             with atomic_path(path, suffix=".npz") as tmp:
@@ -527,5 +565,5 @@ def _pseudo_labels(
                 path,
             )
     barrier(ctx)
-    with np.load(path) as z:
-        return [z[f"l{i}"] for i in range(len(images))]
+    arrays = read_npz(path, [f"l{i}" for i in range(len(images))], fix=fix)
+    return [arrays[f"l{i}"] for i in range(len(images))]

@@ -69,7 +69,9 @@ def read_radio(
     path : str or path-like
         FITS file (``.fits``, ``.fits.gz``, tile-compressed ``.fits.fz``).
     hdu : int or str, optional
-        HDU index or ``EXTNAME``. Default: the first HDU with 2-D (or more) image data.
+        HDU index or ``EXTNAME``. Default: the HDU with the largest 2-D image (planes
+        compared; the first of equals), with a :class:`FitsFormatWarning` naming it when
+        several HDUs hold an image.
     plane : int or sequence of int, optional
         Which plane of a cube. An ``int`` indexes the one axis beyond the first two that
         has more than one pixel; a sequence gives one 0-based index per FITS axis
@@ -241,7 +243,7 @@ def _read_plane(
             astropy_warnings(notes),
             fits.open(path, lazy_load_hdus=True, memmap=memmap) as hdul,
         ):
-            index, selected = _select_hdu(hdul, hdu, path)
+            index, selected = _select_hdu(hdul, hdu, path, notes)
             hdu_label = index if hdu is None else hdu
             shape = tuple(int(n) for n in selected.shape)
             header = selected.header.copy()
@@ -345,17 +347,36 @@ def _hdu_summary(hdul: fits.HDUList) -> str:
     return "; ".join(parts)
 
 
+def _plane_pixels(shape: tuple[int, ...]) -> int:
+    """Pixels of one 2-D plane (the last two NumPy axes) of an HDU of ``shape``."""
+    return int(shape[-1]) * int(shape[-2])
+
+
 def _is_image_hdu(h: object) -> bool:
     # GroupsHDU (random-groups uv data) subclasses PrimaryHDU but is no image.
     image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
     return isinstance(h, image_types) and not isinstance(h, fits.GroupsHDU)
 
 
-def _select_hdu(hdul: fits.HDUList, hdu: HduSpec, path: Path) -> tuple[int | str, fits.ImageHDU]:
+def _select_hdu(
+    hdul: fits.HDUList, hdu: HduSpec, path: Path, notes: list[str]
+) -> tuple[int | str, fits.ImageHDU]:
     if hdu is None:
-        for index, candidate in enumerate(hdul):
-            if _is_image_hdu(candidate) and len(candidate.shape) >= 2 and min(candidate.shape) > 0:
-                return index, candidate
+        # the largest image, not the first: a primary HDU may hold a small thumbnail (or a
+        # preview) of the real image in an extension
+        images = [
+            (index, candidate)
+            for index, candidate in enumerate(hdul)
+            if _is_image_hdu(candidate) and len(candidate.shape) >= 2 and min(candidate.shape) > 0
+        ]
+        if images:
+            index, chosen = max(images, key=lambda item: _plane_pixels(item[1].shape))
+            if len(images) > 1:
+                notes.append(
+                    f"{len(images)} HDUs hold an image (HDUs: {_hdu_summary(hdul)}); used HDU "
+                    f"{index}, the largest. Pass hdu=N (radiogal predict --hdu N) to read another one."
+                )
+            return index, chosen
         raise FitsFormatError(
             f"no HDU holds a 2-D image (HDUs: {_hdu_summary(hdul)}); expected an image HDU "
             "with NAXIS >= 2 and NAXIS1, NAXIS2 > 0. An empty primary HDU with the image in "
@@ -369,7 +390,7 @@ def _select_hdu(hdul: fits.HDUList, hdu: HduSpec, path: Path) -> tuple[int | str
     except (IndexError, KeyError, TypeError) as error:
         raise FitsFormatError(
             f"HDU {hdu!r} does not exist (HDUs: {_hdu_summary(hdul)}); pass hdu=None to use "
-            "the first image HDU, or one of the indices/names listed.",
+            "the largest image HDU, or one of the indices/names listed.",
             path=path,
             hdu=hdu,
         ) from error
@@ -386,7 +407,7 @@ def _select_hdu(hdul: fits.HDUList, hdu: HduSpec, path: Path) -> tuple[int | str
             f"HDU {hdu!r} has no 2-D image (NAXIS={len(shape)}, shape "
             f"{tuple(reversed(shape))} in FITS axis order); expected NAXIS >= 2 with "
             f"NAXIS1, NAXIS2 > 0 (HDUs: {_hdu_summary(hdul)}). Pass hdu=None to use the "
-            "first HDU with an image.",
+            "largest image HDU.",
             path=path,
             hdu=hdu,
             keyword="NAXIS",
@@ -437,7 +458,7 @@ def _plane_index(
             notes.append(
                 f"the image has more than one plane: {shown}; took plane 0"
                 + (f" ({axis_value_text(header, real[0], 0)})" if len(real) == 1 else "")
-                + f". Pass {how} to read another one."
+                + f". Pass {how} (radiogal predict --plane) to read another one."
             )
     elif isinstance(plane, (int, np.integer)):
         k = int(plane)

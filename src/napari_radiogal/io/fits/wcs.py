@@ -107,7 +107,7 @@ def celestial_wcs(
         f"{problem}; read in pixel-only mode (wcs=None): no RA/Dec for sources or hosts, "
         "no reprojection of an infrared image onto this grid, no sizes in arcsec. "
         "To fix, give the file a celestial WCS (CTYPE1/CTYPE2 such as 'RA---SIN'/'DEC--SIN' "
-        "with CRVAL, CRPIX, CDELT), or pass require_wcs=True to refuse such files."
+        "with CRVAL, CRPIX, CDELT), or pass require_wcs=True (radiogal predict --require-wcs) to refuse such files."
     )
     return None, problem
 
