@@ -58,9 +58,10 @@ class ImagePair:
 
 
 def read_image_header(path: str | os.PathLike):
-    """The header of the first HDU with 2-D (or more) image data, else of the primary HDU.
+    """The header of the HDU the readers read by default (the largest image,
+    :func:`~napari_radiogal.io.fits.reader.image_hdus`), else of the primary HDU.
 
-    Memory-mapped: no pixel is read.
+    Only headers are read.
 
     Parameters
     ----------
@@ -74,11 +75,11 @@ def read_image_header(path: str | os.PathLike):
     """
     from astropy.io import fits
 
+    from napari_radiogal.io.fits.reader import image_hdus
+
     with fits.open(path, memmap=True) as hdul:
-        for hdu in hdul:
-            if getattr(hdu, "data", None) is not None and hdu.header.get("NAXIS", 0) >= 2:
-                return hdu.header.copy()
-        return hdul[0].header.copy()
+        images = image_hdus(hdul)
+        return (images[0][1] if images else hdul[0]).header.copy()
 
 
 def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:

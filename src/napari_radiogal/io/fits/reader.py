@@ -358,19 +358,36 @@ def _is_image_hdu(h: object) -> bool:
     return isinstance(h, image_types) and not isinstance(h, fits.GroupsHDU)
 
 
+def image_hdus(hdul: fits.HDUList) -> list[tuple[int, fits.ImageHDU]]:
+    """The HDUs holding an image (2-D or more, no empty axis), largest plane first.
+
+    The first of them is the HDU read by default: the largest image, not the first one, since
+    a primary HDU may hold a small thumbnail (or a preview) of the real image in an
+    extension; ties keep the file's order. Only headers are looked at.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+
+    Returns
+    -------
+    list of (index, HDU)
+    """
+    images = [
+        (index, candidate)
+        for index, candidate in enumerate(hdul)
+        if _is_image_hdu(candidate) and len(candidate.shape) >= 2 and min(candidate.shape) > 0
+    ]
+    return sorted(images, key=lambda item: -_plane_pixels(item[1].shape))
+
+
 def _select_hdu(
     hdul: fits.HDUList, hdu: HduSpec, path: Path, notes: list[str]
 ) -> tuple[int | str, fits.ImageHDU]:
     if hdu is None:
-        # the largest image, not the first: a primary HDU may hold a small thumbnail (or a
-        # preview) of the real image in an extension
-        images = [
-            (index, candidate)
-            for index, candidate in enumerate(hdul)
-            if _is_image_hdu(candidate) and len(candidate.shape) >= 2 and min(candidate.shape) > 0
-        ]
+        images = image_hdus(hdul)
         if images:
-            index, chosen = max(images, key=lambda item: _plane_pixels(item[1].shape))
+            index, chosen = images[0]
             if len(images) > 1:
                 notes.append(
                     f"{len(images)} HDUs hold an image (HDUs: {_hdu_summary(hdul)}); used HDU "
