@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from napari_radiogal.annotations import Instance
 from napari_radiogal.io.geometry import Window
 
-__all__ = ["PlacedMask", "WindowDetection", "is_cut", "merge_windows"]
+__all__ = ["PlacedMask", "WindowDetection", "window_detection", "is_cut", "merge_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +143,47 @@ class WindowDetection:
     score: float
     host: tuple[float, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def window_detection(window: Window, instance: Instance) -> WindowDetection:
+    """An instance found on a window's own pixels as a detection placed in the image.
+
+    Parameters
+    ----------
+    window : Window
+        Where the window lies in the image.
+    instance : Instance
+        Its mask ``(window.height, window.width)`` and host ``(x, y)`` in window pixels.
+
+    Returns
+    -------
+    WindowDetection
+        The mask cropped to its bounding box and placed at the window's offset, the host
+        moved by it; class, score and ``extra`` kept.
+
+    Examples
+    --------
+    >>> m = np.zeros((6, 6), bool); m[2:4, 1:3] = True
+    >>> det = window_detection(Window(100, 50, 6, 6), Instance.from_mask(
+    ...     m, image_id=1, category_id=2, score=0.5, host=(1.0, 2.0)))
+    >>> det.mask.box, det.host
+    ((102, 51, 104, 53), (51.0, 102.0))
+    """
+    mask = instance.mask
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    placed = PlacedMask(window.row0 + int(r0), window.col0 + int(c0), mask[r0:r1, c0:c1])
+    host = instance.host
+    if host is not None:
+        host = (float(host[0]) + window.col0, float(host[1]) + window.row0)
+    return WindowDetection(
+        window,
+        placed,
+        int(instance.category_id),
+        float(instance.score),
+        host,
+        dict(instance.extra),
+    )
 
 
 def is_cut(detection: WindowDetection, image_shape: tuple[int, int]) -> bool:
