@@ -16,27 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from napari_radiogal.errors import ConfigError
-from napari_radiogal.survey.work import BatchSpec, run_batch
+from napari_radiogal.survey.work import BatchSpec, limit_threads, run_batch
 
-__all__ = ["connect", "limit_threads", "run_batches"]
-
-
-def limit_threads(n: int) -> int:
-    """Let torch use ``n`` threads in this process (workers share the machine's cores).
-
-    Returns
-    -------
-    int
-        The new number of torch threads.
-    """
-    import torch
-
-    torch.set_num_threads(max(1, int(n)))
-    return torch.get_num_threads()
+__all__ = ["connect", "run_batches"]
 
 
 def connect(
-    *, workers: int = 0, scheduler: str | None = None, timeout: float = 10.0
+    *, workers: int = 0, scheduler: str | None = None, threads: int = 1, timeout: float = 10.0
 ) -> tuple[Any, Any]:
     """A Dask client: on a new local cluster of ``workers`` processes, or on ``scheduler``.
 
@@ -46,6 +32,8 @@ def connect(
         Worker processes of a new :class:`~distributed.LocalCluster` (one thread each).
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``); wins over ``workers``.
+    threads : int
+        Torch threads of every worker (:func:`~napari_radiogal.survey.work.limit_threads`).
     timeout : float
         Seconds to wait for the scheduler.
 
@@ -67,12 +55,14 @@ def connect(
         ) from exc
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout=timeout), None
+            client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
                 f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s ({exc}); "
                 "check the address (tcp://HOST:PORT) and that the scheduler is running."
             ) from exc
+        client.run(limit_threads, threads)
+        return client, None
     if workers < 1:
         raise ConfigError(f"workers={workers}: give at least 1 worker, or a scheduler address.")
     cluster = LocalCluster(
@@ -84,7 +74,7 @@ def connect(
         memory_limit=os.environ.get("RADIOGAL_WORKER_MEMORY", "2GiB"),
     )
     client = Client(cluster)
-    client.run(limit_threads, 1)
+    client.run(limit_threads, threads)
     return client, cluster
 
 

@@ -50,7 +50,7 @@ from napari_radiogal.survey.windows import (
     mosaic_noise,
     survey_geometry,
 )
-from napari_radiogal.survey.work import BatchSpec, open_mosaics, run_batch
+from napari_radiogal.survey.work import BatchSpec, open_mosaics, run_batch, torch_threads
 
 __all__ = [
     "SurveyPlan",
@@ -110,7 +110,8 @@ class SurveyPlan:
     model : LoadedModel
     config : InferenceConfig
     options : dict
-        The survey's own options (``n_sigma``, ``duplicate_overlap``, column names).
+        The survey's own options (``n_sigma``, ``duplicate_overlap``, column names,
+        ``threads``).
     inputs : dict
         ``{role: {"path", "bytes", "sha256"}}`` of the input files.
     key : str
@@ -193,6 +194,7 @@ def plan_survey(
     dec_column: str | None = None,
     flux_column: str | None = None,
     id_column: str | None = None,
+    threads: int = 1,
     checksums: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> SurveyPlan:
@@ -218,6 +220,8 @@ def plan_survey(
         Consolidation: overlap above which two detections are one source.
     ra_column, dec_column, flux_column, id_column : str, optional
         Catalogue column names (guessed when not given).
+    threads : int
+        Torch threads per worker (recorded in the plan: the last bits depend on it).
     checksums : bool
         Hash the input files (sha256, in the plan key and the provenance).
     progress : callable(done, total), optional
@@ -241,6 +245,8 @@ def plan_survey(
 
     if not n_sigma >= 0:
         raise ConfigError(f"n_sigma={n_sigma!r}: expected a number >= 0.")
+    if int(threads) < 1:
+        raise ConfigError(f"threads={threads!r}: expected at least 1.")
     mosaic = Path(mosaic)
     radio = read_radio(mosaic, lazy=True, require_wcs=True)
     ir_path = None if infrared is None else Path(infrared)
@@ -290,6 +296,7 @@ def plan_survey(
         "dec_column": dec_column,
         "flux_column": flux_column,
         "id_column": id_column,
+        "threads": int(threads),
     }
     inputs = _input_records(
         {"radio": mosaic, "ir": ir_path, "components": None if table is None else table.path},
@@ -418,7 +425,10 @@ def run_plan(
     manifest : Manifest
         Records each batch as it finishes.
     client : distributed.Client, optional
-        Run the batches on this cluster; in this process otherwise.
+        Run the batches on this cluster (its workers' threads set by
+        :func:`~napari_radiogal.survey.distributed.connect`); in this process otherwise, with
+        ``plan.options["threads"]`` torch threads
+        (:func:`~napari_radiogal.survey.work.torch_threads`).
     progress : callable(windows_done, windows_total, detections), optional
         After every batch (finished batches of earlier runs count as done).
     stop_after : int, optional
@@ -450,9 +460,10 @@ def run_plan(
 
         run_batches(client, pending, on_result)
     else:
-        for spec in pending:
-            if not on_result(spec, run_batch(spec)):
-                break
+        with torch_threads(plan.options["threads"]):
+            for spec in pending:
+                if not on_result(spec, run_batch(spec)):
+                    break
     return state["run"]
 
 
@@ -561,6 +572,7 @@ def survey(
     config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
     workers: int = 0,
     scheduler: str | None = None,
+    threads: int = 1,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     stop_after: int | None = None,
@@ -581,6 +593,9 @@ def survey(
         0: run in this process; N: on a new local Dask cluster of N worker processes.
     scheduler : str, optional
         Address of a running Dask scheduler (wins over ``workers``).
+    threads : int
+        Torch threads per worker (or in this process). The last bits of the scores depend
+        on it, so it is part of the plan; use ``workers`` to use more cores.
     overwrite : bool
         Delete an earlier survey (or other outputs) in ``out_dir`` first.
     progress : callable(windows_done, windows_total, detections), optional
@@ -619,7 +634,7 @@ def survey(
     if (workers or scheduler) and (manifest is None or not manifest.complete):
         from napari_radiogal.survey.distributed import connect
 
-        client, cluster = connect(workers=workers, scheduler=scheduler)
+        client, cluster = connect(workers=workers, scheduler=scheduler, threads=threads)
     if manifest is None:
         _remove_outputs(out_dir)
         manifest = Manifest(state_dir, plan.key, len(plan.batches))
@@ -628,7 +643,11 @@ def survey(
         if not manifest.path.exists():
             manifest.save()
         result.batches_run = run_plan(
-            plan, manifest, client=client, progress=progress, stop_after=stop_after
+            plan,
+            manifest,
+            client=client,
+            progress=progress,
+            stop_after=stop_after,
         )
     finally:
         if client is not None:

@@ -10,9 +10,11 @@ the same code on exactly the same batches, and give the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,47 @@ import numpy as np
 
 from napari_radiogal.io.geometry import Window
 
-__all__ = ["BatchSpec", "run_batch", "open_mosaics", "window_file_name"]
+__all__ = [
+    "BatchSpec",
+    "run_batch",
+    "open_mosaics",
+    "window_file_name",
+    "infrared_for",
+    "limit_threads",
+    "torch_threads",
+]
+
+
+def limit_threads(n: int) -> int:
+    """Let torch use ``n`` threads in this process (set in every Dask worker).
+
+    Returns
+    -------
+    int
+        The number of torch threads now.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads, then restore the previous number.
+
+    The last bits of a convolution depend on how many threads share it, so the survey
+    fixes the number everywhere: one process and every worker of a cluster give the same
+    bytes.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    limit_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
