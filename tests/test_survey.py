@@ -194,3 +194,31 @@ def test_unreachable_scheduler_is_refused(mosaic, tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         survey(mosaic.radio, tmp_path / "out", config=CONFIG, scheduler="tcp://127.0.0.1:9")
     _assert_nothing_written(tmp_path / "out")
+
+
+# ---- the command line -----------------------------------------------------------------------
+def test_cli_survey_and_dry_run(mosaic, blind, tmp_path, capsys):
+    from napari_radiogal.cli import main
+
+    _, full = blind
+    radio, ir = str(mosaic.radio), str(mosaic.infrared)
+    common = ["--device", "cpu", "--window-overlap", "40", "--no-progress"]
+    assert main(["survey", radio, "--ir", ir, "--dry-run", *common]) == 0
+    said = capsys.readouterr().out
+    assert "blind survey" in said and "9 windows of 210 px" in said and "measured" in said
+    out = tmp_path / "cli"
+    assert main(["survey", radio, "--ir", ir, "--out", str(out), *common]) == 0
+    assert "from 9 windows" in capsys.readouterr().out
+    assert _bytes(out) == _bytes(full)
+
+
+def test_cli_bad_catalogue_is_one_line_exit_2(mosaic, tmp_path, capsys):
+    from napari_radiogal.cli import main
+
+    cat = tmp_path / "cat.csv"
+    Table({"a": [1.0], "b": [2.0]}).write(cat)
+    out = tmp_path / "out"
+    code = main(["survey", str(mosaic.radio), "--components", str(cat), "--out", str(out)])
+    assert code == 2
+    assert "no recognisable RA/Dec columns" in capsys.readouterr().err
+    assert not out.exists()

@@ -147,7 +147,7 @@ def write_mosaic(
     config : SkyConfig, optional
         The sky of each tile (default :func:`mosaic_config`; its ``size`` is the tile side).
     border : int, optional
-        Blanked (NaN) margin in pixels (default: half a tile).
+        Blanked (NaN) margin in pixels (default: a quarter of a tile).
     progress : callable(done, total), optional
         After each tile.
 
@@ -159,7 +159,7 @@ def write_mosaic(
 
     cfg = mosaic_config() if config is None else config
     tile = int(cfg.size)
-    border = tile // 2 if border is None else int(border)
+    border = tile // 4 if border is None else int(border)
     per_side = (int(size) - 2 * border) // tile
     if per_side < 1:
         raise ConfigError(

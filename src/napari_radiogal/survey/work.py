@@ -28,6 +28,7 @@ __all__ = [
     "open_mosaics",
     "window_file_name",
     "infrared_for",
+    "on_radio_grid",
     "limit_threads",
     "torch_threads",
 ]
@@ -130,8 +131,18 @@ def open_mosaics(mosaic: str, infrared: str | None) -> tuple[Any, Any]:
     return radio, ir
 
 
-def infrared_for(ir: Any, radio_window: Any) -> np.ndarray | None:
-    """The infrared mosaic reprojected onto one radio window (NaN outside its footprint).
+def on_radio_grid(ir: Any, radio: Any) -> bool:
+    """Whether the infrared mosaic shares the radio mosaic's pixel grid (then windows are
+    sliced out of it instead of reprojected)."""
+    from napari_radiogal.inference.inputs import same_grid
+
+    return tuple(ir.shape) == tuple(radio.shape) and same_grid(ir.wcs, radio.wcs)
+
+
+def infrared_for(
+    ir: Any, radio_window: Any, window: Window, *, same_grid: bool = False
+) -> np.ndarray | None:
+    """The infrared mosaic on one radio window's grid (NaN outside its footprint).
 
     Parameters
     ----------
@@ -139,6 +150,11 @@ def infrared_for(ir: Any, radio_window: Any) -> np.ndarray | None:
         The (lazy) infrared mosaic.
     radio_window : RadioImage
         The window (its WCS and shape define the grid).
+    window : Window
+        Where the window lies in the radio mosaic.
+    same_grid : bool
+        The infrared mosaic is on the radio mosaic's grid (:func:`on_radio_grid`): the
+        window's pixels are read as they are.
 
     Returns
     -------
@@ -150,6 +166,10 @@ def infrared_for(ir: Any, radio_window: Any) -> np.ndarray | None:
         return None
     from napari_radiogal.errors import InputImageError, InputImageWarning
     from napari_radiogal.io.align import reproject_to_grid
+    from napari_radiogal.survey.windows import read_pixels
+
+    if same_grid:
+        return read_pixels(ir, window)
 
     with warnings.catch_warnings():
         # windows at the edge of the infrared footprint are expected to be partly covered
@@ -182,6 +202,7 @@ def run_batch(spec: BatchSpec) -> Any:
     config = InferenceConfig.from_dict(spec.config)
     lm = load_model(spec.model, device=config.device)
     radio, ir = open_mosaics(spec.mosaic, spec.infrared)
+    ir_same_grid = ir is not None and on_radio_grid(ir, radio)
     items = []
     for number, win in spec.windows:
         # no path: the survey checksums the mosaic once, not once per window
@@ -189,7 +210,7 @@ def run_batch(spec: BatchSpec) -> Any:
         items.append(
             ImageInput(
                 radio=piece,
-                infrared=infrared_for(ir, piece),
+                infrared=infrared_for(ir, piece, win, same_grid=ir_same_grid),
                 image_id=number + 1,
                 file_name=window_file_name(number),
             )
