@@ -54,7 +54,7 @@ def _child(args: argparse.Namespace) -> None:
         infrared=mosaic / "w1.fits",
         components=mosaic / "components.ecsv" if args.components else None,
         config=InferenceConfig(device="cpu"),
-        workers=args.workers,
+        workers=args.workers[0],
         overwrite=True,
     )
     seconds = time.perf_counter() - start
@@ -199,7 +199,7 @@ def _evaluate(mosaic_dir: Path, out: Path, truth, reference: set[int]) -> dict:
                 duplicates += 1
                 break
     table = Table.read(out / "catalogue.ecsv")
-    ids = " ".join(table["component_ids"]).split()
+    ids = " ".join(np.ma.filled(table["component_ids"], "")).split()
     return {
         "completeness": len(matched) / max(1, len(truth)),
         "completeness_vs_centred": len(set(matched) & reference) / max(1, len(reference)),

@@ -7,7 +7,12 @@ import pytest
 from astropy.table import Table
 
 from napari_radiogal.errors import ConfigError
-from napari_radiogal.inference.windows import PlacedMask, WindowDetection, merge_windows
+from napari_radiogal.inference.windows import (
+    PlacedMask,
+    WindowDetection,
+    centrality,
+    merge_windows,
+)
 from napari_radiogal.io.geometry import Window
 from napari_radiogal.survey import (
     Manifest,
@@ -121,7 +126,7 @@ def _random_detections(rng, n, shape=(400, 400), win=120, step=80):
 def test_consolidate_equals_merge_windows_on_the_whole_list(seed):
     rng = np.random.default_rng(seed)
     dets = _random_detections(rng, 60)
-    expected = merge_windows(dets, (400, 400))
+    expected = merge_windows(dets, (400, 400), rank=centrality)
     got = consolidate(dets, (400, 400))
     key = lambda d: (d.mask.box, d.score, d.category_id, d.mask.mask.tobytes())  # noqa: E731
     assert sorted(map(key, got)) == sorted(map(key, expected))
@@ -132,12 +137,25 @@ def test_consolidate_equals_merge_windows_on_the_whole_list(seed):
     assert cover.max() <= 1
 
 
-def test_a_source_seen_in_two_windows_is_one_row():
+def test_a_source_seen_in_two_windows_is_one_row_from_the_more_central_view():
     m = np.ones((10, 10), bool)
-    a = WindowDetection(Window(0, 0, 100, 100), PlacedMask(40, 60, m), 1, 0.7)
-    b = WindowDetection(Window(0, 50, 100, 100), PlacedMask(40, 60, m), 1, 0.9)
+    a = WindowDetection(Window(0, 0, 100, 100), PlacedMask(40, 60, m), 1, 0.9)
+    b = WindowDetection(Window(0, 15, 100, 100), PlacedMask(40, 60, m), 1, 0.7)
     (only,) = consolidate([a, b], (100, 150))
-    assert only.score == 0.9 and only.window == b.window
+    assert only.window == b.window  # centred in b, off-centre in a
+    (by_score,) = consolidate([a, b], (100, 150), rank=lambda d: d.score)
+    assert by_score.window == a.window
+
+
+def test_one_lobe_seen_whole_does_not_beat_the_whole_double():
+    lobe = np.ones((10, 10), bool)
+    double = np.zeros((10, 70), bool)
+    double[:, :10] = double[:, 60:] = True
+    # window a sees the left lobe only (the right one lies outside), with a higher score
+    a = WindowDetection(Window(0, 0, 100, 100), PlacedMask(45, 80, lobe), 1, 0.95)
+    b = WindowDetection(Window(0, 65, 100, 100), PlacedMask(45, 80, double), 1, 0.6)
+    (only,) = consolidate([a, b], (100, 300))
+    assert only.mask.area == 200 and only.window == b.window
 
 
 def test_overlap_groups_are_transitive_and_touching_boxes_separate():

@@ -23,6 +23,7 @@ mosaics the same way). Positions are ``(x, y)`` = ``(col, row)``, pixel centres,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +32,14 @@ import numpy as np
 from napari_radiogal.annotations import Instance
 from napari_radiogal.io.geometry import Window
 
-__all__ = ["PlacedMask", "WindowDetection", "window_detection", "is_cut", "merge_windows"]
+__all__ = [
+    "PlacedMask",
+    "WindowDetection",
+    "window_detection",
+    "is_cut",
+    "merge_windows",
+    "centrality",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,6 +235,7 @@ def merge_windows(
     image_shape: tuple[int, int],
     *,
     duplicate_overlap: float = 0.3,
+    rank: Callable[[WindowDetection], float] | None = None,
 ) -> list[WindowDetection]:
     """Merge the detections of overlapping windows into one list (see the module docstring).
 
@@ -238,6 +247,10 @@ def merge_windows(
         ``(H, W)`` of the whole image.
     duplicate_overlap : float
         Intersection over the smaller mask above which two detections are one source.
+    rank : callable(WindowDetection) -> float, optional
+        Among whole (and among cut) detections, higher ranks first; default the score.
+        The survey ranks by how central a detection is in its window
+        (:func:`centrality`), so a source is taken from the window that saw it best.
 
     Returns
     -------
@@ -254,8 +267,9 @@ def merge_windows(
     >>> [d.score for d in merge_windows([b, a], (50, 60))]
     [0.9]
     """
+    rank = rank or (lambda d: float(d.score))
     ranked = sorted(
-        ((is_cut(d, image_shape), -float(d.score), i, d) for i, d in enumerate(detections)),
+        ((is_cut(d, image_shape), -float(rank(d)), i, d) for i, d in enumerate(detections)),
         key=lambda t: t[:3],
     )
     kept: list[list[Any]] = []  # [cut, detection, windows it was seen in]
@@ -293,6 +307,28 @@ def merge_windows(
         if remaining.area:
             exclusive.append(det if remaining is det.mask else replace(det, mask=remaining))
     return exclusive
+
+
+def centrality(detection: WindowDetection) -> float:
+    """How central a detection's box is in its window: 0 on an edge, 1 at the centre.
+
+    One minus the Chebyshev distance of the box centre from the window centre, in half
+    window sides. A window that saw only one lobe of a double (the other outside it) sees
+    that lobe off-centre; the window that saw the whole source best sees it central.
+
+    Examples
+    --------
+    >>> m = np.ones((10, 10), bool)
+    >>> centrality(WindowDetection(Window(0, 0, 100, 100), PlacedMask(45, 45, m), 1, 0.5))
+    1.0
+    >>> round(centrality(WindowDetection(Window(0, 0, 100, 100), PlacedMask(45, 90, m), 1, 0.5)), 3)
+    0.1
+    """
+    r0, c0, r1, c1 = detection.mask.box
+    win = detection.window
+    dy = abs((r0 + r1) / 2 - (win.row0 + win.height / 2)) / (win.height / 2)
+    dx = abs((c0 + c1) / 2 - (win.col0 + win.width / 2)) / (win.width / 2)
+    return 1.0 - max(dx, dy)
 
 
 def _seen_alike(

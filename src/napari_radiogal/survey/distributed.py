@@ -11,7 +11,6 @@ single-process one, and the result is the same.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,8 +69,6 @@ def connect(
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        # each worker holds a model and one batch of windows
-        memory_limit=os.environ.get("RADIOGAL_WORKER_MEMORY", "2GiB"),
     )
     client = Client(cluster)
     client.run(limit_threads, threads)

@@ -516,9 +516,8 @@ def write_catalogue(
     absorbed = assign_components(merged, plan.component_xy)
     radio, _ = open_mosaics(str(plan.mosaic), None if plan.infrared is None else str(plan.infrared))
     provenance = survey_provenance(plan)
-    table, order = catalogue_table(
-        merged, cut, absorbed, plan, radio, {k: v for k, v in provenance.items() if k != "date"}
-    )
+    undated = {k: v for k, v in provenance.items() if k != "date"}
+    table, order = catalogue_table(merged, cut, absorbed, plan, radio, undated)
     sources = [merged[i] for i in order]
     paths = {name: out_dir / OUTPUT_NAMES[name] for name in OUTPUT_NAMES}
     write_output(paths["catalogue"], "catalogue", table)
@@ -527,7 +526,7 @@ def write_catalogue(
     regions = source_regions(sources, table, radio.wcs, plan.model.scheme)
     write_output(paths["regions"], "regions", regions)
     write_output(paths["regions_crtf"], "regions_crtf", regions)
-    write_output(paths["windows"], "coco", windows_dataset(sources, table, plan, provenance))
+    write_output(paths["windows"], "coco", windows_dataset(sources, table, plan, undated))
     from napari_radiogal.io.atomic import atomic_write_text
 
     atomic_write_text(paths["provenance"], json.dumps(provenance, indent=1) + "\n")
@@ -537,8 +536,8 @@ def write_catalogue(
 def survey_provenance(plan: SurveyPlan) -> dict[str, Any]:
     """How the catalogue was made: software, model (name, sha256), options, inputs, plan.
 
-    ``date`` is the only entry that changes between identical runs; the catalogue's own
-    metadata leaves it out.
+    ``date`` is the only entry that changes between identical runs; the catalogue's
+    metadata and the COCO file of the windows leave it out.
     """
     from napari_radiogal.io.provenance import jsonable, provenance_info
 

@@ -254,7 +254,7 @@ def catalogue_windows(
     >>> xy = np.array([[100.0, 100.0], [110.0, 105.0], [400.0, 100.0]])
     >>> wins, owner = catalogue_windows(xy, np.arange(3), 210, (500, 500), margin=50)
     >>> [(w.row0, w.col0) for w in wins], owner.tolist()
-    [(0, 0), (0, 290)]  , [0, 0, 1]
+    ([(0, 0), (0, 290)], [0, 0, 1])
     """
     height, width = int(shape[0]), int(shape[1])
     if size > min(height, width):
