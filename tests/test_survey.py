@@ -229,3 +229,13 @@ def test_cli_bad_catalogue_is_one_line_exit_2(mosaic, tmp_path, capsys):
     assert code == 2
     assert "no recognisable RA/Dec columns" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_threads_are_part_of_the_plan(mosaic):
+    from napari_radiogal.survey import plan_survey
+
+    one = plan_survey(mosaic.radio, config=CONFIG, checksums=False)
+    two = plan_survey(mosaic.radio, config=CONFIG, checksums=False, threads=2)
+    assert (one.options["threads"], two.options["threads"]) == (1, 2)
+    assert one.key != two.key
+    assert one.windows == two.windows and len(one.batches) == 2

@@ -6,9 +6,9 @@ taken from a window that holds it whole; parts of a source larger than a window 
 no pixel belongs to two sources), with one survey choice: among the whole views of a source
 the most central one wins (:func:`~napari_radiogal.inference.windows.centrality`), not the
 highest-scored. A window that sees one lobe of a double whole and the other outside it
-would otherwise win with a higher score for half a source (benchmarks/survey.py: 7
-duplicates and 93 % of the per-cut-out completeness on a 2k mosaic, against 0 and ... with
-centrality). ``merge_windows`` compares every
+would otherwise win with a higher score for half a source (benchmarks/survey.py, 2k
+mosaic, blind: 94.1 % of the per-cut-out completeness and 6 duplicates, against 92.6 % and
+7 ranked by score). ``merge_windows`` compares every
 detection with every kept one, which is quadratic in the number of sources: a mosaic of
 10^5 sources is first split by :func:`overlap_groups` into groups of detections whose
 boxes overlap (transitively), and each group is merged on its own. Detections of different

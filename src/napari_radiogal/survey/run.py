@@ -622,6 +622,7 @@ def survey(
         components=components,
         model=model,
         config=config,
+        threads=threads,
         **plan_options,
     )
     state_dir = out_dir / "state"
