@@ -161,9 +161,14 @@ def catalogue_table(
     """
     from astropy.table import Table
 
-    rows = [
-        _source_row(d, c, a, plan, radio) for d, c, a in zip(sources, cut, absorbed, strict=True)
-    ]
+    from napari_radiogal.survey.windows import RELEASE_EVERY, release_pages
+
+    rows = []
+    for k, (d, c, a) in enumerate(zip(sources, cut, absorbed, strict=True), start=1):
+        rows.append(_source_row(d, c, a, plan, radio))
+        if k % RELEASE_EVERY == 0:
+            release_pages(radio)
+    release_pages(radio)
     ra = np.array([r["ra"] for r in rows], dtype=np.float64)
     dec = np.array([r["dec"] for r in rows], dtype=np.float64)
     order = np.lexsort((np.arange(len(rows)), dec, ra)) if rows else np.zeros(0, np.int64)

@@ -197,7 +197,7 @@ def run_batch(spec: BatchSpec) -> Any:
     from napari_radiogal.inference import InferenceConfig, load_model, segment_batch
     from napari_radiogal.inference.inputs import ImageInput
     from napari_radiogal.inference.prediction import predictions_to_dataset
-    from napari_radiogal.survey.windows import window_image
+    from napari_radiogal.survey.windows import release_pages, window_image
 
     config = InferenceConfig.from_dict(spec.config)
     lm = load_model(spec.model, device=config.device)
@@ -215,6 +215,7 @@ def run_batch(spec: BatchSpec) -> Any:
                 file_name=window_file_name(number),
             )
         )
+    release_pages(radio, ir)  # the windows are copies now: keep the resident set flat
     predictions = list(segment_batch(items, model=lm, config=config, total=len(items)))
     for (_, win), p in zip(spec.windows, predictions, strict=True):
         p.image.extra["window"] = [win.row0, win.col0, win.height, win.width]
