@@ -28,10 +28,6 @@ DESCRIPTION = (
     "  radiogal survey emu_tile.fits --dry-run"
 )
 
-#: Seconds per window on one CPU core when nothing was measured (radiogal-r18-wide,
-#: 210 px windows with W1, batch of 8; benchmarks/survey.py).
-ESTIMATED_SECONDS_PER_WINDOW = 0.4
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from napari_radiogal.inference.config import DEVICE_CHOICES, InferenceConfig
@@ -145,7 +141,7 @@ def _dry_run(args: argparse.Namespace, config) -> int:
     import time
 
     from napari_radiogal.survey import plan_survey
-    from napari_radiogal.survey.work import run_batch
+    from napari_radiogal.survey.work import run_batch, torch_threads
 
     plan = plan_survey(
         args.mosaic,
@@ -157,14 +153,14 @@ def _dry_run(args: argparse.Namespace, config) -> int:
         **_plan_options(args),
     )
     info = plan.describe()
-    per_window, how = ESTIMATED_SECONDS_PER_WINDOW, "estimate"
+    per_window = 0.0
     if plan.batches:
         first = plan.batches[0]
-        run_batch(first)  # the first pass pays for loading; time the second
-        start = time.perf_counter()
-        run_batch(first)
+        with torch_threads(args.threads):
+            run_batch(first)  # the first pass pays for loading; time the second
+            start = time.perf_counter()
+            run_batch(first)
         per_window = (time.perf_counter() - start) / len(first.windows)
-        how = "measured on the first batch"
     parallel = max(1, args.workers)
     seconds = per_window * info["windows"] / parallel
     print(
@@ -172,7 +168,8 @@ def _dry_run(args: argparse.Namespace, config) -> int:
         f"{info['mosaic_shape'][1]} px): {info['windows']} windows of {info['window_size']} px "
         f"in {info['batches']} batches (skipped: {info['skipped_windows']['blank']} blank, "
         f"{info['skipped_windows']['noise']} noise only); {per_window:.2f} s per window "
-        f"({how}) -> about {seconds / 60:.1f} min on {parallel} worker(s)."
+        f"(measured on the first batch) -> about {seconds / 60:.1f} min on {parallel} "
+        "worker(s)."
     )
     return 0
 
