@@ -88,7 +88,19 @@ def _config_fields():
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, required=True, help="number of cut-outs")
+    parser.add_argument(
+        "--n", type=int, default=None, help="number of cut-outs (not with --mosaic)%(default).0s"
+    )
+    parser.add_argument(
+        "--mosaic",
+        type=int,
+        default=None,
+        metavar="SIZE",
+        help="instead of cut-outs, write one SIZE x SIZE px mosaic for radiogal survey: "
+        "OUT/radio.fits, OUT/w1.fits, OUT/components.ecsv (Selavy-like) and OUT/truth.json "
+        "(COCO, one image per tile); tiles of the default EMU sky with sources inside their "
+        "tile (the sky options below do not apply)%(default).0s",
+    )
     parser.add_argument("--seed", type=int, default=0, help="master random seed")
     parser.add_argument("--out", type=Path, required=True, help="data set root folder")
     parser.add_argument(
@@ -205,7 +217,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_radiogal.errors import ConfigError
     from napari_radiogal.sky.dataset import write_dataset
 
-    if args.n < 1:
+    if args.mosaic is not None:
+        if args.n is not None:
+            raise ConfigError("give --n (cut-outs) or --mosaic SIZE (one mosaic), not both.")
+        return _write_mosaic(args)
+    if args.n is None or args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     config = build_config(args)
     bar = None
@@ -247,4 +263,16 @@ def run(args: argparse.Namespace) -> int:
             f"{name}: {path}  {info['n_sources']} sources ({fractions}); "
             f"{info['multi_component_fraction']:.0%} multi-component masks"
         )
+    return 0
+
+
+def _write_mosaic(args: argparse.Namespace) -> int:
+    from napari_radiogal.sky.mosaic import write_mosaic
+
+    files = write_mosaic(args.out, args.mosaic, seed=args.seed)
+    print(
+        f"mosaic {args.mosaic} x {args.mosaic} px of {files.n_tiles} tiles: {files.radio}, "
+        f"{files.infrared}; {files.n_components} components in {files.components}; "
+        f"{files.n_sources} extended sources in {files.truth}"
+    )
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "infrared_on_grid",
     "radio_array",
     "input_files",
+    "same_grid",
 ]
 
 log = logging.getLogger(__name__)
@@ -429,7 +430,7 @@ def infrared_on_grid(
     radio_wcs = getattr(radio, "wcs", None)
     ir_wcs = getattr(infrared, "wcs", None)
     if tuple(infrared.data.shape) == tuple(shape) and (
-        ir_wcs is None or radio_wcs is None or _same_grid(ir_wcs, radio_wcs)
+        ir_wcs is None or radio_wcs is None or same_grid(ir_wcs, radio_wcs)
     ):
         if ir_wcs is None or radio_wcs is None:
             log.debug(
@@ -459,7 +460,18 @@ def infrared_on_grid(
     return np.asarray(on_grid.data, dtype=np.float32), ir_path
 
 
-def _same_grid(a, b) -> bool:
+def same_grid(a, b) -> bool:
+    """Whether two celestial WCS describe the same pixel grid (to 1e-9 in every keyword).
+
+    Parameters
+    ----------
+    a, b : astropy.wcs.WCS
+
+    Returns
+    -------
+    bool
+        False too when they cannot be compared.
+    """
     try:
         return bool(a.wcs.compare(b.wcs, tolerance=1e-9))
     except (AttributeError, ValueError, TypeError):

@@ -74,7 +74,7 @@ from napari_radiogal.inference.resolution import (
     resampled_arrays,
 )
 from napari_radiogal.inference.timing import StageTimer
-from napari_radiogal.inference.windows import PlacedMask, WindowDetection, merge_windows
+from napari_radiogal.inference.windows import WindowDetection, merge_windows, window_detection
 from napari_radiogal.io.geometry import Window
 
 __all__ = ["segment", "segment_batch", "STAGES", "NetworkStep"]
@@ -307,7 +307,7 @@ def _run_windowed(item: ImageInput, plan: InputPlan, run: _BatchRun) -> Predicti
     detections = []
     for win, pred in zip(live, window_predictions, strict=True):
         for inst in pred.instances:
-            detections.append(_window_detection(win, inst))
+            detections.append(window_detection(win, inst))
     merged = merge_windows(detections, grid_radio.shape)
     instances = _instances_on_input_grid(merged, plan, data.shape, radio, item, config)
 
@@ -376,18 +376,6 @@ def _fractional(report: Callable[[int], None], parts: int) -> Callable[[int], No
             state["sent"] = whole
 
     return report_part
-
-
-def _window_detection(win: Window, inst: Instance) -> WindowDetection:
-    """An instance of a window's prediction as a detection placed on the model grid."""
-    mask = inst.mask
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    placed = PlacedMask(win.row0 + int(r0), win.col0 + int(c0), mask[r0:r1, c0:c1])
-    host = None if inst.host is None else (inst.host[0] + win.col0, inst.host[1] + win.row0)
-    return WindowDetection(
-        win, placed, int(inst.category_id), float(inst.score), host, dict(inst.extra)
-    )
 
 
 def _instances_on_input_grid(

@@ -23,14 +23,23 @@ mosaics the same way). Positions are ``(x, y)`` = ``(col, row)``, pixel centres,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from napari_radiogal.annotations import Instance
 from napari_radiogal.io.geometry import Window
 
-__all__ = ["PlacedMask", "WindowDetection", "is_cut", "merge_windows"]
+__all__ = [
+    "PlacedMask",
+    "WindowDetection",
+    "window_detection",
+    "is_cut",
+    "merge_windows",
+    "centrality",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,6 +153,47 @@ class WindowDetection:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def window_detection(window: Window, instance: Instance) -> WindowDetection:
+    """An instance found on a window's own pixels as a detection placed in the image.
+
+    Parameters
+    ----------
+    window : Window
+        Where the window lies in the image.
+    instance : Instance
+        Its mask ``(window.height, window.width)`` and host ``(x, y)`` in window pixels.
+
+    Returns
+    -------
+    WindowDetection
+        The mask cropped to its bounding box and placed at the window's offset, the host
+        moved by it; class, score and ``extra`` kept.
+
+    Examples
+    --------
+    >>> m = np.zeros((6, 6), bool); m[2:4, 1:3] = True
+    >>> det = window_detection(Window(100, 50, 6, 6), Instance.from_mask(
+    ...     m, image_id=1, category_id=2, score=0.5, host=(1.0, 2.0)))
+    >>> det.mask.box, det.host
+    ((102, 51, 104, 53), (51.0, 102.0))
+    """
+    mask = instance.mask
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    placed = PlacedMask(window.row0 + int(r0), window.col0 + int(c0), mask[r0:r1, c0:c1])
+    host = instance.host
+    if host is not None:
+        host = (float(host[0]) + window.col0, float(host[1]) + window.row0)
+    return WindowDetection(
+        window,
+        placed,
+        int(instance.category_id),
+        float(instance.score),
+        host,
+        dict(instance.extra),
+    )
+
+
 def is_cut(detection: WindowDetection, image_shape: tuple[int, int]) -> bool:
     """Whether the mask touches an edge of its window that lies inside the image.
 
@@ -185,6 +235,7 @@ def merge_windows(
     image_shape: tuple[int, int],
     *,
     duplicate_overlap: float = 0.3,
+    rank: Callable[[WindowDetection], float] | None = None,
 ) -> list[WindowDetection]:
     """Merge the detections of overlapping windows into one list (see the module docstring).
 
@@ -196,6 +247,10 @@ def merge_windows(
         ``(H, W)`` of the whole image.
     duplicate_overlap : float
         Intersection over the smaller mask above which two detections are one source.
+    rank : callable(WindowDetection) -> float, optional
+        Among whole (and among cut) detections, higher ranks first; default the score.
+        The survey ranks by how central a detection is in its window
+        (:func:`centrality`), so a source is taken from the window that saw it best.
 
     Returns
     -------
@@ -212,8 +267,9 @@ def merge_windows(
     >>> [d.score for d in merge_windows([b, a], (50, 60))]
     [0.9]
     """
+    rank = rank or (lambda d: float(d.score))
     ranked = sorted(
-        ((is_cut(d, image_shape), -float(d.score), i, d) for i, d in enumerate(detections)),
+        ((is_cut(d, image_shape), -float(rank(d)), i, d) for i, d in enumerate(detections)),
         key=lambda t: t[:3],
     )
     kept: list[list[Any]] = []  # [cut, detection, windows it was seen in]
@@ -251,6 +307,28 @@ def merge_windows(
         if remaining.area:
             exclusive.append(det if remaining is det.mask else replace(det, mask=remaining))
     return exclusive
+
+
+def centrality(detection: WindowDetection) -> float:
+    """How central a detection's box is in its window: 0 on an edge, 1 at the centre.
+
+    One minus the Chebyshev distance of the box centre from the window centre, in half
+    window sides. A window that saw only one lobe of a double (the other outside it) sees
+    that lobe off-centre; the window that saw the whole source best sees it central.
+
+    Examples
+    --------
+    >>> m = np.ones((10, 10), bool)
+    >>> centrality(WindowDetection(Window(0, 0, 100, 100), PlacedMask(45, 45, m), 1, 0.5))
+    1.0
+    >>> round(centrality(WindowDetection(Window(0, 0, 100, 100), PlacedMask(45, 90, m), 1, 0.5)), 3)
+    0.1
+    """
+    r0, c0, r1, c1 = detection.mask.box
+    win = detection.window
+    dy = abs((r0 + r1) / 2 - (win.row0 + win.height / 2)) / (win.height / 2)
+    dx = abs((c0 + c1) / 2 - (win.col0 + win.width / 2)) / (win.width / 2)
+    return 1.0 - max(dx, dy)
 
 
 def _seen_alike(

@@ -6,10 +6,14 @@ Every export of the package goes through here: ``radiogal predict`` and
 
 * ``dataset``: a :class:`~napari_radiogal.annotations.CocoDataset`, written as COCO JSON;
 * ``catalogue``: an astropy :class:`~astropy.table.Table` (one row per instance), as ECSV;
-* ``regions``: :class:`regions.Regions` (outlines and hosts), as a DS9 region file.
+* ``regions``: :class:`regions.Regions` (outlines and hosts), as a DS9 region file, or
+  CASA CRTF.
 
-:data:`OUTPUT_FORMATS` maps a format name to its :class:`OutputFormat`; a new format (a FITS
-or VOTable catalogue, CASA CRTF regions) is one more row there. Every file is written to a
+The catalogue is also written as a FITS binary table and a VOTable (``radiogal survey``);
+both keep the table's scalar ``meta`` entries only (nested provenance stays in the ECSV).
+
+:data:`OUTPUT_FORMATS` maps a format name to its :class:`OutputFormat`; a new format is one
+more row there. Every file is written to a
 temporary file in its folder and renamed into place (:mod:`napari_radiogal.io.atomic`), so a
 crash never leaves a half-written file.
 """
@@ -119,8 +123,44 @@ def _write_ecsv(path: Path, table: Any, backup: bool) -> Path:
     return write_table(table, path, backup=backup)
 
 
+def _scalar_meta(table: Any) -> Any:
+    """A copy of the table whose ``meta`` keeps str / int / float / bool values only."""
+    out = table.copy(copy_data=False)
+    out.meta = {k: v for k, v in table.meta.items() if isinstance(v, (str, int, float, bool))}
+    return out
+
+
+def _write_fits_table(path: Path, table: Any, backup: bool) -> Path:
+    import warnings
+
+    from astropy.io.fits.verify import VerifyWarning
+
+    if backup:
+        keep_backup(path)
+    with atomic_path(path, suffix=".fits") as tmp, warnings.catch_warnings():
+        # meta keys longer than 8 characters become HIERARCH cards, as intended
+        warnings.simplefilter("ignore", VerifyWarning)
+        _scalar_meta(table).write(tmp, format="fits", overwrite=True)
+    return path
+
+
+def _write_votable(path: Path, table: Any, backup: bool) -> Path:
+    if backup:
+        keep_backup(path)
+    with atomic_path(path, suffix=".vot") as tmp:
+        _scalar_meta(table).write(tmp, format="votable", overwrite=True)
+    return path
+
+
 def _write_ds9(path: Path, regions: Any, backup: bool) -> Path:
     text = regions.serialize(format="ds9")
+    if backup:
+        keep_backup(path)
+    return atomic_write_text(path, text)
+
+
+def _write_crtf(path: Path, regions: Any, backup: bool) -> Path:
+    text = regions.serialize(format="crtf")
     if backup:
         keep_backup(path)
     return atomic_write_text(path, text)
@@ -133,6 +173,11 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
         OutputFormat("coco", ".json", "dataset", _write_coco_json, "COCO JSON annotations"),
         OutputFormat("catalogue", ".ecsv", "catalogue", _write_ecsv, "ECSV catalogue"),
         OutputFormat("regions", ".reg", "regions", _write_ds9, "DS9 regions"),
+        OutputFormat(
+            "catalogue_fits", ".fits", "catalogue", _write_fits_table, "FITS table catalogue"
+        ),
+        OutputFormat("catalogue_votable", ".vot", "catalogue", _write_votable, "VOTable catalogue"),
+        OutputFormat("regions_crtf", ".crtf", "regions", _write_crtf, "CASA CRTF regions"),
     )
 }
 

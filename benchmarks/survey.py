@@ -1,0 +1,278 @@
+"""``radiogal survey`` on a simulated mosaic with ground truth: accuracy, duplicates, speed, memory.
+
+For each ``--size`` a mosaic is simulated (``radiogal simulate --mosaic``: tiles of the EMU
+sky, a W1 mosaic, a Selavy-like component catalogue and COCO truth), then surveyed once per
+``--workers`` value, each run in a fresh child process (so its peak RSS is its own; Dask
+workers are counted as the largest of its children). Reported per run:
+
+* completeness: truth sources matched by a catalogue source at mask IoU >= 0.5, over all
+  truth sources, and over the truth sources that the same model finds on a cut-out of the
+  model's size centred on each of them (the per-cut-out reference, run once per size);
+* purity: catalogue sources matched to a truth source (the simulator's compact sources are
+  not in the truth, so an "R" found on one counts against it);
+* duplicates: unmatched catalogue sources lying mostly (> 50 % of their pixels) on a truth
+  source that another catalogue source matched; components given to two sources (catalogue
+  mode);
+* wall time, windows per second, peak RSS.
+
+Run::
+
+    python benchmarks/survey.py --quick                      # 640 px, 1 worker (~1 min)
+    python benchmarks/survey.py --size 2000 --workers 1 2    # Dask LocalCluster, 1 and 2 workers
+    python benchmarks/survey.py --size 2000 5000 --workers 0 2 --components
+
+``--workers 0`` runs in one process without Dask. Numbers depend on the machine and on what
+else runs on it; the README quotes the run it was measured with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+IOU = 0.5
+
+
+def _child(args: argparse.Namespace) -> None:
+    """One survey in this (fresh) process; prints a JSON line."""
+    from napari_radiogal.inference import InferenceConfig
+    from napari_radiogal.survey import survey
+
+    mosaic = Path(args.mosaic_dir)
+    start = time.perf_counter()
+    result = survey(
+        mosaic / "radio.fits",
+        args.out,
+        infrared=mosaic / "w1.fits",
+        components=mosaic / "components.ecsv" if args.components else None,
+        config=InferenceConfig(device="cpu"),
+        workers=args.workers[0],
+        overwrite=True,
+    )
+    seconds = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "windows": len(result.plan.windows),
+                "skipped": result.plan.skipped,
+                "n_sources": result.n_sources,
+                "rss_mb": own,
+                "rss_worker_mb": children,
+            }
+        )
+    )
+
+
+def _run_child(mosaic_dir: Path, out: Path, workers: int, components: bool) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_child",
+        "--mosaic-dir",
+        str(mosaic_dir),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+    ]
+    if components:
+        cmd.append("--components")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"survey child failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _placed(dataset):
+    """``[(PlacedMask, category_id)]`` of a COCO file whose images carry ``extra["window"]``."""
+    from napari_radiogal.inference.windows import PlacedMask
+
+    offsets = {im.id: im.extra["window"][:2] for im in dataset.images}
+    out = []
+    for a in dataset.instances:
+        mask = a.mask
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        r0, c0 = offsets[a.image_id]
+        sub = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        out.append(PlacedMask(r0 + int(rows[0]), c0 + int(cols[0]), sub))
+    return out
+
+
+def _iou(a, b) -> float:
+    inter = a.intersection(b)
+    return inter / (a.area + b.area - inter) if inter else 0.0
+
+
+def _match(truth, found) -> tuple[dict[int, int], list[list[int]]]:
+    """Greedy one-to-one matching at IoU >= 0.5: ``{truth index: found index}``, and per
+    found source the truth sources it touches."""
+    pairs = []
+    touches: list[list[int]] = [[] for _ in found]
+    for j, f in enumerate(found):
+        for i, t in enumerate(truth):
+            if (
+                t.box[0] < f.box[2]
+                and f.box[0] < t.box[2]
+                and t.box[1] < f.box[3]
+                and f.box[1] < t.box[3]
+            ):
+                inter = t.intersection(f)
+                if inter:
+                    touches[j].append(i)
+                    iou = _iou(t, f)
+                    if iou >= IOU:
+                        pairs.append((iou, i, j))
+    matched: dict[int, int] = {}
+    used = set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if i not in matched and j not in used:
+            matched[i] = j
+            used.add(j)
+    return matched, touches
+
+
+def _centred_reference(mosaic_dir: Path, truth) -> set[int]:
+    """Truth sources the model finds (IoU >= 0.5) on a cut-out centred on each of them."""
+    from napari_radiogal.inference import InferenceConfig, load_model
+    from napari_radiogal.inference.windows import window_detection
+    from napari_radiogal.io.fits import read_radio
+    from napari_radiogal.io.geometry import Window
+    from napari_radiogal.survey.work import BatchSpec, run_batch, torch_threads
+
+    config = InferenceConfig(device="cpu")
+    lm = load_model("radiogal-r18-wide", device="cpu")
+    radio = read_radio(mosaic_dir / "radio.fits", lazy=True)
+    height, width = radio.shape
+    size = lm.geometry.cutout_size
+    windows = []
+    for t in truth:
+        r0, c0, r1, c1 = t.box
+        row0 = int(np.clip(round((r0 + r1 - 1) / 2 - (size - 1) / 2), 0, height - size))
+        col0 = int(np.clip(round((c0 + c1 - 1) / 2 - (size - 1) / 2), 0, width - size))
+        windows.append(Window(row0, col0, size, size))
+    found = set()
+    numbered = list(enumerate(windows))
+    with torch_threads(1):
+        for start in range(0, len(numbered), config.batch_size):
+            spec = BatchSpec(
+                index=0,
+                windows=tuple(numbered[start : start + config.batch_size]),
+                mosaic=str(mosaic_dir / "radio.fits"),
+                infrared=str(mosaic_dir / "w1.fits"),
+                model=str(lm.path),
+                config=config.to_dict(),
+            )
+            dataset = run_batch(spec)
+            for a in dataset.instances:
+                k = a.image_id - 1
+                det = window_detection(windows[k], a)
+                if _iou(truth[k], det.mask) >= IOU:
+                    found.add(k)
+    return found
+
+
+def _evaluate(mosaic_dir: Path, out: Path, truth, reference: set[int]) -> dict:
+    from astropy.table import Table
+
+    from napari_radiogal.io.coco import read_coco
+
+    found = _placed(read_coco(out / "windows.json"))
+    matched, touches = _match(truth, found)
+    matched_found = set(matched.values())
+    duplicates = 0
+    for j, f in enumerate(found):
+        if j in matched_found:
+            continue
+        for i in touches[j]:
+            if i in matched and truth[i].intersection(f) > 0.5 * f.area:
+                duplicates += 1
+                break
+    table = Table.read(out / "catalogue.ecsv")
+    ids = " ".join(np.ma.filled(table["component_ids"], "")).split()
+    return {
+        "completeness": len(matched) / max(1, len(truth)),
+        "completeness_vs_centred": len(set(matched) & reference) / max(1, len(reference)),
+        "purity": len(matched) / max(1, len(found)),
+        "duplicates": duplicates,
+        "components_in_two_sources": len(ids) - len(set(ids)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, nargs="+", default=[2000], help="mosaic sides, px")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="Dask workers per run (0: no Dask)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--components", action="store_true", help="catalogue-driven windows")
+    parser.add_argument("--work", type=Path, default=None, help="keep mosaics and outputs here")
+    parser.add_argument("--quick", action="store_true", help="640 px, 1 worker")
+    parser.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mosaic-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._child:
+        _child(args)
+        return 0
+    if args.quick:
+        args.size, args.workers = [640], [1]
+    from napari_radiogal.io.coco import read_coco
+    from napari_radiogal.sky.mosaic import write_mosaic
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="radiogal-survey-bench-"))
+    rows = []
+    for size in args.size:
+        mosaic_dir = work / f"mosaic_{size}_seed{args.seed}"
+        start = time.perf_counter()
+        if not (mosaic_dir / "truth.json").exists():
+            write_mosaic(mosaic_dir, size, seed=args.seed)
+        simulate_s = time.perf_counter() - start
+        truth = _placed(read_coco(mosaic_dir / "truth.json"))
+        start = time.perf_counter()
+        reference = _centred_reference(mosaic_dir, truth)
+        reference_s = time.perf_counter() - start
+        print(
+            f"size {size}: {len(truth)} truth sources (simulated in {simulate_s:.0f} s); the model "
+            f"finds {len(reference)} ({len(reference) / max(1, len(truth)):.1%}) on centred "
+            f"cut-outs ({reference_s:.0f} s)",
+            flush=True,
+        )
+        for workers in args.workers:
+            out = work / f"survey_{size}_w{workers}{'_cat' if args.components else ''}"
+            run = _run_child(mosaic_dir, out, workers, args.components)
+            scores = _evaluate(mosaic_dir, out, truth, reference)
+            row = {"size": size, "workers": workers, **run, **scores}
+            row["windows_per_s"] = run["windows"] / run["seconds"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print()
+    print(
+        "| size | workers | windows | sources | wall (s) | windows/s | peak RSS (MB, driver / worker) "
+        "| completeness | vs centred | purity | duplicates | components in 2 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['size']} | {r['workers']} | {r['windows']} | {r['n_sources']} | "
+            f"{r['seconds']:.0f} | {r['windows_per_s']:.2f} | {r['rss_mb']:.0f} / "
+            f"{r['rss_worker_mb']:.0f} | {r['completeness']:.1%} | "
+            f"{r['completeness_vs_centred']:.1%} | {r['purity']:.1%} | {r['duplicates']} | "
+            f"{r['components_in_two_sources']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The survey's output objects: the catalogue table, the regions, the COCO file of windows.
+
+Each function turns consolidated sources (:class:`~napari_radiogal.inference.windows.
+WindowDetection` in mosaic pixels) into the data-model object that
+:mod:`napari_radiogal.io.export` writes; none writes a file itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from napari_radiogal.inference.windows import WindowDetection
+from napari_radiogal.io.geometry import Window
+
+__all__ = ["SURVEY_COLUMNS", "catalogue_table", "source_regions", "windows_dataset"]
+
+#: Catalogue columns: name -> (unit, description).
+SURVEY_COLUMNS: dict[str, tuple[str | None, str]] = {
+    "source_id": (None, "row number, 1..N in (RA, Dec) order"),
+    "ra": ("deg", "RA of the brightness-weighted centroid of the mask"),
+    "dec": ("deg", "Dec of the brightness-weighted centroid of the mask"),
+    "class": (None, "predicted class"),
+    "category_id": (None, "COCO category id of the class"),
+    "score": (None, "detection score (class probability x propagated CAM peak)"),
+    "class_probability": (None, "image-level probability of the class in its window"),
+    "host_ra": ("deg", "RA of the host galaxy"),
+    "host_dec": ("deg", "Dec of the host galaxy"),
+    "host_from": (None, "how the host was found: ir, displacement, radio core"),
+    "flux": ("Jy", "integrated flux density inside the mask"),
+    "peak_flux": ("Jy/beam", "brightest pixel of the mask"),
+    "las": ("arcsec", "largest angular size: longest distance between mask pixels"),
+    "area": ("pix", "mask pixels"),
+    "n_components": (
+        None,
+        "catalogue components absorbed (with a component catalogue), else 8-connected parts",
+    ),
+    "component_ids": (None, "ids of the catalogue components absorbed, space-separated"),
+    "x": ("pix", "centroid column in the mosaic, 0-based"),
+    "y": ("pix", "centroid row in the mosaic, 0-based"),
+    "host_x": ("pix", "host column in the mosaic, 0-based"),
+    "host_y": ("pix", "host row in the mosaic, 0-based"),
+    "bbox_x": ("pix", "first column of the mask's box"),
+    "bbox_y": ("pix", "first row of the mask's box"),
+    "bbox_w": ("pix", "width of the mask's box"),
+    "bbox_h": ("pix", "height of the mask's box"),
+    "window": (None, "number of the window the source was taken from (0-based)"),
+    "window_row0": ("pix", "first mosaic row of that window"),
+    "window_col0": ("pix", "first mosaic column of that window"),
+    "cut": (None, "true when the mask touches an inner edge of its window"),
+    "merged_parts": (None, "windows a source larger than a window was joined from"),
+}
+
+_INT_COLUMNS = {
+    "source_id",
+    "category_id",
+    "area",
+    "n_components",
+    "bbox_x",
+    "bbox_y",
+    "bbox_w",
+    "bbox_h",
+    "window",
+    "window_row0",
+    "window_col0",
+    "merged_parts",
+}
+_STR_COLUMNS = {"class", "host_from", "component_ids"}
+
+
+def _source_row(
+    det: WindowDetection, cut: bool, absorbed: np.ndarray, plan: Any, radio: Any
+) -> dict[str, Any]:
+    """One source measured on the mosaic (only its box is read)."""
+    from napari_radiogal.inference.prediction import instance_properties
+    from napari_radiogal.survey.windows import window_image
+
+    r0, c0, r1, c1 = det.mask.box
+    piece = window_image(radio, Window(r0, c0, r1 - r0, c1 - c0))
+    beam = plan.geometry.beam
+    props = instance_properties(
+        det.mask.mask,
+        piece.data,
+        beam=beam,
+        pixel_scale_arcsec=radio.pixel_scale_arcsec,
+        unit=piece.unit,
+    )
+    x, y = props["x"] + c0, props["y"] + r0
+    ra, dec = (float(v) for v in radio.wcs.pixel_to_world_values(x, y))
+    host = det.host if det.host is not None else (np.nan, np.nan)
+    host_ra = host_dec = np.nan
+    if det.host is not None:
+        host_ra, host_dec = (float(v) for v in radio.wcs.pixel_to_world_values(*host))
+    ids = plan.components.ids[absorbed].tolist() if plan.components is not None else []
+    n_components = len(ids) if plan.components is not None else int(props["n_components"])
+    win = det.window
+    return {
+        "ra": ra % 360.0,
+        "dec": dec,
+        "class": plan.model.scheme.name_of_id(det.category_id),
+        "category_id": int(det.category_id),
+        "score": float(det.score),
+        "class_probability": float(det.extra.get("class_probability", np.nan)),
+        "host_ra": host_ra % 360.0,
+        "host_dec": host_dec,
+        "host_from": str(det.extra.get("host_from") or "none"),
+        "flux": props["flux"],
+        "peak_flux": props["peak_flux"],
+        "las": props["las"],
+        "area": int(props["area"]),
+        "n_components": n_components,
+        "component_ids": " ".join(ids),
+        "x": x,
+        "y": y,
+        "host_x": float(host[0]),
+        "host_y": float(host[1]),
+        "bbox_x": c0,
+        "bbox_y": r0,
+        "bbox_w": c1 - c0,
+        "bbox_h": r1 - r0,
+        "window": int(det.extra["window_number"]),
+        "window_row0": win.row0,
+        "window_col0": win.col0,
+        "cut": bool(cut),
+        "merged_parts": int(det.extra.get("merged_parts", 1)),
+    }
+
+
+def catalogue_table(
+    sources: Sequence[WindowDetection],
+    cut: Sequence[bool],
+    absorbed: Sequence[np.ndarray],
+    plan: Any,
+    radio: Any,
+    provenance: dict[str, Any],
+) -> tuple[Any, np.ndarray]:
+    """The survey catalogue: one row per source, sorted by RA then Dec.
+
+    Parameters
+    ----------
+    sources : sequence of WindowDetection
+        Consolidated, disjoint masks in mosaic pixels; ``extra["window_number"]`` set.
+    cut : sequence of bool
+        Per source, whether it touches an inner edge of its window.
+    absorbed : sequence of ndarray of int
+        Per source, the component indices it absorbed.
+    plan : SurveyPlan
+    radio : RadioImage
+        The (lazy) mosaic, for fluxes, centroids and sky positions.
+    provenance : dict
+        Stored in ``meta["provenance"]`` (no time stamp: identical runs give identical files).
+
+    Returns
+    -------
+    table : astropy.table.Table
+        Columns of :data:`SURVEY_COLUMNS` with units and descriptions.
+    order : ndarray of int
+        ``table[k]`` is ``sources[order[k]]``.
+    """
+    from astropy.table import Table
+
+    from napari_radiogal.survey.windows import RELEASE_EVERY, release_pages
+
+    rows = []
+    for k, (d, c, a) in enumerate(zip(sources, cut, absorbed, strict=True), start=1):
+        rows.append(_source_row(d, c, a, plan, radio))
+        if k % RELEASE_EVERY == 0:
+            release_pages(radio)
+    release_pages(radio)
+    ra = np.array([r["ra"] for r in rows], dtype=np.float64)
+    dec = np.array([r["dec"] for r in rows], dtype=np.float64)
+    order = np.lexsort((np.arange(len(rows)), dec, ra)) if rows else np.zeros(0, np.int64)
+    table = Table()
+    for name, (unit, description) in SURVEY_COLUMNS.items():
+        if name == "source_id":
+            values: Any = np.arange(1, len(rows) + 1, dtype=np.int64)
+        else:
+            column = [rows[i][name] for i in order]
+            dtype: Any = np.int64 if name in _INT_COLUMNS else np.float64
+            dtype = str if name in _STR_COLUMNS else bool if name == "cut" else dtype
+            values = np.array(column, dtype=dtype) if rows else np.zeros(0, dtype=dtype)
+        table[name] = values
+        table[name].unit = unit
+        table[name].description = description
+    table.meta["provenance"] = provenance
+    table.meta["model"] = plan.model.name
+    table.meta["model_sha256"] = plan.model.sha256
+    return table, order
+
+
+def source_regions(sources: Sequence[WindowDetection], table: Any, wcs: Any, scheme: Any) -> Any:
+    """Sky regions of the catalogue: the outline of every mask part and an ``x`` per host.
+
+    Parameters
+    ----------
+    sources : sequence of WindowDetection
+        In catalogue order (``sources[k]`` is ``table[k]``).
+    table : astropy.table.Table
+        From :func:`catalogue_table`.
+    wcs : astropy.wcs.WCS
+        The mosaic's.
+    scheme : ClassScheme
+
+    Returns
+    -------
+    regions.Regions
+        ICRS polygons (tagged ``id{source_id}`` and the class, text on the first part) and
+        points; DS9 and CRTF writers take them as they are.
+    """
+    from regions import PointSkyRegion, PolygonSkyRegion, Regions
+
+    from napari_radiogal.classes import DISPLAY_COLORS
+    from napari_radiogal.io.masks import mask_to_polygons
+
+    out = []
+    for det, row in zip(sources, table, strict=True):
+        name = str(row["class"])
+        color = DISPLAY_COLORS.get(name, "#00ff00ff")[:7]
+        tag = [f"id{int(row['source_id'])}", name]
+        r0, c0 = det.mask.row0, det.mask.col0
+        for k, flat in enumerate(mask_to_polygons(det.mask.mask)):
+            xy = np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+            # polygons run along pixel edges; pixel centres are at integer positions
+            sky = wcs.pixel_to_world(xy[:, 0] + c0 - 0.5, xy[:, 1] + r0 - 0.5)
+            meta = {"tag": tag}
+            if k == 0:
+                meta["text"] = f"{name} {float(row['score']):.2f}"
+            out.append(PolygonSkyRegion(vertices=sky, meta=meta, visual={"color": color}))
+        if det.host is not None:
+            sky = wcs.pixel_to_world(*det.host)
+            meta = {"tag": tag, "text": f"host {int(row['source_id'])}"}
+            out.append(
+                PointSkyRegion(center=sky, meta=meta, visual={"color": color, "symbol": "x"})
+            )
+    return Regions(out)
+
+
+def windows_dataset(
+    sources: Sequence[WindowDetection], table: Any, plan: Any, provenance: dict[str, Any]
+) -> Any:
+    """A COCO data set of the windows the catalogue's sources came from, for review.
+
+    Parameters
+    ----------
+    sources : sequence of WindowDetection
+        In catalogue order.
+    table : astropy.table.Table
+    plan : SurveyPlan
+    provenance : dict
+        The ``info`` block.
+
+    Returns
+    -------
+    CocoDataset
+        One image per window that gave a source (id = window number + 1, ``extra["window"]
+        = [row0, col0, height, width]`` in mosaic pixels, ``radio_file`` the mosaic); its
+        sources with masks clipped to the window, hosts in window pixels and
+        ``extra["source_id"]`` the catalogue row.
+    """
+    from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
+    from napari_radiogal.survey.work import window_file_name
+
+    images: dict[int, ImageRecord] = {}
+    instances = []
+    for det, row in zip(sources, table, strict=True):
+        number = int(row["window"])
+        win = det.window
+        if number not in images:
+            images[number] = ImageRecord(
+                id=number + 1,
+                file_name=window_file_name(number),
+                height=win.height,
+                width=win.width,
+                radio_file=str(plan.mosaic),
+                ir_file=None if plan.infrared is None else str(plan.infrared),
+                beam=tuple(plan.geometry.beam),
+                extra={"window": [win.row0, win.col0, win.height, win.width]},
+            )
+        local = np.zeros((win.height, win.width), dtype=bool)
+        r0, c0, r1, c1 = det.mask.box
+        top, left = max(r0, win.row0), max(c0, win.col0)
+        bottom, right = min(r1, win.row0 + win.height), min(c1, win.col0 + win.width)
+        if top < bottom and left < right:
+            local[top - win.row0 : bottom - win.row0, left - win.col0 : right - win.col0] = (
+                det.mask.mask[top - r0 : bottom - r0, left - c0 : right - c0]
+            )
+        if not local.any():
+            continue  # the whole of a joined giant lies outside its first window
+        host = None
+        if det.host is not None:
+            host = (float(det.host[0]) - win.col0, float(det.host[1]) - win.row0)
+        instances.append(
+            Instance.from_mask(
+                local,
+                image_id=number + 1,
+                category_id=int(det.category_id),
+                score=float(det.score),
+                host=host,
+                host_ra=None if not np.isfinite(row["host_ra"]) else float(row["host_ra"]),
+                host_dec=None if not np.isfinite(row["host_dec"]) else float(row["host_dec"]),
+                extra={"source_id": int(row["source_id"])},
+            )
+        )
+    ordered = [images[k] for k in sorted(images)]
+    instances.sort(key=lambda a: (a.image_id, a.extra["source_id"]))
+    for i, a in enumerate(instances, start=1):
+        a.id = i
+    return CocoDataset(
+        images=ordered, instances=instances, scheme=plan.model.scheme, info=provenance
+    )
