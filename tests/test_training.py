@@ -29,25 +29,9 @@ from napari_radiogal.training.irn import PairGeometry, irn_losses
 from napari_radiogal.training.pipeline import train, validation_metrics
 from napari_radiogal.training.pseudo_labels import make_pseudo_label
 from napari_radiogal.training.stages import recam_loss
-from training_data import make_toy_dataset
+from training_data import TINY_RECIPE, make_toy_dataset
 
-TINY = [
-    "backbone=resnet18",
-    "log_every_steps=1",
-    "cam.epochs=2",
-    "cam.batch_size=4",
-    "cam.crop_size=64",
-    "cam.scale_range=[1.0, 1.0]",
-    "recam.epochs=1",
-    "recam.batch_size=4",
-    "recam.crop_size=64",
-    "recam.scale_range=[1.0, 1.0]",
-    "irn.epochs=1",
-    "irn.batch_size=4",
-    "irn.canvas_size=96",
-    "irn.radius=5",
-    "pseudo_labels.scales=[1.0]",
-]
+TINY = list(TINY_RECIPE)
 
 
 @pytest.fixture(scope="module")

@@ -26,27 +26,10 @@ from napari_radiogal.training.launch import (
     error_line,
     read_stage_epochs,
 )
-from training_data import make_toy_dataset
+from training_data import TINY_RECIPE, make_toy_dataset
 
-# one epoch per stage on 64 px cut-outs: a whole run takes a few seconds on a CPU
-TINY = (
-    "backbone=resnet18",
-    "log_every_steps=1",
-    "num_workers=0",
-    "cam.epochs=1",
-    "cam.batch_size=4",
-    "cam.crop_size=64",
-    "cam.scale_range=[1.0, 1.0]",
-    "recam.epochs=1",
-    "recam.batch_size=4",
-    "recam.crop_size=64",
-    "recam.scale_range=[1.0, 1.0]",
-    "irn.epochs=1",
-    "irn.batch_size=4",
-    "irn.canvas_size=96",
-    "irn.radius=5",
-    "pseudo_labels.scales=[1.0]",
-)
+# one epoch per stage, without DataLoader workers: a whole run takes a few seconds
+TINY = (*TINY_RECIPE, "num_workers=0", "cam.epochs=1")
 
 
 @pytest.fixture(scope="module")

@@ -82,3 +82,24 @@ def make_toy_dataset(
     path = root / "annotations" / f"{name}.json"
     write_coco(path, CocoDataset(images=images, instances=instances, scheme=SCHEME))
     return path
+
+
+#: A recipe of one or two epochs per stage on 64 px cut-outs (``--set`` overrides): a whole
+#: CAM -> ReCAM -> IRNet run takes seconds on a CPU. Mechanics only, never accuracy.
+TINY_RECIPE = (
+    "backbone=resnet18",
+    "log_every_steps=1",
+    "cam.epochs=2",
+    "cam.batch_size=4",
+    "cam.crop_size=64",
+    "cam.scale_range=[1.0, 1.0]",
+    "recam.epochs=1",
+    "recam.batch_size=4",
+    "recam.crop_size=64",
+    "recam.scale_range=[1.0, 1.0]",
+    "irn.epochs=1",
+    "irn.batch_size=4",
+    "irn.canvas_size=96",
+    "irn.radius=5",
+    "pseudo_labels.scales=[1.0]",
+)
