@@ -129,15 +129,20 @@ class _ProgressRelay(QObject):
     devices = Signal(list)
 
 
-def _recommended(weights: Path | None) -> str:
-    """``"; runs with class threshold 0.15 unless changed below"`` for a card's settings."""
+def _card_settings(weights: Path | None) -> dict[str, Any]:
+    """The inference settings a weights card recommends (``{}`` when it has none or cannot
+    be read: the model line says why)."""
     from napari_radiogal.errors import WeightsError
     from napari_radiogal.models import read_card
 
     try:
-        settings = read_card(weights).inference if weights is not None else {}
+        return dict(read_card(weights).inference) if weights is not None else {}
     except WeightsError:
-        return ""
+        return {}
+
+
+def _recommended(settings: dict[str, Any]) -> str:
+    """``". Its card sets class threshold 0.15 (...)"`` for a card's settings, or ``""``."""
     if not settings:
         return ""
     listed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items())
@@ -368,8 +373,9 @@ class SegmentWidget(Container):
             )
         except RadiogalError as exc:
             return str(exc)
-        self.show_recommended(choice.path)
-        return f"Fits this image: {choice.reason}" + _recommended(choice.path)
+        settings = _card_settings(choice.path)
+        self.show_recommended(settings)
+        return f"Fits this image: {choice.reason}" + _recommended(settings)
 
     def _on_model_choice(self, *_):
         self.weights.visible = self.model.value == FILE_MODEL
@@ -385,8 +391,8 @@ class SegmentWidget(Container):
 
     def _on_weights_file(self, *_):
         if self.model.value == FILE_MODEL and self._weights_path() is not None:
-            self.model_info.value = self._card_summary(self._weights_path())
-            self.show_recommended(self._weights_path())
+            self.model_info.value, settings = self._describe_card(self._weights_path())
+            self.show_recommended(settings)
 
     def use_weights(self, path: str | Path) -> None:
         """Segment with a weights file from now on (e.g. a run of the Fine-tune dock).
@@ -407,19 +413,24 @@ class SegmentWidget(Container):
             return None
         return Path(value)
 
+    @classmethod
+    def _card_summary(cls, path: Path | None) -> str:
+        return cls._describe_card(path)[0]
+
     @staticmethod
-    def _card_summary(path: Path | None) -> str:
+    def _describe_card(path: Path | None) -> tuple[str, dict[str, Any]]:
+        """The model line for a weights file and its card's recommended settings (one read)."""
         from napari_radiogal.errors import WeightsError
         from napari_radiogal.models import default_weights_path, read_card
 
         try:
             card = read_card(path or default_weights_path())
         except WeightsError as exc:
-            return str(exc)
+            return str(exc), {}
         classes = ", ".join(card.classes.names)
-        return f"{card.name} ({card.architecture.backbone}; classes {classes})" + _recommended(
-            path or default_weights_path()
-        )
+        settings = dict(card.inference)
+        summary = f"{card.name} ({card.architecture.backbone}; classes {classes})"
+        return summary + _recommended(settings), settings
 
     # ------------------------------------------------------------------ devices
     def _probe_devices(self) -> None:
@@ -485,16 +496,10 @@ class SegmentWidget(Container):
         if not self._filling:
             self._edited.add(name)
 
-    def show_recommended(self, weights: Path | None) -> None:
+    def show_recommended(self, card_settings: dict[str, Any]) -> None:
         """Fill the options the user has not changed with what the model's card recommends
-        (or the library defaults), so that the form shows what the run will use."""
-        from napari_radiogal.errors import WeightsError
-        from napari_radiogal.models import read_card
-
-        try:
-            card_settings = read_card(weights).inference if weights is not None else {}
-        except WeightsError:
-            card_settings = {}
+        (``card_settings``; the library defaults for the rest), so that the form shows what
+        the run will use."""
         self._filling = True
         try:
             for spec in self._specs:

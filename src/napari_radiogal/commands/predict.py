@@ -354,7 +354,13 @@ def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> 
     from collections import Counter
 
     from napari_radiogal.errors import ConfigError
-    from napari_radiogal.inference import InferenceConfig, catalogue, load_model, segment
+    from napari_radiogal.inference import (
+        InferenceConfig,
+        catalogue,
+        choose_bundled_model,
+        load_model,
+        segment,
+    )
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.export import write_table
     from napari_radiogal.io.fits import read_infrared, read_radio
@@ -381,10 +387,17 @@ def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> 
         for pair, stem in zip(pairs, stems, strict=True):
             radio = read_radio(pair.radio, **radio_kw)
             ir = read_infrared(pair.infrared, **ir_kw) if pair.infrared is not None else None
-            key = args.model or _choose_model(args, config, (radio, ir))
-            if key not in models:
+            if args.model is not None:
+                key, reason = args.model, None
+            else:
+                choice = choose_bundled_model(
+                    radio, has_infrared=ir is not None, beam=config.beam or None
+                )
+                key, reason = choice.path, choice.reason
+            if key not in models:  # said once per model, not once per image
                 models[key] = load_model(key, device=config.device)
-                print(f"radiogal predict: model {models[key].name!r}", file=sys.stderr)
+                why = f": {reason}" if reason else ""
+                print(f"radiogal predict: model {models[key].name!r}{why}", file=sys.stderr)
             model = models[key]
             prediction = segment(radio, ir, model=model, config=model.config(**settings))
             prediction.write(out, stem)

@@ -98,17 +98,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The :class:`InferenceConfig` of the parsed arguments."""
+def settings_from_args(args: argparse.Namespace) -> dict:
+    """The inference settings given on the command line (checked here); the model's card
+    and the library defaults give the rest (:meth:`LoadedModel.config`)."""
     from napari_radiogal.inference.config import InferenceConfig
 
     beam = () if args.beam is None else InferenceConfig.parse_float_list(args.beam, "beam")
-    return InferenceConfig(
-        device=args.device,
-        batch_size=args.batch_size,
-        window_overlap=args.window_overlap,
-        beam=beam,
-    )
+    settings = {
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "window_overlap": args.window_overlap,
+        "beam": beam,
+    }
+    InferenceConfig().replace(**settings)  # a bad value fails before anything is read
+    return settings
 
 
 def _plan_options(args: argparse.Namespace) -> dict:
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, f"{w}_column") for w in ("ra", "dec", "flux", "id")
     ):
         raise ConfigError("--ra-column / --dec-column / ... need --components.")
-    config = config_from_args(args)
+    config = settings_from_args(args)
     if args.dry_run:
         return _dry_run(args, config)
     return _survey(args, config)

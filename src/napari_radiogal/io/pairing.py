@@ -152,7 +152,8 @@ def pair_images(
     """
     if pairs_csv is not None:
         return _pairs_from_table(Path(pairs_csv))
-    kinds = {Path(p): fits_kind(read_image_header(p), p) for p in paths}
+    headers = {Path(p): read_image_header(p) for p in paths}  # each file's header once
+    kinds = {p: fits_kind(h, p) for p, h in headers.items()}
     radios = [p for p, k in kinds.items() if k == "radio"]
     irs = [p for p, k in kinds.items() if k == "infrared"]
     if not radios:
@@ -161,8 +162,8 @@ def pair_images(
             "infrared by their headers: MAGZP, BUNIT DN/nanomaggies, TELESCOP WISE). Give the "
             "radio images too, or say which is which with --pairs PAIRS.csv."
         )
-    footprints = {p: _footprint(p) for p in irs}
-    pairs = [ImagePair(r, _infrared_for(r, footprints)) for r in radios]
+    footprints = {p: _footprint(headers[p]) for p in irs}
+    pairs = [ImagePair(r, _infrared_for(r, _footprint(headers[r]), footprints)) for r in radios]
     unused = sorted(set(irs) - {p.infrared for p in pairs})
     if unused:
         log.warning(
@@ -195,11 +196,10 @@ def _pairs_from_table(path: Path) -> list[ImagePair]:
     return pairs
 
 
-def _footprint(path: Path):
-    """``(wcs, (ny, nx))`` of an image's celestial WCS, or ``None`` when it has none."""
+def _footprint(header):
+    """``(wcs, (ny, nx))`` of an image header's celestial WCS, or ``None`` when it has none."""
     from astropy.wcs import WCS
 
-    header = read_image_header(path)
     try:
         wcs = WCS(header).celestial
     except Exception:  # a malformed WCS is "no WCS" here: the reader says why, later
@@ -209,9 +209,9 @@ def _footprint(path: Path):
     return wcs, (int(header.get("NAXIS2", 0)), int(header.get("NAXIS1", 0)))
 
 
-def _infrared_for(radio: Path, footprints: dict) -> Path | None:
+def _infrared_for(radio: Path, radio_footprint, footprints: dict) -> Path | None:
     """The infrared image of ``radio``: by sky if both have a WCS, else by name."""
-    centre = _sky_centre(radio)
+    centre = _sky_centre(radio_footprint)
     if centre is not None:
         best, best_distance = None, np.inf
         for ir, fp in footprints.items():
@@ -229,8 +229,7 @@ def _infrared_for(radio: Path, footprints: dict) -> Path | None:
     return _by_name(radio, [ir for ir, fp in footprints.items() if fp is None or centre is None])
 
 
-def _sky_centre(path: Path):
-    fp = _footprint(path)
+def _sky_centre(fp):
     if fp is None:
         return None
     wcs, (ny, nx) = fp

@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,7 @@ def plan_survey(
     infrared: str | os.PathLike | None = None,
     components: str | os.PathLike | None = None,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
+    config: InferenceConfig | Mapping[str, Any] | None = None,
     n_sigma: float = 5.0,
     duplicate_overlap: float = 0.3,
     ra_column: str | None = None,
@@ -212,7 +212,11 @@ def plan_survey(
         on its components (catalogue mode); without it the whole mosaic is tiled (blind).
     model : path, str or LoadedModel, optional
         Default :data:`DEFAULT_MODEL`.
-    config : InferenceConfig
+    config : InferenceConfig, mapping or None
+        The inference settings: an :class:`InferenceConfig` is used as it is; a mapping of
+        fields (the user's choices) or ``None`` goes over the settings the model's card
+        recommends (:meth:`~napari_radiogal.inference.LoadedModel.config`), as in
+        :func:`~napari_radiogal.inference.segment` and ``radiogal predict``.
     n_sigma : float
         Blind mode: a window with no pixel above ``n_sigma`` times the mosaic's noise is
         skipped as noise only.
@@ -263,7 +267,14 @@ def plan_survey(
             id_column=id_column,
         )
         xy = _components_on_mosaic(table, radio)
-    lm = load_model(model if model is not None else DEFAULT_MODEL, device=config.device)
+    if isinstance(config, InferenceConfig):
+        device = config.device
+    else:
+        settings = dict(config or {})
+        device = InferenceConfig().replace(**settings).device  # checked before the load
+    lm = load_model(model if model is not None else DEFAULT_MODEL, device=device)
+    if not isinstance(config, InferenceConfig):
+        config = lm.config(**settings)
     geometry = survey_geometry(radio, lm.geometry, config)
     shape = radio.shape
     if geometry.size > min(shape):
@@ -568,7 +579,7 @@ def survey(
     infrared: str | os.PathLike | None = None,
     components: str | os.PathLike | None = None,
     model: Any = None,
-    config: InferenceConfig = InferenceConfig(),  # noqa: B008 - frozen, safe as a default
+    config: InferenceConfig | Mapping[str, Any] | None = None,
     workers: int = 0,
     scheduler: str | None = None,
     threads: int = 1,
