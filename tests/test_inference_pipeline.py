@@ -438,6 +438,43 @@ def test_detached_lobes_are_one_instance_with_the_host_between_them():
     assert max(strict.instances, key=lambda a: a.area).host is None
 
 
+def test_core_rule_picks_the_galaxy_near_the_core_over_a_brighter_one_on_a_lobe():
+    """A brighter unrelated IR galaxy sits on the left lobe: inside the mask (the paper) it
+    wins; with host_region='core' the galaxy between the lobes, at the radio midpoint, does."""
+    radio, ir, centres = _double_and_compact()
+    yy, xx = np.mgrid[: ir.shape[0], : ir.shape[1]]
+    ir = ir + 90 * np.exp(-((yy - 67.0) ** 2 + (xx - 33.0) ** 2) / (2 * 1.5**2))
+    lm = _designed_model(centres)
+    hosts = {}
+    for rule in ("mask", "core"):
+        pred = segment(
+            radio, ir.astype(np.float32), model=lm, config=FAST.replace(host_region=rule)
+        )
+        hosts[rule] = max(pred.instances, key=lambda a: a.area).host
+    assert hosts["mask"] == pytest.approx((33.0, 67.0), abs=1.0)
+    assert hosts["core"] == pytest.approx((64.6, 64.3), abs=0.5)
+
+
+def test_host_search_rules_on_arrays():
+    from napari_radiogal.inference.hosts import host_search, host_search_region
+
+    mask = np.zeros((30, 60), bool)
+    mask[10:20, 0:10] = mask[10:20, 50:60] = True
+    weight = np.zeros(mask.shape)
+    weight[15, 5] = 2.0  # on a lobe
+    weight[14, 30] = 1.0  # between the lobes, at the core
+    weight[2, 30] = 5.0  # outside the hull and far from the core
+    assert host_search(weight, mask, "mask", beam_px=3, subpixel=False) == (5.0, 15.0)
+    assert host_search(weight, mask, "hull", beam_px=3, subpixel=False) == (5.0, 15.0)
+    core = host_search(weight, mask, "core", core=(30.0, 15.0), beam_px=3, subpixel=False)
+    assert core == (30.0, 14.0)
+    # the disc around the core reaches a host just off the hull, but not the far galaxy
+    region = host_search_region(mask, "core", core=(30.0, 15.0), radius_px=6.0)
+    assert region[9, 30] and not region[2, 30]
+    with pytest.raises(ValueError, match="host search rule"):
+        host_search_region(mask, "nearest")
+
+
 def test_designed_radio_only_host_is_between_the_lobes():
     """An FR-II without a core: the radio-core rule gives the midpoint of the hotspots, the
     displacement field its centre; both lie where the host galaxy is."""

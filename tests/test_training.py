@@ -718,3 +718,46 @@ def test_cuda_amp_stage(toy, tmp_path, cache):
     assert ckpt["scaler"]
     model, _ = load_weights(path)
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def _mark_reviewed(coco: Path, image_ids: set[int], out: Path) -> Path:
+    dataset = read_coco(coco)
+    for inst in dataset.instances:
+        inst.reviewed = inst.image_id in image_ids
+    return write_coco(out, dataset)
+
+
+def test_mixed_supervision_takes_stage_d_labels_from_the_selected_images_masks(toy, tmp_path):
+    from napari_radiogal.models import ModelConfig, RadioGalaxyNet
+    from napari_radiogal.training.pipeline import compute_pseudo_labels
+
+    reviewed = _mark_reviewed(toy, {2, 5}, toy.parent / "reviewed.json")
+    images = prepare_images(reviewed, PreprocessConfig(), tmp_path / "cache")
+    truth = read_coco(reviewed)
+    selected = {
+        which: [i for i in range(len(images)) if images.is_mask_supervised(i, which)]
+        for which in ("none", "all", "reviewed")
+    }
+    assert selected == {"none": [], "all": list(range(8)), "reviewed": [1, 4]}
+    # the label of a mask-supervised image is its instance's class inside its mask
+    label = images.mask_label(4)
+    inst = next(a for a in truth.instances if a.image_id == 5)
+    k = images.scheme.index_of_id(inst.category_id)
+    assert np.array_equal(label == k + 1, inst.mask) and set(np.unique(label)) == {0, k + 1}
+
+    torch.manual_seed(0)
+    model = RadioGalaxyNet(ModelConfig("resnet18", 2, 2), images.scheme).eval()
+    base = TrainConfig(backbone="resnet18")
+    config = base.with_overrides(["pseudo_labels.scales=[1.0]", "pseudo_labels.masks=reviewed"])
+    weak = base.with_overrides(["pseudo_labels.scales=[1.0]"])
+    mixed = compute_pseudo_labels(model, images, config, torch.device("cpu"), progress=False)
+    plain = compute_pseudo_labels(model, images, weak, torch.device("cpu"), progress=False)
+    for i in range(len(images)):
+        expected = images.mask_label(i) if i in (1, 4) else plain[i]
+        assert np.array_equal(mixed[i], expected), i
+    assert not np.array_equal(plain[4], images.mask_label(4))  # the CAMs of a random net
+
+
+def test_mask_supervision_option_is_checked():
+    with pytest.raises(ConfigError, match="pseudo_labels.masks='some'"):
+        TrainConfig().with_overrides(["pseudo_labels.masks=some"])

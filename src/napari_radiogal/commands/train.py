@@ -117,6 +117,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="DataLoader worker processes (config: num_workers)",
     )
     parser.add_argument(
+        "--masks",
+        choices=("none", "all", "reviewed"),
+        default=None,
+        help="mixed supervision: images whose IRNet labels come from their annotated masks "
+        "instead of the CAMs: every image with masks, or those whose instances are all "
+        "marked reviewed in napari (config: pseudo_labels.masks; default none, the paper)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -165,6 +173,10 @@ def build_config(args: argparse.Namespace):
     config = load_config(resolve_config_path(args.config)).with_overrides(args.overrides)
     stages = list(STAGES) if args.stage == "all" else [args.stage]
     config = config.replace_stage(stages, epochs=args.epochs, batch_size=args.batch_size)
+    if args.masks is not None:
+        config = dataclasses.replace(
+            config, pseudo_labels=dataclasses.replace(config.pseudo_labels, masks=args.masks)
+        )
     changes = {"seed": args.seed, "num_workers": args.workers, "init": args.init}
     if args.deterministic:
         changes["deterministic"] = True

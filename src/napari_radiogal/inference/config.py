@@ -31,7 +31,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: Values accepted by :attr:`InferenceConfig.background_mode`.
 BACKGROUND_MODES = ("relative", "fixed")
 #: Values accepted by :attr:`InferenceConfig.host_region`.
-HOST_REGIONS = ("mask", "hull")
+HOST_REGIONS = ("mask", "hull", "core")
 #: Values accepted by :attr:`InferenceConfig.unclaimed_islands`.
 UNCLAIMED_ISLANDS = ("ignore", "instance")
 #: Values accepted by :attr:`InferenceConfig.mask_support`.
@@ -311,7 +311,10 @@ class InferenceConfig:
             "Where the host is searched: 'mask' = inside the instance's mask (the "
             "paper's rule); 'hull' = for masks of several parts, inside their "
             "convex hull, which also covers the gap between detached FR-II lobes "
-            "where the host galaxy usually sits.",
+            "where the host galaxy usually sits; 'core' = the hull plus a disc around "
+            "the radio core, with the CAM x IR weighted by a Gaussian prior of "
+            "host_prior_beams beams around the core (the infrared galaxy nearest the "
+            "core, as an astronomer picks it; benchmarks/ir_hosts.py).",
             choices=HOST_REGIONS,
             group="hosts",
         ),
@@ -324,6 +327,14 @@ class InferenceConfig:
             "midpoint), or the peak of a single-peaked source (benchmarks/radio_hosts.py); "
             "'displacement': the instance centre the IRNet displacement field converges to.",
             choices=RADIO_HOSTS,
+            group="hosts",
+        ),
+    )
+    host_prior_beams: float = field(
+        default=1.0,
+        metadata=_meta(
+            "host_region='core' only: width (sigma) of the Gaussian prior around the radio "
+            "core, in beams.",
             group="hosts",
         ),
     )

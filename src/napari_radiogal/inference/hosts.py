@@ -31,6 +31,8 @@ from napari_radiogal.inference.instances import grid_to_pixel
 __all__ = [
     "peak_position",
     "ir_host",
+    "host_search_region",
+    "host_search",
     "radio_peaks",
     "radio_core_host",
     "displacement_centre",
@@ -100,6 +102,115 @@ def ir_host(
     """
     ir = np.clip(np.nan_to_num(np.asarray(infrared, dtype=np.float64)), 0.0, None)
     return peak_position(np.clip(instance_cam, 0.0, None) * ir, mask, subpixel=subpixel)
+
+
+def host_search_region(
+    mask: np.ndarray,
+    rule: str,
+    *,
+    core: tuple[float, float] | None = None,
+    radius_px: float = 0.0,
+) -> np.ndarray:
+    """Where the infrared host of one instance is looked for.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+        The instance's mask.
+    rule : {"mask", "hull", "core"}
+        ``"mask"``: the mask itself (the paper). ``"hull"``: the convex hull of a mask of
+        several parts (the gap between detached lobes, where the host usually sits), the
+        mask itself otherwise. ``"core"``: the hull of the mask, however many parts, plus a
+        disc of ``radius_px`` around ``core`` (a host a little off the emission).
+    core : (x, y), optional
+        The radio core (:func:`radio_core_host`), for ``"core"``.
+    radius_px : float
+        Radius of the disc around ``core``, in pixels.
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 9), bool); m[2, 0:2] = m[2, 7:9] = True       # two lobes
+    >>> int(host_search_region(m, "mask").sum()), int(host_search_region(m, "hull").sum())
+    (4, 9)
+    """
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    mask = np.asarray(mask, dtype=bool)
+    if rule == "mask" or not mask.any():
+        return mask
+    if rule == "hull":
+        _, n_parts = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        return convex_hull_image(mask) if n_parts > 1 else mask
+    if rule != "core":
+        raise ValueError(f"unknown host search rule {rule!r}; use 'mask', 'hull' or 'core'")
+    region = convex_hull_image(mask)
+    if core is not None and radius_px > 0:
+        rows, cols = np.indices(mask.shape)
+        region |= np.hypot(cols - core[0], rows - core[1]) <= radius_px
+    return region
+
+
+def host_search(
+    weight: np.ndarray,
+    mask: np.ndarray,
+    rule: str,
+    *,
+    core: tuple[float, float] | None = None,
+    beam_px: float,
+    prior_beams: float = 2.0,
+    subpixel: bool = True,
+) -> tuple[float, float] | None:
+    """The infrared host of one instance under a search rule (:func:`host_search_region`).
+
+    With ``rule="core"`` the weight is also multiplied by a Gaussian prior around the radio
+    core, ``exp(-d^2 / 2 s^2)`` with ``s = prior_beams x beam_px``, in the hull plus a disc
+    of ``2 s`` around the core: among the infrared galaxies on and around the emission, the
+    host is the one nearest the core, as an astronomer would choose it (an unrelated galaxy
+    on a lobe, or a compact source the mask absorbed, is brighter in the infrared as often
+    as not). Without a core (``core=None``) the prior is flat and the region is the hull.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (H, W)
+        Non-negative host weight, e.g. ``instance CAM x max(IR, 0)`` (:func:`ir_host`).
+    mask : ndarray of bool, shape (H, W)
+    rule : {"mask", "hull", "core"}
+    core : (x, y), optional
+        Radio core position in pixels (:func:`radio_core_host`).
+    beam_px : float
+        Beam FWHM in pixels.
+    prior_beams : float
+        Width ``s`` of the core prior in beams.
+    subpixel : bool
+        See :func:`peak_position`.
+
+    Returns
+    -------
+    (x, y) or None
+        ``None`` when the weight is zero everywhere in the region.
+
+    Examples
+    --------
+    >>> w = np.zeros((21, 41)); w[10, 2] = 9.0; w[11, 20] = 1.0     # bright galaxy on a lobe
+    >>> m = np.zeros((21, 41), bool); m[8:13, 0:6] = m[8:13, 35:41] = True
+    >>> host_search(w, m, "mask", beam_px=3.0, subpixel=False)
+    (2.0, 10.0)
+    >>> host_search(w, m, "core", core=(20.0, 10.0), beam_px=3.0, subpixel=False)
+    (20.0, 11.0)
+    """
+    weight = np.clip(np.nan_to_num(np.asarray(weight, dtype=np.float64)), 0.0, None)
+    scale = prior_beams * beam_px
+    region = host_search_region(mask, rule, core=core, radius_px=2.0 * scale)
+    if rule == "core" and core is not None and scale > 0:
+        rows, cols = np.indices(weight.shape)
+        d2 = (cols - core[0]) ** 2 + (rows - core[1]) ** 2
+        weight = weight * np.exp(-d2 / (2.0 * scale**2))
+    return peak_position(weight, region, subpixel=subpixel)
 
 
 def radio_peaks(

@@ -595,7 +595,6 @@ def _select_classes(probs: np.ndarray, class_ids, scheme, config: InferenceConfi
 def _masks_and_hosts(
     state: _State, propagated: np.ndarray, lm: LoadedModel, config: InferenceConfig
 ) -> list[Instance]:
-    from skimage.morphology import convex_hull_image
 
     p = state.prepared
     shape = p.radio.shape
@@ -655,11 +654,7 @@ def _masks_and_hosts(
             centre = (float(cols.mean()), float(rows.mean()))
         centre = clip_xy(centre, shape)
         if ir is not None:
-            region = mask
-            if config.host_region == "hull" and n_parts > 1:
-                # the host of detached lobes may sit where there is no radio emission
-                region = convex_hull_image(mask) & finite
-            host = _hosts.ir_host(inst_cam, ir, region, subpixel=config.subpixel_host)
+            host = _ir_host(p, lm, config, inst_cam, ir, mask, finite)
             host_from = "ir" if host is not None else None
         else:
             host, host_from = centre, "displacement"
@@ -694,6 +689,37 @@ def _masks_and_hosts(
     for i, inst in enumerate(out, start=1):
         inst.id = i
     return out
+
+
+def _ir_host(
+    p: PreparedImage,
+    lm: LoadedModel,
+    config: InferenceConfig,
+    inst_cam: np.ndarray,
+    ir: np.ndarray,
+    mask: np.ndarray,
+    finite: np.ndarray,
+) -> tuple[float, float] | None:
+    """The infrared host of one instance under ``config.host_region``."""
+    beam_px = _beam_pixels(p, lm)
+    core = None
+    if config.host_region == "core":
+        core = _hosts.radio_core_host(
+            np.where(finite, p.radio, 0.0),
+            mask,
+            noise_sigma=float(p.preprocessed.noise_sigma),
+            beam_px=beam_px,
+        )
+    weight = np.where(finite, np.clip(inst_cam, 0.0, None) * np.clip(np.nan_to_num(ir), 0, None), 0)
+    return _hosts.host_search(
+        weight,
+        mask,
+        config.host_region,
+        core=core,
+        beam_px=beam_px,
+        prior_beams=config.host_prior_beams,
+        subpixel=config.subpixel_host,
+    )
 
 
 def _unclaimed_islands(

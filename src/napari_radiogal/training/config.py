@@ -29,6 +29,7 @@ from napari_radiogal.preprocess import PreprocessConfig
 
 __all__ = [
     "STAGES",
+    "MASK_SUPERVISION",
     "OptimConfig",
     "CamStageConfig",
     "RecamStageConfig",
@@ -46,6 +47,8 @@ RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 STAGES = ("cam", "recam", "irn")
 
 REFINEMENTS = ("none", "islands", "island_vote")
+#: Values of :attr:`PseudoLabelConfig.masks` (which images are mask-supervised).
+MASK_SUPERVISION = ("none", "all", "reviewed")
 
 
 def check_finite(config: Any) -> None:
@@ -179,6 +182,14 @@ class PseudoLabelConfig:
         ``island_vote``: as ``islands``, and a whole island becomes foreground of class k
         when its mean CAM_k reaches ``fg_threshold``. (The authors' dense CRF needs the
         unmaintained pydensecrf; see training/README.md for the measured comparison.)
+    masks : {"none", "all", "reviewed"}
+        Mixed supervision: which images take their stage-D labels from their annotated
+        masks (class of each instance inside it, background elsewhere) instead of from the
+        CAMs. ``none``: every image is weak (the paper). ``all``: every image with at least
+        one instance mask. ``reviewed``: images all of whose instances are marked reviewed
+        (corrected by hand in napari); the other images stay weak. The masks reach the
+        IRNet boundary and displacement losses through these labels; the CAM stages learn
+        from the image-level classes either way.
     """
 
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
@@ -186,11 +197,16 @@ class PseudoLabelConfig:
     fg_threshold: float = 0.35
     bg_threshold: float = 0.10
     refine: str = "island_vote"
+    masks: str = "none"
 
     def __post_init__(self) -> None:
         check_finite(self)
         if self.refine not in REFINEMENTS:
             raise ConfigError(f"pseudo_labels.refine={self.refine!r}; choose one of {REFINEMENTS}.")
+        if self.masks not in MASK_SUPERVISION:
+            raise ConfigError(
+                f"pseudo_labels.masks={self.masks!r}; choose one of {MASK_SUPERVISION}."
+            )
         if not 0 <= self.bg_threshold <= self.fg_threshold <= 1:
             raise ConfigError(
                 "pseudo_labels thresholds must satisfy 0 <= bg_threshold <= fg_threshold <= 1; "

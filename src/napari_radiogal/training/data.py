@@ -32,12 +32,12 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from napari_radiogal.annotations import CocoDataset, ImageRecord
+from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import ClassScheme
 from napari_radiogal.errors import CocoFormatError, RadiogalWarning, StorageError
 from napari_radiogal.io.atomic import atomic_path
@@ -242,6 +242,9 @@ class PreparedImages:
     cache_files : list of Path
         One ``.npz`` per image with ``channels`` (C, H, W) float32 and ``islands`` (H, W) bool.
     config : PreprocessConfig
+    instances : list of tuple of Instance
+        The annotated instances of each image (empty for image-level labels only), for
+        mixed supervision (:meth:`mask_label`); their masks are decoded only when asked.
     """
 
     records: list[ImageRecord]
@@ -249,6 +252,7 @@ class PreparedImages:
     scheme: ClassScheme
     cache_files: list[Path]
     config: PreprocessConfig
+    instances: list[tuple[Instance, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -260,6 +264,32 @@ class PreparedImages:
     def islands(self, index: int) -> np.ndarray:
         """Radio-island mask ``(H, W)`` bool of image ``index``."""
         return read_npz(self.cache_files[index], ["islands"], fix=_CACHE_FIX)["islands"]
+
+    def is_mask_supervised(self, index: int, which: str) -> bool:
+        """Whether image ``index`` takes its stage-D label from its masks under ``which``.
+
+        ``"all"``: it has at least one instance with a non-empty mask; ``"reviewed"``: that,
+        and every one of its instances is marked reviewed; ``"none"``: never.
+        """
+        instances = self.instances[index] if index < len(self.instances) else ()
+        if which == "none" or not instances:
+            return False
+        if not any(inst.area > 0 for inst in instances):
+            return False
+        return which == "all" or all(inst.reviewed for inst in instances)
+
+    def mask_label(self, index: int) -> np.ndarray:
+        """The stage-D label ``(H, W)`` uint8 of image ``index`` from its annotated masks.
+
+        0 = background, ``k + 1`` = class ``k`` of :attr:`scheme` inside each instance's
+        mask (where two masks overlap, the later instance wins), the same convention as
+        the CAM pseudo-labels (:func:`~napari_radiogal.training.pseudo_labels.make_pseudo_label`).
+        """
+        record = self.records[index]
+        label = np.zeros((record.height, record.width), np.uint8)
+        for inst in self.instances[index]:
+            label[inst.mask] = self.scheme.index_of_id(inst.category_id) + 1
+        return label
 
 
 def prepare_images(
@@ -337,12 +367,14 @@ def prepare_images(
             len(files) - n_new,
             cache,
         )
+    by_image = {record.id: tuple(found) for record, found in dataset}
     return PreparedImages(
         records=list(dataset.images),
         labels=labels,
         scheme=scheme or dataset.scheme,
         cache_files=files,
         config=config,
+        instances=[by_image[record.id] for record in dataset.images],
     )
 
 
@@ -393,6 +425,7 @@ def prepare_datasets(
         scheme=parts[0].scheme,
         cache_files=[f for p in parts for f in p.cache_files],
         config=config,
+        instances=[i for p in parts for i in p.instances],
     )
 
 

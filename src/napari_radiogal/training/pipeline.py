@@ -129,13 +129,21 @@ def compute_pseudo_labels(
     *,
     progress: bool = True,
 ) -> list[np.ndarray]:
-    """Stage D: a uint8 label map ``(H, W)`` per training image (0 bg, k+1 class, 255 ignore)."""
+    """Stage D: a uint8 label map ``(H, W)`` per training image (0 bg, k+1 class, 255 ignore).
+
+    Images that ``config.pseudo_labels.masks`` selects (mixed supervision:
+    :meth:`~napari_radiogal.training.data.PreparedImages.is_mask_supervised`) take the label
+    of their annotated masks; the others the confident CAM pseudo-label.
+    """
     from tqdm.auto import tqdm
 
     model.eval()
     cfg = config.pseudo_labels
     labels = []
     for i in tqdm(range(len(images)), desc="pseudo-labels", disable=not progress, leave=False):
+        if images.is_mask_supervised(i, cfg.masks):
+            labels.append(images.mask_label(i))
+            continue
         x = torch.from_numpy(images.channels(i)).to(device)
         cams = multiscale_cams(model, x, cfg.scales, cfg.flip).cpu().numpy()
         present = images.labels[i] > 0
@@ -551,6 +559,16 @@ def _pseudo_labels(
             stored = read_npz(path, fix=fix)
             fresh = str(stored.get("stamp")) == stamp and len(stored) - 1 == len(images)
         if not fresh:
+            which = config.pseudo_labels.masks
+            if which != "none":
+                n = sum(images.is_mask_supervised(i, which) for i in range(len(images)))
+                log.info(
+                    "mixed supervision (pseudo_labels.masks=%s): %d of %d images labelled by "
+                    "their masks, the others by their CAMs",
+                    which,
+                    n,
+                    len(images),
+                )
             labels = compute_pseudo_labels(model, images, config, ctx.device, progress=progress)
             with atomic_path(path, suffix=".npz") as tmp:
                 np.savez_compressed(
