@@ -59,16 +59,9 @@ def _variants() -> dict[str, tuple[dict, Callable | None]]:
             {"background_mode": "fixed", "background_threshold": 0.05},
             None,
         ),
+        "host inside the mask (paper)": ({"host_region": "mask"}, None),
         "host search in hull of parts": ({"host_region": "hull"}, None),
-        "host nearest the radio core (prior 1 beam)": ({"host_region": "core"}, None),
-        "host nearest the radio core (prior 0.5 beam)": (
-            {"host_region": "core", "host_prior_beams": 0.5},
-            None,
-        ),
-        "host nearest the radio core (prior 2 beams)": (
-            {"host_region": "core", "host_prior_beams": 2.0},
-            None,
-        ),
+        "host nearest the radio core, prior 1 beam": ({"host_prior_beams": 1.0}, None),
         "unclaimed islands as instances": ({"unclaimed_islands": "instance"}, None),
         "class by the a/b rule on each mask (no classifier)": ({}, classes_from_morphology),
     }

@@ -88,8 +88,13 @@ def test_segment_arrays(model):
         assert a.mask.shape == (64, 64) and a.area >= FAST.min_instance_pixels
         assert a.extra["host_from"] in ("ir", None)
         assert 0 < a.extra["class_probability"] < 1
-        if a.host is not None:  # the paper's rule: the host lies inside the mask
-            assert a.mask[round(a.host[1]), round(a.host[0])]
+        if a.host is not None:  # the default rule: in the hull of the mask or near its core
+            assert 0 <= a.host[0] <= 63 and 0 <= a.host[1] <= 63
+    paper = segment(radio, ir, model=model, config=FAST.replace(host_region="mask"))
+    hosts = [a for a in paper.instances if a.host is not None]
+    assert hosts, "the paper's rule should find a host in this sky"
+    for a in hosts:  # the paper's rule: the host lies inside the mask
+        assert a.mask[round(a.host[1]), round(a.host[0])]
     # masks never leave the radio islands (mask_support='whole_islands', the default)
     from napari_radiogal.preprocess import preprocess
 
@@ -434,7 +439,7 @@ def test_detached_lobes_are_one_instance_with_the_host_between_them():
     assert all(0 < a.score <= p for a in pred.instances)
     assert pred.instances[0].score > pred.instances[1].score
     # the paper's rule (inside the mask): the gap between the lobes holds no IR -> no host
-    strict = segment(radio, ir, model=lm, config=FAST)
+    strict = segment(radio, ir, model=lm, config=FAST.replace(host_region="mask"))
     assert max(strict.instances, key=lambda a: a.area).host is None
 
 
