@@ -152,6 +152,11 @@ def test_splits_for_a_benchmark_drawn_with_two_seeds(tmp_path):
     assert test.info["seed"] == 2 and train.info["seed"] == 1
     assert split_sizes(10, (0.7, 0.1, 0.2)) == [7, 1, 2]
     assert sum(split_sizes(7, (1, 1, 1))) == 7
+    # a tiny data set still gets every split the README's train command reads
+    assert split_sizes(5, (0.7, 0.1, 0.2)) == [4, 0, 1]
+    assert split_sizes(5, (0.7, 0.1, 0.2), at_least_one=True) == [3, 1, 1]
+    assert split_sizes(2, (0.7, 0.1, 0.2), at_least_one=True) == [1, 0, 1]  # too few
+    assert split_sizes(4, (1, 0, 1), at_least_one=True) == [2, 0, 2]
 
 
 def test_class_mix_is_met_with_exact_quotas_per_split(tmp_path):

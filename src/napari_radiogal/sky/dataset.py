@@ -82,8 +82,12 @@ def _atomic_fits(hdu: fits.PrimaryHDU, path: Path) -> None:
         hdu.writeto(tmp, overwrite=True, output_verify="exception", checksum=False)
 
 
-def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
+def split_sizes(n: int, fractions: Sequence[float], *, at_least_one: bool = False) -> list[int]:
     """Split ``n`` images by ``fractions`` (largest remainder, so the sizes sum to ``n``).
+
+    With ``at_least_one``, every part of positive fraction gets at least one image when
+    ``n`` allows it (each taken from the largest part): a 5-image data set still has the
+    val split that ``radiogal train --val`` needs.
 
     Examples
     --------
@@ -91,6 +95,8 @@ def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     [7, 1, 2]
     >>> split_sizes(5, (1, 0, 0))
     [5, 0, 0]
+    >>> split_sizes(5, (0.7, 0.1, 0.2)), split_sizes(5, (0.7, 0.1, 0.2), at_least_one=True)
+    ([4, 0, 1], [3, 1, 1])
     """
     f = np.asarray(fractions, dtype=np.float64)
     if f.ndim != 1 or f.size == 0 or np.any(f < 0) or not np.isfinite(f).all() or f.sum() <= 0:
@@ -102,6 +108,11 @@ def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     remainder = n - int(sizes.sum())
     order = np.argsort(-(exact - sizes), kind="stable")
     sizes[order[:remainder]] += 1
+    wanted = f > 0
+    if at_least_one and n >= int(wanted.sum()):
+        for i in np.flatnonzero(wanted & (sizes == 0)):
+            sizes[int(np.argmax(sizes))] -= 1
+            sizes[i] = 1
     return [int(s) for s in sizes]
 
 
@@ -213,7 +224,7 @@ def write_dataset(
         fractions = [float(f) for f in split]
         if len(fractions) != 3:
             raise ConfigError(f"split needs three fractions (train, val, test), got {list(split)}")
-    sizes = split_sizes(int(n), fractions)
+    sizes = split_sizes(int(n), fractions, at_least_one=True)
     root = Path(out_dir)
     for sub in ("radio", "ir", "annotations"):
         (root / sub).mkdir(parents=True, exist_ok=True)
