@@ -69,7 +69,7 @@ def test_same_seed_writes_byte_identical_files_and_workers_do_not_matter(tmp_pat
     assert main(["simulate", *args, "--out", str(tmp_path / "a")]) == 0
     assert main(["simulate", *args, "--out", str(tmp_path / "b")]) == 0
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
-    assert a.keys() == b.keys() and len(a) == 3 + 3 + 2  # 3 cut-outs: train 2, test 1
+    assert a.keys() == b.keys() and len(a) == 3 + 3 + 3  # 3 cut-outs: train, val, test 1 each
     assert a == b
     write_dataset(tmp_path / "c", 3, 11, SkyConfig(size=96, size_arcmin=(0.5, 2.5)), workers=2)
     assert _files(tmp_path / "c") == a
