@@ -277,9 +277,12 @@ def _check_memory(item: ImageInput, plan: InputPlan, config: InferenceConfig) ->
     """Refuse an image over the memory budget before any of its pixels is read."""
     from napari_radiogal.io.beam import image_name
 
+    shape = _shape_of(item.radio)
+    if len(shape) < 2:
+        return  # not an image: prepare_input says so
     images = [im for im in (item.radio, item.infrared) if im is not None]
     check_memory(
-        _shape_of(item.radio)[-2:],
+        shape[-2:],
         plan,
         config,
         has_infrared=item.infrared is not None,
