@@ -427,7 +427,7 @@ def image_pixels(image: Any, slices: tuple[slice, slice] | None = None) -> np.nd
     from napari_radiogal.io.fits.images import as_float32
     from napari_radiogal.io.fits.reader import clean_float_plane
 
-    data = getattr(image, "data", image)
+    data = image if isinstance(image, np.ndarray) else image.data  # ndarray.data is a buffer
     out = as_float32(data if slices is None else data[slices])
     if not is_lazy_image(image):
         return out
@@ -519,10 +519,9 @@ def infrared_on_grid(
             "or pass an IR array already on the radio grid."
         )
     if shape[0] * shape[1] > REPROJECT_BLOCK**2:
-        on_grid = _reprojected_in_blocks(infrared, radio, shape, cancel)
+        on_grid, error = _reprojected_in_blocks(infrared, radio, shape, cancel)
         if on_grid is not None:
             return on_grid, ir_path
-        error: Any = "the infrared image does not overlap the radio image."
     else:
         from napari_radiogal.io.align import reproject_to_grid
 
@@ -546,8 +545,9 @@ REPROJECT_BLOCK = 2048
 
 def _reprojected_in_blocks(
     infrared: Any, radio: Any, shape: tuple[int, int], cancel: Callable[[], None] | None
-) -> np.ndarray | None:
-    """The infrared on the radio grid, reprojected block by block (None: no overlap at all).
+) -> tuple[np.ndarray | None, InputImageError | None]:
+    """The infrared on the radio grid, reprojected block by block, or ``(None, the error of
+    the last block)`` when no block overlaps it.
 
     Bilinear interpolation gives every output pixel from its own four neighbours, so the
     blocks give the pixels of one whole-grid reprojection.
@@ -556,7 +556,7 @@ def _reprojected_in_blocks(
     from napari_radiogal.io.geometry import window_grid
 
     out = np.full(shape, np.nan, dtype=np.float32)
-    overlapped = False
+    overlapped, error = False, None
     for block in window_grid(shape, REPROJECT_BLOCK, 0):
         if cancel is not None:
             cancel()
@@ -564,10 +564,11 @@ def _reprojected_in_blocks(
         target = dataclasses.replace(radio, data=radio.data[rows, cols], wcs=radio.wcs[rows, cols])
         try:
             out[rows, cols] = reproject_to_grid(infrared, target).data
-        except InputImageError:
-            continue  # this block lies outside the infrared image: NaN, as one whole pass
+        except InputImageError as exc:
+            error = exc  # this block lies outside the infrared image: NaN, as one whole pass
+            continue
         overlapped = True
-    return out if overlapped else None
+    return (out, None) if overlapped else (None, error)
 
 
 def same_grid(a, b) -> bool:
