@@ -231,7 +231,7 @@ def detection_to_input(
 
 
 #: Bytes per pixel of the input grid that a run holds at its peak, by what they are for
-#: (measured with ``benchmarks/memory.py``; see the README's memory paragraph): the
+#: (counted from the arrays the code holds; ``benchmarks/memory.py`` measures the peak): the
 #: caller's images when they were read into memory (float32 each; none for ``lazy=True``
 #: reads), the radio pixels (float32), the infrared on the radio grid (float32), one instance's mask while it
 #: is encoded and measured (bool, a copy for the RLE encoder, a float32 selection), and the
