@@ -141,3 +141,21 @@ def test_the_infrared_reprojected_in_blocks_equals_one_whole_pass(monkeypatch):
     assert len(calls) == 9  # 3 x 3 blocks of 64 px, each preceded by a cancel check
     np.testing.assert_allclose(blocks, whole, rtol=1e-6, atol=1e-6, equal_nan=True)
     assert np.isfinite(blocks).mean() > 0.9
+
+
+# the header-less file is read in pixel-only mode, with a warning this test is not about
+@pytest.mark.filterwarnings("ignore::napari_radiogal.errors.FitsFormatWarning")
+def test_predict_refuses_an_image_over_memory_budget_with_exit_2_and_writes_nothing(
+    tiny_weights, tmp_path, capsys
+):
+    from napari_radiogal.cli import main
+
+    path = tmp_path / "big.fits"
+    _write_radio(path, np.zeros((300, 300), np.float32), unit="Jy/beam")
+    out = tmp_path / "out"
+    argv = ["predict", str(path), "--model", str(tiny_weights), "--out", str(out)]
+    # --memory-budget is the unambiguous prefix of --memory-budget-gb
+    assert main([*argv, "--memory-budget", "1", "--device", "cpu", "--no-progress"]) == 2
+    message = capsys.readouterr().err
+    assert "300 x 300" in message and "memory budget of 1 GB" in message
+    assert not out.exists() or not any(out.iterdir())
