@@ -153,7 +153,7 @@ def test_predict_refuses_an_image_over_memory_budget_with_exit_2_and_writes_noth
     path = tmp_path / "big.fits"
     _write_radio(path, np.zeros((300, 300), np.float32), unit="Jy/beam")
     out = tmp_path / "out"
-    argv = ["predict", str(path), "--model", str(tiny_weights), "--out", str(out)]
+    argv = ["predict", str(path), "--model", str(tiny_weights), "--out", str(out), "--no-resample"]
     # --memory-budget is the unambiguous prefix of --memory-budget-gb
     assert main([*argv, "--memory-budget", "1", "--device", "cpu", "--no-progress"]) == 2
     message = capsys.readouterr().err
