@@ -10,6 +10,9 @@
 * An infrared file opened together with a radio file, or after one (the radio layer of
   the current viewer), is **reprojected onto the radio grid**, so both align pixel for
   pixel; its metadata then says ``reprojected_onto``.
+* Images larger than :data:`LAZY_PIXELS` are memory-mapped (``lazy=True`` reads of
+  :func:`napari_radiogal.io.fits.read_radio`): napari reads what it draws, and the
+  segmentation widget's worker reads the pixels it segments.
 * A COCO ``.json`` written by this plugin (export or autosave sidecar) is opened as the
   instance Labels and host Points layers on the grid it was made on.
 
@@ -251,16 +254,41 @@ def _realign_lonely_infrared(radio) -> list[LayerData]:
     return out
 
 
-def _read_all(paths: list[Path]):
-    from napari_radiogal.io.fits import read_infrared, read_radio
+#: Images with more pixels than this are opened memory-mapped (``lazy=True``): nothing is
+#: read until napari draws it, so opening a 10k x 10k mosaic does not hold up the viewer.
+LAZY_PIXELS = 2048 * 2048
 
+
+def _read_all(paths: list[Path]):
     radios, irs = [], []
     for p in paths:
-        kind = fits_kind(read_image_header(p), p)
-        (radios if kind == "radio" else irs).append(
-            read_radio(p) if kind == "radio" else read_infrared(p)
-        )
+        header = read_image_header(p)
+        kind = fits_kind(header, p)
+        (radios if kind == "radio" else irs).append(_read_image(p, kind, header))
     return radios, irs
+
+
+def _read_image(path: Path, kind: str, header):
+    """A radio or infrared image, memory-mapped when it is large and that keeps its values.
+
+    A lazy read leaves pixels in the file's unit; a mJy/beam radio mosaic is read into
+    memory instead, so the layer is in Jy/beam like every other radio layer.
+    """
+    import warnings
+
+    from napari_radiogal.errors import FitsFormatWarning
+    from napari_radiogal.io.fits import is_lazy, read_infrared, read_radio
+
+    read = read_radio if kind == "radio" else read_infrared
+    if int(header.get("NAXIS1", 0)) * int(header.get("NAXIS2", 0)) <= LAZY_PIXELS:
+        return read(path)
+    with warnings.catch_warnings():
+        # "lazy=True but the file is compressed": the eager read below says what matters
+        warnings.filterwarnings("ignore", message=".*lazy=True but", category=FitsFormatWarning)
+        image = read(path, lazy=True)
+    if is_lazy(image) and kind == "radio" and image.unit != "Jy/beam":
+        return read(path)
+    return image
 
 
 def _offer_autosave(radio_path: Path | None) -> None:

@@ -222,6 +222,25 @@ def _segment_in_thread(
     return prediction, str(model.device), time.perf_counter() - t0, prepared
 
 
+def _is_lazy_layer(layer, image) -> bool:
+    """Whether a layer shows a memory-mapped image unchanged: the worker reads it itself
+    (window by window), so the GUI thread copies nothing."""
+    from napari_radiogal.io.fits import is_lazy
+
+    return image is not None and layer.data is image.data and is_lazy(image)
+
+
+def _layer_input(layer):
+    """A copy of an infrared layer's data with its WCS (or the lazy image itself)."""
+    if layer is None:
+        return None
+    image = layer.metadata.get("image")
+    if _is_lazy_layer(layer, image):
+        return image
+    data = np.array(layer.data, dtype=np.float32, copy=True)
+    return data if image is None else dataclasses.replace(image, data=data)
+
+
 class SegmentWidget(Container):
     """Dock widget: segment the radio galaxies of a radio (+ IR) image.
 
@@ -610,14 +629,11 @@ class SegmentWidget(Container):
     def _inputs(radio_layer, ir_layer):
         """Copies of the layers' data with their WCS (the worker never touches layers)."""
         radio_image = radio_layer.metadata.get("image")
+        if _is_lazy_layer(radio_layer, radio_image):
+            return radio_image, _layer_input(ir_layer)
         data = np.array(radio_layer.data, dtype=np.float32, copy=True)
         radio = data if radio_image is None else dataclasses.replace(radio_image, data=data)
-        infrared = None
-        if ir_layer is not None:
-            ir_image = ir_layer.metadata.get("image")
-            ir_data = np.array(ir_layer.data, dtype=np.float32, copy=True)
-            infrared = ir_data if ir_image is None else dataclasses.replace(ir_image, data=ir_data)
-        return radio, infrared
+        return radio, _layer_input(ir_layer)
 
     def cancel(self) -> None:
         """Ask the running segmentation to stop (it stops at the next stage)."""

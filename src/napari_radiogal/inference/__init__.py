@@ -18,6 +18,7 @@ napari_radiogal.inference`` loads no torch):
 :func:`catalogue`              one table for many predictions
 :func:`predictions_to_dataset` one COCO data set for many predictions
 :class:`InferenceCancelled`    raised when ``cancel()`` says so
+:class:`MemoryBudgetError`     an image over ``InferenceConfig.memory_budget_gb``
 :class:`StageTimer`            wall-clock and CPU time per stage (``timer=``)
 :func:`network_outputs`        the network stage alone (``network_step=``)
 =============================  ========================================================
@@ -45,6 +46,7 @@ __getattr__, _, _lazy_all = lazy_loader.attach(
         "inputs": ["ImageInput", "inputs_from_coco"],
         "network": ["network_outputs"],
         "pipeline": ["segment", "segment_batch", "STAGES"],
+        "resolution": ["MemoryBudgetError"],
         "timing": ["StageTimer"],
         "prediction": [
             "Prediction",

@@ -110,12 +110,26 @@ class InferenceConfig:
     max_megapixels: float = field(
         default=64.0,
         metadata=_meta(
-            "Memory budget: an image that would exceed this many megapixels after "
+            "Size cap of resampling: an image that would exceed this many megapixels after "
             "resampling is refused before any work, with the numbers (cut out the region "
-            "of interest, or raise it).",
+            "of interest, or raise it). Images that need no resampling are bounded by "
+            "memory_budget_gb alone.",
             min=0.01,
             max=10_000.0,
             group="geometry",
+        ),
+    )
+    memory_budget_gb: float = field(
+        default=4.0,
+        metadata=_meta(
+            "Memory budget of one run, in GB (10**9 bytes): before any pixel is touched, "
+            "the memory an image needs is estimated (large images run window by window, "
+            "so it grows with the pixels of the image, not with the model), and an image "
+            "that would not fit is refused with the numbers. Raise it on a larger machine "
+            "(radiogal predict --memory-budget-gb 16), or cut out the region of interest.",
+            min=0.1,
+            max=100_000.0,
+            group="run",
         ),
     )
     flip: bool = field(

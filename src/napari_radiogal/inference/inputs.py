@@ -8,10 +8,11 @@ parameters of the weights card.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ __all__ = [
     "prepare_input",
     "infrared_on_grid",
     "radio_array",
+    "image_pixels",
+    "is_lazy_image",
     "input_files",
     "same_grid",
 ]
@@ -360,11 +363,16 @@ def prepare_input(item: ImageInput, image_id: int, lm: LoadedModel) -> PreparedI
 def radio_array(radio: Any) -> np.ndarray:
     """A private float32 ``(H, W)`` copy of a radio image's pixels (degenerate axes dropped).
 
+    An image read with ``lazy=True`` is read here, blanked and converted to Jy/beam as an
+    eager read would (:func:`image_pixels`).
+
     Raises
     ------
     InputImageError
         The pixels are not 2-D after squeezing.
     """
+    if is_lazy_image(radio):
+        return image_pixels(radio)
     data = np.asarray(getattr(radio, "data", radio))
     if data.ndim != 2:
         squeezed = np.squeeze(data)
@@ -377,6 +385,62 @@ def radio_array(radio: Any) -> np.ndarray:
     return np.array(data, dtype=np.float32)  # a private copy (memory-mapped input read once)
 
 
+def is_lazy_image(image: Any) -> bool:
+    """Whether ``image`` is a RadioImage / InfraredImage read with ``lazy=True`` (memory-mapped).
+
+    Examples
+    --------
+    >>> is_lazy_image(np.zeros((4, 4)))
+    False
+    """
+    from napari_radiogal.io.fits import InfraredImage, RadioImage, is_lazy
+
+    return isinstance(image, RadioImage | InfraredImage) and is_lazy(image)
+
+
+def image_pixels(image: Any, slices: tuple[slice, slice] | None = None) -> np.ndarray:
+    """A float32 copy of (a window of) an image's pixels; of a lazy image, only they are read.
+
+    Pixels of a ``lazy=True`` read (memory-mapped, in the file's byte order and unit) get
+    what an eager read gives them: ``BLANK`` and infinite values become NaN, mJy/beam and
+    uJy/beam become Jy/beam (radio images).
+
+    Parameters
+    ----------
+    image : RadioImage, InfraredImage or ndarray, shape (H, W)
+    slices : (slice, slice), optional
+        ``(rows, cols)`` to read; default the whole image.
+
+    Returns
+    -------
+    ndarray of float32
+        Native byte order, owning its memory.
+
+    Examples
+    --------
+    >>> image_pixels(np.arange(6.0).reshape(2, 3), np.s_[:, 1:]).tolist()
+    [[1.0, 2.0], [4.0, 5.0]]
+    """
+    from napari_radiogal.errors import FitsFormatWarning
+    from napari_radiogal.io.fits import RadioImage
+    from napari_radiogal.io.fits.header import jy_per_beam_factor
+    from napari_radiogal.io.fits.images import as_float32
+    from napari_radiogal.io.fits.reader import clean_float_plane
+
+    data = image if isinstance(image, np.ndarray) else image.data  # ndarray.data is a buffer
+    out = as_float32(data if slices is None else data[slices])
+    if not is_lazy_image(image):
+        return out
+    notes: list[str] = []
+    clean_float_plane(out, image.header, notes)
+    factor = jy_per_beam_factor(image.unit) if isinstance(image, RadioImage) else None
+    if factor not in (None, 1.0):
+        out *= np.float32(factor)
+    for note in notes:
+        warnings.warn(note, FitsFormatWarning, stacklevel=3)
+    return out
+
+
 def input_files(radio_path: Any, ir_path: Any) -> dict[str, Any]:
     """``{"radio": {...}, "ir": {...}}``: role, path and sha256 of the input files present."""
     inputs: dict[str, Any] = {}
@@ -387,7 +451,12 @@ def input_files(radio_path: Any, ir_path: Any) -> dict[str, Any]:
 
 
 def infrared_on_grid(
-    infrared: Any, radio: Any, shape: tuple[int, int], image_id: int
+    infrared: Any,
+    radio: Any,
+    shape: tuple[int, int],
+    image_id: int,
+    *,
+    cancel: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
     """The infrared data on the radio grid and its file path.
 
@@ -402,6 +471,8 @@ def infrared_on_grid(
         The radio image's shape.
     image_id : int
         For log and warning messages.
+    cancel : callable(), optional
+        Called between the blocks of a large reprojection (it raises to stop).
 
     Returns
     -------
@@ -438,6 +509,8 @@ def infrared_on_grid(
                 "assuming the IR is already on the radio grid",
                 image_id,
             )
+        if is_lazy_image(infrared):
+            return image_pixels(infrared), ir_path
         return np.asarray(infrared.data, dtype=np.float32), ir_path
     if radio_wcs is None or ir_wcs is None:
         raise InputImageError(
@@ -445,19 +518,57 @@ def infrared_on_grid(
             "one of them has no WCS, so it cannot be reprojected; give both a celestial WCS "
             "or pass an IR array already on the radio grid."
         )
-    from napari_radiogal.io.align import reproject_to_grid
+    if shape[0] * shape[1] > REPROJECT_BLOCK**2:
+        on_grid, error = _reprojected_in_blocks(infrared, radio, shape, cancel)
+        if on_grid is not None:
+            return on_grid, ir_path
+    else:
+        from napari_radiogal.io.align import reproject_to_grid
 
-    try:
-        on_grid = reproject_to_grid(infrared, radio)
-    except InputImageError as exc:
-        warnings.warn(
-            f"image {image_id}: {exc} Segmenting from radio alone (hosts from the "
-            "displacement field).",
-            InputImageWarning,
-            stacklevel=5,
-        )
-        return None, None
-    return np.asarray(on_grid.data, dtype=np.float32), ir_path
+        try:
+            return np.asarray(reproject_to_grid(infrared, radio).data, dtype=np.float32), ir_path
+        except InputImageError as exc:
+            error = exc
+    warnings.warn(
+        f"image {image_id}: {error} Segmenting from radio alone (hosts from the "
+        "displacement field).",
+        InputImageWarning,
+        stacklevel=5,
+    )
+    return None, None
+
+
+#: Side of the blocks in which a large radio grid gets its infrared (reprojection's work
+#: arrays are float64 coordinates of every output pixel: 4096**2 of them would take 0.8 GB).
+REPROJECT_BLOCK = 2048
+
+
+def _reprojected_in_blocks(
+    infrared: Any, radio: Any, shape: tuple[int, int], cancel: Callable[[], None] | None
+) -> tuple[np.ndarray | None, InputImageError | None]:
+    """The infrared on the radio grid, reprojected block by block, or ``(None, the error of
+    the last block)`` when no block overlaps it.
+
+    Bilinear interpolation gives every output pixel from its own four neighbours, so the
+    blocks give the pixels of one whole-grid reprojection.
+    """
+    from napari_radiogal.io.align import reproject_to_grid
+    from napari_radiogal.io.geometry import window_grid
+
+    out = np.full(shape, np.nan, dtype=np.float32)
+    overlapped, error = False, None
+    for block in window_grid(shape, REPROJECT_BLOCK, 0):
+        if cancel is not None:
+            cancel()
+        rows, cols = block.slices
+        target = dataclasses.replace(radio, data=radio.data[rows, cols], wcs=radio.wcs[rows, cols])
+        try:
+            out[rows, cols] = reproject_to_grid(infrared, target).data
+        except InputImageError as exc:
+            error = exc  # this block lies outside the infrared image: NaN, as one whole pass
+            continue
+        overlapped = True
+    return (out, None) if overlapped else (None, error)
 
 
 def same_grid(a, b) -> bool:

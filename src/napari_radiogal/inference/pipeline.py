@@ -60,6 +60,7 @@ from napari_radiogal.inference.inputs import (
     as_input,
     infrared_on_grid,
     input_files,
+    is_lazy_image,
     prepare_input,
     radio_array,
 )
@@ -69,6 +70,7 @@ from napari_radiogal.inference.prediction import Prediction
 from napari_radiogal.inference.random_walk import propagate_batch
 from napari_radiogal.inference.resolution import (
     InputPlan,
+    check_memory,
     detection_to_input,
     plan_input,
     resampled_arrays,
@@ -131,7 +133,9 @@ def segment(
     progress : callable(done, total), optional
         Called after each stage (:data:`STAGES`).
     cancel : callable() -> bool, optional
-        Checked between stages; when it returns True, :class:`InferenceCancelled` is raised.
+        Checked between stages, between the batches of windows of a large image, inside
+        the random walk and the merging of windows, so that a run stops within about a
+        second of it returning True; then :class:`InferenceCancelled` is raised.
     class_ids : sequence of int, optional
         The image's COCO category ids, used only with ``config.oracle_classes``.
     image_id : int
@@ -152,6 +156,9 @@ def segment(
     ------
     InputImageError
         Image not 2-D, smaller than the network's minimum, or IR of another shape without WCS.
+    MemoryBudgetError
+        The image would need more than ``config.memory_budget_gb`` (an InputImageError;
+        raised before any pixel is read).
     WeightsError
         No usable weights.
     InferenceCancelled
@@ -247,6 +254,7 @@ def segment_batch(
         position += 1
         item = as_input(raw, position)
         plan = plan_input(item.radio, lm.geometry, config, name=item.file_name)
+        _check_memory(item, plan, config)
         item = _with_resolved_beam(item, plan)
         if not plan.is_trivial:
             if pending:
@@ -265,6 +273,24 @@ def segment_batch(
         yield from _run_batch(pending, run)
 
 
+def _check_memory(item: ImageInput, plan: InputPlan, config: InferenceConfig) -> None:
+    """Refuse an image over the memory budget before any of its pixels is read."""
+    from napari_radiogal.io.beam import image_name
+
+    shape = _shape_of(item.radio)
+    if len(shape) < 2:
+        return  # not an image: prepare_input says so
+    images = [im for im in (item.radio, item.infrared) if im is not None]
+    check_memory(
+        shape[-2:],
+        plan,
+        config,
+        has_infrared=item.infrared is not None,
+        inputs_in_memory=sum(not is_lazy_image(im) for im in images),
+        name=item.file_name or image_name(item.radio),
+    )
+
+
 def _with_resolved_beam(item: ImageInput, plan: InputPlan) -> ImageInput:
     """The item with the beam the plan resolved (user, preset or measured) on its image, so
     the catalogue's fluxes use it too."""
@@ -279,37 +305,47 @@ def _with_resolved_beam(item: ImageInput, plan: InputPlan) -> ImageInput:
 
 
 def _run_windowed(item: ImageInput, plan: InputPlan, run: _BatchRun) -> Prediction:
-    """One input through the model's geometry: resampled, in windows, merged, mapped back."""
-    lm, config = run.lm, run.config
+    """One input through the model's geometry: resampled, in windows, merged, mapped back.
+
+    Windows go through the stages a batch at a time and only their detections are kept, so
+    the memory does not grow with the number of windows (resolution.memory_estimate).
+    """
+    lm, config, check_cancel = run.lm, run.config, run.check_cancel
     radio = item.radio
     data = radio_array(radio)
-    ir, ir_path = infrared_on_grid(item.infrared, radio, data.shape, int(item.image_id))
+    check_cancel()
+    ir, ir_path = infrared_on_grid(
+        item.infrared, radio, data.shape, int(item.image_id), cancel=check_cancel
+    )
+    check_cancel()
     grid_radio, grid_ir = resampled_arrays(data, ir, plan)
     windows = plan.windows or [Window(0, 0, *grid_radio.shape)]
-    # windows without data (blanked mosaic edges) cost nothing and say nothing
-    live = [w for w in windows if np.isfinite(grid_radio[w.slices]).any()]
-    window_items = [
-        ImageInput(
-            radio=_on_model_grid(grid_radio[w.slices], radio, plan),
-            infrared=None if grid_ir is None else grid_ir[w.slices],
+    sub_run = dataclasses.replace(run, report=_fractional(run.report, len(windows)))
+    found = _WindowResults()
+    batch: list[tuple[Window, ImageInput]] = []
+    for win in windows:
+        check_cancel()
+        pixels = grid_radio[win.slices]
+        if not np.isfinite(pixels).any():
+            # windows without data (blanked mosaic edges) cost nothing and say nothing
+            sub_run.report(len(STAGES))
+            continue
+        window_item = ImageInput(
+            radio=_on_model_grid(pixels, radio, plan),
+            infrared=None if grid_ir is None else grid_ir[win.slices],
             image_id=item.image_id,
             class_ids=item.class_ids,
         )
-        for w in live
-    ]
-    sub_run = dataclasses.replace(run, report=_fractional(run.report, len(live)))
-    window_predictions: list[Prediction] = []
-    for start in range(0, len(window_items), config.batch_size):
-        window_predictions += _run_batch(window_items[start : start + config.batch_size], sub_run)
-    if not live:
-        run.report(len(STAGES))
+        batch.append((win, window_item))
+        if len(batch) == config.batch_size:
+            found.add(batch, _run_batch([b[1] for b in batch], sub_run))
+            batch = []
+    if batch:
+        found.add(batch, _run_batch([b[1] for b in batch], sub_run))
 
-    detections = []
-    for win, pred in zip(live, window_predictions, strict=True):
-        for inst in pred.instances:
-            detections.append(window_detection(win, inst))
-    merged = merge_windows(detections, grid_radio.shape)
-    instances = _instances_on_input_grid(merged, plan, data.shape, radio, item, config)
+    merged = merge_windows(found.detections, grid_radio.shape, cancel=check_cancel)
+    del grid_radio, grid_ir  # the resampled images, when there are any
+    instances = _instances_on_input_grid(merged, plan, data.shape, radio, item, config, run)
 
     prepared = PreparedImage(
         source=item,
@@ -322,28 +358,43 @@ def _run_windowed(item: ImageInput, plan: InputPlan, run: _BatchRun) -> Predicti
         unit=getattr(radio, "unit", "Jy/beam") or "Jy/beam",
         inputs=input_files(getattr(radio, "path", None), ir_path),
     )
-    if not live:
+    if not found.windows:
         prepared.empty_reason = "the radio image has no finite pixel (all NaN / blanked)"
-    timings: dict[str, float] = {}
-    for pred in window_predictions:
-        for stage, seconds in pred.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
     prediction = _assemble(
-        prepared, instances, lm, config, run.base_provenance, timings, net_state=None
+        prepared, instances, lm, config, run.base_provenance, found.timings, net_state=None
     )
-    probabilities = [p.class_probabilities for p in window_predictions]
-    if probabilities:
-        prediction.class_probabilities = np.max(np.stack(probabilities), axis=0)
+    if found.probabilities:
+        prediction.class_probabilities = np.max(np.stack(found.probabilities), axis=0)
         prediction.image.extra["class_probabilities"] = {
             name: float(v)
             for name, v in zip(lm.scheme.names, prediction.class_probabilities, strict=True)
         }
-    noise = [p.image.noise_sigma for p in window_predictions if p.image.noise_sigma]
-    if noise:
-        prediction.image.noise_sigma = float(np.median(noise))
+    if found.noise:
+        prediction.image.noise_sigma = float(np.median(found.noise))
     prediction.image.extra["geometry"] = plan.describe()
     prediction.provenance["geometry"] = {"model": lm.geometry.to_dict(), "input": plan.describe()}
     return prediction
+
+
+@dataclass
+class _WindowResults:
+    """What a windowed run keeps of its windows' predictions (their pixels and maps go)."""
+
+    windows: int = 0
+    detections: list[WindowDetection] = dataclasses.field(default_factory=list)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    probabilities: list[np.ndarray] = dataclasses.field(default_factory=list)
+    noise: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, batch: list[tuple[Window, ImageInput]], predictions: list[Prediction]) -> None:
+        for (win, _), pred in zip(batch, predictions, strict=True):
+            self.windows += 1
+            self.detections += [window_detection(win, inst) for inst in pred.instances]
+            for stage, seconds in pred.timings.items():
+                self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+            self.probabilities.append(pred.class_probabilities)
+            if pred.image.noise_sigma:
+                self.noise.append(pred.image.noise_sigma)
 
 
 def _on_model_grid(pixels: np.ndarray, radio: Any, plan: InputPlan) -> Any:
@@ -385,11 +436,13 @@ def _instances_on_input_grid(
     radio: Any,
     item: ImageInput,
     config: InferenceConfig,
+    run: _BatchRun,
 ) -> list[Instance]:
     """Merged detections on the model grid -> instances on the input's own pixels and WCS."""
     wcs = getattr(radio, "wcs", None)
     out = []
     for det in merged:
+        run.check_cancel()  # one whole-image mask per detection: seconds on a large image
         placed = detection_to_input(det.mask, plan.resampling)
         if placed is None:
             continue
@@ -486,6 +539,7 @@ def _run_batch(items: list[ImageInput], run: _BatchRun) -> list[Prediction]:
             radius=config.random_walk_radius,
             # sparse CSR products exist on CUDA and CPU (not on MPS)
             device=lm.device if lm.device.type == "cuda" else None,
+            cancel=check_cancel,
         )
     report(n)
 

@@ -15,17 +15,27 @@ size). :func:`plan_input` decides, before any pixel is touched, what an input ne
 (:mod:`napari_radiogal.inference.windows`) back onto the user's own pixels. The pipeline
 (:func:`napari_radiogal.inference.segment_batch`) runs the windows as ordinary cut-outs.
 
+**Memory.** :func:`memory_estimate` gives, from the plan alone, the bytes a run of one input
+needs, and :func:`check_memory` refuses an input over ``config.memory_budget_gb`` before any
+work (:class:`MemoryBudgetError`). Windows go through the network a batch at a time and
+only their detections are kept, so what grows with the image is a few whole-image arrays:
+the radio and infrared pixels on the input grid (float32), the masks of the instances on it
+while they are encoded, and, when the image is resampled, the float64 work arrays of
+:func:`~napari_radiogal.io.geometry.resample` (see :data:`BYTES_PER_PIXEL`).
+
 Bare arrays (no header, WCS or pixel scale) have no sky geometry: they are segmented on their
 own pixels, as one image or in windows when larger than the cut-out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from napari_radiogal.errors import InputImageError
 from napari_radiogal.io.beam import BeamChoice, image_name, resolve_beam
 from napari_radiogal.io.geometry import (
     Resampling,
@@ -35,7 +45,18 @@ from napari_radiogal.io.geometry import (
     window_grid,
 )
 
-__all__ = ["InputPlan", "plan_input", "resampled_arrays", "detection_to_input"]
+__all__ = [
+    "InputPlan",
+    "plan_input",
+    "resampled_arrays",
+    "detection_to_input",
+    "MemoryBudgetError",
+    "MemoryEstimate",
+    "memory_estimate",
+    "check_memory",
+    "BYTES_PER_PIXEL",
+    "FIXED_BYTES",
+]
 
 #: An image up to this fraction larger than the cut-out runs whole: the network is fully
 #: convolutional and its IRNet heads are trained on cut-outs scaled up to 1.3, while windows
@@ -164,10 +185,19 @@ def resampled_arrays(
     Returns
     -------
     radio, infrared : ndarray of float32, shape ``plan.resampling.output_shape``
+        The inputs themselves (not copies) when the plan needs no resampling and they are
+        float32 already.
     """
+    if plan.resampling.is_identity:
+        # the same float32 values as resample() would copy out: no whole-image copies
+        return _float32(radio), None if infrared is None else _float32(infrared)
     out_radio = resample(radio, plan.resampling)
     out_ir = None if infrared is None else resample(infrared, plan.resampling)
     return out_radio, out_ir
+
+
+def _float32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)
 
 
 def detection_to_input(
@@ -198,3 +228,177 @@ def detection_to_input(
     if not sub.any():
         return None
     return sub, (int(rows_in[0]), int(cols_in[0]))
+
+
+#: Bytes per pixel of the input grid that a run holds at its peak, by what they are for
+#: (counted from the arrays the code holds; ``benchmarks/memory.py`` measures the peak): the
+#: caller's images when they were read into memory (float32 each; none for ``lazy=True``
+#: reads), the radio pixels (float32), the infrared on the radio grid (float32), one instance's mask while it
+#: is encoded and measured (bool, a copy for the RLE encoder, a float32 selection), and the
+#: float64 work arrays of a resampling, per resampled image (input side: a float64 copy,
+#: the blank mask, the filled and the filtered image; model-grid side: two float64
+#: coordinate arrays, the float64 and the float32 result).
+BYTES_PER_PIXEL = {
+    "inputs in memory": 4,
+    "radio": 4,
+    "infrared": 4,
+    "instance masks": 6,
+    "resampling (input grid)": 25,
+    "resampling (model grid)": 28,
+}
+
+#: Bytes a run needs whatever the image: the Python process with torch and the model, and
+#: one batch of windows through the network and the random walk.
+FIXED_BYTES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """The memory one input needs, from its plan alone.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the input grid.
+    parts : dict of str to int
+        Bytes by what they are for (keys of :data:`BYTES_PER_PIXEL`, and ``"fixed"``).
+    """
+
+    shape: tuple[int, int]
+    parts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Bytes in all."""
+        return int(sum(self.parts.values()))
+
+    @property
+    def total_gb(self) -> float:
+        """:attr:`total` in GB (10**9 bytes)."""
+        return self.total / 1e9
+
+
+class MemoryBudgetError(InputImageError):
+    """An image would need more memory than ``InferenceConfig.memory_budget_gb``.
+
+    Raised before any pixel is read or computed.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the image.
+    estimate_gb, budget_gb : float
+        The estimated need and the budget, GB (10**9 bytes).
+    """
+
+    def __init__(
+        self, message: str, *, shape: tuple[int, int], estimate_gb: float, budget_gb: float
+    ):
+        super().__init__(message)
+        self.shape = shape
+        self.estimate_gb = estimate_gb
+        self.budget_gb = budget_gb
+
+
+def memory_estimate(
+    shape: tuple[int, int], plan: InputPlan, *, has_infrared: bool, inputs_in_memory: int = 0
+) -> MemoryEstimate:
+    """The bytes that segmenting one input needs at its peak (see :data:`BYTES_PER_PIXEL`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the input grid, pixels.
+    plan : InputPlan
+        Its plan (:func:`plan_input`): whether it is resampled, onto which shape.
+    has_infrared : bool
+        Whether an infrared image comes with it.
+    inputs_in_memory : int
+        How many of the caller's images (radio, infrared) are arrays in memory rather than
+        memory-mapped files; counted at the radio grid's size.
+
+    Returns
+    -------
+    MemoryEstimate
+
+    Examples
+    --------
+    >>> from napari_radiogal.io.geometry import Resampling
+    >>> plan = InputPlan(None, None, Resampling(1.0, (4096, 4096), (4096, 4096)), [])
+    >>> round(memory_estimate((4096, 4096), plan, has_infrared=True).total_gb, 2)
+    1.23
+    """
+    pixels = int(shape[0]) * int(shape[1])
+    images = 2 if has_infrared else 1
+    parts = {
+        "fixed": FIXED_BYTES,
+        "radio": BYTES_PER_PIXEL["radio"] * pixels,
+        "instance masks": BYTES_PER_PIXEL["instance masks"] * pixels,
+    }
+    if inputs_in_memory:
+        parts["inputs in memory"] = BYTES_PER_PIXEL["inputs in memory"] * inputs_in_memory * pixels
+    if has_infrared:
+        parts["infrared"] = BYTES_PER_PIXEL["infrared"] * pixels
+    if not plan.resampling.is_identity:
+        out = plan.resampling.output_shape
+        grid = int(out[0]) * int(out[1])
+        parts["resampling"] = images * (
+            BYTES_PER_PIXEL["resampling (input grid)"] * pixels
+            + BYTES_PER_PIXEL["resampling (model grid)"] * grid
+        )
+    return MemoryEstimate(shape=(int(shape[0]), int(shape[1])), parts=parts)
+
+
+def check_memory(
+    shape: tuple[int, int],
+    plan: InputPlan,
+    config: Any,
+    *,
+    has_infrared: bool,
+    inputs_in_memory: int,
+    name: str,
+) -> MemoryEstimate:
+    """Refuse an input whose :func:`memory_estimate` exceeds ``config.memory_budget_gb``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)`` of the input grid.
+    plan : InputPlan
+    config : InferenceConfig
+        ``memory_budget_gb``.
+    has_infrared, inputs_in_memory
+        As in :func:`memory_estimate`.
+    name : str
+        How the message calls the image.
+
+    Returns
+    -------
+    MemoryEstimate
+        When it fits.
+
+    Raises
+    ------
+    MemoryBudgetError
+        With the image size, the estimate (by part), the budget and the fixes.
+    """
+    estimate = memory_estimate(
+        shape, plan, has_infrared=has_infrared, inputs_in_memory=inputs_in_memory
+    )
+    budget = float(config.memory_budget_gb)
+    if estimate.total_gb <= budget:
+        return estimate
+    parts = ", ".join(f"{k} {v / 1e9:.2f}" for k, v in estimate.parts.items())
+    need = estimate.total_gb
+    raise MemoryBudgetError(
+        f"{name} is {shape[0]} x {shape[1]} pixels and would need about {need:.1f} GB "
+        f"({parts} GB), more than the memory budget of {budget:g} GB. Raise the budget "
+        f"if the machine has the memory (radiogal predict --memory-budget-gb "
+        f"{math.ceil(need * 1.2)}, "
+        "InferenceConfig(memory_budget_gb=...) in Python or the widget's option), or cut out "
+        "the region of interest (napari_radiogal.io.align.cutout); radiogal survey runs "
+        "mosaics of any size.",
+        shape=estimate.shape,
+        estimate_gb=need,
+        budget_gb=budget,
+    )

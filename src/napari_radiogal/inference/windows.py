@@ -236,6 +236,7 @@ def merge_windows(
     *,
     duplicate_overlap: float = 0.3,
     rank: Callable[[WindowDetection], float] | None = None,
+    cancel: Callable[[], None] | None = None,
 ) -> list[WindowDetection]:
     """Merge the detections of overlapping windows into one list (see the module docstring).
 
@@ -251,6 +252,9 @@ def merge_windows(
         Among whole (and among cut) detections, higher ranks first; default the score.
         The survey ranks by how central a detection is in its window
         (:func:`centrality`), so a source is taken from the window that saw it best.
+    cancel : callable(), optional
+        Called before each detection is placed; it stops the merge by raising (the merge
+        of a large image's thousands of detections takes seconds).
 
     Returns
     -------
@@ -274,6 +278,8 @@ def merge_windows(
     )
     kept: list[list[Any]] = []  # [cut, detection, windows it was seen in]
     for cut, _, _, det in ranked:
+        if cancel is not None:
+            cancel()
         if det.mask.area == 0:
             continue
         duplicate_of = None
