@@ -262,3 +262,17 @@ def test_warnings_say_what_happened_not_where_in_our_code(tiny_weights, tmp_path
     assert run.returncode == 0, run.stderr
     assert "radiogal predict: warning: a.fits: BUNIT is missing" in run.stderr
     assert ".py:" not in run.stderr and "warnings.warn" not in run.stderr
+
+
+def test_segment_takes_fits_paths_like_read_images(tiny_weights, fits_pair):
+    from napari_radiogal.inference import InferenceConfig, segment
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    radio, ir = fits_pair
+    config = InferenceConfig(scales=(1.0, 0.5), device="cpu")
+    by_path = segment(str(radio), ir, model=tiny_weights, config=config)
+    by_image = segment(read_radio(radio), read_infrared(ir), model=tiny_weights, config=config)
+    files = {f["role"]: f["path"] for f in by_path.provenance["input_files"]}
+    assert files["radio"].endswith("field.fits") and files["ir"].endswith("w1.fits")
+    assert [a.rle for a in by_path.instances] == [a.rle for a in by_image.instances]
+    assert [a.host for a in by_path.instances] == [a.host for a in by_image.instances]

@@ -33,6 +33,7 @@ __all__ = [
     "radio_array",
     "image_pixels",
     "is_lazy_image",
+    "open_fits_paths",
     "input_files",
     "same_grid",
 ]
@@ -188,9 +189,33 @@ def as_input(raw: Any, position: int) -> ImageInput:
         item = ImageInput(radio=raw[0], infrared=raw[1])
     else:
         item = ImageInput(radio=raw)
+    item.radio, item.infrared = open_fits_paths(item.radio, item.infrared)
     if item.image_id is None:
         item.image_id = position
     return item
+
+
+def open_fits_paths(radio: Any, infrared: Any = None) -> tuple[Any, Any]:
+    """Radio and infrared inputs with FITS paths opened (memory-mapped); others unchanged.
+
+    So that ``segment("field.fits", "w1.fits")`` works like ``segment(read_radio(...),
+    read_infrared(...))``: a path (``str`` or path-like) is read with
+    :func:`~napari_radiogal.io.fits.read_radio` / :func:`~napari_radiogal.io.fits.read_infrared`
+    (``lazy=True``: the pipeline reads the pixels it needs), with their checks and warnings.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 4))
+    >>> open_fits_paths(a)[0] is a
+    True
+    """
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
+    if isinstance(radio, (str, os.PathLike)):
+        radio = read_radio(radio, lazy=True)
+    if isinstance(infrared, (str, os.PathLike)):
+        infrared = read_infrared(infrared, lazy=True)
+    return radio, infrared
 
 
 @dataclass

@@ -61,6 +61,7 @@ from napari_radiogal.inference.inputs import (
     infrared_on_grid,
     input_files,
     is_lazy_image,
+    open_fits_paths,
     prepare_input,
     radio_array,
 )
@@ -112,13 +113,14 @@ def segment(
 
     Parameters
     ----------
-    radio : RadioImage or ndarray, shape (H, W)
+    radio : RadioImage, path or ndarray, shape (H, W)
         Radio surface brightness in Jy/beam, ``(row, col)``, NaN = blanked. A
-        :class:`~napari_radiogal.io.fits.RadioImage` brings its WCS (host RA/Dec, sky
+        :class:`~napari_radiogal.io.fits.RadioImage` (or a FITS path, read with
+        :func:`~napari_radiogal.io.fits.read_radio`) brings its WCS (host RA/Dec, sky
         regions), beam (integrated fluxes) and file (checksum in the provenance).
-    infrared : InfraredImage or ndarray, shape (H, W), optional
-        WISE W1-like image: an ``InfraredImage`` on its own grid (reprojected onto the radio
-        grid) or an array already on the radio grid. Without it, hosts come from the
+    infrared : InfraredImage, path or ndarray, shape (H, W), optional
+        WISE W1-like image: an ``InfraredImage`` (or a FITS path) on its own grid
+        (reprojected onto the radio grid) or an array already on the radio grid. Without it, hosts come from the
         displacement field (``extra["host_from"] == "displacement"``).
     model : path, str or LoadedModel, optional
         Weights (``NAME.safetensors`` with its card), a bundled model's name, or a
@@ -168,6 +170,7 @@ def segment(
     InputImageWarning
         All-NaN / all-zero radio (empty prediction), IR not overlapping (radio alone).
     """
+    radio, infrared = open_fits_paths(radio, infrared)
     if model is None:
         beam = (config or InferenceConfig()).beam
         choice = choose_bundled_model(radio, has_infrared=infrared is not None, beam=beam)
