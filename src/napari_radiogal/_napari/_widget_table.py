@@ -5,7 +5,12 @@ last): class (editable), score, host RA/Dec, integrated flux, angular size, revi
 (editable). Clicking a row centres and zooms the view on the instance and selects its label
 for napari's brush; several rows can be selected for Merge, Delete or Mark reviewed.
 The table follows every change of the layers (paint, undo, host moves) through the
-session's ``changed`` signal.
+session's ``changed`` signal. *Undo* and *Redo* (Ctrl+Z / Ctrl+Shift+Z here and on the
+annotation layers) step through every edit, class, host and reviewed flag included; a
+legend under the table gives the class colours.
+
+The dock is built to share a 1366 x 768 window: the table asks for the width of its
+columns and the height of :data:`MIN_VISIBLE_ROWS` rows at least, never more.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QSize, Qt, QTimer, Signal
+from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -25,19 +31,24 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QShortcut,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ._edits import AnnotationSession, EditError, session_for, sessions_in
-from ._layers import KIND_KEY, class_color
+from napari_radiogal.classes import RADIOGALAXYNET
+
+from ._edits import REDO_KEY, UNDO_KEY, AnnotationSession, EditError, session_for, sessions_in
+from ._layers import KIND_KEY
+from ._legend import ClassLegend, class_icon
 from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InstanceTableWidget", "COLUMNS"]
+__all__ = ["InstanceTableWidget", "COLUMNS", "MIN_VISIBLE_ROWS"]
 
 #: (header, features column) of the table, in order.
 COLUMNS = (
@@ -61,7 +72,15 @@ _HEADER_TIPS = (
     "Largest angular size, arcsec",
     "Reviewed by a human (editable)",
 )
+#: The widest usual text of each column (sizes the table before it has rows; None: the
+#: class column, sized by its combo box).
+_SAMPLES = ("99", None, "0.000", "359.9999", "+89.9999", "99.9", "999", "")
 CUT_LINE_NAME = "cut line"
+
+#: The table is never shorter than this many rows (plus its header).
+MIN_VISIBLE_ROWS = 5
+#: ... and asks for this many when there is room.
+PREFERRED_ROWS = 8
 
 
 def _fmt(value, spec: str) -> str:
@@ -85,6 +104,47 @@ class _NumericItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
+def _class_combo(names) -> QComboBox:
+    """A combo box of class names, each with its colour swatch (the text stays readable)."""
+    combo = QComboBox()
+    for name in names:
+        combo.addItem(class_icon(name), name)
+    return combo
+
+
+class _Table(QTableWidget):
+    """The instance table, sized for its columns and a few rows (see the module docstring)."""
+
+    _columns: int | None = None
+
+    def _columns_width(self) -> int:
+        if self._columns is None:
+            fm = self.fontMetrics()
+            pad = 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 8
+            combo = _class_combo(RADIOGALAXYNET.display_order).sizeHint().width()
+            header = self.horizontalHeader()
+            self._columns = sum(
+                max(
+                    combo if sample is None else fm.horizontalAdvance(sample) + pad,
+                    header.sectionSizeHint(k),
+                )
+                for k, sample in enumerate(_SAMPLES)
+            )
+        return self._columns
+
+    def _height_of(self, rows: int) -> int:
+        row = self.verticalHeader().defaultSectionSize()
+        return self.horizontalHeader().sizeHint().height() + rows * row + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:
+        scrollbar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = self._columns_width() + scrollbar + 2 * self.frameWidth()
+        return QSize(width, self._height_of(PREFERRED_ROWS))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self._height_of(MIN_VISIBLE_ROWS))
+
+
 class InstanceTableWidget(QWidget):
     """Instance table + edit tools + export for the annotations in a napari viewer.
 
@@ -104,16 +164,27 @@ class InstanceTableWidget(QWidget):
 
         self.source = QComboBox()
         self.source.setToolTip("Which annotation (instance Labels layer) the table shows")
+        self.source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.source.setMinimumContentsLength(12)
         self.source.currentIndexChanged.connect(self._on_source_chosen)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip(
+            f"Undo the last edit: mask, class, host or reviewed flag ({UNDO_KEY})"
+        )
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.setToolTip(f"Redo the last undone edit ({REDO_KEY})")
 
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = _Table(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([h for h, _ in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # a stretched last section would be sized past the viewport (a needless scrollbar)
+        header.setStretchLastSection(False)
         for k, tip in enumerate(_HEADER_TIPS):
             self.table.horizontalHeaderItem(k).setToolTip(tip)
         self.table.setSortingEnabled(False)
@@ -135,6 +206,7 @@ class InstanceTableWidget(QWidget):
         self.cut_button.setToolTip("Draw a path across an instance, then press Split")
         self.delete_button = QPushButton("Delete")
         self.reviewed_button = QPushButton("Mark reviewed")
+        self.legend = ClassLegend(RADIOGALAXYNET.display_order)
         self.new_class = QComboBox()
         self.new_class.setToolTip("Class of a new instance painted with 'New'")
         self.new_button = QPushButton("New")
@@ -161,6 +233,13 @@ class InstanceTableWidget(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
         self.import_button.clicked.connect(lambda: self.import_coco())
         self.new_class.currentTextChanged.connect(self._on_new_class)
+        self.undo_button.clicked.connect(self.undo)
+        self.redo_button.clicked.connect(self.redo)
+        # while the dock has the focus (napari's canvas keys do not reach it)
+        for keys, slot in ((UNDO_KEY, self.undo), (REDO_KEY, self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
 
         tools = QGridLayout()
         for k, b in enumerate(
@@ -174,9 +253,14 @@ class InstanceTableWidget(QWidget):
         io_row = QHBoxLayout()
         io_row.addWidget(self.import_button)
         io_row.addWidget(self.export_button)
+        top = QHBoxLayout()
+        top.addWidget(self.source, 1)
+        top.addWidget(self.undo_button)
+        top.addWidget(self.redo_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.source)
-        layout.addWidget(self.table)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.legend)
         layout.addLayout(tools)
         layout.addLayout(io_row)
         layout.addWidget(self.status)
@@ -251,11 +335,14 @@ class InstanceTableWidget(QWidget):
         self.session = session
         if session is not None:
             session.changed.connect(self.rebuild)
+            names = list(session.scheme.display_order)
             self.new_class.blockSignals(True)
             self.new_class.clear()
-            self.new_class.addItems(list(session.scheme.display_order))
+            for name in names:
+                self.new_class.addItem(class_icon(name), name)
             self.new_class.setCurrentText(session.new_class)
             self.new_class.blockSignals(False)
+            self.legend.set_classes(names)
         self.rebuild()
 
     # ------------------------------------------------------------------ table
@@ -267,6 +354,7 @@ class InstanceTableWidget(QWidget):
         self.table.blockSignals(True)
         try:
             self.table.setRowCount(0)
+            self._update_undo_buttons()
             if s is None:
                 self.status.setText(
                     "No annotations yet: run 'Segment radio galaxies' or import a COCO file."
@@ -300,16 +388,15 @@ class InstanceTableWidget(QWidget):
         id_item.setData(Qt.ItemDataRole.UserRole, iid)
         id_item.setFlags(id_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
         self.table.setItem(row, COL["instance_id"], id_item)
-        combo = QComboBox()
-        combo.addItems(list(s.scheme.display_order))
+        combo = _class_combo(s.scheme.display_order)
         combo.setCurrentText(str(r["class"]))
-        combo.setStyleSheet(f"color: {class_color(str(r['class']))[:7]};")
         combo.currentTextChanged.connect(lambda name, iid=iid: self._on_class_changed(iid, name))
         self.table.setCellWidget(row, COL["class"], combo)
         cells = {
             "score": (_fmt(r["score"], ".3f"), float(r["score"])),
-            "host_ra": (_fmt(r["host_ra"], ".5f"), float(r["host_ra"])),
-            "host_dec": (_fmt(r["host_dec"], "+.5f"), float(r["host_dec"])),
+            # 1e-4 degree = 0.36 arcsec, below a pixel of every survey preset
+            "host_ra": (_fmt(r["host_ra"], ".4f"), float(r["host_ra"])),
+            "host_dec": (_fmt(r["host_dec"], "+.4f"), float(r["host_dec"])),
             "flux_jy": (_fmt(float(r["flux_jy"]) * 1e3, ".3g"), float(r["flux_jy"])),
             "size_arcsec": (_fmt(r["size_arcsec"], ".0f"), float(r["size_arcsec"])),
         }
@@ -423,6 +510,20 @@ class InstanceTableWidget(QWidget):
         except EditError as exc:
             show_warning(str(exc))
             return None
+
+    # ------------------------------------------------------------------ undo
+    def undo(self) -> bool:
+        """Undo the shown annotation's last edit (``False`` when there is none)."""
+        return bool(self.session is not None and self._run(self.session.undo))
+
+    def redo(self) -> bool:
+        """Redo the shown annotation's last undone edit (``False`` when there is none)."""
+        return bool(self.session is not None and self._run(self.session.redo))
+
+    def _update_undo_buttons(self) -> None:
+        history = None if self.session is None else self.session.history
+        self.undo_button.setEnabled(history is not None and history.can_undo)
+        self.redo_button.setEnabled(history is not None and history.can_redo)
 
     # ------------------------------------------------------------------ tools
     def merge_selected(self) -> int | None:
