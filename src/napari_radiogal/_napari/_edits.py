@@ -469,6 +469,7 @@ class AnnotationSession:
                 return
         self.sync()
         self.history.reset(self._state())
+        self.changed.emit()
         raise EditError(
             "the masks were changed outside this annotation's history, so it cannot be "
             "undone further; the history starts again from here"

@@ -3,9 +3,9 @@
 On a 1366 x 768 laptop the plugin's docks and napari's own layer docks must leave the
 canvas at least half of the window width, and the instance table must still show several
 rows. :func:`arrange_docks` stacks the docks when the window is tall enough for both and
-tabs them otherwise, narrows the side docks to what they need, and
-:func:`fit_view_when_settled` refits the image to the canvas once Qt has laid the window
-out (napari fits the view when an image opens, before the docks took their share).
+tabs them otherwise; once Qt has laid the window out, :func:`settle` narrows the side docks
+to what they need and refits the image to the canvas (napari fits the view when an image
+opens, before the docks took their share).
 Only public Qt (``QMainWindow``) and napari (``viewer.reset_view``) API is used.
 """
 
@@ -15,11 +15,11 @@ import logging
 from collections.abc import Sequence
 
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QDockWidget, QMainWindow, QWidget
+from qtpy.QtWidgets import QDockWidget, QMainWindow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["arrange_docks", "fit_view_when_settled", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
+__all__ = ["arrange_docks", "settle", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
 
 #: The share of the window width the canvas keeps at least.
 CANVAS_SHARE = 0.5
@@ -35,11 +35,15 @@ def _main_window(dock: QDockWidget) -> QMainWindow | None:
     return window if isinstance(window, QMainWindow) else None
 
 
-def arrange_docks(docks: Sequence[QDockWidget], *, raise_index: int = -1) -> str:
+def arrange_docks(viewer, docks: Sequence[QDockWidget], *, raise_index: int = -1) -> str:
     """Stack (tall window) or tab (short window) the plugin's right-hand docks.
+
+    The widths are shared and the view refitted once Qt has laid the window out
+    (:func:`settle`), when the docks' real sizes are known.
 
     Parameters
     ----------
+    viewer : napari.Viewer
     docks : sequence of QDockWidget
         napari's dock widgets of the plugin, in the order they should appear (top first).
     raise_index : int
@@ -63,9 +67,38 @@ def arrange_docks(docks: Sequence[QDockWidget], *, raise_index: int = -1) -> str
     else:
         for other in docks[1:]:
             window.tabifyDockWidget(docks[0], other)
-        docks[raise_index].raise_()
-    _share_width(window, docks)
+    # after the layout requests now queued: the docks have their real sizes then
+    timer = QTimer(docks[0])
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: settle(viewer, docks, front=docks[raise_index]))
+    timer.timeout.connect(timer.deleteLater)
+    timer.start(0)
     return "stacked" if tall else "tabbed"
+
+
+def settle(viewer, docks: Sequence[QDockWidget], *, front: QDockWidget | None = None) -> None:
+    """Share the width between the canvas and the docks, bring ``front`` forward and fit
+    the image to the canvas that is left.
+
+    napari fits the view when the first image opens, before the docks took their share of
+    the window; this refits it.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    docks : sequence of QDockWidget
+        The plugin's docks (right-hand side).
+    front : QDockWidget, optional
+        The dock to show when they are tabbed.
+    """
+    window = _main_window(docks[0])
+    if window is None:
+        return
+    _share_width(window, docks)
+    if front is not None:
+        front.raise_()
+    if len(viewer.layers):
+        viewer.reset_view()
 
 
 def _share_width(window: QMainWindow, docks: Sequence[QDockWidget]) -> None:
@@ -73,37 +106,14 @@ def _share_width(window: QMainWindow, docks: Sequence[QDockWidget]) -> None:
     left = [
         d
         for d in window.findChildren(QDockWidget)
-        if d.isVisible() and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea
+        if not d.isHidden() and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea
     ]
-    left_width = LEFT_DOCK_WIDTH if left else 0
+    left_width = 0
+    if left:  # napari's layer controls and list: as narrow as their content allows
+        left_width = max(LEFT_DOCK_WIDTH, *(d.minimumSizeHint().width() for d in left))
+        window.resizeDocks(left, [left_width] * len(left), Qt.Orientation.Horizontal)
     room = int(window.width() * (1 - CANVAS_SHARE)) - left_width - 12  # splitter handles
     wanted = max(d.widget().sizeHint().width() for d in docks)
-    right = max(min(wanted, room), min(d.widget().minimumSizeHint().width() for d in docks))
-    if left:
-        window.resizeDocks(left, [left_width] * len(left), Qt.Orientation.Horizontal)
+    right = max(min(wanted, room), max(d.minimumSizeHint().width() for d in docks))
     window.resizeDocks(list(docks), [right] * len(docks), Qt.Orientation.Horizontal)
-
-
-def fit_view_when_settled(viewer, parent: QWidget) -> None:
-    """Fit the image to the canvas once the window's layout has settled.
-
-    napari fits the view when the first image opens, before docks take their share of
-    the window; this refits it after the layout requests now queued are processed.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    parent : QWidget
-        A widget of the window; the refit is dropped if it is deleted first.
-    """
-
-    def fit() -> None:
-        if len(viewer.layers):
-            viewer.reset_view()
-
-    # parented: a window closed before the timer fires takes the timer with it
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.timeout.connect(fit)
-    timer.timeout.connect(timer.deleteLater)
-    timer.start(0)
+    log.debug("docks: left %d px, right %d px of %d", left_width, right, window.width())

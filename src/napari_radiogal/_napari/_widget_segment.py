@@ -5,10 +5,11 @@ the device (only those available here; the label says what it actually ran on) a
 inference options, whose form is generated from
 :func:`napari_radiogal.inference.config.config_fields` so that it cannot drift from the
 ``radiogal predict`` command. The everyday options (:data:`EVERYDAY_OPTIONS`) are always
-shown; the others wait in a collapsed *Advanced* group, and the dock scrolls rather than
-growing the window past a laptop screen. *Segment* runs :func:`napari_radiogal.inference.segment` in a
-napari ``thread_worker``: the GUI stays live, progress shows in napari's activity dock, and
-*Cancel* (here or in the activity dock) stops the run at the next stage.
+shown; the others wait in a collapsed *Advanced* group, which scrolls when opened rather
+than growing the window past a laptop screen. *Segment* runs
+:func:`napari_radiogal.inference.segment` in a napari ``thread_worker``: the GUI stays live,
+progress shows in napari's activity dock, and *Cancel* (here or in the activity dock) stops
+the run at the next stage.
 
 Each run is a :class:`Job` tagged with the layers' ids and a fingerprint of their data. The
 result is applied only if the radio (and IR) layers still exist with the same data; a result
@@ -70,6 +71,8 @@ EVERYDAY_OPTIONS = ("class_threshold", "score_threshold")
 
 #: Characters a layer or model choice shows before it is elided (keeps the dock narrow).
 CHOICE_CHARS = 16
+#: Height (px) of the opened Advanced group, which scrolls.
+ADVANCED_MAX_PX = 320
 
 
 @dataclass
@@ -282,7 +285,11 @@ class SegmentWidget(Container):
         #: the option widgets by InferenceConfig field name
         self.option_widgets = {s["name"]: _option_widget(s) for s in self._specs}
         advanced = [w for name, w in self.option_widgets.items() if name not in EVERYDAY_OPTIONS]
-        self.advanced_form = Container(widgets=advanced, labels=True, visible=False)
+        # scrolls within a bounded height: opened, it must not push the window off the screen
+        self.advanced_form = Container(
+            widgets=advanced, labels=True, visible=False, scrollable=True
+        )
+        self.advanced_form.native.setMaximumHeight(ADVANCED_MAX_PX)
         self.advanced_toggle = ToggleButton(value=False, label="")
         self.advanced_toggle.tooltip = (
             "Expert options: geometry, CAM, random walk, instances, hosts"
@@ -320,7 +327,6 @@ class SegmentWidget(Container):
                 self.status,
             ],
             labels=True,
-            scrollable=True,
         )
         self._show_advanced(False)
         self.status.native.setWordWrap(True)

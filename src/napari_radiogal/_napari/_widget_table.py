@@ -55,8 +55,8 @@ COLUMNS = (
     ("ID", "instance_id"),
     ("Class", "class"),
     ("Score", "score"),
-    ("Host RA°", "host_ra"),
-    ("Host Dec°", "host_dec"),
+    ("RA°", "host_ra"),
+    ("Dec°", "host_dec"),
     ("mJy", "flux_jy"),
     ("LAS″", "size_arcsec"),
     ("✓", "reviewed"),
@@ -161,6 +161,7 @@ class InstanceTableWidget(QWidget):
         self.viewer = napari_viewer
         self.session: AnnotationSession | None = None
         self._building = False
+        self._shown = False
 
         self.source = QComboBox()
         self.source.setToolTip("Which annotation (instance Labels layer) the table shows")
@@ -233,8 +234,8 @@ class InstanceTableWidget(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
         self.import_button.clicked.connect(lambda: self.import_coco())
         self.new_class.currentTextChanged.connect(self._on_new_class)
-        self.undo_button.clicked.connect(self.undo)
-        self.redo_button.clicked.connect(self.redo)
+        self.undo_button.clicked.connect(lambda: self.undo())
+        self.redo_button.clicked.connect(lambda: self.redo())
         # while the dock has the focus (napari's canvas keys do not reach it)
         for keys, slot in ((UNDO_KEY, self.undo), (REDO_KEY, self.redo)):
             shortcut = QShortcut(QKeySequence(keys), self)
@@ -258,6 +259,7 @@ class InstanceTableWidget(QWidget):
         top.addWidget(self.undo_button)
         top.addWidget(self.redo_button)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)  # the canvas needs the width more
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.legend)
@@ -282,6 +284,17 @@ class InstanceTableWidget(QWidget):
         self.destroyed.connect(lambda *_: self._forget_session())
         self._refresh_sources()
         install_sky_status(napari_viewer)
+
+    def showEvent(self, event) -> None:
+        """The first time the dock shows, refit the image to the canvas it leaves."""
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            QTimer.singleShot(0, self._fit_view)
+
+    def _fit_view(self) -> None:
+        if len(self.viewer.layers):
+            self.viewer.reset_view()
 
     def _forget_session(self) -> None:
         if self.session is not None:

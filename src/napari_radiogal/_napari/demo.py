@@ -51,7 +51,7 @@ def open_demo(
 
     from napari_radiogal.models import default_weights_path
 
-    from ._layout import arrange_docks, fit_view_when_settled
+    from ._layout import arrange_docks
     from ._widget_segment import FILE_MODEL, Job
 
     if viewer is None:
@@ -61,8 +61,7 @@ def open_demo(
     table_dock, table = viewer.window.add_plugin_dock_widget(PLUGIN, TABLE_WIDGET)
     # tabbed on a short screen: the segment dock in front while it works, then the table
     working = segment and not ground_truth
-    arrange_docks([seg_dock, table_dock], raise_index=0 if working else 1)
-    fit_view_when_settled(viewer, table)
+    arrange_docks(viewer, [seg_dock, table_dock], raise_index=0 if working else 1)
     seg.reset_choices()
     if device != "auto":
         seg._on_devices([device] if device != "cpu" else ["cpu"])
