@@ -25,7 +25,9 @@ __all__ = ["arrange_docks", "settle", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
 CANVAS_SHARE = 0.5
 #: Width (px) given to napari's layer controls and layer list on the left: their
 #: widgets still fit, and the canvas gains what napari's default width (~320 px) wastes.
-LEFT_DOCK_WIDTH = 250
+LEFT_DOCK_WIDTH = 260
+#: Width (px) of the splitter handles and frames between the canvas and the docks.
+_HANDLES_PX = 30
 #: Vertical room (px) taken by the window's menu, status bar and dock title bars.
 _CHROME_PX = 90
 
@@ -112,7 +114,7 @@ def _share_width(window: QMainWindow, docks: Sequence[QDockWidget]) -> None:
     if left:  # napari's layer controls and list: as narrow as their content allows
         left_width = max(LEFT_DOCK_WIDTH, *(d.minimumSizeHint().width() for d in left))
         window.resizeDocks(left, [left_width] * len(left), Qt.Orientation.Horizontal)
-    room = int(window.width() * (1 - CANVAS_SHARE)) - left_width - 12  # splitter handles
+    room = int(window.width() * (1 - CANVAS_SHARE)) - left_width - _HANDLES_PX
     wanted = max(d.widget().sizeHint().width() for d in docks)
     right = max(min(wanted, room), max(d.minimumSizeHint().width() for d in docks))
     window.resizeDocks(list(docks), [right] * len(docks), Qt.Orientation.Horizontal)

@@ -77,6 +77,9 @@ _HEADER_TIPS = (
 _SAMPLES = ("99", None, "0.000", "359.9999", "+89.9999", "99.9", "999", "")
 CUT_LINE_NAME = "cut line"
 
+#: Columns hidden, in this order, when the dock is too narrow for all of them.
+OPTIONAL_COLUMNS = ("host_dec", "host_ra")
+
 #: The table is never shorter than this many rows (plus its header).
 MIN_VISIBLE_ROWS = 5
 #: ... and asks for this many when there is room.
@@ -144,6 +147,31 @@ class _Table(QTableWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(super().minimumSizeHint().width(), self._height_of(MIN_VISIBLE_ROWS))
 
+    def fit_columns(self) -> list[str]:
+        """Hide the columns of :data:`OPTIONAL_COLUMNS` that do not fit the width (a narrow
+        dock on a laptop: RA/Dec go first, the status bar shows them under the cursor);
+        show them again when there is room. Returns the hidden columns."""
+        header = self.horizontalHeader()
+        width = {
+            k: max(self.sizeHintForColumn(k), header.sectionSizeHint(k))
+            for k in range(self.columnCount())
+        }
+        room = self.viewport().width()
+        total = sum(width.values())
+        hidden = []
+        for name in OPTIONAL_COLUMNS:
+            if total <= room:
+                break
+            total -= width[COL[name]]
+            hidden.append(name)
+        for k in range(self.columnCount()):
+            self.setColumnHidden(k, COLUMNS[k][1] in hidden)
+        return hidden
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
 
 class InstanceTableWidget(QWidget):
     """Instance table + edit tools + export for the annotations in a napari viewer.
@@ -206,10 +234,17 @@ class InstanceTableWidget(QWidget):
         self.cut_button = QPushButton("Cut line…")
         self.cut_button.setToolTip("Draw a path across an instance, then press Split")
         self.delete_button = QPushButton("Delete")
-        self.reviewed_button = QPushButton("Mark reviewed")
+        self.reviewed_button = QPushButton("Reviewed")
+        self.reviewed_button.setToolTip(
+            "Mark the selected instances (all when none is selected) as reviewed"
+        )
         self.legend = ClassLegend(RADIOGALAXYNET.display_order)
         self.new_class = QComboBox()
         self.new_class.setToolTip("Class of a new instance painted with 'New'")
+        self.new_class.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.new_class.setMinimumContentsLength(5)
         self.new_button = QPushButton("New")
         self.new_button.setToolTip("Paint a new instance of the chosen class with napari's brush")
         self.host_button = QPushButton("Place host")
@@ -392,6 +427,7 @@ class InstanceTableWidget(QWidget):
         finally:
             self.table.blockSignals(False)
             self._building = False
+        self.table.fit_columns()
         self._update_status()
         self.refreshed.emit()
 
