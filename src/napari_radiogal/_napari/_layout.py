@@ -23,8 +23,8 @@ __all__ = ["arrange_docks", "settle", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
 
 #: The share of the window width the canvas keeps at least.
 CANVAS_SHARE = 0.5
-#: Width (px) given to napari's layer controls and layer list on the left: their
-#: widgets still fit, and the canvas gains what napari's default width (~320 px) wastes.
+#: Width (px) asked for napari's layer controls and layer list on the left (their content
+#: may need more: the Labels controls take ~320 px, and get it).
 LEFT_DOCK_WIDTH = 260
 #: Width (px) of the splitter handles and frames between the canvas and the docks.
 _HANDLES_PX = 30

@@ -278,6 +278,7 @@ class InstanceTableWidget(QWidget):
             shortcut.activated.connect(slot)
 
         tools = QGridLayout()
+        tools.setHorizontalSpacing(3)
         for k, b in enumerate(
             (self.merge_button, self.split_button, self.cut_button, self.delete_button)
         ):
@@ -386,8 +387,8 @@ class InstanceTableWidget(QWidget):
             names = list(session.scheme.display_order)
             self.new_class.blockSignals(True)
             self.new_class.clear()
-            for name in names:
-                self.new_class.addItem(class_icon(name), name)
+            # no swatch here: the row of tools must fit a narrow dock (the legend is above)
+            self.new_class.addItems(names)
             self.new_class.setCurrentText(session.new_class)
             self.new_class.blockSignals(False)
             self.legend.set_classes(names)
