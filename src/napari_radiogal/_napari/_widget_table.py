@@ -277,16 +277,17 @@ class InstanceTableWidget(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
 
+        # three buttons a row: the dock fits beside a canvas of half a 1366 px window
         tools = QGridLayout()
         tools.setHorizontalSpacing(3)
-        for k, b in enumerate(
-            (self.merge_button, self.split_button, self.cut_button, self.delete_button)
-        ):
-            tools.addWidget(b, 0, k)
-        tools.addWidget(self.new_class, 1, 0)
-        tools.addWidget(self.new_button, 1, 1)
-        tools.addWidget(self.host_button, 1, 2)
-        tools.addWidget(self.reviewed_button, 1, 3)
+        grid = (
+            (self.merge_button, self.split_button, self.cut_button),
+            (self.delete_button, self.host_button, self.reviewed_button),
+            (self.new_class, self.new_button),
+        )
+        for row, buttons in enumerate(grid):
+            for col, button in enumerate(buttons):
+                tools.addWidget(button, row, col)
         io_row = QHBoxLayout()
         io_row.addWidget(self.import_button)
         io_row.addWidget(self.export_button)
