@@ -37,7 +37,7 @@ def test_demo_layout_fits_1366x768(make_napari_viewer, tmp_path, monkeypatch, qt
     assert rows >= MIN_VISIBLE_ROWS
     assert not t.horizontalScrollBar().isVisible()
     # the expert options wait in the collapsed Advanced group
-    assert not seg.advanced_form.visible
+    assert seg.advanced_form.native.isHidden()
 
     # the view was refitted to the canvas the docks left: reset_view changes nothing now
     camera = _camera(viewer)

@@ -35,15 +35,19 @@ def legend_html(names: Sequence[str]) -> str:
     Examples
     --------
     >>> legend_html(["FR-I"]).split("&nbsp;")[0]
-    '<span style="color:#cc79a7">&#9632;</span>'
+    '<span style="white-space:nowrap"><span style="color:#cc79a7">&#9632;</span>'
     """
-    classes = "&nbsp;&nbsp;".join(
-        f'<span style="color:{class_color(n)[:7]}">&#9632;</span>&nbsp;{n}' for n in names
+    # one unbreakable entry per class: a narrow dock wraps between entries, not in "FR-X"
+    classes = " ".join(
+        f'<span style="white-space:nowrap"><span style="color:{class_color(n)[:7]}">&#9632;'
+        f"</span>&nbsp;{n}</span>"
+        for n in names
     )
     contour = QColor.fromRgbF(*CONTOUR_RGB).name()
     return (
-        f"{classes}&nbsp;&nbsp;&nbsp;&#9733;&nbsp;host&nbsp;&nbsp;"
-        f'<span style="color:{contour}">&#9472;&#9472;</span>&nbsp;contours'
+        f'{classes} <span style="white-space:nowrap">&#9733;&nbsp;host</span> '
+        f'<span style="white-space:nowrap"><span style="color:{contour}">&#9472;&#9472;</span>'
+        "&nbsp;contours</span>"
     )
 
 

@@ -286,9 +286,7 @@ class SegmentWidget(Container):
         self.option_widgets = {s["name"]: _option_widget(s) for s in self._specs}
         advanced = [w for name, w in self.option_widgets.items() if name not in EVERYDAY_OPTIONS]
         # scrolls within a bounded height: opened, it must not push the window off the screen
-        self.advanced_form = Container(
-            widgets=advanced, labels=True, visible=False, scrollable=True
-        )
+        self.advanced_form = Container(widgets=advanced, labels=True, scrollable=True)
         self.advanced_form.native.setMaximumHeight(ADVANCED_MAX_PX)
         self.advanced_toggle = ToggleButton(value=False, label="")
         self.advanced_toggle.tooltip = (
@@ -361,7 +359,8 @@ class SegmentWidget(Container):
         """Open or collapse the Advanced group."""
         n = len(self.advanced_form)
         self.advanced_toggle.text = f"{'▾' if shown else '▸'} Advanced ({n} options)"
-        self.advanced_form.visible = bool(shown)
+        # the scroll area itself (native), not only its content, or an empty frame stays
+        self.advanced_form.native.setVisible(bool(shown))
 
     # ------------------------------------------------------------------ choices
     def _radio_choices(self, *_):
