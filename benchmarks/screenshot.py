@@ -8,6 +8,9 @@ worker, or shows the simulator's ground truth when no weights exist, and saves t
 Run it under an X server::
 
     xvfb-run -a -s "-screen 0 1920x1200x24" python benchmarks/screenshot.py
+
+The layout screenshots of the README: ``--ground-truth --size 1366x768 --out
+docs/images/layout_1366x768.png`` (and ``1920x1080``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     have_model = args.model is not None or default_weights_path().is_file()
     viewer = napari.Viewer(title="napari-radiogal", show=True)
     width, height = (int(v) for v in args.size.split("x"))
+    viewer.window.resize(width, height)  # first: the docks are laid out for this size
     t0 = time.perf_counter()
     _, seg, table = open_demo(
         viewer,
@@ -48,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model,
         ground_truth=args.ground_truth or not have_model,
     )
-    seg.native.window().resize(width, height)  # the main window holding the docks
     while seg.running:  # the widget's worker: keep the event loop turning
         QApplication.processEvents()
         time.sleep(0.02)

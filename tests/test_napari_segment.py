@@ -40,7 +40,19 @@ def test_form_is_built_from_inference_config(widget):
 
     viewer, seg = widget
     names = {f["name"] for f in config_fields()} - {"device"}
-    assert {w.name for w in seg.option_form} == names
+    assert set(seg.option_widgets) == names
+    # the everyday options are in sight, the expert ones in the collapsed Advanced group
+    from napari_radiogal._napari._widget_segment import EVERYDAY_OPTIONS
+
+    assert {w.name for w in seg.advanced_form} == names - set(EVERYDAY_OPTIONS)
+    # isHidden: the state asked for (the test viewer's window is never shown)
+    assert seg.advanced_form.native.isHidden() and "Advanced" in seg.advanced_toggle.text
+    shown = [id(w) for w in seg]
+    assert all(id(seg.option_widgets[name]) in shown for name in EVERYDAY_OPTIONS)
+    seg.advanced_toggle.value = True
+    assert not seg.advanced_form.native.isHidden()
+    assert seg.advanced_toggle.text.startswith("▾")
+    seg.advanced_toggle.value = False
     wanted = InferenceConfig(scales=(1.0, 0.5), flip=False, class_threshold=0.25, device="cpu")
     seg.set_config(wanted)
     assert seg.config() == wanted
@@ -64,17 +76,17 @@ def test_the_card_decides_what_the_user_did_not_change(widget, tmp_path, tiny_we
     seg._edited.discard("class_threshold")  # the fixture's set_config counts as the user's
     seg.weights.value = tuned
     assert "Its card sets class threshold 0.15" in seg.model_info.value
-    assert seg.option_form["class_threshold"].value == 0.15  # the form shows what runs
+    assert seg.option_widgets["class_threshold"].value == 0.15  # the form shows what runs
     assert "class_threshold" not in seg.settings()
     seg.run()
     qtbot.waitUntil(lambda: not seg.running, timeout=120000)
     info = seg.last_result.to_dataset().info
     used = info["parameters"]["inference"]
     assert used["class_threshold"] == 0.15
-    seg.option_form["class_threshold"].value = 0.5  # the library default, chosen by hand
+    seg.option_widgets["class_threshold"].value = 0.5  # the library default, chosen by hand
     assert seg.settings()["class_threshold"] == 0.5
     seg.weights.value = tiny_weights  # another model keeps the user's choice
-    assert seg.option_form["class_threshold"].value == 0.5
+    assert seg.option_widgets["class_threshold"].value == 0.5
     assert "Its card sets" not in seg.model_info.value
 
 

@@ -82,7 +82,8 @@ def _row(session, iid):
 def test_result_becomes_labels_points_and_contours(gui):
     viewer, seg, table, session, _ = gui
     labels, points = session.labels, session.points
-    assert labels.name == "field_emu instances" and points.name == "field_emu hosts"
+    # named after the radio layer, which says what it is (its IR partner says W1 or IR)
+    assert labels.name == "field_emu radio instances" and points.name == "field_emu radio hosts"
     f = labels.features
     for col in (
         "instance_id",
@@ -353,3 +354,96 @@ def test_autosave_falls_back_to_the_cache_for_read_only_folders(gui, qtbot, monk
     side = existing_sidecar(radio_path)
     assert side.parent.name == "autosave" and not sidecar_path(radio_path).exists()
     assert all(a.reviewed for a in coco.read_coco(side).instances)
+
+
+def _state(session):
+    """Everything an undo step must restore, as plain copies."""
+    return (
+        np.array(session.labels.data),
+        session.labels.features.copy(),
+        np.array(session.points.data),
+        session.points.features.copy(),
+    )
+
+
+def _assert_state(session, want):
+    labels, features, hosts, host_features = want
+    np.testing.assert_array_equal(session.labels.data, labels)
+    assert session.labels.features.equals(features)
+    np.testing.assert_array_equal(session.points.data, hosts)
+    assert session.points.features.equals(host_features)
+
+
+def test_undo_and_redo_cover_class_host_reviewed_and_mask_edits(gui, qtbot):
+    from napari.utils.key_bindings import coerce_keybinding
+    from qtpy.QtCore import Qt
+
+    from napari_radiogal._napari._edits import REDO_KEY, UNDO_KEY
+
+    viewer, seg, table, session, _ = gui
+    labels, points = session.labels, session.points
+    ids = {
+        str(c): int(i)
+        for c, i in zip(labels.features["class"], labels.features["index"], strict=True)
+    }
+    fr2, r, fr1 = ids["FR-II"], ids["R"], ids["FR-I"]
+    assert not table.undo_button.isEnabled() and not table.redo_button.isEnabled()
+    states = [_state(session)]
+    # a class through the table's combo box
+    table.table.cellWidget(table.row_of(fr2), 1).setCurrentText("FR-X")
+    states.append(_state(session))
+    # a host placed with napari's Points tool on the R (replaces its host at the next sync)
+    points.add(np.array([[47.0, 33.0]]))
+    qtbot.waitUntil(lambda: len(session.points.data) == 2, timeout=5000)
+    states.append(_state(session))
+    # the reviewed flag through the table's check box
+    table.table.item(table.row_of(r), 7).setCheckState(Qt.CheckState.Checked)
+    states.append(_state(session))
+    # a mask edit: merge the FR-I into the R
+    table.select([r, fr1])
+    assert table.merge_selected() == r
+    states.append(_state(session))
+    assert table.undo_button.isEnabled()
+
+    for want in reversed(states[:-1]):
+        assert table.undo()
+        _assert_state(session, want)
+    assert not table.undo() and not table.undo_button.isEnabled()
+    assert table.table.cellWidget(table.row_of(fr2), 1).currentText() == "FR-II"
+    assert table.table.item(table.row_of(r), 7).checkState() == Qt.CheckState.Unchecked
+    for want in states[1:]:
+        assert table.redo()
+        _assert_state(session, want)
+    assert not table.redo_button.isEnabled()
+    assert table.table.cellWidget(table.row_of(fr2), 1).currentText() == "FR-X"
+
+    # Ctrl+Z / Ctrl+Shift+Z on the annotation layers go through the same history
+    for layer in (labels, points):
+        assert coerce_keybinding(UNDO_KEY) in layer.keymap
+    labels.keymap[coerce_keybinding(UNDO_KEY)](labels)
+    _assert_state(session, states[-2])
+    points.keymap[coerce_keybinding(REDO_KEY)](points)
+    _assert_state(session, states[-1])
+
+    # a new edit after an undo forgets what could have been redone
+    assert table.undo()
+    session.set_reviewed(fr2, True)
+    assert not session.history.can_redo and not table.redo_button.isEnabled()
+
+
+def test_undo_steps_back_a_paint_stroke_before_its_debounced_sync(gui, qtbot):
+    viewer, seg, table, session, _ = gui
+    labels = session.labels
+    fr1 = int(labels.features[labels.features["class"] == "FR-I"]["index"].iloc[0])
+    before = _state(session)
+    session.set_class(fr1, "R")
+    after_class = _state(session)
+    rr, cc = np.nonzero(_disk(44, 14, 2) & (labels.data == 0))
+    labels.data_setitem((rr, cc), fr1)  # napari's own undoable edit, as a brush stroke is
+    assert session.undo()  # the stroke, though its sync is still pending
+    _assert_state(session, after_class)
+    assert session.undo()
+    _assert_state(session, before)
+    assert session.redo() and session.redo()
+    assert int((labels.data == fr1).sum()) == int((after_class[0] == fr1).sum()) + len(rr)
+    assert session.row(fr1)["class"] == "R"

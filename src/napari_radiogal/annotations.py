@@ -11,6 +11,7 @@ measured at pixel centres (so the centre of the top-left pixel is ``(0.0, 0.0)``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,11 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
         counts = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)["counts"]
     elif isinstance(counts, str):
         counts = counts.encode("ascii")
-    return mask_utils.decode({"size": [h, w], "counts": counts}).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools' decode hands numpy an __array__ without numpy 2's copy keyword: its
+        # DeprecationWarning says nothing about the user's data (and napari shows it as a toast)
+        warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+        return mask_utils.decode({"size": [h, w], "counts": counts}).astype(bool)
 
 
 @dataclass

@@ -205,14 +205,17 @@ def first_to_radiogalaxynet(name: str) -> str | None:
     return FIRST_TO_RADIOGALAXYNET[FIRST.name_of_id(FIRST.id_of_name(name))]
 
 
-#: Display colours per class name (RGBA hex), shared by napari layers and gallery plots.
+#: Display colours per class name (RGBA hex), shared by napari layers, region files and plots.
+#: Okabe & Ito's colour-blind-safe palette (Okabe & Ito 2008, "Color Universal Design"),
+#: with the hues chosen to stand out from the cyan radio contours and the grey (infrared) and
+#: inferno (radio) images: FR-I reddish purple, FR-II bluish green, FR-X blue, R yellow.
 DISPLAY_COLORS: dict[str, str] = {
-    "FR-I": "#1f77b4ff",
-    "FR-II": "#d62728ff",
-    "FR-X": "#2ca02cff",
-    "R": "#ff7f0eff",
-    "FRI": "#1f77b4ff",
-    "FRII": "#d62728ff",
-    "Compact": "#9467bdff",
-    "Bent": "#8c564bff",
+    "FR-I": "#cc79a7ff",
+    "FR-II": "#009e73ff",
+    "FR-X": "#0072b2ff",
+    "R": "#f0e442ff",
+    "FRI": "#cc79a7ff",
+    "FRII": "#009e73ff",
+    "Compact": "#f0e442ff",
+    "Bent": "#d55e00ff",
 }

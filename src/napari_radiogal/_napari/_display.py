@@ -21,6 +21,9 @@ reads in arcsec/arcmin; otherwise it is the pixel.
 from __future__ import annotations
 
 import logging
+import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "image_layer_name",
+    "infrared_band",
     "layer_transform",
     "data_to_world",
     "radio_contrast_limits",
@@ -64,6 +69,71 @@ def layer_transform(shape: tuple[int, int], pixel_scale_arcsec: float | None) ->
         "translate": ((shape[0] - 1) * step, 0.0),
         "units": units,
     }
+
+
+#: WISE bands by the ``BAND`` keyword of the WISE/unWISE image headers.
+_WISE_BANDS = {1: "W1", 2: "W2", 3: "W3", 4: "W4"}
+
+
+def infrared_band(
+    header: Mapping[str, Any] | None, path: str | os.PathLike | None = None
+) -> str | None:
+    """The WISE band of an infrared image (``"W1"`` ... ``"W4"``), or ``None``.
+
+    Read from the header's ``BAND`` keyword (``1`` or ``"W1"``), else from the survey the
+    header names (:func:`napari_radiogal.io.surveys.match_survey`, e.g. ``AllWISE-W1``), else
+    from a ``w1`` ... ``w4`` word in the file name.
+
+    Examples
+    --------
+    >>> infrared_band({"BAND": 1}), infrared_band({}, "field_wise_w2.fits"), infrared_band({})
+    ('W1', 'W2', None)
+    """
+    header = header or {}
+    band = header.get("BAND")
+    if isinstance(band, int | float) and int(band) in _WISE_BANDS:
+        return _WISE_BANDS[int(band)]
+    if isinstance(band, str) and re.fullmatch(r"[Ww][1-4]", band.strip()):
+        return band.strip().upper()
+    from napari_radiogal.io.surveys import match_survey
+
+    preset = match_survey(header) if header else None
+    if preset is not None and preset.kind == "infrared":
+        return preset.name.rsplit("-", 1)[-1]
+    words = re.split(r"[^a-z0-9]+", os.path.basename(os.fspath(path)).lower()) if path else []
+    return next((w.upper() for w in words if re.fullmatch(r"w[1-4]", w)), None)
+
+
+def image_layer_name(
+    path: str | os.PathLike | None,
+    kind: str,
+    header: Mapping[str, Any] | None = None,
+) -> str:
+    """The napari layer name of a radio or infrared image: its file stem and what it is.
+
+    A radio and an infrared file of one field often share their stem; the suffix (``radio``,
+    the WISE band such as ``W1``, else ``IR``) tells their layers apart. The annotation
+    layers are named after the radio layer (``"<name> instances"``).
+
+    Parameters
+    ----------
+    path : path-like or None
+        The FITS file (``None``: the name is the suffix alone).
+    kind : {"radio", "infrared"}
+    header : mapping, optional
+        The image's FITS header (for the infrared band).
+
+    Examples
+    --------
+    >>> image_layer_name("J0101-30.fits", "radio"), image_layer_name("J0101-30.fits.gz", "infrared")
+    ('J0101-30 radio', 'J0101-30 IR')
+    >>> image_layer_name("field_wise_w1.fits", "infrared")
+    'field_wise_w1 W1'
+    """
+    from napari_radiogal.io.paths import fits_stem
+
+    tag = "radio" if kind == "radio" else (infrared_band(header, path) or "IR")
+    return tag if path is None else f"{fits_stem(path)} {tag}"
 
 
 def data_to_world(rowcol: np.ndarray, transform: dict[str, Any]) -> np.ndarray:

@@ -15,7 +15,13 @@ A session binds an instance **Labels** layer and its host **Points** layer (and 
 * hosts: at most one per instance. A point added with napari's Points tool attaches to the
   instance under it (else to the instance selected in the table) and replaces that
   instance's previous host; a host whose instance disappears is kept and flagged
-  ``orphan`` (grey) rather than deleted.
+  ``orphan`` (grey) rather than deleted;
+* undo and redo: after every change the session records its state (features, hosts and the
+  number of napari Labels history items the change added) in one bounded
+  :class:`~._history.EditHistory`, so :meth:`~AnnotationSession.undo` and
+  :meth:`~AnnotationSession.redo` step through class, host, reviewed and mask edits in the
+  order they were made. Ctrl+Z / Ctrl+Shift+Z on the session's layers call them (napari's
+  own Labels binding would undo pixels only and leave the table behind).
 
 Rows of instances that vanish (merge, delete, erase) are remembered, so undoing the edit
 brings back their class, score and host, not a blank row.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +42,7 @@ from napari_radiogal import editing
 from napari_radiogal.annotations import CocoDataset
 from napari_radiogal.errors import EditError
 
+from ._history import HISTORY_LIMIT, EditHistory
 from ._layers import (
     INSTANCE_COLUMNS,
     KIND_KEY,
@@ -52,7 +60,16 @@ from ._layers import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AnnotationSession", "EditError", "session_for", "sessions_in", "unwrap"]
+__all__ = [
+    "AnnotationSession",
+    "EditError",
+    "SessionState",
+    "UNDO_KEY",
+    "REDO_KEY",
+    "session_for",
+    "sessions_in",
+    "unwrap",
+]
 
 #: Debounce delay (ms) between a paint stroke and re-deriving the features.
 SYNC_DELAY_MS = 150
@@ -65,12 +82,53 @@ _REPLACED = -1
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: Undo / redo keys on an annotation's Labels and Points layers (Cmd on macOS).
+UNDO_KEY = "Ctrl+Z"
+REDO_KEY = "Ctrl+Shift+Z"
+
+
 def unwrap(obj):
     """The napari object behind the ``PublicOnlyProxy`` napari hands to plugin widgets.
 
     Used only for identity (registry keys); every attribute used is public API.
     """
     return getattr(obj, "__wrapped__", obj)
+
+
+@dataclass(frozen=True, eq=False)
+class SessionState:
+    """What one undo step restores: the features tables and the host points.
+
+    The masks are not copied: napari's Labels history holds their changes, and
+    ``fingerprint`` (:func:`~._layers.data_fingerprint` of the label image) checks that
+    stepping it brought back the pixels this state was recorded with.
+
+    Attributes
+    ----------
+    fingerprint : str
+    features : DataFrame
+        The Labels features (one row per instance).
+    hosts : ndarray
+        ``(N, 2)`` host positions ``(row, col)`` in pixels.
+    host_features : DataFrame
+        The Points features.
+    """
+
+    fingerprint: str
+    features: Any
+    hosts: np.ndarray
+    host_features: Any
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SessionState)
+            and self.fingerprint == other.fingerprint
+            and np.array_equal(self.hosts, other.hosts, equal_nan=True)
+            and self.features.equals(other.features)
+            and self.host_features.equals(other.host_features)
+        )
+
+    __hash__ = None  # mutable tables inside
 
 
 class AnnotationSession:
@@ -91,6 +149,8 @@ class AnnotationSession:
         The instance selected in the table (new hosts fall back to it).
     new_class : str
         Class given to instances painted with a fresh label.
+    history : EditHistory
+        The undo/redo steps of this annotation (see :meth:`undo`).
     """
 
     changed = Signal()
@@ -115,6 +175,12 @@ class AnnotationSession:
         labels.events.set_data.connect(self._on_labels_maybe_changed)
         points.events.data.connect(self._on_points_data)
         self._last_fingerprint = self._labels_fingerprint()
+        # Labels history items added since the last recorded step (paint events)
+        self._mask_steps = 0
+        self.history = EditHistory(self._state(), limit=HISTORY_LIMIT)
+        for layer in (labels, points):
+            layer.bind_key(UNDO_KEY, _undo_key, overwrite=True)
+            layer.bind_key(REDO_KEY, _redo_key, overwrite=True)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -334,6 +400,8 @@ class AnnotationSession:
         self._retired_hosts.clear()
         self._pending_rows.clear()
         self._last_fingerprint = self._labels_fingerprint()
+        self._mask_steps = 0
+        self.history.reset(self._state())
         self.changed.emit()
 
     # ------------------------------------------------------------------ syncing
@@ -347,7 +415,107 @@ class AnnotationSession:
         finally:
             self._syncing = False
         self._last_fingerprint = self._labels_fingerprint()
+        self._record()
         self.changed.emit()
+
+    # ------------------------------------------------------------------ undo
+    def undo(self) -> bool:
+        """Undo the last edit (class, host, reviewed flag or mask); ``False`` if none.
+
+        Edits still waiting for their debounced sync (a paint stroke just made) are
+        recorded first, so they are what is undone.
+        """
+        self._flush()
+        step = self.history.next_undo
+        if step is None:
+            return False
+        self._step_labels(step.mask_steps, self.labels.undo, step.after, step.before)
+        self.history.undo()
+        self._restore(step.before, f"undid a step ({step.mask_steps} mask changes)")
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone edit; ``False`` if there is none."""
+        self._flush()
+        step = self.history.next_redo
+        if step is None:
+            return False
+        self._step_labels(step.mask_steps, self.labels.redo, step.before, step.after)
+        self.history.redo()
+        self._restore(step.after, f"redid a step ({step.mask_steps} mask changes)")
+        return True
+
+    def _flush(self) -> None:
+        """Sync now if a debounced sync is pending (a stroke not recorded yet)."""
+        if self._timer is not None and self._timer.isActive():
+            self._timer.stop()
+            self.sync()
+
+    def _step_labels(self, n: int, step, start: SessionState, end: SessionState) -> None:
+        """Step napari's Labels history ``n`` times, from the pixels of ``start`` to ``end``.
+
+        Raises ``EditError`` (and forgets the history) when the pixels are not where the
+        history expects them: a mask changed behind its back (``layer.data = ...`` or
+        ``Labels.undo()`` called directly), or napari dropped its oldest items.
+        """
+        if self._labels_fingerprint() == start.fingerprint:
+            self._syncing = True  # set_data from undo/redo: no re-derivation, we restore
+            try:
+                for _ in range(n):
+                    step()
+            finally:
+                self._syncing = False
+            if self._labels_fingerprint() == end.fingerprint:
+                return
+        self.sync()
+        self.history.reset(self._state())
+        self.changed.emit()
+        raise EditError(
+            "the masks were changed outside this annotation's history, so it cannot be "
+            "undone further; the history starts again from here"
+        )
+
+    def _restore(self, state: SessionState, what: str) -> None:
+        """Show a recorded state: its features and hosts (the masks are already back)."""
+        self._syncing = True
+        try:
+            with self.points.events.data.blocker():
+                self.points.data = state.hosts.copy()
+                self.points.features = state.host_features.copy()
+            self.labels.features = state.features.copy()
+            self.labels.colormap = label_colormap(state.features, self.scheme)
+            self.points.refresh_colors(update_color_mapping=False)
+        finally:
+            self._syncing = False
+        for i in state.features["index"]:
+            self._retired.pop(int(i), None)
+            self._retired_hosts.pop(int(i), None)
+        self._last_fingerprint = state.fingerprint
+        log.debug("edit: %s", what)
+        self.edited = True
+        self.changed.emit()
+
+    def _state(self) -> SessionState:
+        return SessionState(
+            fingerprint=self._last_fingerprint,
+            features=self.labels.features.copy(),
+            hosts=np.array(self.points.data, dtype=float).reshape(-1, 2),
+            host_features=self.points.features.copy(),
+        )
+
+    def _record(self) -> None:
+        """Record the state after a sync as an undo step (nothing when it did not change).
+
+        Mask changes made without a Labels history item (``layer.data = ...``, or napari's
+        ``Labels.undo()`` called directly) cannot be stepped back: the history restarts.
+        """
+        state, steps = self._state(), self._mask_steps
+        self._mask_steps = 0
+        if steps == 0 and state.fingerprint != self.history.current.fingerprint:
+            log.debug("masks changed outside the history: it starts again here")
+            self.history.reset(state)
+            return
+        self.history.record(state, mask_steps=steps)
 
     def _sync(self) -> None:
         data = np.asarray(self.labels.data)
@@ -428,6 +596,8 @@ class AnnotationSession:
         self._timer.start()
 
     def _on_labels_edit(self, event=None) -> None:
+        # every paint event is one item appended to napari's Labels undo history
+        self._mask_steps += 1
         if self._syncing:
             return
         self.edited = True
@@ -550,6 +720,29 @@ class AnnotationSession:
             f.loc[f.index[-1], "instance_id"] = int(instance_id)
             f.loc[f.index[-1], "orphan"] = False
         self.points.selected_data = set()
+
+
+def _undo_key(layer) -> None:
+    """Ctrl+Z on an annotation layer: undo the session's last edit."""
+    session = _SESSIONS.get(unwrap(layer))
+    if session is not None:
+        _notify_errors(session.undo)
+
+
+def _redo_key(layer) -> None:
+    """Ctrl+Shift+Z on an annotation layer: redo."""
+    session = _SESSIONS.get(unwrap(layer))
+    if session is not None:
+        _notify_errors(session.redo)
+
+
+def _notify_errors(action) -> None:
+    try:
+        action()
+    except EditError as exc:
+        from napari.utils.notifications import show_warning
+
+        show_warning(str(exc))
 
 
 def session_for(layer, viewer=None) -> AnnotationSession | None:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "INSTANCE_COLUMNS",
     "HOST_COLUMNS",
+    "CONTOUR_RGB",
     "ImageContext",
     "class_color",
     "data_fingerprint",
@@ -74,6 +75,9 @@ META_KEY = "radiogal"
 #: ``layer.metadata`` key saying what a layer is: "radio", "infrared", "instances",
 #: "hosts" or "contours".
 KIND_KEY = "radiogal_kind"
+
+#: Colour (RGB, 0-1) of the radio contours: cyan, away from every class colour.
+CONTOUR_RGB = (0.35, 0.95, 1.0)
 
 #: Colour of hosts without an instance and of labels painted with an unknown id.
 ORPHAN_COLOR = "#9e9e9eff"
@@ -595,7 +599,7 @@ def contour_layer_data(
                 level_of.append(k)
     n = max(len(levels), 1)
     alphas = np.linspace(0.55, 1.0, n)
-    colors = np.array([[0.35, 0.95, 1.0, alphas[k]] for k in level_of]).reshape(-1, 4)
+    colors = np.array([[*CONTOUR_RGB, alphas[k]] for k in level_of]).reshape(-1, 4)
     sigmas = [float(start * factor**k) for k in level_of]
     step = abs(float(ctx_transform["scale"][1]))
     kwargs = {

@@ -77,7 +77,12 @@ def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
     """Image layer-data tuple of a :class:`~napari_radiogal.io.fits.RadioImage`."""
     from napari_radiogal.stats import clipped_noise
 
-    from ._display import layer_transform, radio_contrast_limits, stretched_colormap
+    from ._display import (
+        image_layer_name,
+        layer_transform,
+        radio_contrast_limits,
+        stretched_colormap,
+    )
 
     data = np.asarray(radio.data)
     # the paper's clipped-MAD noise; on a regular subsample of big mosaics (same statistic)
@@ -98,7 +103,7 @@ def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
         "image": radio,
     }
     kwargs = {
-        "name": name or _stem(radio.path, "radio"),
+        "name": name or image_layer_name(radio.path, "radio"),
         "colormap": stretched_colormap("inferno", "asinh"),
         "contrast_limits": radio_contrast_limits(data, noise),
         "metadata": meta,
@@ -119,7 +124,7 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
         When given, ``ir`` is reprojected onto this radio grid first (same shape, WCS and
         layer transform as the radio layer).
     """
-    from ._display import layer_transform, zscale_limits
+    from ._display import image_layer_name, layer_transform, zscale_limits
 
     source_path = ir.path
     reprojected_onto = None
@@ -145,7 +150,7 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
         "image": ir,
     }
     kwargs = {
-        "name": name or _stem(source_path, "infrared"),
+        "name": name or image_layer_name(source_path, "infrared", ir.header),
         "colormap": "gray",
         "contrast_limits": zscale_limits(data),
         "blending": "additive",

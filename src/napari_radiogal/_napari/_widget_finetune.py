@@ -206,6 +206,13 @@ class FinetuneWidget(Container):
         self.history = TextEdit(label="Per epoch", value="")
         self.history.read_only = True
         self.load_button = PushButton(text="Load into Segment widget", visible=False)
+        buttons = Container(
+            widgets=[self.start_button, self.cancel_button],
+            layout="horizontal",
+            labels=False,
+            label="",
+        )
+        buttons.margins = (0, 0, 0, 0)
         super().__init__(
             widgets=[
                 self.source,
@@ -220,14 +227,15 @@ class FinetuneWidget(Container):
                 self.settings,
                 self.model_name,
                 self.run_root,
-                self.start_button,
-                self.cancel_button,
+                buttons,
                 self.progress,
                 self.status,
                 self.history,
                 self.load_button,
             ],
             labels=True,
+            # scrolls rather than growing the window past a laptop screen
+            scrollable=True,
         )
         self.status.native.setWordWrap(True)
         self.session_info.native.setWordWrap(True)

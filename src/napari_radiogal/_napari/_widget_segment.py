@@ -4,9 +4,12 @@ Choose the radio and infrared layers, the model (the bundled default or a weight
 the device (only those available here; the label says what it actually ran on) and the
 inference options, whose form is generated from
 :func:`napari_radiogal.inference.config.config_fields` so that it cannot drift from the
-``radiogal predict`` command. *Segment* runs :func:`napari_radiogal.inference.segment` in a
-napari ``thread_worker``: the GUI stays live, progress shows in napari's activity dock, and
-*Cancel* (here or in the activity dock) stops the run at the next stage.
+``radiogal predict`` command. The everyday options (:data:`EVERYDAY_OPTIONS`) are always
+shown; the others wait in a collapsed *Advanced* group, which scrolls when opened rather
+than growing the window past a laptop screen. *Segment* runs
+:func:`napari_radiogal.inference.segment` in a napari ``thread_worker``: the GUI stays live,
+progress shows in napari's activity dock, and *Cancel* (here or in the activity dock) stops
+the run at the next stage.
 
 Each run is a :class:`Job` tagged with the layers' ids and a fingerprint of their data. The
 result is applied only if the radio (and IR) layers still exist with the same data; a result
@@ -37,6 +40,7 @@ from magicgui.widgets import (
     LineEdit,
     PushButton,
     SpinBox,
+    ToggleButton,
 )
 from qtpy.QtCore import QObject, Signal
 
@@ -56,11 +60,19 @@ from ._torch_guard import prepare_torch_import
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SegmentWidget", "Job"]
+__all__ = ["SegmentWidget", "Job", "EVERYDAY_OPTIONS"]
 
 DEFAULT_MODEL = "Bundled model that fits the image"
 FILE_MODEL = "Weights file…"
 NO_IR = "(none)"
+
+#: The inference options shown outside the Advanced group.
+EVERYDAY_OPTIONS = ("class_threshold", "score_threshold")
+
+#: Characters a layer or model choice shows before it is elided (keeps the dock narrow).
+CHOICE_CHARS = 16
+#: Height (px) of the opened Advanced group, which scrolls.
+ADVANCED_MAX_PX = 320
 
 
 @dataclass
@@ -184,6 +196,17 @@ def _option_widget(spec: dict[str, Any]):
     return w
 
 
+def _narrow(combo: ComboBox) -> ComboBox:
+    """Let a combo box be narrower than its longest choice (the canvas needs the width)."""
+    from qtpy.QtWidgets import QComboBox
+
+    combo.native.setSizeAdjustPolicy(
+        QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+    )
+    combo.native.setMinimumContentsLength(CHOICE_CHARS)
+    return combo
+
+
 def _segment_in_thread(
     radio, infrared, model_path, settings, on_progress, cancel, snapshot, contours
 ):
@@ -277,37 +300,52 @@ class SegmentWidget(Container):
             "auto = CUDA, then Apple MPS, then CPU; only devices found here are listed"
         )
         self.runs_on = Label(value="Runs on: (checking devices…)")
-        self.show_options = CheckBox(label="Show options", value=False)
         self._specs = [s for s in config_fields() if s["name"] != "device"]
-        self.option_form = Container(widgets=[_option_widget(s) for s in self._specs], labels=True)
-        self.option_form.visible = False
+        #: the option widgets by InferenceConfig field name
+        self.option_widgets = {s["name"]: _option_widget(s) for s in self._specs}
+        advanced = [w for name, w in self.option_widgets.items() if name not in EVERYDAY_OPTIONS]
+        # scrolls within a bounded height: opened, it must not push the window off the screen
+        self.advanced_form = Container(widgets=advanced, labels=True, scrollable=True)
+        self.advanced_form.native.setMaximumHeight(ADVANCED_MAX_PX)
+        self.advanced_toggle = ToggleButton(value=False, label="")
+        self.advanced_toggle.tooltip = (
+            "Expert options: geometry, CAM, random walk, instances, hosts"
+        )
         # the options the user changed: only these override the model card's recommendations
         self._edited: set[str] = set()
         self._filling = False
-        for spec in self._specs:
-            self.option_form[spec["name"]].changed.connect(partial(self._on_edit, spec["name"]))
+        for name, w in self.option_widgets.items():
+            w.changed.connect(partial(self._on_edit, name))
         self.run_button = PushButton(text="Segment")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        buttons = Container(
+            widgets=[self.run_button, self.cancel_button],
+            layout="horizontal",
+            labels=False,
+            label="",
+        )
+        buttons.margins = (0, 0, 0, 0)
         self.restore_button = PushButton(text="Restore autosaved edits", visible=False)
         self.status = Label(value="")
         super().__init__(
             widgets=[
-                self.radio,
-                self.infrared,
-                self.model,
+                _narrow(self.radio),
+                _narrow(self.infrared),
+                _narrow(self.model),
                 self.weights,
                 self.model_info,
-                self.device,
+                _narrow(self.device),
                 self.runs_on,
-                self.show_options,
-                self.option_form,
-                self.run_button,
-                self.cancel_button,
+                *(self.option_widgets[name] for name in EVERYDAY_OPTIONS),
+                self.advanced_toggle,
+                self.advanced_form,
+                buttons,
                 self.restore_button,
                 self.status,
             ],
             labels=True,
         )
+        self._show_advanced(False)
         self.status.native.setWordWrap(True)
         # parented to the widget: when the dock closes the relay dies with it, and a late
         # signal from a worker thread is dropped instead of reaching deleted widgets
@@ -316,7 +354,7 @@ class SegmentWidget(Container):
         self.model_info.native.setWordWrap(True)
         self.model.changed.connect(self._on_model_choice)
         self.weights.changed.connect(self._on_weights_file)
-        self.show_options.changed.connect(lambda v: setattr(self.option_form, "visible", bool(v)))
+        self.advanced_toggle.changed.connect(self._show_advanced)
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.restore_button.changed.connect(lambda *_: self.restore())
@@ -335,6 +373,13 @@ class SegmentWidget(Container):
         self._on_radio_choice()
         self._available: list[str] | None = None
         self._probe_devices()
+
+    def _show_advanced(self, shown) -> None:
+        """Open or collapse the Advanced group."""
+        n = len(self.advanced_form)
+        self.advanced_toggle.text = f"{'▾' if shown else '▸'} Advanced ({n} options)"
+        # the scroll area itself (native), not only its content, or an empty frame stays
+        self.advanced_form.native.setVisible(bool(shown))
 
     # ------------------------------------------------------------------ choices
     def _radio_choices(self, *_):
@@ -504,7 +549,7 @@ class SegmentWidget(Container):
 
         values: dict[str, Any] = {"device": self.device.value}
         for spec in self._specs:
-            w = self.option_form[spec["name"]]
+            w = self.option_widgets[spec["name"]]
             value = w.value
             if isinstance(spec["default"], tuple):
                 value = InferenceConfig.parse_float_list(value, spec["name"])
@@ -527,7 +572,7 @@ class SegmentWidget(Container):
                 value = card_settings.get(spec["name"], spec["default"])
                 if isinstance(value, tuple | list):
                     value = ", ".join(f"{v:g}" for v in value)
-                self.option_form[spec["name"]].value = value
+                self.option_widgets[spec["name"]].value = value
         finally:
             self._filling = False
 
@@ -547,7 +592,7 @@ class SegmentWidget(Container):
             value = getattr(config, spec["name"])
             if isinstance(value, tuple):
                 value = ", ".join(f"{v:g}" for v in value)
-            self.option_form[spec["name"]].value = value
+            self.option_widgets[spec["name"]].value = value
         if config.device in self.device.choices:
             self.device.value = config.device
         self._edited.update(spec["name"] for spec in self._specs)

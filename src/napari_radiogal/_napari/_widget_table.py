@@ -5,7 +5,12 @@ last): class (editable), score, host RA/Dec, integrated flux, angular size, revi
 (editable). Clicking a row centres and zooms the view on the instance and selects its label
 for napari's brush; several rows can be selected for Merge, Delete or Mark reviewed.
 The table follows every change of the layers (paint, undo, host moves) through the
-session's ``changed`` signal.
+session's ``changed`` signal. *Undo* and *Redo* (Ctrl+Z / Ctrl+Shift+Z here and on the
+annotation layers) step through every edit, class, host and reviewed flag included; a
+legend under the table gives the class colours.
+
+The dock is built to share a 1366 x 768 window: the table asks for the width of its
+columns and the height of :data:`MIN_VISIBLE_ROWS` rows at least, never more.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QSize, Qt, QTimer, Signal
+from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -25,27 +31,32 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QShortcut,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ._edits import AnnotationSession, EditError, session_for, sessions_in
-from ._layers import KIND_KEY, class_color
+from napari_radiogal.classes import RADIOGALAXYNET
+
+from ._edits import REDO_KEY, UNDO_KEY, AnnotationSession, EditError, session_for, sessions_in
+from ._layers import KIND_KEY
+from ._legend import ClassLegend, class_icon
 from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InstanceTableWidget", "COLUMNS"]
+__all__ = ["InstanceTableWidget", "COLUMNS", "MIN_VISIBLE_ROWS"]
 
 #: (header, features column) of the table, in order.
 COLUMNS = (
     ("ID", "instance_id"),
     ("Class", "class"),
     ("Score", "score"),
-    ("Host RA°", "host_ra"),
-    ("Host Dec°", "host_dec"),
+    ("RA°", "host_ra"),
+    ("Dec°", "host_dec"),
     ("mJy", "flux_jy"),
     ("LAS″", "size_arcsec"),
     ("✓", "reviewed"),
@@ -61,7 +72,18 @@ _HEADER_TIPS = (
     "Largest angular size, arcsec",
     "Reviewed by a human (editable)",
 )
+#: The widest usual text of each column (sizes the table before it has rows; None: the
+#: class column, sized by its combo box).
+_SAMPLES = ("99", None, "0.000", "359.9999", "+89.9999", "99.9", "999", "")
 CUT_LINE_NAME = "cut line"
+
+#: Columns hidden, in this order, when the dock is too narrow for all of them.
+OPTIONAL_COLUMNS = ("host_dec", "host_ra")
+
+#: The table is never shorter than this many rows (plus its header).
+MIN_VISIBLE_ROWS = 5
+#: ... and asks for this many when there is room.
+PREFERRED_ROWS = 8
 
 
 def _fmt(value, spec: str) -> str:
@@ -85,6 +107,72 @@ class _NumericItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
+def _class_combo(names) -> QComboBox:
+    """A combo box of class names, each with its colour swatch (the text stays readable)."""
+    combo = QComboBox()
+    for name in names:
+        combo.addItem(class_icon(name), name)
+    return combo
+
+
+class _Table(QTableWidget):
+    """The instance table, sized for its columns and a few rows (see the module docstring)."""
+
+    _columns: int | None = None
+
+    def _columns_width(self) -> int:
+        if self._columns is None:
+            fm = self.fontMetrics()
+            pad = 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin) + 8
+            combo = _class_combo(RADIOGALAXYNET.display_order).sizeHint().width()
+            header = self.horizontalHeader()
+            self._columns = sum(
+                max(
+                    combo if sample is None else fm.horizontalAdvance(sample) + pad,
+                    header.sectionSizeHint(k),
+                )
+                for k, sample in enumerate(_SAMPLES)
+            )
+        return self._columns
+
+    def _height_of(self, rows: int) -> int:
+        row = self.verticalHeader().defaultSectionSize()
+        return self.horizontalHeader().sizeHint().height() + rows * row + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:
+        scrollbar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = self._columns_width() + scrollbar + 2 * self.frameWidth()
+        return QSize(width, self._height_of(PREFERRED_ROWS))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self._height_of(MIN_VISIBLE_ROWS))
+
+    def fit_columns(self) -> list[str]:
+        """Hide the columns of :data:`OPTIONAL_COLUMNS` that do not fit the width (a narrow
+        dock on a laptop: RA/Dec go first, the status bar shows them under the cursor);
+        show them again when there is room. Returns the hidden columns."""
+        header = self.horizontalHeader()
+        width = {
+            k: max(self.sizeHintForColumn(k), header.sectionSizeHint(k))
+            for k in range(self.columnCount())
+        }
+        room = self.viewport().width()
+        total = sum(width.values())
+        hidden = []
+        for name in OPTIONAL_COLUMNS:
+            if total <= room:
+                break
+            total -= width[COL[name]]
+            hidden.append(name)
+        for k in range(self.columnCount()):
+            self.setColumnHidden(k, COLUMNS[k][1] in hidden)
+        return hidden
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+
 class InstanceTableWidget(QWidget):
     """Instance table + edit tools + export for the annotations in a napari viewer.
 
@@ -101,19 +189,31 @@ class InstanceTableWidget(QWidget):
         self.viewer = napari_viewer
         self.session: AnnotationSession | None = None
         self._building = False
+        self._shown = False
 
         self.source = QComboBox()
         self.source.setToolTip("Which annotation (instance Labels layer) the table shows")
+        self.source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.source.setMinimumContentsLength(12)
         self.source.currentIndexChanged.connect(self._on_source_chosen)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip(
+            f"Undo the last edit: mask, class, host or reviewed flag ({UNDO_KEY})"
+        )
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.setToolTip(f"Redo the last undone edit ({REDO_KEY})")
 
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = _Table(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([h for h, _ in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # a stretched last section would be sized past the viewport (a needless scrollbar)
+        header.setStretchLastSection(False)
         for k, tip in enumerate(_HEADER_TIPS):
             self.table.horizontalHeaderItem(k).setToolTip(tip)
         self.table.setSortingEnabled(False)
@@ -134,9 +234,17 @@ class InstanceTableWidget(QWidget):
         self.cut_button = QPushButton("Cut line…")
         self.cut_button.setToolTip("Draw a path across an instance, then press Split")
         self.delete_button = QPushButton("Delete")
-        self.reviewed_button = QPushButton("Mark reviewed")
+        self.reviewed_button = QPushButton("Reviewed")
+        self.reviewed_button.setToolTip(
+            "Mark the selected instances (all when none is selected) as reviewed"
+        )
+        self.legend = ClassLegend(RADIOGALAXYNET.display_order)
         self.new_class = QComboBox()
         self.new_class.setToolTip("Class of a new instance painted with 'New'")
+        self.new_class.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.new_class.setMinimumContentsLength(5)
         self.new_button = QPushButton("New")
         self.new_button.setToolTip("Paint a new instance of the chosen class with napari's brush")
         self.host_button = QPushButton("Place host")
@@ -161,22 +269,37 @@ class InstanceTableWidget(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
         self.import_button.clicked.connect(lambda: self.import_coco())
         self.new_class.currentTextChanged.connect(self._on_new_class)
+        self.undo_button.clicked.connect(lambda: self.undo())
+        self.redo_button.clicked.connect(lambda: self.redo())
+        # while the dock has the focus (napari's canvas keys do not reach it)
+        for keys, slot in ((UNDO_KEY, self.undo), (REDO_KEY, self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
 
+        # three buttons a row: the dock fits beside a canvas of half a 1366 px window
         tools = QGridLayout()
-        for k, b in enumerate(
-            (self.merge_button, self.split_button, self.cut_button, self.delete_button)
-        ):
-            tools.addWidget(b, 0, k)
-        tools.addWidget(self.new_class, 1, 0)
-        tools.addWidget(self.new_button, 1, 1)
-        tools.addWidget(self.host_button, 1, 2)
-        tools.addWidget(self.reviewed_button, 1, 3)
+        tools.setHorizontalSpacing(3)
+        grid = (
+            (self.merge_button, self.split_button, self.cut_button),
+            (self.delete_button, self.host_button, self.reviewed_button),
+            (self.new_class, self.new_button),
+        )
+        for row, buttons in enumerate(grid):
+            for col, button in enumerate(buttons):
+                tools.addWidget(button, row, col)
         io_row = QHBoxLayout()
         io_row.addWidget(self.import_button)
         io_row.addWidget(self.export_button)
+        top = QHBoxLayout()
+        top.addWidget(self.source, 1)
+        top.addWidget(self.undo_button)
+        top.addWidget(self.redo_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.source)
-        layout.addWidget(self.table)
+        layout.setContentsMargins(4, 4, 4, 4)  # the canvas needs the width more
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.legend)
         layout.addLayout(tools)
         layout.addLayout(io_row)
         layout.addWidget(self.status)
@@ -198,6 +321,17 @@ class InstanceTableWidget(QWidget):
         self.destroyed.connect(lambda *_: self._forget_session())
         self._refresh_sources()
         install_sky_status(napari_viewer)
+
+    def showEvent(self, event) -> None:
+        """The first time the dock shows, refit the image to the canvas it leaves."""
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            QTimer.singleShot(0, self._fit_view)
+
+    def _fit_view(self) -> None:
+        if len(self.viewer.layers):
+            self.viewer.reset_view()
 
     def _forget_session(self) -> None:
         if self.session is not None:
@@ -251,11 +385,14 @@ class InstanceTableWidget(QWidget):
         self.session = session
         if session is not None:
             session.changed.connect(self.rebuild)
+            names = list(session.scheme.display_order)
             self.new_class.blockSignals(True)
             self.new_class.clear()
-            self.new_class.addItems(list(session.scheme.display_order))
+            # no swatch here: the row of tools must fit a narrow dock (the legend is above)
+            self.new_class.addItems(names)
             self.new_class.setCurrentText(session.new_class)
             self.new_class.blockSignals(False)
+            self.legend.set_classes(names)
         self.rebuild()
 
     # ------------------------------------------------------------------ table
@@ -267,6 +404,7 @@ class InstanceTableWidget(QWidget):
         self.table.blockSignals(True)
         try:
             self.table.setRowCount(0)
+            self._update_undo_buttons()
             if s is None:
                 self.status.setText(
                     "No annotations yet: run 'Segment radio galaxies' or import a COCO file."
@@ -291,6 +429,7 @@ class InstanceTableWidget(QWidget):
         finally:
             self.table.blockSignals(False)
             self._building = False
+        self.table.fit_columns()
         self._update_status()
         self.refreshed.emit()
 
@@ -300,16 +439,15 @@ class InstanceTableWidget(QWidget):
         id_item.setData(Qt.ItemDataRole.UserRole, iid)
         id_item.setFlags(id_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
         self.table.setItem(row, COL["instance_id"], id_item)
-        combo = QComboBox()
-        combo.addItems(list(s.scheme.display_order))
+        combo = _class_combo(s.scheme.display_order)
         combo.setCurrentText(str(r["class"]))
-        combo.setStyleSheet(f"color: {class_color(str(r['class']))[:7]};")
         combo.currentTextChanged.connect(lambda name, iid=iid: self._on_class_changed(iid, name))
         self.table.setCellWidget(row, COL["class"], combo)
         cells = {
             "score": (_fmt(r["score"], ".3f"), float(r["score"])),
-            "host_ra": (_fmt(r["host_ra"], ".5f"), float(r["host_ra"])),
-            "host_dec": (_fmt(r["host_dec"], "+.5f"), float(r["host_dec"])),
+            # 1e-4 degree = 0.36 arcsec, below a pixel of every survey preset
+            "host_ra": (_fmt(r["host_ra"], ".4f"), float(r["host_ra"])),
+            "host_dec": (_fmt(r["host_dec"], "+.4f"), float(r["host_dec"])),
             "flux_jy": (_fmt(float(r["flux_jy"]) * 1e3, ".3g"), float(r["flux_jy"])),
             "size_arcsec": (_fmt(r["size_arcsec"], ".0f"), float(r["size_arcsec"])),
         }
@@ -423,6 +561,20 @@ class InstanceTableWidget(QWidget):
         except EditError as exc:
             show_warning(str(exc))
             return None
+
+    # ------------------------------------------------------------------ undo
+    def undo(self) -> bool:
+        """Undo the shown annotation's last edit (``False`` when there is none)."""
+        return bool(self.session is not None and self._run(self.session.undo))
+
+    def redo(self) -> bool:
+        """Redo the shown annotation's last undone edit (``False`` when there is none)."""
+        return bool(self.session is not None and self._run(self.session.redo))
+
+    def _update_undo_buttons(self) -> None:
+        history = None if self.session is None else self.session.history
+        self.undo_button.setEnabled(history is not None and history.can_undo)
+        self.redo_button.setEnabled(history is not None and history.can_redo)
 
     # ------------------------------------------------------------------ tools
     def merge_selected(self) -> int | None:

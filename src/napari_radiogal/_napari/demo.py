@@ -1,4 +1,9 @@
-"""``radiogal demo``: napari with the sample cut-out, segmented, and the plugin's docks open."""
+"""``radiogal demo``: napari with the sample cut-out, segmented, and the plugin's docks open.
+
+The docks are laid out for the window they open in (:func:`~._layout.arrange_docks`):
+stacked when it is tall enough for both, tabbed otherwise (a 1366 x 768 laptop), with the
+view refitted to the canvas they leave.
+"""
 
 from __future__ import annotations
 
@@ -46,14 +51,17 @@ def open_demo(
 
     from napari_radiogal.models import default_weights_path
 
+    from ._layout import arrange_docks
     from ._widget_segment import FILE_MODEL, Job
 
     if viewer is None:
         viewer = napari.Viewer(title="napari-radiogal demo")
     viewer.open_sample(PLUGIN, "radio-galaxy-cutout")
     seg_dock, seg = viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT_WIDGET)
-    table_dock, table = viewer.window.add_plugin_dock_widget(PLUGIN, TABLE_WIDGET, tabify=False)
-    _give_the_table_room(viewer, seg_dock, table_dock)
+    table_dock, table = viewer.window.add_plugin_dock_widget(PLUGIN, TABLE_WIDGET)
+    # tabbed on a short screen: the segment dock in front while it works, then the table
+    working = segment and not ground_truth
+    arrange_docks(viewer, [seg_dock, table_dock], raise_index=0 if working else 1)
     seg.reset_choices()
     if device != "auto":
         seg._on_devices([device] if device != "cpu" else ["cpu"])
@@ -74,19 +82,10 @@ def open_demo(
                 "Segment, or restart with `radiogal demo --model PATH`."
             )
         else:
-            seg.run()
+            worker = seg.run()
+            if worker is not None:
+                worker.returned.connect(lambda *_: table_dock.raise_())
     return viewer, seg, table
-
-
-def _give_the_table_room(viewer, seg_dock, table_dock) -> None:
-    """Wider right-hand docks, most of the height for the instance table (cosmetic)."""
-    from qtpy.QtCore import Qt
-
-    window = seg_dock.parentWidget()  # the QMainWindow the docks live in
-    if window is None or not hasattr(window, "resizeDocks"):  # pragma: no cover
-        return
-    window.resizeDocks([seg_dock, table_dock], [470, 470], Qt.Orientation.Horizontal)
-    window.resizeDocks([seg_dock, table_dock], [360, 640], Qt.Orientation.Vertical)
 
 
 def run_demo(**kwargs) -> int:
