@@ -42,6 +42,7 @@ __all__ = [
     "catalogue",
     "region_label",
     "predictions_to_dataset",
+    "predictions_regions",
     "instance_properties",
 ]
 
@@ -292,6 +293,27 @@ def predictions_to_dataset(
         info = dict(predictions[0].provenance) if predictions else {}
         info["input_files"] = input_files
     return CocoDataset(images=images, instances=instances, scheme=scheme, info=info)
+
+
+def predictions_regions(predictions: Iterable[Prediction]) -> Any:
+    """The sky regions of many predictions in one :class:`regions.Regions`.
+
+    Images without a WCS are left out (their pixel regions would mean nothing beside
+    other images'); each image's regions also carry the tag ``image{ID}``.
+    """
+    from regions import Regions
+
+    out, skipped = [], 0
+    for p in predictions:
+        if p.wcs is None:
+            skipped += 1
+            continue
+        for region in p.to_regions():
+            region.meta["tag"] = [*region.meta.get("tag", []), f"image{p.image.id}"]
+            out.append(region)
+    if skipped:
+        log.info("%d images without a WCS have no regions in the combined region files", skipped)
+    return Regions(out)
 
 
 def _input_files(p: Prediction) -> list[dict[str, Any]]:
