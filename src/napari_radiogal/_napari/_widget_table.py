@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from ._edits import AnnotationSession, EditError, session_for, sessions_in
 from ._layers import KIND_KEY, class_color
+from ._samp import samp_button
 from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ class InstanceTableWidget(QWidget):
         )
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip(
-            "COCO JSON (with reviewed flags and provenance), ECSV catalogue and DS9 regions"
+            "COCO JSON (with reviewed flags and provenance), catalogue (ECSV, FITS, VOTable), "
+            "DS9 and CRTF regions; an earlier export is kept as NAME.bak"
         )
         self.import_button = QPushButton("Import COCO…")
         self.status = QLabel("")
@@ -174,6 +176,7 @@ class InstanceTableWidget(QWidget):
         io_row = QHBoxLayout()
         io_row.addWidget(self.import_button)
         io_row.addWidget(self.export_button)
+        io_row.addWidget(samp_button(self))
         layout = QVBoxLayout(self)
         layout.addWidget(self.source)
         layout.addWidget(self.table)

@@ -61,6 +61,7 @@ __all__ = [
     "stage_backups",
     "commit",
     "publish",
+    "discard",
     "read_set_manifest",
     "file_sha256",
 ]
@@ -212,7 +213,7 @@ def recover(folder: str | os.PathLike) -> None:
                 publish(folder, staging)
             else:
                 log.info("removing the unfinished output set of a killed run: %s", staging)
-                shutil.rmtree(staging, ignore_errors=True)
+                discard(staging)
     clean_temp_files(folder)
 
 
@@ -262,13 +263,22 @@ def write_set(
     folder = Path(folder)
     with output_lock(folder):
         staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder / STATE_DIR))
-        stage_files(staging, writers)
-        previous = read_set_manifest(folder, name) or {}
-        candidates = [*writers, *previous.get("files", {}), *also_retire]
-        retire = stage_backups(folder, staging, list(writers), dict.fromkeys(candidates))
-        commit(staging, name, list(writers), retire)
+        try:
+            stage_files(staging, writers)
+            previous = read_set_manifest(folder, name) or {}
+            candidates = [*writers, *previous.get("files", {}), *also_retire]
+            retire = stage_backups(folder, staging, list(writers), dict.fromkeys(candidates))
+            commit(staging, name, list(writers), retire)
+        except BaseException:
+            discard(staging)  # not committed: the previous set stays as it was
+            raise
         publish(folder, staging)
     return {file: folder / file for file in writers}
+
+
+def discard(staging: Path) -> None:
+    """Remove an uncommitted staging folder (a write that failed before its commit)."""
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def stage_files(staging: Path, writers: Mapping[str, Callable[[Path], Any]]) -> None:

@@ -158,8 +158,8 @@ def send_outputs(
     Returns
     -------
     dict
-        ``{"table": [...], "image": [...], "regions": [...]}``: the recipients of what was
-        sent.
+        ``{"table": [...], "image": [...], "regions": [...]}``: the names of the
+        applications (``samp.name``, e.g. ``"topcat"``) each was delivered to.
 
     Raises
     ------
@@ -174,4 +174,8 @@ def send_outputs(
             out["image"] = send_image(image, client=client)
         if regions is not None:
             out["regions"] = send_regions(regions, client=client)
-    return out
+        return {what: [_name(client, i) for i in ids] for what, ids in out.items()}
+
+
+def _name(client: Any, client_id: str) -> str:
+    return str(client.get_metadata(client_id).get("samp.name", client_id))
