@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_FORMATS",
     "COMBINED_NAMES",
     "parse_formats",
+    "is_catalogue_output",
     "crtf_regions",
     "output_names",
     "output_paths",
@@ -270,6 +271,21 @@ COMBINED_NAMES: dict[str, str] = {
     "regions": "regions.reg",
     "regions_crtf": "regions.crtf",
 }
+
+
+def is_catalogue_output(path: str | os.PathLike) -> bool:
+    """Whether a FITS file is one of our catalogue tables (``*.cat.fits``, ``catalogue.fits``),
+    which a folder of images given to ``radiogal predict`` must not take for an image.
+
+    Examples
+    --------
+    >>> is_catalogue_output("out/field.cat.fits"), is_catalogue_output("field.fits")
+    (True, False)
+    """
+    name = Path(path).name.lower()
+    return name.endswith(OUTPUT_FORMATS["catalogue_fits"].suffix) or name in {
+        COMBINED_NAMES["catalogue_fits"]
+    }
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
