@@ -93,8 +93,9 @@ def test_catalogues_read_back_with_units_ucds_and_names(written, name):
     assert [str(n) for n in table["name"]] == [
         source_name(float(r), float(d)) for r, d in zip(table["ra"], table["dec"], strict=True)
     ]
-    # the hand-drawn instance has no score, not 0.00
-    assert table["score"][0] == pytest.approx(0.8) and np.isnan(table["score"][1])
+    # the hand-drawn instance has no score, not 0.00 (NaN: a blank in FITS and VOTable)
+    score = np.ma.filled(table["score"], np.nan)
+    assert score[0] == pytest.approx(0.8) and np.isnan(score[1])
 
 
 def test_fits_table_says_ucds_and_descriptions_to_every_fits_reader(written):
@@ -166,6 +167,9 @@ def test_combined_set_of_many_images(tmp_path):
     from napari_radiogal.inference.prediction import predictions_regions
 
     preds = [_prediction(), _prediction("FK5")]
+    preds[1].image.id = 2
+    for a in preds[1].instances:
+        a.image_id = 2
     paths = write_outputs(
         tmp_path,
         "predictions",

@@ -8,6 +8,7 @@ import pytest
 
 from napari_radiogal.io.samp import (
     SampUnavailableError,
+    samp_module,
     send_image,
     send_outputs,
     send_regions,
@@ -21,7 +22,7 @@ class Receiver:
     """A SAMP application (as TOPCAT / DS9 would be) that records what it is sent."""
 
     def __init__(self, mtypes=MTYPES):
-        from astropy.samp import SAMPIntegratedClient
+        SAMPIntegratedClient = samp_module().SAMPIntegratedClient
 
         self.got: dict[str, dict] = {}
         self.events = {m: threading.Event() for m in mtypes}
@@ -42,7 +43,7 @@ class Receiver:
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     """astropy's hub, no web profile, its lock file in tmp_path (never ~/.samp)."""
-    from astropy.samp import SAMPHubServer
+    SAMPHubServer = samp_module().SAMPHubServer
 
     lockfile = tmp_path / "samp.lock"
     monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lockfile.as_uri()}")

@@ -19,8 +19,9 @@ def _samp_button(table):
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    from astropy.samp import SAMPHubServer
+    from napari_radiogal.io.samp import samp_module
 
+    SAMPHubServer = samp_module().SAMPHubServer
     lockfile = tmp_path / "samp.lock"
     monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lockfile.as_uri()}")
     server = SAMPHubServer(web_profile=False, lockfile=str(lockfile), addr="127.0.0.1")

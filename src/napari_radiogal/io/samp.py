@@ -1,6 +1,7 @@
 """Send outputs to TOPCAT, DS9 and Aladin through SAMP (astropy.samp), without a GUI.
 
-SAMP (the IVOA Simple Application Messaging Protocol) lets desktop tools exchange data
+SAMP (the IVOA Simple Application Messaging Protocol; :func:`samp_module` is ``pyvo.samp``
+when installed, else ``astropy.samp``) lets desktop tools exchange data
 through a hub that one of them runs (TOPCAT and Aladin start one; DS9 joins one). This
 module connects to the running hub (the one ``SAMP_HUB`` names, else ``~/.samp``) and
 broadcasts:
@@ -31,6 +32,7 @@ __all__ = [
     "send_image",
     "send_regions",
     "send_outputs",
+    "samp_module",
 ]
 
 #: Name under which this package registers with the hub.
@@ -55,7 +57,8 @@ def samp_client() -> Iterator[Any]:
     SampUnavailableError
         When no hub is running.
     """
-    from astropy.samp import SAMPHubError, SAMPIntegratedClient
+    samp = samp_module()
+    SAMPHubError, SAMPIntegratedClient = samp.SAMPHubError, samp.SAMPIntegratedClient
 
     client = SAMPIntegratedClient(
         name=CLIENT_NAME,
@@ -75,10 +78,27 @@ def samp_client() -> Iterator[Any]:
         client.disconnect()
 
 
+def samp_module() -> Any:
+    """``pyvo.samp`` when installed, else ``astropy.samp`` (deprecated there since astropy
+    8.0 in favour of pyvo's copy; the same API), imported without its deprecation warning,
+    which would otherwise pop up in napari although there is nothing the user can do."""
+    try:
+        from pyvo import samp
+    except ImportError:
+        import warnings
+
+        from astropy.utils.exceptions import AstropyDeprecationWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyDeprecationWarning)
+            from astropy import samp
+    return samp
+
+
 def _notify(client: Any, mtype: str, params: dict[str, str]) -> list[str]:
     import warnings
 
-    from astropy.samp import SAMPWarning
+    SAMPWarning = samp_module().SAMPWarning
 
     with warnings.catch_warnings():
         # "no client was able to receive this message": the empty list says it
