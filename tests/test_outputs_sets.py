@@ -187,8 +187,17 @@ def test_a_second_predict_on_the_same_outputs_exits_2_before_any_work(held, caps
 
     from napari_radiogal.cli import main
 
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    wcs.wcs.crval, wcs.wcs.crpix = [320.0, -55.0], [16.5, 16.5]
+    wcs.wcs.cdelt = [-2.0 / 3600, 2.0 / 3600]
+    header = wcs.to_header()
+    header.update(BUNIT="Jy/beam", BMAJ=13 / 3600, BMIN=11 / 3600, BPA=10.0)
+    data = np.random.default_rng(0).normal(0, 30e-6, (32, 32)).astype(np.float32)
     radio = held.parent / "field.fits"
-    fits.PrimaryHDU(np.zeros((32, 32), np.float32)).writeto(radio)
+    fits.PrimaryHDU(data, header).writeto(radio)
     assert main(["predict", str(radio), "--out", str(held), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "being written by" in err and "choose another output folder" in err
