@@ -184,10 +184,9 @@ def test_a_second_writer_is_refused_at_once(held):
 def test_a_second_predict_on_the_same_outputs_exits_2_before_any_work(held, capsys):
     import numpy as np
     from astropy.io import fits
+    from astropy.wcs import WCS
 
     from napari_radiogal.cli import main
-
-    from astropy.wcs import WCS
 
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
