@@ -235,10 +235,14 @@ def test_kill_9_at_random_moments_leaves_whole_sets(tmp_path):
             env=env,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while read_set_manifest(out, "s") is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # waits for the first set; the kill moment is what is random
-        time.sleep(rng.uniform(0.0, 1.5))
+        # wait until this process has published a set (python and the package import
+        # first): the kill then lands in its write loop, at a random moment
+        deadline = time.monotonic() + 900
+        while (read_set_manifest(out, "s") or {}).get("pid") != proc.pid:
+            assert proc.poll() is None, "the writer died"
+            assert time.monotonic() < deadline, "the writer published nothing in 900 s"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         recover(out)
