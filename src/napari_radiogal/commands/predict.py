@@ -490,6 +490,10 @@ def _segment_pairs(args: argparse.Namespace, settings: dict[str, Any], pairs, st
             model = models[key]
             prediction = segment(radio, ir, model=model, config=model.config(**settings))
             prediction.write(out, stem, formats=args.formats, name_prefix=args.name_prefix)
+            # every image is image 1 of its own set; in the combined set, image k
+            prediction.image.id = len(predictions) + 1
+            for inst in prediction.instances:
+                inst.image_id = prediction.image.id
             predictions.append(_drop_pixels(prediction))
             bar.update(1)
     return predictions
