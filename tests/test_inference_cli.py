@@ -61,7 +61,14 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(
     assert code == 0
     captured = capsys.readouterr()
     assert "on cpu" in captured.err and "field.json" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["field.ecsv", "field.json", "field.reg"]
+    assert _visible(out) == [
+        "field.cat.fits",
+        "field.crtf",
+        "field.ecsv",
+        "field.json",
+        "field.reg",
+        "field.vot",
+    ]
     coco = json.loads((out / "field.json").read_text())
     assert coco["info"]["model"]["name"] == "tiny-random"
     assert coco["info"]["parameters"]["inference"]["scales"] == [1.0, 0.5]
@@ -83,11 +90,23 @@ def test_predict_one_image_writes_coco_catalogue_and_regions(
                 "--out",
                 str(out),
                 "--overwrite",
+                "--formats",
+                "json,ecsv",
                 *FAST,
             ]
         )
         == 0
     )
+    # the previous set is kept whole as NAME.bak; files of it not written again are retired
+    assert _visible(out) == sorted(
+        ["field.ecsv", "field.json"]
+        + [f"field.{x}.bak" for x in ("cat.fits", "crtf", "ecsv", "json", "reg", "vot")]
+    )
+
+
+def _visible(folder):
+    """The file names in a folder, without our hidden state (.radiogal/)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def test_predict_a_folder_pairs_radio_with_its_infrared_image(
@@ -114,11 +133,14 @@ def test_predict_a_folder_pairs_radio_with_its_infrared_image(
     )
     assert code == 0, capsys.readouterr().err
     assert "2 radio images (1 with infrared)" in capsys.readouterr().out
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(
+    suffixes = ("json", "ecsv", "cat.fits", "vot", "reg", "crtf")
+    combined = ["predictions.json", "catalogue.ecsv", "catalogue.fits", "catalogue.vot"]
+    assert _visible(out) == sorted(
         [
-            "catalogue.ecsv",
-            *(f"{s}.{x}" for s in ("field", "other") for x in ("json", "ecsv", "reg")),
+            *combined,
+            "regions.reg",
+            "regions.crtf",
+            *(f"{s}.{x}" for s in ("field", "other") for x in suffixes),
         ]
     )
     roles = {

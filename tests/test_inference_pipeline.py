@@ -353,7 +353,14 @@ def test_fits_inputs_are_checksummed_in_the_provenance(model, tmp_path):
     assert files["ir"]["sha256"] == file_sha256(tmp_path / "i.fits")
     assert pred.image.file_name == "r.fits"
     paths = pred.write(tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"r.json", "r.ecsv", "r.reg"}
+    assert {p.name for p in paths.values()} == {
+        "r.json",
+        "r.ecsv",
+        "r.cat.fits",
+        "r.vot",
+        "r.reg",
+        "r.crtf",
+    }
 
 
 # ---- the post-processing, with a network whose outputs are known ---------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -64,24 +66,35 @@ def _reference_files(pred: Prediction, out, stem: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
+def _visible(folder):
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def test_prediction_write_is_byte_identical_to_the_old_writers(tmp_path):
     pred = _prediction()
     reference = _reference_files(pred, tmp_path / "ref", "tiny")
     paths = pred.write(tmp_path / "new")
-    assert list(paths) == ["coco", "catalogue", "regions"]
-    written = {p.name: p.read_bytes() for p in sorted((tmp_path / "new").iterdir())}
+    assert list(paths) == list(DEFAULT_FORMATS) == list(OUTPUT_FORMATS)
+    written = {name: (tmp_path / "new" / name).read_bytes() for name in reference}
     assert written == reference
-    assert sorted(written) == ["tiny.ecsv", "tiny.json", "tiny.reg"]
+    assert _visible(tmp_path / "new") == sorted(p.name for p in paths.values())
 
 
 def test_output_paths_follow_the_table():
     paths = output_paths("out", "field")
     assert list(paths) == list(DEFAULT_FORMATS)
-    assert [p.name for p in paths.values()] == ["field.json", "field.ecsv", "field.reg"]
-    assert all(OUTPUT_FORMATS[name].suffix == p.suffix for name, p in paths.items())
+    assert [p.name for p in paths.values()] == [
+        "field.json",
+        "field.ecsv",
+        "field.cat.fits",  # never the radio image field.fits beside it
+        "field.vot",
+        "field.reg",
+        "field.crtf",
+    ]
+    assert all(p.name.endswith(OUTPUT_FORMATS[name].suffix) for name, p in paths.items())
 
 
-def test_backup_only_for_the_formats_asked(tmp_path):
+def test_an_overwritten_set_is_kept_whole_as_bak(tmp_path):
     pred = _prediction()
     objects = {
         "dataset": pred.to_dataset(),
@@ -89,23 +102,28 @@ def test_backup_only_for_the_formats_asked(tmp_path):
         "regions": pred.to_regions(),
     }
     first = write_outputs(tmp_path, "a", **objects)
-    old_json = first["coco"].read_bytes()
+    before = {name: p.read_bytes() for name, p in first.items()}
     first["coco"].write_text("{}")  # a hand edit that the next export must keep as .bak
-    write_outputs(tmp_path, "a", **objects, backup={"coco"})
+    write_outputs(tmp_path, "a", **objects, formats=["coco", "regions"])
     assert (tmp_path / "a.json.bak").read_text() == "{}"
-    assert first["coco"].read_bytes() == old_json
-    assert not (tmp_path / "a.ecsv.bak").exists() and not (tmp_path / "a.reg.bak").exists()
-    write_outputs(tmp_path, "a", **objects, backup={"catalogue", "regions"})
-    assert (tmp_path / "a.ecsv.bak").read_bytes() == first["catalogue"].read_bytes()
-    assert (tmp_path / "a.reg.bak").read_bytes() == first["regions"].read_bytes()
+    assert first["coco"].read_bytes() == before["coco"]
+    for name in ("catalogue", "catalogue_votable", "regions_crtf"):  # not written again:
+        assert not first[name].exists()  # retired, so that no older file stays beside
+        assert Path(f"{first[name]}.bak").read_bytes() == before[name]
+    assert _visible(tmp_path) == sorted(
+        ["a.json", "a.reg", *(f"{p.name}.bak" for p in first.values())]
+    )
+    # the next overwrite keeps one generation: the .bak files are that set, whole
+    write_outputs(tmp_path, "a", **objects, formats=["coco"])
+    assert _visible(tmp_path) == ["a.json", "a.json.bak", "a.reg.bak"]
 
 
 def test_a_subset_of_formats_needs_only_its_objects(tmp_path):
     paths = write_outputs(tmp_path, "r", regions=_prediction().to_regions(), formats=["regions"])
-    assert list(paths) == ["regions"] and [p.name for p in tmp_path.iterdir()] == ["r.reg"]
+    assert list(paths) == ["regions"] and _visible(tmp_path) == ["r.reg"]
     with pytest.raises(ValueError, match="pass catalogue="):
         write_outputs(tmp_path, "r", dataset=_prediction().to_dataset())
-    assert [p.name for p in tmp_path.iterdir()] == ["r.reg"]  # checked before writing
+    assert _visible(tmp_path) == ["r.reg"]  # checked before writing
     with pytest.raises(ValueError, match="unknown output format 'crtf'"):
         write_outputs(tmp_path, "r", formats=["crtf"])
 

@@ -308,26 +308,31 @@ def test_file_save_writer_round_trips(gui, tmp_path):
     assert "reviewed" in open(cat[0]).read() and "# Region file format: DS9" in open(reg[0]).read()
 
 
-def test_export_keeps_the_previous_coco_file_only(gui, tmp_path):
+def test_export_keeps_the_previous_set_as_bak(gui, tmp_path):
     from napari_radiogal._napari._apply import export_session
     from napari_radiogal._napari._writer import write_catalogue_layers, write_coco_layers
 
     _, _, _, session, _ = gui
     out = tmp_path / "out"
     first = export_session(session, out, "field")
-    assert [p.name for p in first.values()] == ["field.json", "field.ecsv", "field.reg"]
+    names = [p.name for p in first.values()]
+    assert names == [
+        "field.json",
+        "field.ecsv",
+        "field.cat.fits",
+        "field.vot",
+        "field.reg",
+        "field.crtf",
+    ]
     exported = first["coco"].read_bytes()
     first["coco"].write_text("{}")  # a hand edit of the exported file
     export_session(session, out, "field")
     assert (out / "field.json.bak").read_text() == "{}"
     assert first["coco"].read_bytes() == exported
-    # the catalogue and regions are derived files: replaced, not backed up
-    assert sorted(p.name for p in out.iterdir()) == [
-        "field.ecsv",
-        "field.json",
-        "field.json.bak",
-        "field.reg",
-    ]
+    # one rule with radiogal predict --overwrite: the whole previous set is kept as .bak
+    assert sorted(p.name for p in out.iterdir() if p.name[0] != ".") == sorted(
+        names + [f"{n}.bak" for n in names]
+    )
     # the File > Save writers: a suffix is added only when missing, the COCO file backed up
     layers = [lay.as_layer_data_tuple() for lay in (session.labels, session.points)]
     assert write_coco_layers(str(tmp_path / "w" / "a"), layers) == [str(tmp_path / "w" / "a.json")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -342,9 +343,13 @@ def import_coco(
 
 
 def export_session(
-    session: AnnotationSession, out_dir: str | os.PathLike, stem: str | None = None
+    session: AnnotationSession,
+    out_dir: str | os.PathLike,
+    stem: str | None = None,
+    *,
+    formats: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Export an annotation: COCO JSON, ECSV catalogue and DS9 regions.
+    """Export an annotation: the output set of ``radiogal predict``, written as one.
 
     Parameters
     ----------
@@ -353,16 +358,25 @@ def export_session(
         Folder for the files (created).
     stem : str, optional
         File name stem (default: the radio file's).
+    formats : sequence of str, optional
+        Keys of :data:`~napari_radiogal.io.export.OUTPUT_FORMATS` (default: all: COCO JSON,
+        ECSV, FITS table, VOTable, DS9 and CRTF regions).
 
     Returns
     -------
     dict
-        ``{"coco": Path, "catalogue": Path, "regions": Path}``. The COCO file keeps the
-        instance ids (= labels), ``reviewed`` flags and the provenance, and an earlier file
-        of the same name is kept as ``.bak``; the catalogue and regions are those of
-        ``radiogal predict`` (plus a ``reviewed`` column).
+        ``{format name: Path}``. The COCO file keeps the instance ids (= labels),
+        ``reviewed`` flags and the provenance; the catalogue and regions are those of
+        ``radiogal predict`` plus the ``reviewed`` and ``drawn`` columns. An earlier export
+        of the same stem is kept as ``NAME.bak`` (every file of it), the rule of
+        ``radiogal predict --overwrite``.
+
+    Raises
+    ------
+    StorageError
+        When another process is writing into ``out_dir``.
     """
-    from napari_radiogal.io.export import output_paths, write_outputs
+    from napari_radiogal.io.export import DEFAULT_FORMATS, output_paths, write_outputs
 
     from ._catalogue import catalogue_table, dataset_regions
 
@@ -370,13 +384,14 @@ def export_session(
         from napari_radiogal.io.paths import fits_stem
 
         stem = fits_stem(session.ctx.record.file_name)
+    formats = tuple(DEFAULT_FORMATS if formats is None else formats)
     dataset = session.to_dataset()
-    coco_path = output_paths(out_dir, stem)["coco"]
+    coco_path = output_paths(out_dir, stem, ["coco"])["coco"]
     return write_outputs(
         out_dir,
         stem,
         dataset=record_for_json(dataset, coco_path),
         catalogue=catalogue_table(dataset, session.ctx),
         regions=dataset_regions(dataset, session.ctx),
-        backup={"coco"},
+        formats=formats,
     )

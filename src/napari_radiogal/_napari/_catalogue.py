@@ -1,19 +1,19 @@
-"""Catalogue and DS9 regions of an annotated image, through the inference ``Prediction``.
+"""Catalogue and regions of an annotated image, through the inference ``Prediction``.
 
 The plugin does not re-implement the exports of ``radiogal predict``: the (possibly
 hand-corrected) annotation is wrapped in a :class:`~napari_radiogal.inference.Prediction`
-(with the image's WCS, beam and radio data) and its ``to_table`` / ``to_regions`` produce
-the same columns and regions as the command line. Only the ``reviewed`` flag, which a
-prediction does not have, is added as a catalogue column.
+(with the image's WCS, beam and radio data) and its catalogue and ``to_regions`` produce
+the same columns and regions as the command line, plus what a human did: the ``reviewed``
+flag and ``drawn`` (an instance drawn by hand has no score: NaN, and "CLASS drawn" as its
+region label, never "CLASS 0.00").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from napari_radiogal.annotations import CocoDataset
+from napari_radiogal.io.catalogue import ANNOTATION_COLUMNS, DEFAULT_NAME_PREFIX
 
 __all__ = ["prediction_of", "catalogue_table", "dataset_regions"]
 
@@ -35,15 +35,15 @@ def prediction_of(dataset: CocoDataset, ctx) -> Any:
     )
 
 
-def catalogue_table(dataset: CocoDataset, ctx) -> Any:
-    """The ECSV-ready catalogue (astropy ``Table``) with an added ``reviewed`` column."""
-    table = prediction_of(dataset, ctx).to_table()
-    reviewed = {int(a.id or 0): bool(a.reviewed) for a in dataset.instances}
-    table["reviewed"] = np.array([reviewed.get(int(i), False) for i in table["id"]], dtype=bool)
-    table["reviewed"].description = "checked (and corrected) by a human in napari"
-    return table
+def catalogue_table(dataset: CocoDataset, ctx, *, name_prefix: str = DEFAULT_NAME_PREFIX) -> Any:
+    """The catalogue (astropy ``Table``) with the ``reviewed`` and ``drawn`` columns."""
+    from napari_radiogal.inference.prediction import catalogue
+
+    return catalogue(
+        [prediction_of(dataset, ctx)], name_prefix=name_prefix, columns=ANNOTATION_COLUMNS
+    )
 
 
 def dataset_regions(dataset: CocoDataset, ctx) -> Any:
-    """DS9 regions (``regions.Regions``): outline polygons and host points, class colours."""
+    """Regions (``regions.Regions``): outline polygons and host points, class colours."""
     return prediction_of(dataset, ctx).to_regions()

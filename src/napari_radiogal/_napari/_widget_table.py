@@ -44,6 +44,7 @@ from napari_radiogal.classes import RADIOGALAXYNET
 from ._edits import REDO_KEY, UNDO_KEY, AnnotationSession, EditError, session_for, sessions_in
 from ._layers import KIND_KEY
 from ._legend import ClassLegend, class_icon
+from ._samp import samp_button
 from ._status import connect_while_alive, install_sky_status
 
 log = logging.getLogger(__name__)
@@ -253,7 +254,8 @@ class InstanceTableWidget(QWidget):
         )
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip(
-            "COCO JSON (with reviewed flags and provenance), ECSV catalogue and DS9 regions"
+            "COCO JSON (with reviewed flags and provenance), catalogue (ECSV, FITS, VOTable), "
+            "DS9 and CRTF regions; an earlier export is kept as NAME.bak"
         )
         self.import_button = QPushButton("Import COCO…")
         self.status = QLabel("")
@@ -291,6 +293,7 @@ class InstanceTableWidget(QWidget):
         io_row = QHBoxLayout()
         io_row.addWidget(self.import_button)
         io_row.addWidget(self.export_button)
+        io_row.addWidget(samp_button(self))
         top = QHBoxLayout()
         top.addWidget(self.source, 1)
         top.addWidget(self.undo_button)

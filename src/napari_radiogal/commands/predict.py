@@ -1,18 +1,26 @@
-"""``radiogal predict``: segment radio galaxies in FITS images; write COCO, ECSV and DS9 files.
+"""``radiogal predict``: segment radio galaxies in FITS images; write the output set.
 
-Two forms:
+Three forms:
 
 * ``radiogal predict RADIO.fits [--ir IR.fits] [--out DIR]`` writes ``DIR/STEM.json``
-  (COCO), ``DIR/STEM.ecsv`` (catalogue) and ``DIR/STEM.reg`` (DS9 regions).
+  (COCO), the catalogue ``DIR/STEM.ecsv`` / ``STEM.cat.fits`` / ``STEM.vot`` and the regions
+  ``DIR/STEM.reg`` (DS9) / ``STEM.crtf`` (CASA, CARTA); ``--formats`` chooses.
 * ``radiogal predict A.fits B.fits ...``, a folder or a glob (``"cutouts/*.fits"``), radio and
   WISE files mixed: each radio image is paired with its infrared image by sky (or name, or
   ``--pairs PAIRS.csv``; :mod:`napari_radiogal.io.pairing`) and writes its ``STEM.*`` as
-  above, plus ``DIR/catalogue.ecsv``, one table of all the sources.
+  above, plus one set for all of them: ``DIR/predictions.json``,
+  ``DIR/catalogue.{ecsv,fits,vot}`` and ``DIR/regions.{reg,crtf}``
+  (:data:`~napari_radiogal.io.export.COMBINED_NAMES`).
 * ``radiogal predict --data COCO.json|DIR [--split test] [--out DIR]`` predicts every image
-  of a data set (e.g. ``radiogal simulate`` output) and writes ``DIR/predictions.json`` (one
-  COCO file with the data set's image ids, ready for ``radiogal evaluate``) and
-  ``DIR/catalogue.ecsv``. ``--data firstgalaxydata:valid`` (or ``/path/galaxy_data.zip:valid``)
-  reads a split of the firstgalaxydata FIRST set from its zip in place.
+  of a data set (e.g. ``radiogal simulate`` output) and writes that combined set (its
+  ``predictions.json`` keeps the data set's image ids, ready for ``radiogal evaluate``).
+  ``--data firstgalaxydata:valid`` (or ``/path/galaxy_data.zip:valid``) reads a split of the
+  firstgalaxydata FIRST set from its zip in place.
+
+Each set is written as one (:mod:`napari_radiogal.io.outputset`): the output folder is
+locked for the whole run (a second ``radiogal`` writing there stops at once with exit code
+2), existing outputs are refused before the model loads unless ``--overwrite``, which keeps
+the previous set as ``NAME.bak``.
 
 Every :class:`~napari_radiogal.inference.InferenceConfig` field is also an option
 (``--class-threshold``, ``--no-flip``...), generated from the dataclass so that the command
@@ -22,20 +30,24 @@ line, the Python API and the napari widget share one set of defaults.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 NAME = "predict"
-HELP = "segment radio galaxies in FITS images (COCO + ECSV catalogue + DS9 regions)"
+HELP = "segment radio galaxies in FITS images (COCO, catalogue as ECSV/FITS/VOTable, regions)"
 DESCRIPTION = (
     "Find, outline and classify extended radio galaxies and their infrared hosts. Give one "
-    "radio FITS image (optionally with --ir), or --data with a COCO file / data-set folder to "
-    "predict every image of it. Writes COCO JSON, an ECSV catalogue (class, score, host "
-    "RA/Dec, integrated flux density, largest angular size...) and DS9 regions."
+    "radio FITS image (optionally with --ir), several, a folder or a glob, or --data with a "
+    "COCO file / data-set folder to predict every image of it. Writes COCO JSON, a catalogue "
+    "(source name, class, score, host RA/Dec, integrated flux density, largest angular "
+    "size... with units and UCDs) as ECSV, FITS table and VOTable, and DS9 and CRTF regions, "
+    "each set published as one; --overwrite keeps the previous set as NAME.bak."
 )
 
 log = logging.getLogger(__name__)
@@ -94,9 +106,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stem",
         default=None,
-        help="output file names STEM.json/.ecsv/.reg (default: the radio file's name)%(default).0s",
+        help="output file names STEM.json, STEM.ecsv... (default: the radio file's name)"
+        "%(default).0s",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs; every file of the previous set is kept as NAME.bak "
+        "(one generation, the rule of the napari export)",
+    )
+    add_output_arguments(parser)
     parser.add_argument(
         "--model",
         default=None,
@@ -181,6 +200,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--formats`` and ``--name-prefix`` (shared by ``radiogal predict`` and ``survey``)."""
+    from napari_radiogal.io.catalogue import DEFAULT_NAME_PREFIX
+
+    parser.add_argument(
+        "--formats",
+        type=_formats_spec,
+        default=None,
+        metavar="LIST",
+        help="output files, comma-separated: json (COCO), ecsv, fits (FITS table), vot "
+        "(VOTable), reg (DS9), crtf (CASA / CARTA), or all (default: all; they cost little "
+        "beside the inference, and each tool reads its own: TOPCAT the VOTable, CARTA the "
+        "CRTF, DS9 the .reg, radiogal evaluate the COCO file)%(default).0s",
+    )
+    parser.add_argument(
+        "--name-prefix",
+        default=DEFAULT_NAME_PREFIX,
+        metavar="ACRONYM",
+        help="prefix of the catalogue's IAU-style source names, 'ACRONYM Jhhmmss.s+ddmmss' "
+        "(default: %(default)s)",
+    )
+
+
+def _formats_spec(text: str) -> tuple[str, ...]:
+    """argparse ``type`` of ``--formats`` (:func:`~napari_radiogal.io.export.parse_formats`)."""
+    from napari_radiogal.io.export import parse_formats
+
+    try:
+        return parse_formats(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _float_list(text: str, name: str) -> tuple[float, ...]:
     """argparse ``type`` of the tuple fields (:meth:`InferenceConfig.parse_float_list`)."""
     from napari_radiogal.errors import ConfigError
@@ -250,20 +302,51 @@ def run(args: argparse.Namespace) -> int:
             "names each image's IR file (ir_file)."
         )
     from napari_radiogal.inference.config import InferenceConfig
+    from napari_radiogal.io.export import DEFAULT_FORMATS
 
+    if args.formats is None:
+        args.formats = DEFAULT_FORMATS
     settings = settings_from_args(args)
     config = InferenceConfig().replace(**settings)  # checked now, before anything is read
     # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
         args.data = _data_set(args.data, args.split)
-        model = _load(args, config, None)
-        return _predict_data(args, model.config(**settings), model)
+        out = args.out if args.out is not None else args.data[2] / "predictions"
+        with _claim_outputs(out, _combined_targets(out), args.overwrite):
+            model = _load(args, config, None)
+            return _predict_data(args, model.config(**settings), model, out)
     pairs = _image_pairs(args)
     if len(pairs) == 1 and len(args.radio) <= 1 and args.pairs is None:
-        images = _read_one(args, pairs[0])
-        model = _load(args, config, images[:2])
-        return _predict_one(args, model.config(**settings), model, *images)
+        radio, ir, out, stem = _read_one(args, pairs[0])
+        with _claim_outputs(out, _set_targets(out, stem), args.overwrite):
+            model = _load(args, config, (radio, ir))
+            return _predict_one(args, model.config(**settings), model, radio, ir, out, stem)
     return _predict_many(args, settings, pairs)
+
+
+def _set_targets(out: Path, stem: str) -> list[Path]:
+    """Every file a set of this stem may have: any of them existing is an earlier set."""
+    from napari_radiogal.io.export import OUTPUT_FORMATS, output_paths
+
+    return list(output_paths(out, stem, list(OUTPUT_FORMATS)).values())
+
+
+def _combined_targets(out: Path) -> list[Path]:
+    from napari_radiogal.io.export import COMBINED_NAMES
+
+    return [out / name for name in COMBINED_NAMES.values()]
+
+
+@contextlib.contextmanager
+def _claim_outputs(out: Path, targets: list[Path], overwrite: bool) -> Iterator[None]:
+    """Lock the output folder for the whole run and refuse outputs that exist (unless
+    ``overwrite``), before the model loads: a second writer stops here, at once."""
+    from napari_radiogal.io.outputset import output_lock
+
+    _check_out_folder(out)
+    with output_lock(out):
+        _refuse_overwrite(targets, overwrite)
+        yield
 
 
 def _load(args: argparse.Namespace, config, images):
@@ -322,7 +405,7 @@ def _image_pairs(args: argparse.Namespace):
 
 
 def _read_one(args: argparse.Namespace, pair):
-    """The radio and IR images of a single-image run, and its refusal to overwrite."""
+    """The radio and IR images of a single-image run, its output folder and stem."""
     from napari_radiogal.inference.prediction import output_stem
     from napari_radiogal.io.fits import read_infrared, read_radio
 
@@ -331,7 +414,6 @@ def _read_one(args: argparse.Namespace, pair):
     ir = read_infrared(pair.infrared, **ir_kw) if pair.infrared is not None else None
     out = args.out if args.out is not None else Path(".")
     stem = args.stem or output_stem(pair.radio.name)
-    _refuse_overwrite([out / f"{stem}{s}" for s in (".json", ".ecsv", ".reg")], args.overwrite)
     return radio, ir, out, stem
 
 
@@ -340,7 +422,7 @@ def _predict_one(args: argparse.Namespace, config, model, radio, ir, out, stem) 
 
     with _progress_bar(args, total=len(STAGES), unit="stage") as bar:
         prediction = segment(radio, ir, model=model, config=config, progress=_stage_progress(bar))
-    paths = prediction.write(out, stem)
+    paths = prediction.write(out, stem, formats=args.formats, name_prefix=args.name_prefix)
     n = len(prediction.instances)
     print(
         f"{n} instance{'s' if n != 1 else ''} on {Path(str(radio.path)).name}: "
@@ -350,20 +432,11 @@ def _predict_one(args: argparse.Namespace, config, model, radio, ir, out, stem) 
 
 
 def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> int:
-    """Each radio image of ``pairs`` to its own ``STEM.*`` files, plus one catalogue."""
+    """Each radio image of ``pairs`` to its own ``STEM.*`` set, plus one set of them all."""
     from collections import Counter
 
     from napari_radiogal.errors import ConfigError
-    from napari_radiogal.inference import (
-        InferenceConfig,
-        catalogue,
-        choose_bundled_model,
-        load_model,
-        segment,
-    )
     from napari_radiogal.inference.prediction import output_stem
-    from napari_radiogal.io.export import write_table
-    from napari_radiogal.io.fits import read_infrared, read_radio
 
     if args.stem is not None:
         raise ConfigError(
@@ -377,8 +450,24 @@ def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> 
             f"radio files with the same name in different folders would write the same "
             f"outputs ({', '.join(twice)}); run them separately with different --out folders."
         )
-    targets = [out / f"{s}{x}" for s in stems for x in (".json", ".ecsv", ".reg")]
-    _refuse_overwrite([*targets, out / "catalogue.ecsv"], args.overwrite)
+    targets = [p for s in stems for p in _set_targets(out, s)]
+    with _claim_outputs(out, [*targets, *_combined_targets(out)], args.overwrite):
+        predictions = _segment_pairs(args, settings, pairs, stems, out)
+        _write_combined(args, out, predictions)
+    n = sum(len(p.instances) for p in predictions)
+    with_ir = sum(p.infrared is not None for p in pairs)
+    print(
+        f"{n} instances on {len(pairs)} radio images ({with_ir} with infrared): "
+        f"{out}/STEM.* and {out}/" + ", ".join(_combined_names(args.formats))
+    )
+    return 0
+
+
+def _segment_pairs(args: argparse.Namespace, settings: dict[str, Any], pairs, stems, out):
+    """Segment each pair with the model that fits it and write its set; the predictions."""
+    from napari_radiogal.inference import InferenceConfig, choose_bundled_model, load_model, segment
+    from napari_radiogal.io.fits import read_infrared, read_radio
+
     config = InferenceConfig().replace(**settings)
     radio_kw, ir_kw = _read_options(args)
     models: dict[str, Any] = {}
@@ -400,33 +489,20 @@ def _predict_many(args: argparse.Namespace, settings: dict[str, Any], pairs) -> 
                 print(f"radiogal predict: model {models[key].name!r}{why}", file=sys.stderr)
             model = models[key]
             prediction = segment(radio, ir, model=model, config=model.config(**settings))
-            prediction.write(out, stem)
+            prediction.write(out, stem, formats=args.formats, name_prefix=args.name_prefix)
+            # every image is image 1 of its own set; in the combined set, image k
+            prediction.image.id = len(predictions) + 1
+            for inst in prediction.instances:
+                inst.image_id = prediction.image.id
             predictions.append(_drop_pixels(prediction))
             bar.update(1)
-    write_table(catalogue(predictions), out / "catalogue.ecsv")
-    n = sum(len(p.instances) for p in predictions)
-    with_ir = sum(p.infrared is not None for p in pairs)
-    print(
-        f"{n} instances on {len(pairs)} radio images ({with_ir} with infrared): "
-        f"{out}/STEM.{{json,ecsv,reg}} and {out / 'catalogue.ecsv'}"
-    )
-    return 0
+    return predictions
 
 
-def _predict_data(args: argparse.Namespace, config, model) -> int:
-    from napari_radiogal.inference import (
-        catalogue,
-        inputs_from_coco,
-        predictions_to_dataset,
-        segment_batch,
-    )
-    from napari_radiogal.io.coco import write_coco
-    from napari_radiogal.io.export import write_table
+def _predict_data(args: argparse.Namespace, config, model, out: Path) -> int:
+    from napari_radiogal.inference import inputs_from_coco, segment_batch
 
-    json_path, dataset, root = args.data
-    out = args.out if args.out is not None else root / "predictions"
-    targets = [out / "predictions.json", out / "catalogue.ecsv"]
-    _refuse_overwrite(targets, args.overwrite)
+    json_path, dataset, _ = args.data
     predictions = []
     with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
         for prediction in segment_batch(
@@ -437,12 +513,36 @@ def _predict_data(args: argparse.Namespace, config, model) -> int:
         ):
             predictions.append(_drop_pixels(prediction))
             bar.update(1)
-    result = predictions_to_dataset(predictions)
-    write_coco(targets[0], result, backup=False)
-    write_table(catalogue(predictions), targets[1])
-    n = len(result.instances)
-    print(f"{n} instances on {len(predictions)} images of {json_path}: {targets[0]}, {targets[1]}")
+    paths = _write_combined(args, out, predictions)
+    n = sum(len(p.instances) for p in predictions)
+    print(
+        f"{n} instances on {len(predictions)} images of {json_path}: "
+        + ", ".join(str(p) for p in paths.values())
+    )
     return 0
+
+
+def _combined_names(formats) -> list[str]:
+    from napari_radiogal.io.export import COMBINED_NAMES
+
+    return [COMBINED_NAMES[f] for f in formats]
+
+
+def _write_combined(args: argparse.Namespace, out: Path, predictions) -> dict[str, Path]:
+    """The set of many images: one COCO file, one catalogue, one region file (sky regions)."""
+    from napari_radiogal.inference import catalogue, predictions_to_dataset
+    from napari_radiogal.inference.prediction import predictions_regions
+    from napari_radiogal.io.export import COMBINED_NAMES, write_outputs
+
+    return write_outputs(
+        out,
+        "predictions",
+        dataset=predictions_to_dataset(predictions),
+        catalogue=catalogue(predictions, name_prefix=args.name_prefix),
+        regions=predictions_regions(predictions),
+        formats=args.formats,
+        names=COMBINED_NAMES,
+    )
 
 
 def _drop_pixels(prediction):
@@ -491,13 +591,14 @@ def _data_json(data: Path, split: str) -> Path:
 def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
     from napari_radiogal.errors import ConfigError
 
-    for folder in {p.parent for p in paths}:
-        _check_out_folder(folder)
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
+        shown = ", ".join(existing[:6]) + (
+            f" and {len(existing) - 6} more" if len(existing) > 6 else ""
+        )
         raise ConfigError(
-            f"output file(s) already exist: {', '.join(existing)}; pass --overwrite to replace "
-            "them or choose another --out / --stem."
+            f"output file(s) already exist: {shown}; pass --overwrite to replace them (the "
+            "previous set is kept as NAME.bak) or choose another --out / --stem."
         )
 
 

@@ -104,6 +104,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="master random seed")
     parser.add_argument("--out", type=Path, required=True, help="data set root folder")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what this run writes when it exists (the annotations of its splits, "
+        "the FITS files of its seed; with --mosaic its four files); FITS files that no "
+        "annotation file names any more are then deleted, so that no orphans stay. Without "
+        "it, existing outputs are refused (other splits and seeds can be added to a folder)",
+    )
+    parser.add_argument(
         "--split",
         type=_split,
         default=(0.7, 0.1, 0.2),
@@ -215,7 +223,6 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from napari_radiogal.errors import ConfigError
-    from napari_radiogal.sky.dataset import write_dataset
 
     if args.mosaic is not None:
         if args.n is not None:
@@ -224,6 +231,74 @@ def run(args: argparse.Namespace) -> int:
     if args.n is None or args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     config = build_config(args)
+    from napari_radiogal.io.outputset import output_lock
+
+    with output_lock(args.out):
+        _refuse_existing(_cutout_targets(args), args.overwrite)
+        paths = _write_cutouts(args, config)
+        if args.overwrite:
+            _remove_orphans(args.out)
+    for name, path in paths.items():
+        info = json.loads(path.read_text(encoding="utf-8"))["info"]
+        fractions = ", ".join(f"{k} {v:.0%}" for k, v in info["class_fractions"].items())
+        print(
+            f"{name}: {path}  {info['n_sources']} sources ({fractions}); "
+            f"{info['multi_component_fraction']:.0%} multi-component masks"
+        )
+    return 0
+
+
+def _cutout_targets(args: argparse.Namespace) -> list[Path]:
+    """What a cut-out run writes that may exist: its splits' JSON, its seed's FITS files."""
+    from napari_radiogal.sky.dataset import SPLIT_NAMES, split_sizes
+
+    if args.only_split is not None:
+        fractions = [1.0 if name == args.only_split else 0.0 for name in SPLIT_NAMES]
+    else:
+        fractions = list(args.split)
+    sizes = split_sizes(args.n, fractions)
+    out = args.out
+    named = zip(SPLIT_NAMES, sizes, strict=True)
+    targets = [out / "annotations" / f"{n}.json" for n, k in named if k]
+    for sub in ("radio", "ir"):
+        targets += sorted((out / sub).glob(f"sky{args.seed}_*.fits"))
+    return targets
+
+
+def _refuse_existing(targets: list[Path], overwrite: bool) -> None:
+    from napari_radiogal.errors import ConfigError
+
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:4]) + (f" and {len(existing) - 4} more" * (len(existing) > 4))
+        raise ConfigError(
+            f"the data set already has {shown}; pass --overwrite to replace them, or another "
+            "--seed / --only-split / --out."
+        )
+
+
+def _remove_orphans(root: Path) -> list[Path]:
+    """Delete simulated FITS files (``radio|ir/sky*_*.fits``) no annotation file names."""
+    named = set()
+    for path in (root / "annotations").glob("*.json"):
+        for image in json.loads(path.read_text(encoding="utf-8")).get("images", []):
+            for key in ("file_name", "radio_file", "ir_file"):
+                if image.get(key):
+                    named.add((root / image[key]).resolve())
+    orphans = [
+        p
+        for sub in ("radio", "ir")
+        for p in sorted((root / sub).glob("sky*_*.fits"))
+        if p.resolve() not in named
+    ]
+    for p in orphans:
+        p.unlink()
+    return orphans
+
+
+def _write_cutouts(args: argparse.Namespace, config) -> dict[str, Path]:
+    from napari_radiogal.sky.dataset import write_dataset
+
     bar = None
     progress = None
     if not args.no_progress and args.n > 1:
@@ -256,20 +331,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for name, path in paths.items():
-        info = json.loads(path.read_text(encoding="utf-8"))["info"]
-        fractions = ", ".join(f"{k} {v:.0%}" for k, v in info["class_fractions"].items())
-        print(
-            f"{name}: {path}  {info['n_sources']} sources ({fractions}); "
-            f"{info['multi_component_fraction']:.0%} multi-component masks"
-        )
-    return 0
+    return paths
 
 
 def _write_mosaic(args: argparse.Namespace) -> int:
+    from napari_radiogal.io.outputset import output_lock
     from napari_radiogal.sky.mosaic import write_mosaic
 
-    files = write_mosaic(args.out, args.mosaic, seed=args.seed)
+    names = ("radio.fits", "w1.fits", "components.ecsv", "truth.json")
+    with output_lock(args.out):
+        _refuse_existing([args.out / n for n in names], args.overwrite)
+        files = write_mosaic(args.out, args.mosaic, seed=args.seed)
     print(
         f"mosaic {args.mosaic} x {args.mosaic} px of {files.n_tiles} tiles: {files.radio}, "
         f"{files.infrared}; {files.n_components} components in {files.components}; "

@@ -2,7 +2,8 @@
 
 ``radiogal survey MOSAIC.fits [--ir W1.fits] [--components CAT] --out DIR`` writes
 ``DIR/catalogue.{ecsv,fits,vot}``, ``DIR/sources.{reg,crtf}``, ``DIR/windows.json`` (COCO of
-the windows, for review) and ``DIR/provenance.json``; ``DIR/state/`` holds the manifest, so
+the windows, for review) and ``DIR/provenance.json`` (``--formats`` chooses), published as
+one set (:mod:`napari_radiogal.io.outputset`); ``DIR/state/`` holds the manifest, so
 the same command after a crash (or ``kill -9``) continues where it stopped. ``--workers N``
 runs on a local Dask cluster, ``--scheduler ADDRESS`` on a running one.
 """
@@ -53,7 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "(default: guessed from the usual source-finder names)%(default).0s",
         )
     parser.add_argument("--out", type=Path, default=Path("survey"), metavar="DIR")
-    parser.add_argument("--overwrite", action="store_true", help="start again in DIR")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in DIR; the previous outputs are kept as NAME.bak when the new "
+        "ones replace them",
+    )
+    from napari_radiogal.commands.predict import add_output_arguments
+
+    add_output_arguments(parser)
     parser.add_argument("--model", default=None, help="weights file or bundled model name")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=defaults.device)
     parser.add_argument(
@@ -177,6 +186,12 @@ def _dry_run(args: argparse.Namespace, config) -> int:
     return 0
 
 
+def _survey_formats(args: argparse.Namespace) -> tuple[str, ...]:
+    from napari_radiogal.io.export import DEFAULT_FORMATS
+
+    return DEFAULT_FORMATS if args.formats is None else args.formats
+
+
 def _survey(args: argparse.Namespace, config) -> int:
     from tqdm import tqdm
 
@@ -209,6 +224,8 @@ def _survey(args: argparse.Namespace, config) -> int:
             scheduler=args.scheduler,
             overwrite=args.overwrite,
             progress=progress,
+            formats=_survey_formats(args),
+            name_prefix=args.name_prefix,
             **_plan_options(args),
         )
     finally:

@@ -3,10 +3,11 @@
 * :meth:`Prediction.to_dataset`: a :class:`~napari_radiogal.annotations.CocoDataset`
   (written by :func:`napari_radiogal.io.coco.write_coco`, read by ``radiogal evaluate``).
 * :meth:`Prediction.to_table`: an astropy :class:`~astropy.table.Table`, one row per
-  instance, with units (see :data:`CATALOGUE_COLUMNS`).
+  instance, with units, UCDs and source names (:mod:`napari_radiogal.io.catalogue`).
 * :meth:`Prediction.to_regions`: :class:`regions.Regions` for DS9 / CARTA: one polygon per
   connected part of each mask (sky coordinates when the image has a WCS) and a point per host.
-* :meth:`Prediction.write`: all three files, each written atomically.
+* :meth:`Prediction.write`: the output set (COCO, ECSV, FITS table, VOTable, DS9, CRTF),
+  written as one (:func:`napari_radiogal.io.export.write_outputs`).
 
 :func:`catalogue` and :func:`predictions_to_dataset` merge many predictions (a survey run).
 Pixel positions are ``(x, y)`` = ``(col, row)``, 0-based, at pixel centres.
@@ -27,46 +28,30 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
+from napari_radiogal.io.catalogue import (
+    COLUMNS,
+    DEFAULT_NAME_PREFIX,
+    PREDICTION_COLUMNS,
+    catalogue_table,
+)
 from napari_radiogal.io.paths import fits_stem
 
 __all__ = [
     "Prediction",
     "CATALOGUE_COLUMNS",
     "catalogue",
+    "region_label",
     "predictions_to_dataset",
+    "predictions_regions",
     "instance_properties",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Catalogue columns: name -> (unit or None, description).
+#: Catalogue columns: name -> (unit or None, description) (the definitions, with UCDs, are
+#: :data:`napari_radiogal.io.catalogue.COLUMNS`).
 CATALOGUE_COLUMNS: dict[str, tuple[str | None, str]] = {
-    "image_id": (None, "COCO id of the image"),
-    "file_name": (None, "image file"),
-    "id": (None, "instance id (COCO annotation id)"),
-    "class": (None, "predicted class"),
-    "category_id": (None, "COCO category id"),
-    "score": (None, "class probability x propagated CAM peak, in [0, 1]"),
-    "class_probability": (None, "classifier probability of the class (sigmoid)"),
-    "x": ("pix", "flux-weighted centroid, column"),
-    "y": ("pix", "flux-weighted centroid, row"),
-    "ra": ("deg", "flux-weighted centroid, right ascension"),
-    "dec": ("deg", "flux-weighted centroid, declination"),
-    "host_x": ("pix", "host galaxy, column (NaN: no host)"),
-    "host_y": ("pix", "host galaxy, row"),
-    "host_ra": ("deg", "host galaxy, right ascension"),
-    "host_dec": ("deg", "host galaxy, declination"),
-    "host_from": (None, "ir: peak of CAM x IR; displacement: radio-only centre; none"),
-    "flux": ("Jy", "integrated flux density: sum of Jy/beam in the mask / beam area in pixels"),
-    "peak_flux": ("Jy/beam", "brightest pixel in the mask"),
-    "las": ("arcsec", "largest angular size: longest distance between two mask pixel centres"),
-    "las_pix": ("pix", "largest angular size in pixels"),
-    "area": ("pix", "mask pixels"),
-    "bbox_x": ("pix", "COCO box left edge"),
-    "bbox_y": ("pix", "COCO box top edge"),
-    "bbox_w": ("pix", "COCO box width"),
-    "bbox_h": ("pix", "COCO box height"),
-    "n_components": (None, "connected parts of the mask (e.g. 2 for detached FR-II lobes)"),
+    name: (COLUMNS[name].unit, COLUMNS[name].description) for name in PREDICTION_COLUMNS
 }
 
 _NAN = float("nan")
@@ -144,22 +129,29 @@ class Prediction:
         """This prediction as a one-image :class:`CocoDataset` (``info`` = provenance)."""
         return predictions_to_dataset([self])
 
-    def to_table(self) -> Any:
-        """The catalogue of this image: one row per instance (see :data:`CATALOGUE_COLUMNS`).
+    def to_table(self, *, name_prefix: str = DEFAULT_NAME_PREFIX) -> Any:
+        """The catalogue of this image: one row per instance (see :func:`catalogue`).
+
+        Parameters
+        ----------
+        name_prefix : str
+            Prefix of the source names (``RG Jhhmmss.s+ddmmss``).
 
         Returns
         -------
         astropy.table.Table
             ``meta["provenance"]`` holds :attr:`provenance`.
         """
-        return catalogue([self])
+        return catalogue([self], name_prefix=name_prefix)
 
     def to_regions(self) -> Any:
         """DS9-ready regions: a polygon per connected part of each mask and a point per host.
 
-        Sky regions (ICRS degrees) when the image has a WCS, pixel regions otherwise. Each
-        mask polygon carries ``meta["text"] = "CLASS SCORE"`` on its first part and the class
-        colour; hosts are ``x`` points.
+        Sky regions when the image has a WCS (in its frame: ICRS or FK5 as its ``RADESYS``
+        says), pixel regions otherwise. Each mask polygon carries ``meta["text"] = "CLASS
+        SCORE"`` (``"CLASS drawn"`` for an instance drawn by hand, which has no score) on its
+        first part and the class colour; hosts are points with ``visual["marker"] = "x"``
+        (DS9 ``point=x``).
 
         Returns
         -------
@@ -182,7 +174,7 @@ class Prediction:
             for part_index, ring in enumerate(_outer_rings(a.mask)):
                 meta = {"tag": tag}
                 if part_index == 0:
-                    meta["text"] = f"{name} {a.score or 0:.2f}"
+                    meta["text"] = region_label(name, a.score)
                 visual = {"color": color}
                 xs, ys = ring[:, 1], ring[:, 0]
                 if self.wcs is not None:
@@ -194,7 +186,7 @@ class Prediction:
                     )
             if a.host is not None:
                 meta = {"tag": tag, "text": f"host {a.id}"}
-                visual = {"color": color, "symbol": "x"}
+                visual = {"color": color, "marker": "x"}
                 if self.wcs is not None:
                     sky = self.wcs.pixel_to_world(a.host[0], a.host[1])
                     out.append(PointSkyRegion(center=sky, meta=meta, visual=visual))
@@ -202,12 +194,20 @@ class Prediction:
                     out.append(PointPixelRegion(center=PixCoord(*a.host), meta=meta, visual=visual))
         return Regions(out)
 
-    def write(self, out_dir: str | os.PathLike, stem: str | None = None) -> dict[str, Path]:
-        """Write ``STEM.json`` (COCO), ``STEM.ecsv`` (catalogue) and ``STEM.reg`` (DS9).
+    def write(
+        self,
+        out_dir: str | os.PathLike,
+        stem: str | None = None,
+        *,
+        formats: Sequence[str] | None = None,
+        name_prefix: str = DEFAULT_NAME_PREFIX,
+    ) -> dict[str, Path]:
+        """Write the output set ``STEM.json`` (COCO), ``STEM.ecsv`` / ``.cat.fits`` / ``.vot``
+        (catalogue) and ``STEM.reg`` / ``.crtf`` (regions), as one.
 
-        Each file is written to a temporary file in ``out_dir`` and renamed into place, so a
-        crash never leaves a half-written file (see
-        :func:`napari_radiogal.io.export.write_outputs`).
+        The set is staged and published together (see
+        :func:`napari_radiogal.io.export.write_outputs`): a crash never leaves a mix of two
+        runs, and a set it replaces is kept as ``NAME.bak``.
 
         Parameters
         ----------
@@ -215,30 +215,50 @@ class Prediction:
             Created if needed.
         stem : str, optional
             Default: the image file name without its suffixes.
+        formats : sequence of str, optional
+            Keys of :data:`~napari_radiogal.io.export.OUTPUT_FORMATS` (default: all).
+        name_prefix : str
+            Prefix of the catalogue's source names.
 
         Returns
         -------
         dict
-            ``{"coco": Path, "catalogue": Path, "regions": Path}``.
+            ``{format name: Path}``.
         """
-        from napari_radiogal.io.export import write_outputs
+        from napari_radiogal.io.export import DEFAULT_FORMATS, write_outputs
 
         out = Path(out_dir)
         stem = stem or output_stem(self.image.file_name)
+        formats = tuple(DEFAULT_FORMATS if formats is None else formats)
         paths = write_outputs(
             out,
             stem,
             dataset=self.to_dataset(),
-            catalogue=self.to_table(),
+            catalogue=self.to_table(name_prefix=name_prefix),
             regions=self.to_regions(),
+            formats=formats,
         )
         log.info(
-            "wrote %d instances of %s to %s.{json,ecsv,reg}",
+            "wrote %d instances of %s to %s (%s)",
             len(self.instances),
             self.image.file_name,
-            out / stem,
+            out,
+            ", ".join(p.name for p in paths.values()),
         )
         return paths
+
+
+def region_label(class_name: str, score: float | None) -> str:
+    """The text of a mask's region: ``"CLASS 0.53"``, or ``"CLASS drawn"`` without a score.
+
+    Examples
+    --------
+    >>> region_label("FR-II", 0.534), region_label("FR-II", None)
+    ('FR-II 0.53', 'FR-II drawn')
+    """
+    if score is None or not math.isfinite(score):
+        return f"{class_name} drawn"
+    return f"{class_name} {score:.2f}"
 
 
 # --------------------------------------------------------------------------------------
@@ -275,6 +295,27 @@ def predictions_to_dataset(
     return CocoDataset(images=images, instances=instances, scheme=scheme, info=info)
 
 
+def predictions_regions(predictions: Iterable[Prediction]) -> Any:
+    """The sky regions of many predictions in one :class:`regions.Regions`.
+
+    Images without a WCS are left out (their pixel regions would mean nothing beside
+    other images'); each image's regions also carry the tag ``image{ID}``.
+    """
+    from regions import Regions
+
+    out, skipped = [], 0
+    for p in predictions:
+        if p.wcs is None:
+            skipped += 1
+            continue
+        for region in p.to_regions():
+            region.meta["tag"] = [*region.meta.get("tag", []), f"image{p.image.id}"]
+            out.append(region)
+    if skipped:
+        log.info("%d images without a WCS have no regions in the combined region files", skipped)
+    return Regions(out)
+
+
 def _input_files(p: Prediction) -> list[dict[str, Any]]:
     files = p.provenance.get("input_files")
     if files is not None:
@@ -282,44 +323,35 @@ def _input_files(p: Prediction) -> list[dict[str, Any]]:
     return []
 
 
-def catalogue(predictions: Iterable[Prediction]) -> Any:
+def catalogue(
+    predictions: Iterable[Prediction],
+    *,
+    name_prefix: str = DEFAULT_NAME_PREFIX,
+    columns: Sequence[str] = PREDICTION_COLUMNS,
+) -> Any:
     """The instance catalogue of many predictions (one row per instance).
+
+    Parameters
+    ----------
+    predictions : iterable of Prediction
+    name_prefix : str
+        Prefix of the IAU-style source names (``RG Jhhmmss.s+ddmmss``).
+    columns : sequence of str
+        Keys of :data:`napari_radiogal.io.catalogue.COLUMNS` (default: the prediction's).
 
     Returns
     -------
     astropy.table.Table
-        Columns of :data:`CATALOGUE_COLUMNS` with units; ``meta["provenance"]`` is the first
+        The columns with units, descriptions and UCDs; ``meta["provenance"]`` is the first
         prediction's provenance (without per-image inputs).
     """
-    from astropy.table import Table
-
     predictions = list(predictions)
-    rows = []
-    for p in predictions:
-        for a in p.instances:
-            rows.append(_row(p, a))
-    columns: dict[str, list[Any]] = {name: [r[name] for r in rows] for name in CATALOGUE_COLUMNS}
-    dtypes = {
-        "image_id": np.int64,
-        "id": np.int64,
-        "category_id": np.int64,
-        "area": np.int64,
-        "n_components": np.int64,
-        "class": str,
-        "file_name": str,
-        "host_from": str,
-    }
-    table = Table()
-    for name, (unit, description) in CATALOGUE_COLUMNS.items():
-        dtype = dtypes.get(name, np.float64)
-        values = np.array(columns[name], dtype=dtype) if rows else np.zeros(0, dtype=dtype)
-        table[name] = values
-        table[name].unit = unit
-        table[name].description = description
+    rows = [_row(p, a) for p in predictions for a in p.instances]
+    meta = {}
     if predictions:
         provenance = {k: v for k, v in predictions[0].provenance.items() if k != "input_files"}
-        table.meta["provenance"] = provenance
-    return table
+        meta["provenance"] = provenance
+    return catalogue_table(rows, columns, name_prefix=name_prefix, meta=meta)
 
 
 def _row(p: Prediction, a: Instance) -> dict[str, Any]:
@@ -355,11 +387,13 @@ def _row(p: Prediction, a: Instance) -> dict[str, Any]:
         "las": props["las"],
         "las_pix": props["las_pix"],
         "area": int(props["area"]),
-        "bbox_x": bx,
-        "bbox_y": by,
-        "bbox_w": bw,
-        "bbox_h": bh,
+        "bbox_x": int(bx),
+        "bbox_y": int(by),
+        "bbox_w": int(bw),
+        "bbox_h": int(bh),
         "n_components": int(props["n_components"]),
+        "reviewed": bool(a.reviewed),
+        "drawn": a.score is None,
     }
 
 

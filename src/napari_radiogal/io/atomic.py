@@ -3,19 +3,32 @@ target's folder and renamed over the target in one ``os.replace``.
 
 A crash, a full disk or Ctrl-C never leaves a half-written file; readers see the old file or
 the new one. The temporary file gets the permissions a plain ``open(path, "w")`` would have
-given (``0666 & ~umask``), not ``mkstemp``'s private 0600.
+given (``0666 & ~umask``), not ``mkstemp``'s private 0600. Temporary files are named
+``.NAME.XXXXXXXX.tmp[SUFFIX]`` (hidden, recognisable), so that what a killed process left
+can be found and removed (:func:`clean_temp_files`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_copy"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_copy",
+    "clean_temp_files",
+]
+
+# ".NAME." + mkstemp's 8 random characters + ".tmp" + an optional format suffix
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
 
 
 def _umask() -> int:
@@ -34,8 +47,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     path : path-like
         The final file. Its folder is created if missing.
     suffix : str
-        Suffix of the temporary file (some writers choose the format from it, e.g.
-        ``".ecsv"`` for astropy tables or ``".png"`` for images).
+        Suffix of the temporary file after ``.tmp`` (some writers choose the format from
+        it, e.g. ``".ecsv"`` for astropy tables or ``".png"`` for images).
 
     Examples
     --------
@@ -48,7 +61,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    tail = ".tmp" if suffix == ".tmp" else ".tmp" + suffix
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=tail, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     mode = 0o666 & ~_umask()
@@ -86,3 +100,37 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     with atomic_path(dst) as tmp:
         shutil.copy2(src, tmp)
     return Path(dst)
+
+
+def clean_temp_files(folder: str | os.PathLike, *, older_than: float = 60.0) -> list[Path]:
+    """Remove the temporary files that killed writers left in a folder (not recursive).
+
+    Only hidden files named as :func:`atomic_path` names them are removed, and only those
+    not modified for ``older_than`` seconds (a live writer's file is younger).
+
+    Parameters
+    ----------
+    folder : path-like
+    older_than : float
+        Seconds.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    removed = []
+    for path in folder.iterdir():
+        if not _TEMP_NAME.match(path.name) or not path.is_file():
+            continue
+        try:
+            if now - path.stat().st_mtime >= older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+    return removed

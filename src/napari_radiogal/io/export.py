@@ -1,28 +1,30 @@
 """Output files of a segmentation: one table of formats, each a file suffix and a writer.
 
 Every export of the package goes through here: ``radiogal predict`` and
-:meth:`~napari_radiogal.inference.Prediction.write`, the napari export button and the napari
-"Save Selected Layers" writers. They hand over data-model objects only:
+:meth:`~napari_radiogal.inference.Prediction.write`, ``radiogal survey``, the napari export
+button and the napari "Save Selected Layers" writers. They hand over data-model objects
+only:
 
 * ``dataset``: a :class:`~napari_radiogal.annotations.CocoDataset`, written as COCO JSON;
-* ``catalogue``: an astropy :class:`~astropy.table.Table` (one row per instance), as ECSV;
-* ``regions``: :class:`regions.Regions` (outlines and hosts), as a DS9 region file, or
-  CASA CRTF.
-
-The catalogue is also written as a FITS binary table and a VOTable (``radiogal survey``);
-both keep the table's scalar ``meta`` entries only (nested provenance stays in the ECSV).
+* ``catalogue``: an astropy :class:`~astropy.table.Table` (one row per instance, columns
+  of :mod:`napari_radiogal.io.catalogue`), as ECSV, FITS binary table (``TUCDn`` /
+  ``TCOMMn`` cards beside astropy's own header) and VOTable (``FIELD ucd``); the FITS table
+  and the VOTable keep the table's scalar ``meta`` entries only (nested provenance stays in
+  the ECSV and the COCO file);
+* ``regions``: :class:`regions.Regions` (outlines and hosts), as a DS9 region file and as
+  CASA CRTF (what CARTA reads, :func:`crtf_regions`), in the frame of the image's WCS.
 
 :data:`OUTPUT_FORMATS` maps a format name to its :class:`OutputFormat`; a new format is one
-more row there. Every file is written to a
-temporary file in its folder and renamed into place (:mod:`napari_radiogal.io.atomic`), so a
-crash never leaves a half-written file.
+more row there. Every file is written to a temporary file and renamed into place
+(:mod:`napari_radiogal.io.atomic`), and :func:`write_outputs` publishes a whole set at once
+(:mod:`napari_radiogal.io.outputset`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +35,11 @@ __all__ = [
     "OutputFormat",
     "OUTPUT_FORMATS",
     "DEFAULT_FORMATS",
+    "COMBINED_NAMES",
+    "parse_formats",
+    "is_catalogue_output",
+    "crtf_regions",
+    "output_names",
     "output_paths",
     "write_output",
     "write_outputs",
@@ -60,7 +67,7 @@ class OutputFormat:
         Which of the objects handed to :func:`write_outputs` the file holds.
     write : callable
         ``write(path, obj, backup)`` writes ``obj`` to ``path`` atomically; with ``backup``
-        an existing ``path`` is first kept as ``NAME.bak``.
+        an existing ``path`` is first kept as ``NAME.bak`` (the single-file writers).
     description : str
         One line for help texts.
     """
@@ -137,14 +144,36 @@ def _write_fits_table(path: Path, table: Any, backup: bool) -> Path:
 
     if backup:
         keep_backup(path)
-    with atomic_path(path, suffix=".fits") as tmp, warnings.catch_warnings():
-        # meta keys longer than 8 characters become HIERARCH cards, as intended
-        warnings.simplefilter("ignore", VerifyWarning)
-        _scalar_meta(table).write(tmp, format="fits", overwrite=True)
+    with atomic_path(path, suffix=".fits") as tmp:
+        with warnings.catch_warnings():
+            # meta keys longer than 8 characters become HIERARCH cards, as intended
+            warnings.simplefilter("ignore", VerifyWarning)
+            _scalar_meta(table).write(tmp, format="fits", overwrite=True)
+        _add_column_cards(tmp, table)
     return path
 
 
+def _add_column_cards(path: Path, table: Any) -> None:
+    """``TUCDn`` and ``TCOMMn`` cards (the convention TOPCAT / STIL read and write).
+
+    astropy keeps UCDs and descriptions in its own serialised header comments, which only
+    astropy reads back; these cards say the same to every FITS reader.
+    """
+    from astropy.io import fits
+
+    with fits.open(path, mode="update") as hdul:
+        header = hdul[1].header
+        for n, name in enumerate(table.colnames, start=1):
+            column = table[name]
+            ucd = (column.meta or {}).get("ucd")
+            if ucd:
+                header[f"TUCD{n}"] = ucd
+            if column.description:
+                header[f"TCOMM{n}"] = column.description
+
+
 def _write_votable(path: Path, table: Any, backup: bool) -> Path:
+    # astropy writes column.meta["ucd"] as the FIELD's ucd and the unit in VOUnit syntax
     if backup:
         keep_backup(path)
     with atomic_path(path, suffix=".vot") as tmp:
@@ -159,8 +188,53 @@ def _write_ds9(path: Path, regions: Any, backup: bool) -> Path:
     return atomic_write_text(path, text)
 
 
+#: CRTF frame of an astropy frame name (CASA / CARTA take the image's own frame).
+_CRTF_FRAMES = {"icrs": "icrs", "fk5": "fk5", "fk4": "fk4", "galactic": "galactic"}
+
+
+def crtf_regions(regions: Any) -> tuple[Any, str]:
+    """The regions as CASA / CARTA read them, and the CRTF frame to write them in.
+
+    CASA's parser (casacore ``AnnotationBase``) takes colours as a name or six hex digits
+    without ``#``, shows ``label`` (not DS9's ``text``) and draws a point as a ``symbol``;
+    the frame is the one of the regions (the image's ``RADESYS``), ``image`` for pixel
+    regions.
+
+    Parameters
+    ----------
+    regions : regions.Regions
+        Outlines and hosts with ``visual["color"]`` (``#rrggbb``), ``visual["marker"]`` and
+        ``meta["text"]``.
+
+    Returns
+    -------
+    (regions.Regions, str)
+    """
+    from regions import Regions, SkyRegion
+
+    frame = "image"
+    out = []
+    for region in regions:
+        if isinstance(region, SkyRegion) and frame == "image":
+            coord = getattr(region, "center", None) or getattr(region, "vertices", None)
+            frame = _CRTF_FRAMES.get(coord.frame.name, "icrs")
+        visual = {}
+        if region.visual.get("color"):
+            visual["color"] = str(region.visual["color"]).lstrip("#").lower()
+        if region.visual.get("marker"):
+            visual["symbol"] = region.visual["marker"]
+        meta = {}
+        if region.meta.get("text"):
+            meta["label"] = region.meta["text"]
+        copy = region.copy()
+        copy.meta, copy.visual = meta, visual
+        out.append(copy)
+    return Regions(out), frame
+
+
 def _write_crtf(path: Path, regions: Any, backup: bool) -> Path:
-    text = regions.serialize(format="crtf")
+    casa, frame = crtf_regions(regions)
+    text = casa.serialize(format="crtf", coordsys=frame)
     if backup:
         keep_backup(path)
     return atomic_write_text(path, text)
@@ -172,17 +246,85 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
     for fmt in (
         OutputFormat("coco", ".json", "dataset", _write_coco_json, "COCO JSON annotations"),
         OutputFormat("catalogue", ".ecsv", "catalogue", _write_ecsv, "ECSV catalogue"),
-        OutputFormat("regions", ".reg", "regions", _write_ds9, "DS9 regions"),
+        # .cat.fits: never the name of the radio image STEM.fits beside it
         OutputFormat(
-            "catalogue_fits", ".fits", "catalogue", _write_fits_table, "FITS table catalogue"
+            "catalogue_fits", ".cat.fits", "catalogue", _write_fits_table, "FITS table catalogue"
         ),
         OutputFormat("catalogue_votable", ".vot", "catalogue", _write_votable, "VOTable catalogue"),
-        OutputFormat("regions_crtf", ".crtf", "regions", _write_crtf, "CASA CRTF regions"),
+        OutputFormat("regions", ".reg", "regions", _write_ds9, "DS9 regions"),
+        OutputFormat("regions_crtf", ".crtf", "regions", _write_crtf, "CASA / CARTA CRTF regions"),
     )
 }
 
-#: The files ``radiogal predict`` and the napari export write.
-DEFAULT_FORMATS: tuple[str, ...] = ("coco", "catalogue", "regions")
+#: The files every prediction writer writes unless told otherwise: all of them (they cost
+#: little beside the inference, and each tool reads its own: TOPCAT the VOTable, CARTA the
+#: CRTF, DS9 the .reg, astropy / pandas the ECSV, radiogal evaluate the COCO file).
+DEFAULT_FORMATS: tuple[str, ...] = tuple(OUTPUT_FORMATS)
+
+#: File names of a set covering many images (``radiogal predict`` over several files or
+#: ``--data``): one COCO file, one catalogue, one region file.
+COMBINED_NAMES: dict[str, str] = {
+    "coco": "predictions.json",
+    "catalogue": "catalogue.ecsv",
+    "catalogue_fits": "catalogue.fits",
+    "catalogue_votable": "catalogue.vot",
+    "regions": "regions.reg",
+    "regions_crtf": "regions.crtf",
+}
+
+
+def is_catalogue_output(path: str | os.PathLike) -> bool:
+    """Whether a FITS file is one of our catalogue tables (``*.cat.fits``, ``catalogue.fits``),
+    which a folder of images given to ``radiogal predict`` must not take for an image.
+
+    Examples
+    --------
+    >>> is_catalogue_output("out/field.cat.fits"), is_catalogue_output("field.fits")
+    (True, False)
+    """
+    name = Path(path).name.lower()
+    return name.endswith(OUTPUT_FORMATS["catalogue_fits"].suffix) or name in {
+        COMBINED_NAMES["catalogue_fits"]
+    }
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """Format names from a comma-separated list (``all``: every format).
+
+    Accepts the names of :data:`OUTPUT_FORMATS` and the short names ``json``, ``ecsv``,
+    ``fits``, ``vot`` / ``votable``, ``reg`` / ``ds9`` and ``crtf``.
+
+    Examples
+    --------
+    >>> parse_formats("json,ecsv,reg")
+    ('coco', 'catalogue', 'regions')
+    >>> parse_formats("all") == DEFAULT_FORMATS
+    True
+    """
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        return DEFAULT_FORMATS
+    out = []
+    for name in names:
+        full = _SHORT_NAMES.get(name, name)
+        _format(full)
+        if full not in out:
+            out.append(full)
+    if not out:
+        raise ValueError(f"no output format in {text!r}; use e.g. json,ecsv,vot,reg or all")
+    return tuple(out)
+
+
+_SHORT_NAMES = {
+    "json": "coco",
+    "ecsv": "catalogue",
+    "fits": "catalogue_fits",
+    "vot": "catalogue_votable",
+    "votable": "catalogue_votable",
+    "reg": "regions",
+    "ds9": "regions",
+    "crtf": "regions_crtf",
+}
 
 
 def _format(name: str) -> OutputFormat:
@@ -190,22 +332,47 @@ def _format(name: str) -> OutputFormat:
         return OUTPUT_FORMATS[name]
     except KeyError:
         raise ValueError(
-            f"unknown output format {name!r}; use one of {list(OUTPUT_FORMATS)}"
+            f"unknown output format {name!r}; use one of {list(OUTPUT_FORMATS)} "
+            f"(or {', '.join(_SHORT_NAMES)})"
         ) from None
 
 
-def output_paths(
-    out_dir: str | os.PathLike, stem: str, formats: Sequence[str] = DEFAULT_FORMATS
-) -> dict[str, Path]:
-    """Where :func:`write_outputs` puts each format: ``{name: out_dir / (stem + suffix)}``.
+def output_names(stem: str, formats: Sequence[str] = DEFAULT_FORMATS) -> dict[str, str]:
+    """File names of a set: ``{format name: stem + suffix}``.
 
     Examples
     --------
-    >>> {k: p.name for k, p in output_paths("out", "field").items()}
-    {'coco': 'field.json', 'catalogue': 'field.ecsv', 'regions': 'field.reg'}
+    >>> output_names("field", ["coco", "catalogue_fits", "regions"])
+    {'coco': 'field.json', 'catalogue_fits': 'field.cat.fits', 'regions': 'field.reg'}
+    """
+    return {name: f"{stem}{_format(name).suffix}" for name in formats}
+
+
+def output_paths(
+    out_dir: str | os.PathLike,
+    stem: str,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    *,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Path]:
+    """Where :func:`write_outputs` puts each format: ``{name: out_dir / file name}``.
+
+    Parameters
+    ----------
+    out_dir : path-like
+    stem : str
+    formats : sequence of str
+    names : mapping, optional
+        File name of each format (e.g. :data:`COMBINED_NAMES`) instead of ``stem + suffix``.
+
+    Examples
+    --------
+    >>> {k: p.name for k, p in output_paths("out", "field", ["coco", "regions"]).items()}
+    {'coco': 'field.json', 'regions': 'field.reg'}
     """
     out = Path(out_dir)
-    return {name: out / f"{stem}{_format(name).suffix}" for name in formats}
+    files = output_names(stem, formats) if names is None else {n: names[n] for n in formats}
+    return {name: out / file for name, file in files.items()}
 
 
 def write_output(path: str | os.PathLike, name: str, obj: Any, *, backup: bool = False) -> Path:
@@ -239,27 +406,31 @@ def write_outputs(
     catalogue: Any = None,
     regions: Any = None,
     formats: Sequence[str] = DEFAULT_FORMATS,
-    backup: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``STEM + suffix`` in ``out_dir`` for each of ``formats``.
+    """Write the output set ``STEM + suffix`` in ``out_dir`` for each of ``formats``, as one.
+
+    The files are staged, committed and published together (:func:`~napari_radiogal.io.
+    outputset.write_set`) under the folder's lock: a crash leaves the previous set or the
+    new one, never a mix. An existing set is kept as ``NAME.bak`` (every file of it,
+    including formats not written this time, which are then removed).
 
     Parameters
     ----------
     out_dir : path-like
         Created if needed.
     stem : str
-        File name without suffix.
+        File name without suffix; also the set's name.
     dataset : CocoDataset, optional
         For the ``"dataset"`` formats (COCO JSON).
     catalogue : astropy.table.Table, optional
-        For the ``"catalogue"`` formats (ECSV).
+        For the ``"catalogue"`` formats (ECSV, FITS table, VOTable).
     regions : regions.Regions, optional
-        For the ``"regions"`` formats (DS9).
+        For the ``"regions"`` formats (DS9, CRTF).
     formats : sequence of str
         Keys of :data:`OUTPUT_FORMATS`, written in this order.
-    backup : collection of str
-        Formats whose existing file is kept as ``NAME.bak`` (the napari export keeps the
-        hand-corrected COCO file; the catalogue and regions are derived from it).
+    names : mapping, optional
+        File name of every format (e.g. :data:`COMBINED_NAMES`) instead of ``stem + suffix``.
 
     Returns
     -------
@@ -269,10 +440,15 @@ def write_outputs(
     Raises
     ------
     ValueError
-        For an unknown format, or when the object a format needs was not given.
+        For an unknown format, or when the object a format needs was not given (before
+        anything is written).
+    StorageError
+        When another process is writing into ``out_dir``.
     """
+    from napari_radiogal.io.outputset import write_set
+
     contents = {"dataset": dataset, "catalogue": catalogue, "regions": regions}
-    paths = output_paths(out_dir, stem, formats)
+    paths = output_paths(out_dir, stem, formats, names=names)
     for name in formats:
         what = OUTPUT_FORMATS[name].content
         if contents[what] is None:
@@ -280,7 +456,15 @@ def write_outputs(
                 f"the {name!r} format writes the {what}; pass {what}=... or leave {name!r} "
                 "out of formats"
             )
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for name, path in paths.items():
-        write_output(path, name, contents[OUTPUT_FORMATS[name].content], backup=name in backup)
+
+    def writer(name: str) -> Callable[[Path], Any]:
+        return lambda path: write_output(path, name, contents[OUTPUT_FORMATS[name].content])
+
+    every = output_paths(out_dir, stem, list(OUTPUT_FORMATS), names=names)
+    write_set(
+        out_dir,
+        stem,
+        {path.name: writer(name) for name, path in paths.items()},
+        also_retire=[p.name for p in every.values()],
+    )
     return paths

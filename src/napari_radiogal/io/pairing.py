@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.io.export import is_catalogue_output
 from napari_radiogal.io.paths import fits_stem, is_fits_path
 from napari_radiogal.io.surveys import fits_kind
 
@@ -108,7 +109,11 @@ def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and is_fits_path(p))
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and is_fits_path(p) and not is_catalogue_output(p)
+            )
             if not found:
                 raise ConfigError(f"{path}: the folder holds no FITS file (.fits, .fits.gz ...).")
         elif path.is_file():
@@ -119,7 +124,9 @@ def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
                 )
             found = [path]
         elif glob.has_magic(text):
-            found = sorted(Path(p) for p in glob.glob(text) if is_fits_path(p))
+            found = sorted(
+                Path(p) for p in glob.glob(text) if is_fits_path(p) and not is_catalogue_output(p)
+            )
             if not found:
                 raise ConfigError(f"{text}: the pattern matches no FITS file.")
         else:

@@ -13,61 +13,18 @@ from typing import Any
 import numpy as np
 
 from napari_radiogal.inference.windows import WindowDetection
+from napari_radiogal.io.catalogue import COLUMNS, DEFAULT_NAME_PREFIX
+from napari_radiogal.io.catalogue import SURVEY_COLUMNS as SURVEY_COLUMN_NAMES
+from napari_radiogal.io.catalogue import catalogue_table as make_table
 from napari_radiogal.io.geometry import Window
 
 __all__ = ["SURVEY_COLUMNS", "catalogue_table", "source_regions", "windows_dataset"]
 
-#: Catalogue columns: name -> (unit, description).
+#: Catalogue columns: name -> (unit, description) (the definitions, with UCDs, are
+#: :data:`napari_radiogal.io.catalogue.COLUMNS`).
 SURVEY_COLUMNS: dict[str, tuple[str | None, str]] = {
-    "source_id": (None, "row number, 1..N in (RA, Dec) order"),
-    "ra": ("deg", "RA of the brightness-weighted centroid of the mask"),
-    "dec": ("deg", "Dec of the brightness-weighted centroid of the mask"),
-    "class": (None, "predicted class"),
-    "category_id": (None, "COCO category id of the class"),
-    "score": (None, "detection score (class probability x propagated CAM peak)"),
-    "class_probability": (None, "image-level probability of the class in its window"),
-    "host_ra": ("deg", "RA of the host galaxy"),
-    "host_dec": ("deg", "Dec of the host galaxy"),
-    "host_from": (None, "how the host was found: ir, displacement, radio core"),
-    "flux": ("Jy", "integrated flux density inside the mask"),
-    "peak_flux": ("Jy/beam", "brightest pixel of the mask"),
-    "las": ("arcsec", "largest angular size: longest distance between mask pixels"),
-    "area": ("pix", "mask pixels"),
-    "n_components": (
-        None,
-        "catalogue components absorbed (with a component catalogue), else 8-connected parts",
-    ),
-    "component_ids": (None, "ids of the catalogue components absorbed, space-separated"),
-    "x": ("pix", "centroid column in the mosaic, 0-based"),
-    "y": ("pix", "centroid row in the mosaic, 0-based"),
-    "host_x": ("pix", "host column in the mosaic, 0-based"),
-    "host_y": ("pix", "host row in the mosaic, 0-based"),
-    "bbox_x": ("pix", "first column of the mask's box"),
-    "bbox_y": ("pix", "first row of the mask's box"),
-    "bbox_w": ("pix", "width of the mask's box"),
-    "bbox_h": ("pix", "height of the mask's box"),
-    "window": (None, "number of the window the source was taken from (0-based)"),
-    "window_row0": ("pix", "first mosaic row of that window"),
-    "window_col0": ("pix", "first mosaic column of that window"),
-    "cut": (None, "true when the mask touches an inner edge of its window"),
-    "merged_parts": (None, "windows a source larger than a window was joined from"),
+    name: (COLUMNS[name].unit, COLUMNS[name].description) for name in SURVEY_COLUMN_NAMES
 }
-
-_INT_COLUMNS = {
-    "source_id",
-    "category_id",
-    "area",
-    "n_components",
-    "bbox_x",
-    "bbox_y",
-    "bbox_w",
-    "bbox_h",
-    "window",
-    "window_row0",
-    "window_col0",
-    "merged_parts",
-}
-_STR_COLUMNS = {"class", "host_from", "component_ids"}
 
 
 def _source_row(
@@ -135,6 +92,8 @@ def catalogue_table(
     plan: Any,
     radio: Any,
     provenance: dict[str, Any],
+    *,
+    name_prefix: str = DEFAULT_NAME_PREFIX,
 ) -> tuple[Any, np.ndarray]:
     """The survey catalogue: one row per source, sorted by RA then Dec.
 
@@ -151,16 +110,17 @@ def catalogue_table(
         The (lazy) mosaic, for fluxes, centroids and sky positions.
     provenance : dict
         Stored in ``meta["provenance"]`` (no time stamp: identical runs give identical files).
+    name_prefix : str
+        Prefix of the IAU-style source names.
 
     Returns
     -------
     table : astropy.table.Table
-        Columns of :data:`SURVEY_COLUMNS` with units and descriptions.
+        Columns of :data:`napari_radiogal.io.catalogue.SURVEY_COLUMNS` with units, UCDs and
+        descriptions.
     order : ndarray of int
         ``table[k]`` is ``sources[order[k]]``.
     """
-    from astropy.table import Table
-
     from napari_radiogal.survey.windows import RELEASE_EVERY, release_pages
 
     rows = []
@@ -172,21 +132,13 @@ def catalogue_table(
     ra = np.array([r["ra"] for r in rows], dtype=np.float64)
     dec = np.array([r["dec"] for r in rows], dtype=np.float64)
     order = np.lexsort((np.arange(len(rows)), dec, ra)) if rows else np.zeros(0, np.int64)
-    table = Table()
-    for name, (unit, description) in SURVEY_COLUMNS.items():
-        if name == "source_id":
-            values: Any = np.arange(1, len(rows) + 1, dtype=np.int64)
-        else:
-            column = [rows[i][name] for i in order]
-            dtype: Any = np.int64 if name in _INT_COLUMNS else np.float64
-            dtype = str if name in _STR_COLUMNS else bool if name == "cut" else dtype
-            values = np.array(column, dtype=dtype) if rows else np.zeros(0, dtype=dtype)
-        table[name] = values
-        table[name].unit = unit
-        table[name].description = description
-    table.meta["provenance"] = provenance
-    table.meta["model"] = plan.model.name
-    table.meta["model_sha256"] = plan.model.sha256
+    ordered = [dict(rows[i], source_id=k) for k, i in enumerate(order, start=1)]
+    meta = {
+        "provenance": provenance,
+        "model": plan.model.name,
+        "model_sha256": plan.model.sha256,
+    }
+    table = make_table(ordered, SURVEY_COLUMN_NAMES, name_prefix=name_prefix, meta=meta)
     return table, order
 
 
@@ -206,12 +158,13 @@ def source_regions(sources: Sequence[WindowDetection], table: Any, wcs: Any, sch
     Returns
     -------
     regions.Regions
-        ICRS polygons (tagged ``id{source_id}`` and the class, text on the first part) and
-        points; DS9 and CRTF writers take them as they are.
+        Polygons in the mosaic's frame (tagged ``id{source_id}`` and the class, text on the
+        first part) and host points (``marker`` ``x``), for the DS9 and CRTF writers.
     """
     from regions import PointSkyRegion, PolygonSkyRegion, Regions
 
     from napari_radiogal.classes import DISPLAY_COLORS
+    from napari_radiogal.inference.prediction import region_label
     from napari_radiogal.io.masks import mask_to_polygons
 
     out = []
@@ -226,13 +179,13 @@ def source_regions(sources: Sequence[WindowDetection], table: Any, wcs: Any, sch
             sky = wcs.pixel_to_world(xy[:, 0] + c0 - 0.5, xy[:, 1] + r0 - 0.5)
             meta = {"tag": tag}
             if k == 0:
-                meta["text"] = f"{name} {float(row['score']):.2f}"
+                meta["text"] = region_label(name, float(row["score"]))
             out.append(PolygonSkyRegion(vertices=sky, meta=meta, visual={"color": color}))
         if det.host is not None:
             sky = wcs.pixel_to_world(*det.host)
             meta = {"tag": tag, "text": f"host {int(row['source_id'])}"}
             out.append(
-                PointSkyRegion(center=sky, meta=meta, visual={"color": color, "symbol": "x"})
+                PointSkyRegion(center=sky, meta=meta, visual={"color": color, "marker": "x"})
             )
     return Regions(out)
 

@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ import numpy as np
 from napari_radiogal.errors import ConfigError, InputImageError
 from napari_radiogal.inference.config import InferenceConfig
 from napari_radiogal.inference.windows import WindowDetection, is_cut, window_detection
+from napari_radiogal.io.catalogue import DEFAULT_NAME_PREFIX
+from napari_radiogal.io.export import DEFAULT_FORMATS
 from napari_radiogal.io.geometry import Window
 from napari_radiogal.survey.catalogue_input import Components, read_components
 from napari_radiogal.survey.manifest import Manifest, plan_key
@@ -78,6 +80,9 @@ OUTPUT_NAMES = {
     "windows": "windows.json",
     "provenance": "provenance.json",
 }
+
+#: Role in :data:`OUTPUT_NAMES` of an output format whose role is not its own name.
+_FORMAT_ROLES = {"coco": "windows"}
 
 ProgressCallback = Callable[[int, int, int], None]
 
@@ -495,9 +500,14 @@ def load_detections(plan: SurveyPlan, manifest: Manifest) -> list[WindowDetectio
 
 
 def write_catalogue(
-    plan: SurveyPlan, manifest: Manifest, out_dir: str | os.PathLike
+    plan: SurveyPlan,
+    manifest: Manifest,
+    out_dir: str | os.PathLike,
+    *,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    name_prefix: str = DEFAULT_NAME_PREFIX,
 ) -> tuple[int, dict[str, Path]]:
-    """Consolidate the finished windows of a plan and write every output file.
+    """Consolidate the finished windows of a plan and write the output set, as one.
 
     Parameters
     ----------
@@ -505,12 +515,22 @@ def write_catalogue(
     manifest : Manifest
         Complete.
     out_dir : path-like
+    formats : sequence of str
+        Keys of :data:`~napari_radiogal.io.export.OUTPUT_FORMATS` (the COCO file is
+        ``windows.json``); ``provenance.json`` is always written.
+    name_prefix : str
+        Prefix of the catalogue's source names.
 
     Returns
     -------
     (n_sources, paths)
+        ``paths`` by role (:data:`OUTPUT_NAMES`). The files are published together
+        (:func:`napari_radiogal.io.outputset.write_set`); a previous survey's are kept as
+        ``NAME.bak``.
     """
-    from napari_radiogal.io.export import write_output
+    from napari_radiogal.io.atomic import atomic_write_text
+    from napari_radiogal.io.export import OUTPUT_FORMATS, write_output
+    from napari_radiogal.io.outputset import write_set
     from napari_radiogal.survey.consolidate import assign_components, consolidate
     from napari_radiogal.survey.outputs import (
         catalogue_table,
@@ -528,20 +548,25 @@ def write_catalogue(
     radio, _ = open_mosaics(str(plan.mosaic), None if plan.infrared is None else str(plan.infrared))
     provenance = survey_provenance(plan)
     undated = {k: v for k, v in provenance.items() if k != "date"}
-    table, order = catalogue_table(merged, cut, absorbed, plan, radio, undated)
+    table, order = catalogue_table(
+        merged, cut, absorbed, plan, radio, undated, name_prefix=name_prefix
+    )
     sources = [merged[i] for i in order]
-    paths = {name: out_dir / OUTPUT_NAMES[name] for name in OUTPUT_NAMES}
-    write_output(paths["catalogue"], "catalogue", table)
-    write_output(paths["catalogue_fits"], "catalogue_fits", table)
-    write_output(paths["catalogue_votable"], "catalogue_votable", table)
-    regions = source_regions(sources, table, radio.wcs, plan.model.scheme)
-    write_output(paths["regions"], "regions", regions)
-    write_output(paths["regions_crtf"], "regions_crtf", regions)
-    write_output(paths["windows"], "coco", windows_dataset(sources, table, plan, undated))
-    from napari_radiogal.io.atomic import atomic_write_text
+    objects = {
+        "catalogue": table,
+        "regions": source_regions(sources, table, radio.wcs, plan.model.scheme),
+        "dataset": windows_dataset(sources, table, plan, undated),
+    }
 
-    atomic_write_text(paths["provenance"], json.dumps(provenance, indent=1) + "\n")
-    return len(table), paths
+    def writer(fmt: str):
+        return lambda path: write_output(path, fmt, objects[OUTPUT_FORMATS[fmt].content])
+
+    roles = [_FORMAT_ROLES.get(f, f) for f in formats]
+    writers = {OUTPUT_NAMES[role]: writer(f) for f, role in zip(formats, roles, strict=True)}
+    text = json.dumps(provenance, indent=1) + "\n"
+    writers[OUTPUT_NAMES["provenance"]] = lambda path: atomic_write_text(path, text)
+    write_set(out_dir, "survey", writers, also_retire=OUTPUT_NAMES.values())
+    return len(table), {role: out_dir / OUTPUT_NAMES[role] for role in [*roles, "provenance"]}
 
 
 def survey_provenance(plan: SurveyPlan) -> dict[str, Any]:
@@ -586,6 +611,8 @@ def survey(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     stop_after: int | None = None,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    name_prefix: str = DEFAULT_NAME_PREFIX,
     **plan_options: Any,
 ) -> SurveyResult:
     """Segment a whole mosaic and write one consolidated catalogue (resumable).
@@ -607,10 +634,15 @@ def survey(
         Torch threads per worker (or in this process). The last bits of the scores depend
         on it, so it is part of the plan; use ``workers`` to use more cores.
     overwrite : bool
-        Delete an earlier survey (or other outputs) in ``out_dir`` first.
+        Start again in ``out_dir``: the earlier run's state is deleted, and its outputs are
+        kept as ``NAME.bak`` when the new ones replace them.
     progress : callable(windows_done, windows_total, detections), optional
     stop_after : int, optional
         Stop after this many batches (the outputs are then not written; a rerun resumes).
+    formats : sequence of str
+        Output formats (:func:`write_catalogue`).
+    name_prefix : str
+        Prefix of the catalogue's IAU-style source names.
     **plan_options
         ``n_sigma``, ``duplicate_overlap``, ``ra_column``, ``dec_column``, ``flux_column``,
         ``id_column``, ``checksums`` of :func:`plan_survey`.
@@ -624,6 +656,8 @@ def survey(
     FitsFormatError, InputImageError, ConfigError
         Bad inputs (see :func:`plan_survey`), outputs that exist (without ``overwrite``), an
         unreachable scheduler: all before any work, with nothing written.
+    StorageError
+        When another process is writing into ``out_dir``.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -636,8 +670,31 @@ def survey(
         threads=threads,
         **plan_options,
     )
+    from napari_radiogal.io.outputset import output_lock
+
+    with output_lock(out_dir):
+        return _survey_locked(
+            plan,
+            out_dir,
+            start,
+            workers=workers,
+            scheduler=scheduler,
+            threads=threads,
+            overwrite=overwrite,
+            progress=progress,
+            stop_after=stop_after,
+            formats=formats,
+            name_prefix=name_prefix,
+        )
+
+
+def _survey_locked(
+    plan: SurveyPlan, out_dir: Path, start: float, *, overwrite: bool, **options: Any
+) -> SurveyResult:
+    """The rest of :func:`survey`, with the output folder locked."""
     state_dir = out_dir / "state"
     manifest = None
+    workers, scheduler, threads = options["workers"], options["scheduler"], options["threads"]
     if not overwrite:
         _refuse_foreign_outputs(out_dir)
         manifest = Manifest(state_dir, plan.key, len(plan.batches))
@@ -647,7 +704,8 @@ def survey(
 
         client, cluster = connect(workers=workers, scheduler=scheduler, threads=threads)
     if manifest is None:
-        _remove_outputs(out_dir)
+        # the outputs stay until the new ones replace them (and keep them as NAME.bak)
+        shutil.rmtree(state_dir, ignore_errors=True)
         manifest = Manifest(state_dir, plan.key, len(plan.batches))
     result = SurveyResult(plan)
     try:
@@ -657,8 +715,8 @@ def survey(
             plan,
             manifest,
             client=client,
-            progress=progress,
-            stop_after=stop_after,
+            progress=options["progress"],
+            stop_after=options["stop_after"],
         )
     finally:
         if client is not None:
@@ -667,7 +725,9 @@ def survey(
             cluster.close()
     result.complete = manifest.complete
     if result.complete:
-        result.n_sources, result.paths = write_catalogue(plan, manifest, out_dir)
+        result.n_sources, result.paths = write_catalogue(
+            plan, manifest, out_dir, formats=options["formats"], name_prefix=options["name_prefix"]
+        )
     result.seconds = time.perf_counter() - start
     return result
 
@@ -682,9 +742,3 @@ def _refuse_foreign_outputs(out_dir: Path) -> None:
             f"output file(s) already exist: {', '.join(existing)}; pass --overwrite to "
             "replace them or choose another --out."
         )
-
-
-def _remove_outputs(out_dir: Path) -> None:
-    for name in OUTPUT_NAMES.values():
-        (out_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(out_dir / "state", ignore_errors=True)
