@@ -67,8 +67,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The model a survey uses unless told otherwise (EMU + WISE, 2"/px, 210 px cut-outs).
-DEFAULT_MODEL = "radiogal-r18-wide"
+#: The model a survey uses unless told otherwise (the bundled default: EMU + WISE, 2"/px, 210 px
+#: cut-outs).
+DEFAULT_MODEL = "default"  # the bundled EMU + WISE model, whatever its card name
 
 #: Output files in the survey folder, by role.
 OUTPUT_NAMES = {
