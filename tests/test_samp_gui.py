@@ -1,4 +1,4 @@
-"""The instance table's "Send to TOPCAT / DS9 / Aladin" button, against astropy's own hub."""
+"""The instance table's "Send via SAMP" button (to TOPCAT / DS9 / Aladin), against astropy's own hub."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.gui]
 def _samp_button(table):
     from qtpy.QtWidgets import QPushButton
 
-    (button,) = [b for b in table.findChildren(QPushButton) if b.text().startswith("Send to")]
+    (button,) = [b for b in table.findChildren(QPushButton) if b.text() == "Send via SAMP"]
     return button
 
 

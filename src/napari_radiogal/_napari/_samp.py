@@ -1,4 +1,4 @@
-"""The instance table's "Send to TOPCAT / DS9 / Aladin" button (SAMP, :mod:`napari_radiogal.io.samp`).
+"""The instance table's "Send via SAMP" button: to TOPCAT / DS9 / Aladin (SAMP, :mod:`napari_radiogal.io.samp`).
 
 A button of its own, added to the table dock by one call (:func:`samp_button`), so that the
 dock's layout stays the table widget's business.
@@ -13,10 +13,10 @@ __all__ = ["samp_button", "send_session"]
 
 
 def samp_button(table_widget):
-    """A "Send to TOPCAT / DS9 / Aladin" button that sends the table widget's annotation."""
+    """A "Send via SAMP" button that sends the table widget's annotation to TOPCAT / DS9 / Aladin."""
     from qtpy.QtWidgets import QPushButton
 
-    button = QPushButton("Send to TOPCAT / DS9 / Aladin")
+    button = QPushButton("Send via SAMP")  # short: the dock shares the width with the canvas
     button.setToolTip(
         "Through SAMP: the catalogue (VOTable) to TOPCAT / Aladin, the radio image and the "
         "regions to DS9 / Aladin. Start one of them first (TOPCAT and Aladin run a hub)."
