@@ -89,6 +89,8 @@ def fine_tune(args, n: int, corrected: Path, weak: Path | None, run: Path) -> fl
         "--data", *data, "--val", str(args.val), "--out", str(run),
         "--name", f"corrections-n{n}", "--cache-dir", str(args.out / "cache"),
         "--stage", args.stage, "--no-progress",
+        # a full batch of the recipe's 16 needs 16 images; a few corrections take smaller ones
+        "--batch-size", str(min(16, max(2, n // 2))),
     ]  # fmt: skip
     if run.exists():
         command.append("--resume")
@@ -114,7 +116,7 @@ def evaluate_model(weights: str, test: Path, out: Path) -> dict:
     return {
         "mask_ap50": result["mean"]["mask_ap50"],
         "host_ap50": result["mean"]["host_ap50"],
-        "accuracy": 100 * (result["classification"]["accuracy"] or 0.0),
+        "accuracy": result["classification"]["accuracy"] or 0.0,  # per cent
     }
 
 

@@ -39,6 +39,9 @@ from napari_radiogal.inference.hosts import host_search, radio_core_host
 from napari_radiogal.inference.inputs import prepare_input
 from napari_radiogal.io.coco import read_coco
 
+sys.path.insert(0, str(Path(__file__).parent))  # radio_hosts.py beside this file
+from radio_hosts import print_distance_table
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data" / "bench" / "annotations" / "val.json"
 RULES = ("mask", "hull", "core")
@@ -96,21 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     distances[rule].setdefault("all", []).append(d)
     beam = float(np.median(beams))
     print(f"{args.data}: {len(beams)} images with IR; median beam {beam:.1f} px")
-    classes = ["FR-I", "FR-II", "FR-X", "R", "all"]
-    print(f"{'rule':8s} " + " ".join(f"{c:>22s}" for c in classes))
-    print(f"{'':8s} " + " ".join(f"{'median  <3px  <beam':>22s}" for _ in classes))
-    for rule, per_class in distances.items():
-        cells = []
-        for c in classes:
-            d = np.asarray(per_class.get(c, []))
-            if d.size == 0:
-                cells.append(f"{'n/a':>22s}")
-                continue
-            text = (
-                f"{np.median(d):6.1f} {100 * np.mean(d < 3):5.0f}% {100 * np.mean(d < beam):5.0f}%"
-            )
-            cells.append(text.rjust(22))
-        print(f"{rule:8s} " + " ".join(cells))
+    print_distance_table(distances, beam, width=8)
     return 0
 
 

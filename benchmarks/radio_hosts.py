@@ -57,6 +57,28 @@ def brightest_pixel(radio: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     return float(col), float(row)
 
 
+def print_distance_table(
+    distances: dict[str, dict[str, list[float]]], beam_px: float, width: int = 16
+) -> None:
+    """Per rule and class: median distance to the true host (px), share within 3 px and 1 beam.
+
+    ``distances[rule][class]`` lists the distances (``inf`` for no host); ``"all"`` is a class.
+    """
+    classes = ["FR-I", "FR-II", "FR-X", "R", "all"]
+    print(f"{'rule':{width}s} " + " ".join(f"{c:>22s}" for c in classes))
+    print(f"{'':{width}s} " + " ".join(f"{'median  <3px  <beam':>22s}" for _ in classes))
+    for rule, per_class in distances.items():
+        cells = []
+        for c in classes:
+            d = np.asarray(per_class.get(c, []))
+            if d.size == 0:
+                cells.append(f"{'n/a':>22s}")
+                continue
+            median, near = np.median(d), 100 * np.mean(d < 3)
+            cells.append(f"{median:6.1f} {near:5.0f}% {100 * np.mean(d < beam_px):5.0f}%".rjust(22))
+        print(f"{rule:{width}s} " + " ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="COCO file with truth")
@@ -108,22 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 distances[rule].setdefault("all", []).append(d)
     beam = float(np.median(beams))
     print(f"{args.data}: {len(dataset.images)} images; median beam {beam:.1f} px")
-    classes = ["FR-I", "FR-II", "FR-X", "R", "all"]
-    print(f"{'rule':16s} " + " ".join(f"{c:>22s}" for c in classes))
-    print(f"{'':16s} " + " ".join(f"{'median  <3px  <beam':>22s}" for _ in classes))
-    for rule, per_class in distances.items():
-        cells = []
-        for c in classes:
-            d = np.asarray(per_class.get(c, []))
-            if d.size == 0:
-                cells.append(f"{'n/a':>22s}")
-                continue
-            cells.append(
-                f"{np.median(d):6.1f} {100 * np.mean(d < 3):5.0f}% {100 * np.mean(d < beam):5.0f}%".rjust(
-                    22
-                )
-            )
-        print(f"{rule:16s} " + " ".join(cells))
+    print_distance_table(distances, beam)
     if args.model:
         without_ir(args.data, None if args.model == "bundled" else args.model)
     return 0
