@@ -42,6 +42,7 @@ __all__ = [
     "host_search",
     "radio_peaks",
     "radio_core_host",
+    "radio_core",
     "displacement_centre",
     "sky_position",
 ]
@@ -283,6 +284,7 @@ def radio_core_host(
     min_snr: float = 5.0,
     double_min_beams: float = 2.0,
     core_max_fraction: float = 0.25,
+    core_region: np.ndarray | None = None,
 ) -> tuple[float, float] | None:
     """The host of a radio source without an infrared image: its radio core.
 
@@ -305,6 +307,10 @@ def radio_core_host(
         Beam FWHM in pixels.
     min_snr, double_min_beams, core_max_fraction : float
         See above.
+    core_region : ndarray of bool, shape (H, W), optional
+        Where the core of a double is looked for (default: the mask). The convex hull of a
+        mask of detached lobes (:func:`host_search_region` ``"hull"``) also finds a core
+        that the segmentation left out of the mask, as an astronomer would.
 
     Returns
     -------
@@ -318,19 +324,82 @@ def radio_core_host(
     >>> radio_core_host(img, np.ones((40, 80), bool), noise_sigma=0.01, beam_px=5)
     (41.0, 21.0)
     """
+    found = radio_core(
+        radio,
+        mask,
+        noise_sigma=noise_sigma,
+        beam_px=beam_px,
+        min_snr=min_snr,
+        double_min_beams=double_min_beams,
+        core_max_fraction=core_max_fraction,
+        core_region=core_region,
+    )
+    return None if found is None else found[0]
+
+
+def radio_core(
+    radio: np.ndarray,
+    mask: np.ndarray,
+    *,
+    noise_sigma: float,
+    beam_px: float,
+    min_snr: float = 5.0,
+    double_min_beams: float = 2.0,
+    core_max_fraction: float = 0.25,
+    core_region: np.ndarray | None = None,
+) -> tuple[tuple[float, float], bool] | None:
+    """:func:`radio_core_host` and whether the position is a radio peak.
+
+    Returns
+    -------
+    ((x, y), is_peak) or None
+        ``is_peak`` is False when the position is the midpoint of a double whose core is
+        too faint to be a peak (so it is only as good as the lobes' symmetry).
+    """
     xy, _ = radio_peaks(radio, mask, noise_sigma=noise_sigma, beam_px=beam_px, min_snr=min_snr)
     if len(xy) == 0:
         return None
     if len(xy) >= 2:
-        separation = float(np.hypot(*(xy[0] - xy[1])))
+        first, second = _end_peaks(xy, mask, np.nan_to_num(np.asarray(radio, np.float64)))
+        separation = float(np.hypot(*(xy[first] - xy[second])))
         if separation > double_min_beams * beam_px:
-            midpoint = (xy[0] + xy[1]) / 2.0
-            to_mid = np.hypot(*(xy - midpoint).T)
-            nearest = int(np.argmin(to_mid))
-            if to_mid[nearest] < core_max_fraction * separation:
-                return float(xy[nearest][0]), float(xy[nearest][1])
-            return float(midpoint[0]), float(midpoint[1])
-    return float(xy[0][0]), float(xy[0][1])
+            midpoint = (xy[first] + xy[second]) / 2.0
+            cores = xy
+            if core_region is not None:
+                cores, _ = radio_peaks(
+                    radio, core_region, noise_sigma=noise_sigma, beam_px=beam_px, min_snr=min_snr
+                )
+            to_mid = np.hypot(*(cores - midpoint).T)
+            nearest = int(np.argmin(to_mid)) if len(cores) else -1
+            if nearest >= 0 and to_mid[nearest] < core_max_fraction * separation:
+                return (float(cores[nearest][0]), float(cores[nearest][1])), True
+            return (float(midpoint[0]), float(midpoint[1])), False
+    return (float(xy[0][0]), float(xy[0][1])), True
+
+
+def _end_peaks(xy: np.ndarray, mask: np.ndarray, radio: np.ndarray) -> tuple[int, int]:
+    """Indices of the two peaks taken as the ends of a double (``xy`` brightest first).
+
+    For a mask of several parts: the brightest peak of each of the two parts of largest
+    integrated flux (the lobes: a compact source the mask absorbed is bright at its peak but
+    holds less flux, and a lobe with two hotspots must not pair with itself). Otherwise the
+    two brightest peaks.
+    """
+    from scipy import ndimage
+
+    parts, n_parts = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n_parts > 1:
+        flux = ndimage.sum(np.clip(radio, 0.0, None), parts, np.arange(1, n_parts + 1))
+        cols, rows = np.rint(xy).astype(int).T
+        part_of_peak = parts[rows, cols]
+        ends = []
+        for part in np.argsort(-flux, kind="stable") + 1:
+            found = np.flatnonzero(part_of_peak == part)
+            if found.size:
+                ends.append(int(found[0]))
+            if len(ends) == 2:
+                return ends[0], ends[1]
+    return 0, 1
 
 
 def displacement_centre(

@@ -716,12 +716,8 @@ def _masks_and_hosts(
         else:
             host, host_from = centre, "displacement"
             if config.radio_host == "core":
-                core = _hosts.radio_core_host(
-                    np.where(finite, p.radio, 0.0),
-                    mask,
-                    noise_sigma=float(p.preprocessed.noise_sigma),
-                    beam_px=_beam_pixels(p, lm),
-                )
+                found = _radio_core(p, mask, finite, _beam_pixels(p, lm))
+                core = None if found is None else found[0]
                 if core is not None:
                     host, host_from = core, "radio core"
         ra, dec = _hosts.sky_position(p.wcs, *host) if host is not None else (None, None)
@@ -748,6 +744,11 @@ def _masks_and_hosts(
     return out
 
 
+#: Width (beams) of the host prior around a core that is a radio peak: the host galaxy of a
+#: detected core sits on it to within the beam; a midpoint of lobes gets host_prior_beams.
+DETECTED_CORE_PRIOR_BEAMS = 0.5
+
+
 def _ir_host(
     p: PreparedImage,
     lm: LoadedModel,
@@ -759,14 +760,13 @@ def _ir_host(
 ) -> tuple[float, float] | None:
     """The infrared host of one instance under ``config.host_region``."""
     beam_px = _beam_pixels(p, lm)
-    core = None
+    core, prior_beams = None, config.host_prior_beams
     if config.host_region == "core":
-        core = _hosts.radio_core_host(
-            np.where(finite, p.radio, 0.0),
-            mask,
-            noise_sigma=float(p.preprocessed.noise_sigma),
-            beam_px=beam_px,
-        )
+        found = _radio_core(p, mask, finite, beam_px)
+        if found is not None:
+            core, is_peak = found
+            if is_peak:  # a detected core (or the peak of a single source) is the host
+                prior_beams = min(prior_beams, DETECTED_CORE_PRIOR_BEAMS)
     weight = np.where(finite, np.clip(inst_cam, 0.0, None) * np.clip(np.nan_to_num(ir), 0, None), 0)
     return _hosts.host_search(
         weight,
@@ -774,8 +774,23 @@ def _ir_host(
         config.host_region,
         core=core,
         beam_px=beam_px,
-        prior_beams=config.host_prior_beams,
+        prior_beams=prior_beams,
         subpixel=config.subpixel_host,
+    )
+
+
+def _radio_core(
+    p: PreparedImage, mask: np.ndarray, finite: np.ndarray, beam_px: float
+) -> tuple[tuple[float, float], bool] | None:
+    """The radio core of one instance and whether it is a radio peak
+    (:func:`~napari_radiogal.inference.hosts.radio_core`); the core of detached lobes is
+    looked for in their hull, where the segmentation may have left it out."""
+    return _hosts.radio_core(
+        np.where(finite, p.radio, 0.0),
+        mask,
+        noise_sigma=float(p.preprocessed.noise_sigma),
+        beam_px=beam_px,
+        core_region=_hosts.host_search_region(mask, "hull") & finite,
     )
 
 
