@@ -65,15 +65,16 @@ def one_sampling_model(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [1.0, 1.8, 4.0])
 def test_the_same_sky_at_another_pixel_scale_gives_the_same_source(demo, scale, one_sampling_model):
-    """The demo FR-II at 1, 1.8 and 4"/px: same class, host within 1", same sky area.
+    """The demo FR-II at 1, 1.8 and 4"/px: same class, host within 1", same sky footprint.
 
     (The bundled model itself runs images inside its 2.6-7.7 px-per-beam training range on
     their own pixels: what it then does at each sampling is measured by benchmarks/shift.py.)
     """
+    regridded = _regrid(demo.radio, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # partial IR coverage of the regridded fields
         native = segment(demo.radio, demo.infrared, model=one_sampling_model)
-        other = segment(_regrid(demo.radio, scale), demo.infrared, model=one_sampling_model)
+        other = segment(regridded, demo.infrared, model=one_sampling_model)
     ref, got = native.instances[0], other.instances[0]
     assert len(other.instances) == len(native.instances)
     assert got.category_id == ref.category_id
@@ -81,8 +82,18 @@ def test_the_same_sky_at_another_pixel_scale_gives_the_same_source(demo, scale, 
     cos_dec = np.cos(np.deg2rad(ref.host_dec))
     offset = 3600 * np.hypot((got.host_ra - ref.host_ra) * cos_dec, got.host_dec - ref.host_dec)
     assert offset < 1.0
+    # the same sky: the native mask's pixels, mapped through the two WCSs, fall in the other
+    # mask (the network may add a compact neighbour on a resampled grid, so the other mask
+    # may be larger: at most by a fifth)
+    rows, cols = np.nonzero(ref.mask)
+    x, y = regridded.wcs.world_to_pixel(demo.radio.wcs.pixel_to_world(cols, rows))
+    inside = got.mask[
+        np.clip(np.rint(y).astype(int), 0, got.mask.shape[0] - 1),
+        np.clip(np.rint(x).astype(int), 0, got.mask.shape[1] - 1),
+    ]
+    assert inside.mean() > 0.9
     sky_area = got.area * scale**2
-    assert sky_area == pytest.approx(ref.area * 2.0**2, rel=0.1)
+    assert ref.area * 2.0**2 * 0.9 < sky_area < ref.area * 2.0**2 * 1.2
     geometry = other.image.extra["geometry"]
     assert geometry["beam_source"] == "header"
     assert geometry["resampling_factor"] == pytest.approx(2.0 / scale, rel=1e-6)
