@@ -15,8 +15,8 @@ that every rule sees the same weight):
 * ``hull`` -- inside the convex hull of a mask of several parts
   (``InferenceConfig(host_region="hull")``);
 * ``core`` -- IR times a Gaussian prior around the radio core, in the hull plus a disc of
-  two prior widths around the core (:func:`napari_radiogal.inference.hosts.core_prior`,
-  ``host_region="core"``).
+  two prior widths around the core (:func:`napari_radiogal.inference.hosts.host_near_core`,
+  ``host_region="core"``: 0.5 beam around a core peak, ``--prior-beams`` around a midpoint).
 
 Printed per class: the median distance to the true host (px) and the share within 3 px and
 within one beam (2"/px, beam ~6 px on the narrow sky). A source with no IR in the region gets
@@ -35,7 +35,12 @@ import numpy as np
 
 from napari_radiogal.errors import RadiogalWarning
 from napari_radiogal.inference import inputs_from_coco, load_model
-from napari_radiogal.inference.hosts import host_search, radio_core_host
+from napari_radiogal.inference.hosts import (
+    host_near_core,
+    host_search,
+    host_search_region,
+    radio_core,
+)
 from napari_radiogal.inference.inputs import prepare_input
 from napari_radiogal.io.coco import read_coco
 
@@ -53,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="weights whose pre-processing is used")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument(
-        "--prior-beams", type=float, default=2.0, help="width of the core prior, in beams"
+        "--prior-beams",
+        type=float,
+        default=2.0,
+        help="width of the core prior around a midpoint of lobes, in beams",
     )
     args = parser.parse_args(argv)
     if not args.data.exists():
@@ -79,21 +87,21 @@ def main(argv: list[str] | None = None) -> int:
                 if inst.host is None:
                     continue
                 name = dataset.scheme.name_of_id(inst.category_id)
-                core = radio_core_host(
+                # the pipeline's core: the core of detached lobes looked for in their hull
+                core = radio_core(
                     radio,
                     inst.mask,
                     noise_sigma=float(prepared.preprocessed.noise_sigma),
                     beam_px=beam_px,
+                    core_region=host_search_region(inst.mask, "hull"),
                 )
                 for rule in RULES:
-                    host = host_search(
-                        ir,
-                        inst.mask,
-                        rule,
-                        core=core,
-                        beam_px=beam_px,
-                        prior_beams=args.prior_beams,
-                    )
+                    if rule == "core":
+                        host = host_near_core(
+                            ir, inst.mask, core, beam_px=beam_px, prior_beams=args.prior_beams
+                        )
+                    else:
+                        host = host_search(ir, inst.mask, rule, beam_px=beam_px)
                     d = math.inf if host is None else math.hypot(*np.subtract(host, inst.host))
                     distances[rule].setdefault(name, []).append(d)
                     distances[rule].setdefault("all", []).append(d)

@@ -41,6 +41,8 @@ __all__ = [
     "ir_host",
     "host_search_region",
     "host_search",
+    "host_near_core",
+    "DETECTED_CORE_PRIOR_BEAMS",
     "radio_peaks",
     "radio_core_host",
     "radio_core",
@@ -220,6 +222,46 @@ def host_search(
         d2 = (cols - core[0]) ** 2 + (rows - core[1]) ** 2
         weight = weight * np.exp(-d2 / (2.0 * scale**2))
     return peak_position(weight, region, subpixel=subpixel)
+
+
+#: Width (beams) of the host prior around a core that is a radio peak: the host galaxy of a
+#: detected core sits on it to within the beam; a midpoint of lobes gets the wider prior.
+DETECTED_CORE_PRIOR_BEAMS = 0.5
+
+
+def host_near_core(
+    weight: np.ndarray,
+    mask: np.ndarray,
+    core: tuple[tuple[float, float], bool] | None,
+    *,
+    beam_px: float,
+    prior_beams: float = 2.0,
+    subpixel: bool = True,
+) -> tuple[float, float] | None:
+    """The ``host_region="core"`` host: :func:`host_search` around a :func:`radio_core` result.
+
+    The prior is :data:`DETECTED_CORE_PRIOR_BEAMS` wide around a core that is a radio peak
+    (or the peak of a single source), ``prior_beams`` wide around the midpoint of a double,
+    and flat (the hull only) without a core.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (H, W)
+        Non-negative host weight (``instance CAM x max(IR, 0)``).
+    mask : ndarray of bool, shape (H, W)
+    core : ((x, y), is_peak) or None
+        :func:`radio_core` of the instance.
+    beam_px, prior_beams, subpixel
+        See :func:`host_search`.
+    """
+    position, width = None, prior_beams
+    if core is not None:
+        position, is_peak = core
+        if is_peak:
+            width = min(width, DETECTED_CORE_PRIOR_BEAMS)
+    return host_search(
+        weight, mask, "core", core=position, beam_px=beam_px, prior_beams=width, subpixel=subpixel
+    )
 
 
 def radio_peaks(

@@ -744,11 +744,6 @@ def _masks_and_hosts(
     return out
 
 
-#: Width (beams) of the host prior around a core that is a radio peak: the host galaxy of a
-#: detected core sits on it to within the beam; a midpoint of lobes gets host_prior_beams.
-DETECTED_CORE_PRIOR_BEAMS = 0.5
-
-
 def _ir_host(
     p: PreparedImage,
     lm: LoadedModel,
@@ -760,22 +755,18 @@ def _ir_host(
 ) -> tuple[float, float] | None:
     """The infrared host of one instance under ``config.host_region``."""
     beam_px = _beam_pixels(p, lm)
-    core, prior_beams = None, config.host_prior_beams
-    if config.host_region == "core":
-        found = _radio_core(p, mask, finite, beam_px)
-        if found is not None:
-            core, is_peak = found
-            if is_peak:  # a detected core (or the peak of a single source) is the host
-                prior_beams = min(prior_beams, DETECTED_CORE_PRIOR_BEAMS)
     weight = np.where(finite, np.clip(inst_cam, 0.0, None) * np.clip(np.nan_to_num(ir), 0, None), 0)
+    if config.host_region == "core":
+        return _hosts.host_near_core(
+            weight,
+            mask,
+            _radio_core(p, mask, finite, beam_px),
+            beam_px=beam_px,
+            prior_beams=config.host_prior_beams,
+            subpixel=config.subpixel_host,
+        )
     return _hosts.host_search(
-        weight,
-        mask,
-        config.host_region,
-        core=core,
-        beam_px=beam_px,
-        prior_beams=prior_beams,
-        subpixel=config.subpixel_host,
+        weight, mask, config.host_region, beam_px=beam_px, subpixel=config.subpixel_host
     )
 
 
