@@ -140,12 +140,14 @@ def record_in_card(weights: str | None, results: dict, test_json: Path) -> Path:
     _, card_path = weights_paths(weights or default_weights_path())
     card = json.loads(card_path.read_text())
     model = results["model"]
-    from napari_radiogal.inference import InferenceConfig
+    from napari_radiogal.inference import load_model
 
     headline = {
         "data": f"{test_json} ({BENCHMARK['test'][0]} cut-outs, seed {BENCHMARK['test'][1]})",
         "command": "python benchmarks/accuracy.py",
-        "inference": InferenceConfig().to_dict(),  # the numbers hold for these settings
+        # the numbers hold for these settings: the library defaults with the card's
+        # recommendation, what segment_batch ran with (predict_model passes no config)
+        "inference": load_model(weights).config().to_dict(),
     }
     for protocol in ("predicted", "oracle"):
         headline[f"{protocol}_mask_ap50"] = model[protocol]["mean"]["mask_ap50"]

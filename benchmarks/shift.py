@@ -20,6 +20,12 @@ Usage::
     python benchmarks/shift.py --model runs/wide/model.safetensors --n 300
     python benchmarks/shift.py --model bundled --quick      # 4 cut-outs per set, a smoke test
     python benchmarks/shift.py --list                       # the sets, nothing run
+    python benchmarks/shift.py --split val --set unclaimed_islands=instance   # tuning
+
+``--split val`` simulates the same sets with other seeds (``seed + VAL_SEED_OFFSET``, cached
+in ``CACHE/val/NAME/``): choose inference settings (``--set KEY=VALUE``, read like
+``radiogal predict --set``) on it, then report the chosen ones once on ``test``. Never tune on
+the test seeds.
 
 Numbers land in ``OUT/shift.json``; the Markdown table is printed.
 """
@@ -89,20 +95,29 @@ SHIFTS: dict[str, tuple[str, dict[str, Any], int, str]] = {
 QUICK_N = 4
 
 
+#: Added to a set's seed for its validation copy (``--split val``): other cut-outs of the
+#: same sky, for choosing inference settings without looking at the test seeds.
+VAL_SEED_OFFSET = 1000
+
+
 def shift_config(name: str) -> SkyConfig:
     """The SkyConfig of one shifted set."""
     preset, overrides, _, _ = SHIFTS[name]
     return SkyConfig.preset(preset, **overrides)
 
 
-def simulate_set(cache: Path, name: str, n: int) -> Path:
-    """Simulate (or reuse from the cache) the test split of one set; its COCO path."""
+def simulate_set(cache: Path, name: str, n: int, split: str = "test") -> Path:
+    """Simulate (or reuse from the cache) one set; the path of its COCO JSON.
+
+    ``split="val"`` gives the set's validation copy: the same sky with the seed shifted by
+    :data:`VAL_SEED_OFFSET`, in ``cache/val/NAME``.
+    """
     from napari_radiogal.sky import write_dataset
 
-    root = cache / name
+    root = cache / name if split == "test" else cache / "val" / name
     path = root / "annotations" / "test.json"
     config = shift_config(name)
-    seed = SHIFTS[name][2]
+    seed = SHIFTS[name][2] + (VAL_SEED_OFFSET if split == "val" else 0)
     if path.exists():
         info = json.loads(path.read_text(encoding="utf-8"))["info"]
         same = (
@@ -210,6 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         help="segment every image on its own pixels (InferenceConfig(resample=False)): the "
         "ablation of resolution-aware inference",
     )
+    parser.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="'val': the same skies with other seeds, for choosing --set values; 'test': "
+        "the seeds the reported table is measured on",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an InferenceConfig field for the model (repeatable); unset fields take the "
+        "model card's recommendation, else the library default",
+    )
     parser.add_argument("--list", action="store_true", help="print the sets and exit")
     args = parser.parse_args(argv)
 
@@ -217,16 +247,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, (preset, overrides, seed, what) in SHIFTS.items():
             print(f"{name:18s} seed {seed}  {preset} + {overrides}\n{'':18s} {what}")
         return 0
-    from napari_radiogal.inference import InferenceConfig, load_model
+    import yaml
+
+    from napari_radiogal.inference import load_model
     from napari_radiogal.io.coco import write_coco
 
     n = QUICK_N if args.quick else args.n
     cache = args.cache / "quick" if args.quick else args.cache
     model = load_model(None if args.model == "bundled" else args.model)
+    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.no_resample:
+        settings["resample"] = False
+    config = model.config(**settings)  # a bad --set fails here, before any simulation
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name in args.sets:
-        test_json = simulate_set(cache, name, n)
-        prediction = predict_model(test_json, model, InferenceConfig(resample=not args.no_resample))
+        test_json = simulate_set(cache, name, n, args.split)
+        prediction = predict_model(test_json, model, config)
         results[name] = {"model": scores(test_json, prediction)}
         # kept for pictures: python benchmarks/worst_cases.py --gt SET.json --pred this
         write_coco(args.out / name / "predictions.json", prediction, backup=False)
@@ -237,7 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "model": args.model,
         "n_per_set": n,
-        "sets": {k: {"seed": SHIFTS[k][2], "what": SHIFTS[k][3]} for k in args.sets},
+        "split": args.split,
+        "settings": settings,
+        "sets": {
+            k: {
+                "seed": SHIFTS[k][2] + (VAL_SEED_OFFSET if args.split == "val" else 0),
+                "what": SHIFTS[k][3],
+            }
+            for k in args.sets
+        },
         "results": results,
     }
     (args.out / "shift.json").write_text(json.dumps(record, indent=1), encoding="utf-8")

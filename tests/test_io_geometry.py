@@ -150,3 +150,24 @@ def test_a_wide_model_resamples_only_images_outside_its_training_range():
     assert fine.factor == pytest.approx(0.5) and fine.output_shape == (600, 600)
     with pytest.raises(ConfigError, match="pixels_per_beam_range"):
         ModelGeometry(2.0, (4.5, 4.5), 210, pixels_per_beam_range=(8.0, 2.5))
+
+
+def test_the_run_range_of_the_inference_config_narrows_the_training_range():
+    """``InferenceConfig.pixels_per_beam_range`` replaces the card's range for planning: an
+    image inside the training range but outside the run range is resampled to its end."""
+    from napari_radiogal.inference.config import InferenceConfig
+    from napari_radiogal.inference.resolution import sampling_geometry
+
+    wide = ModelGeometry(2.0, (4.5, 4.5), 210, pixels_per_beam_range=(2.5, 8.0))
+    assert sampling_geometry(wide, InferenceConfig()) is wide
+    run = sampling_geometry(wide, InferenceConfig(pixels_per_beam_range=(3.5, 7.0)))
+    assert run.pixels_per_beam_range == (3.5, 7.0)
+    assert run.cutout_size == wide.cutout_size and run.beam_fwhm_px == wide.beam_fwhm_px
+    assert plan_resampling((300, 300), 3.0, wide).is_identity
+    up = plan_resampling((300, 300), 2.8, run)  # 2.8 -> 3.5 px per beam: 375 px
+    assert up.factor == pytest.approx(0.8) and up.output_shape == (375, 375)
+    assert plan_resampling((300, 300), 5.0, run).is_identity
+    with pytest.raises(ConfigError, match="LOW <= HIGH"):
+        InferenceConfig(pixels_per_beam_range=(7.0, 3.5))
+    with pytest.raises(ConfigError, match="LOW,HIGH"):
+        InferenceConfig(pixels_per_beam_range=(3.5,))

@@ -30,7 +30,7 @@ own pixels, as one image or in windows when larger than the cut-out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ import numpy as np
 from napari_radiogal.errors import InputImageError
 from napari_radiogal.io.beam import BeamChoice, image_name, resolve_beam
 from napari_radiogal.io.geometry import (
+    ModelGeometry,
     Resampling,
     Window,
     plan_resampling,
@@ -48,6 +49,7 @@ from napari_radiogal.io.geometry import (
 __all__ = [
     "InputPlan",
     "plan_input",
+    "sampling_geometry",
     "resampled_arrays",
     "detection_to_input",
     "MemoryBudgetError",
@@ -128,6 +130,37 @@ def _warn_far_from_training(name: str, ppb: float, geometry: Any, factor: float)
     )
 
 
+def sampling_geometry(geometry: ModelGeometry, config: Any) -> ModelGeometry:
+    """The model geometry with the sampling range inputs are brought to.
+
+    ``config.pixels_per_beam_range`` (pixels per beam, ``(low, high)``) when set, else the
+    card's training range: a model is often weakest at the ends of the range it saw, so
+    the range it is run at can be narrower than the one it was trained on.
+
+    Parameters
+    ----------
+    geometry : ModelGeometry
+        The model's training geometry (its weights card).
+    config : InferenceConfig
+
+    Returns
+    -------
+    ModelGeometry
+
+    Examples
+    --------
+    >>> from napari_radiogal.inference.config import InferenceConfig
+    >>> wide = ModelGeometry(2.0, (6.5, 5.5), 210, pixels_per_beam_range=(2.6, 7.7))
+    >>> sampling_geometry(wide, InferenceConfig()).pixels_per_beam_range
+    (2.6, 7.7)
+    >>> cfg = InferenceConfig(pixels_per_beam_range=(3.5, 7.0))
+    >>> sampling_geometry(wide, cfg).target_pixels_per_beam(2.2)
+    3.5
+    """
+    span = tuple(getattr(config, "pixels_per_beam_range", ()) or ())
+    return replace(geometry, pixels_per_beam_range=span) if span else geometry
+
+
 def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = None) -> InputPlan:
     """Decide the resampling and windows of one radio input (cheap: no pixel is moved).
 
@@ -137,7 +170,8 @@ def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = Non
     geometry : ModelGeometry
         The model's training geometry.
     config : InferenceConfig
-        ``resample``, ``beam``, ``window_overlap``, ``max_megapixels``.
+        ``resample``, ``pixels_per_beam_range``, ``beam``, ``window_overlap``,
+        ``max_megapixels``.
     name : str, optional
         How warnings call the image.
 
@@ -157,7 +191,9 @@ def plan_input(radio: Any, geometry: Any, config: Any, *, name: str | None = Non
         beam = resolve_beam(radio, user=config.beam or None, name=name)
         scale = getattr(radio, "pixel_scale_arcsec", None)
         ppb = beam.pixels_per_beam(scale)
-    resampling = plan_resampling(shape, ppb, geometry, max_pixels=int(config.max_megapixels * 1e6))
+    resampling = plan_resampling(
+        shape, ppb, sampling_geometry(geometry, config), max_pixels=int(config.max_megapixels * 1e6)
+    )
     if ppb is not None and not 0.5 <= resampling.factor <= 2.0:
         _warn_far_from_training(name or image_name(radio), ppb, geometry, resampling.factor)
     out = resampling.output_shape

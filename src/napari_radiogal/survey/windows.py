@@ -80,7 +80,8 @@ def survey_geometry(mosaic: Any, geometry: Any, config: Any) -> SurveyGeometry:
     geometry : ModelGeometry
         The model's training geometry (cut-out size, pixels per beam range).
     config : InferenceConfig
-        ``beam``, ``resample``, ``window_overlap`` (on the model's grid).
+        ``beam``, ``resample``, ``pixels_per_beam_range``, ``window_overlap`` (on the
+        model's grid).
 
     Returns
     -------
@@ -91,6 +92,7 @@ def survey_geometry(mosaic: Any, geometry: Any, config: Any) -> SurveyGeometry:
     ConfigError
         The beam is unknown, or the mosaic has no pixel scale.
     """
+    from napari_radiogal.inference.resolution import sampling_geometry
     from napari_radiogal.io.beam import resolve_beam
 
     choice = resolve_beam(mosaic, user=config.beam or None, measure=False)
@@ -103,7 +105,7 @@ def survey_geometry(mosaic: Any, geometry: Any, config: Any) -> SurveyGeometry:
         )
     factor = 1.0
     if config.resample:
-        factor = plan_resampling((1, 1), ppb, geometry).factor
+        factor = plan_resampling((1, 1), ppb, sampling_geometry(geometry, config)).factor
     size = int(round(geometry.cutout_size * factor))
     overlap = min(int(round(config.window_overlap * factor)), size - 1)
     return SurveyGeometry(size, overlap, float(factor), tuple(choice.beam), choice.source)
