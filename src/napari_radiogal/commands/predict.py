@@ -545,7 +545,11 @@ def _predict_data(args: argparse.Namespace, config, model, out: Path) -> int:
                     config=config,
                     total=len(images),
                 )
-                batch = [_image_piece(p) for p in predictions]
+                # the set's provenance is the first image's (catalogue, COCO info)
+                first = key == keys[0]
+                batch = [
+                    _image_piece(p, full_info=first and not j) for j, p in enumerate(predictions)
+                ]
                 record.save(key, batch)
             pieces.extend(batch)
             bar.update(len(images))
@@ -580,18 +584,19 @@ def _run_fingerprint(args: argparse.Namespace, config, model) -> dict[str, Any]:
     )
 
 
-def _image_piece(prediction) -> dict[str, Any]:
+def _image_piece(prediction, *, full_info: bool) -> dict[str, Any]:
     """One image's share of the combined set, JSON-ready: its one-image COCO dictionary and
-    its catalogue rows (the fluxes need the radio pixels, which are not kept)."""
+    its catalogue rows (the fluxes need the radio pixels, which are not kept). Without
+    ``full_info`` the COCO ``info`` keeps only the image's input files."""
     from napari_radiogal.io.coco import dataset_to_dict
 
+    coco = dataset_to_dict(prediction.to_dataset())
+    if not full_info:  # the model's whole card is in every image's provenance
+        coco["info"] = {"input_files": coco["info"].get("input_files", [])}
     table = prediction.to_table()
     columns = [c for c in table.colnames if c != "name"]  # made again from ra, dec
     values = zip(*(table[c].tolist() for c in columns), strict=True)
-    return {
-        "coco": dataset_to_dict(prediction.to_dataset()),
-        "rows": [dict(zip(columns, row, strict=True)) for row in values],
-    }
+    return {"coco": coco, "rows": [dict(zip(columns, row, strict=True)) for row in values]}
 
 
 def _combined_from_pieces(pieces: list[dict[str, Any]], name_prefix: str):
