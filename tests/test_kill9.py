@@ -4,7 +4,8 @@ resumable runs.
 
 The ``slow`` tests start real processes and kill each of them ``KILLS`` times, at moments
 drawn with a fixed seed from the span of an uninterrupted run (measured first), counted
-from when the process starts its work (the output folder's lock, the run folder).
+from when the process starts its work (a writer: when it holds the output folder's lock or
+has published once; ``train``: from its start).
 """
 
 from __future__ import annotations
@@ -144,30 +145,28 @@ def _radiogal(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "napari_radiogal", *map(str, argv)]
 
 
-def _started(proc: subprocess.Popen, sign: Path, timeout: float = 900.0) -> float:
-    """Wait until ``sign`` exists (the process has begun its work); the time it did."""
+def _wait_until(proc: subprocess.Popen, started, timeout: float = 900.0) -> float:
+    """Wait until ``started(proc)`` (the process has begun its work) or its exit; the time."""
     deadline = time.monotonic() + timeout
-    while not sign.exists():
-        if proc.poll() is not None:
-            break
-        assert time.monotonic() < deadline, f"{sign} did not appear in {timeout} s"
+    while not started(proc) and proc.poll() is None:
+        assert time.monotonic() < deadline, f"no work began in {timeout} s"
         time.sleep(0.01)
     return time.monotonic()
 
 
-def _timed_run(argv: list[str], sign: Path) -> float:
-    """Run to the end; the seconds from ``sign`` appearing to the exit."""
+def _timed_run(argv: list[str], started) -> float:
+    """Run to the end; the seconds from the start of its work to the exit."""
     proc = subprocess.Popen(argv, env=_env(), stderr=subprocess.PIPE, text=True)
-    start = _started(proc, sign)
+    start = _wait_until(proc, started)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err
     return time.monotonic() - start
 
 
-def _kill_during(argv: list[str], sign: Path, moment: float) -> str:
-    """Start ``argv``, SIGKILL it ``moment`` seconds after ``sign`` appears; the outcome."""
+def _kill_during(argv: list[str], started, moment: float) -> str:
+    """Start ``argv``, SIGKILL it ``moment`` seconds after its work began; the outcome."""
     proc = subprocess.Popen(argv, env=_env(), stderr=subprocess.DEVNULL)
-    start = _started(proc, sign)
+    start = _wait_until(proc, started)
     while proc.poll() is None and time.monotonic() - start < moment:
         time.sleep(0.005)
     if proc.poll() is not None:
@@ -178,6 +177,28 @@ def _kill_during(argv: list[str], sign: Path, moment: float) -> str:
     return "killed"
 
 
+def _holds_lock(folder: Path):
+    """``started`` of a writer: it holds the folder's lock (which names its pid)."""
+
+    def started(proc: subprocess.Popen) -> bool:
+        try:
+            holder = (folder / STATE_DIR / "lock").read_text().strip()
+            return holder == f"radiogal process {proc.pid}"
+        except OSError:
+            return False
+
+    return started
+
+
+def _published(folder: Path, name: str):
+    """``started`` of a writer in a loop: it has published the set ``name`` once."""
+    return lambda proc: (read_set_manifest(folder, name) or {}).get("pid") == proc.pid
+
+
+def _from_the_start(proc: subprocess.Popen) -> bool:
+    return True
+
+
 @pytest.mark.slow
 def test_predict_data_killed_at_random_moments(toy, tiny_weights, tmp_path):
     """Each kill leaves whole sets; the same command run again ends with the set of an
@@ -185,18 +206,18 @@ def test_predict_data_killed_at_random_moments(toy, tiny_weights, tmp_path):
     the next one, its set kept as .bak."""
     rng = random.Random(19)
     whole = tmp_path / "whole"
-    span = _timed_run(_radiogal(_predict_argv(toy, tiny_weights, whole)), whole / STATE_DIR)
+    span = _timed_run(_radiogal(_predict_argv(toy, tiny_weights, whole)), _holds_lock(whole))
     out = tmp_path / "out"
     argv = _radiogal(_predict_argv(toy, tiny_weights, out, "--overwrite"))
     progress = out / STATE_DIR / "progress-predictions"
     outcomes = []
     for _ in range(KILLS):
         moment = rng.uniform(0.0, span)
-        outcome = _kill_during(argv, out / STATE_DIR, moment)
+        outcome = _kill_during(argv, _holds_lock(out), moment)
         assert_sets_whole(out)
         saved = len(list(progress.glob("batch-*.json"))) if progress.is_dir() else 0
         outcomes.append((round(moment, 2), outcome, saved))
-    assert _kill_during(argv, out / STATE_DIR, float("inf")) == "finished"
+    assert _kill_during(argv, _holds_lock(out), float("inf")) == "finished"
     assert_sets_whole(out)
     assert_same_sets(whole, out)
     print("predict --data kills (moment s, outcome, batches kept):", outcomes)
@@ -233,8 +254,7 @@ def test_export_killed_at_random_moments(tmp_path):
     outcomes = []
     for _ in range(KILLS):
         moment = rng.uniform(0.0, 1.0)
-        # the set's record: the writer has published once and is in its loop
-        assert _kill_during(argv, out / STATE_DIR / "sets" / "edited.json", moment) == "killed"
+        assert _kill_during(argv, _published(out, "edited"), moment) == "killed"
         assert assert_sets_whole(out) == 1
         runs = {read_coco(out / "edited.json").info["run"]}
         for name in ("layers.json", "layers.json.bak"):  # one file alone: old or new, whole
@@ -260,19 +280,19 @@ def test_train_killed_at_random_moments_resumes(tmp_path):
                           *overrides])  # fmt: skip
 
     rng = random.Random(21)
-    span = _timed_run(argv(tmp_path / "whole"), tmp_path / "whole")
+    span = _timed_run(argv(tmp_path / "whole"), _from_the_start)
     run = tmp_path / "run"
     outcomes = []
     for _ in range(KILLS):
         moment = rng.uniform(0.0, span)
-        outcome = _kill_during(argv(run), run, moment)
+        outcome = _kill_during(argv(run), _from_the_start, moment)
         for checkpoint in run.glob("*/last.pt"):
             load_checkpoint(checkpoint)
         if (run / "model.json").exists():
             load_weights(run / "model.safetensors")
         stages = sorted(p.parent.name for p in run.glob("*/last.pt"))
         outcomes.append((round(moment, 2), outcome, stages))
-    assert _kill_during(argv(run), run, float("inf")) == "finished"
+    assert _kill_during(argv(run), _from_the_start, float("inf")) == "finished"
     model, card = load_weights(run / "model.safetensors")
     assert list(card.classes.names) == ["single", "double"] and model is not None
     print("train kills (moment s, outcome, stages with a checkpoint):", outcomes)
