@@ -15,7 +15,10 @@ Three forms:
   of a data set (e.g. ``radiogal simulate`` output) and writes that combined set (its
   ``predictions.json`` keeps the data set's image ids, ready for ``radiogal evaluate``).
   ``--data firstgalaxydata:valid`` (or ``/path/galaxy_data.zip:valid``) reads a split of the
-  firstgalaxydata FIRST set from its zip in place.
+  firstgalaxydata FIRST set from its zip in place. Every file the data set names is checked
+  before the model loads, and each batch of ``--batch-size`` images is kept in the output
+  folder as it finishes (:class:`~napari_radiogal.io.outputset.ProgressRecord`): the same
+  command run again after a kill does only the images left.
 
 Each set is written as one (:mod:`napari_radiogal.io.outputset`): the output folder is
 locked for the whole run (a second ``radiogal`` writing there stops at once with exit code
