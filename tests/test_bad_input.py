@@ -269,6 +269,12 @@ COCO_CASES = [
     ({"annotations[0].host_ra": "ten"}, "annotations[0].host_ra] expected a number"),
     ({"annotations[0].host_dec": [1]}, "annotations[0].host_dec] expected a number"),
     ({"annotations[0].iscrowd": "yes"}, "annotations[0].iscrowd] expected an integer"),
+    # found by tests/test_fuzz_readers.py: other exceptions, or no return at all
+    ({"images[0].height": 10**400}, "exceeds 2147483647 pixels a side"),
+    ({"annotations[0].score": 10**400}, "annotations[0].score] expected a number"),
+    ({"annotations[0].host_ra": 10**400}, "annotations[0].host_ra] expected a number"),
+    ({"annotations[0].keypoints": [10**400, 1, 2]}, "keypoints must be numbers"),
+    ({"annotations[0].segmentation": [[1, 1, 6, 1, 1e308, 6]]}, "lie on or near the 8x8 image"),
 ]
 
 
@@ -392,6 +398,53 @@ def test_predict_refuses_before_inference(radio_fits, no_model, extra, phrase, c
     code, err = run_cli(argv, capsys)
     assert_one_line_error(code, err, phrase)
     assert snapshot(folder) == before
+
+
+def _data_without(toy: Path, tmp_path: Path, member: str) -> Path:
+    """A copy of the toy data set with one of its files removed; its COCO file."""
+    root = tmp_path / "set"
+    shutil.copytree(toy.parents[1], root)
+    coco = json.loads((root / "annotations" / "train.json").read_text())
+    (root / coco["images"][2][member]).unlink()
+    return root / "annotations" / "train.json"
+
+
+DATA_CASES = [
+    ("radio_file", "images[2].radio_file] radio_file"),
+    ("ir_file", "images[2].ir_file] ir_file"),
+]
+
+
+@pytest.mark.parametrize("member, phrase", DATA_CASES)
+def test_predict_data_naming_a_missing_file_refuses_before_inference(
+    toy, tmp_path, no_model, member, phrase, capsys
+):
+    coco = _data_without(toy, tmp_path, member)
+    before = snapshot(tmp_path)
+    code, err = run_cli(["predict", "--data", coco, "--model", "default", "--no-progress"], capsys)
+    assert_one_line_error(code, err, phrase)
+    assert "not found; the data set's paths are relative to its root" in err
+    assert snapshot(tmp_path) == before
+
+
+CARD_CASES = [
+    (b"\x80\x81 binary", "is not UTF-8 text"),
+    (b"[1, 2]", "got a list"),
+    (b'{"format": Infinity}', "malformed weights card (OverflowError"),
+]
+
+
+@pytest.mark.parametrize("card, phrase", CARD_CASES)
+def test_predict_with_a_broken_weights_card(radio_fits, card, phrase, capsys):
+    folder = radio_fits.parent
+    _write(folder / "bad.safetensors", b"")
+    _write(folder / "bad.json", card)
+    before = snapshot(folder)
+    argv = ["predict", radio_fits, "--model", folder / "bad.json", "--out", folder / "out",
+            "--device", "cpu", "--no-progress"]  # fmt: skip
+    code, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, phrase)
+    assert str(folder / "bad.json") in err and snapshot(folder) == before
 
 
 @pytest.mark.parametrize("text", ["x", "-1", "1,a", ""])

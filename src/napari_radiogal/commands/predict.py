@@ -15,7 +15,10 @@ Three forms:
   of a data set (e.g. ``radiogal simulate`` output) and writes that combined set (its
   ``predictions.json`` keeps the data set's image ids, ready for ``radiogal evaluate``).
   ``--data firstgalaxydata:valid`` (or ``/path/galaxy_data.zip:valid``) reads a split of the
-  firstgalaxydata FIRST set from its zip in place.
+  firstgalaxydata FIRST set from its zip in place. Every file the data set names is checked
+  before the model loads, and each batch of ``--batch-size`` images is kept in the output
+  folder as it finishes (:class:`~napari_radiogal.io.outputset.ProgressRecord`): the same
+  command run again after a kill does only the images left.
 
 Each set is written as one (:mod:`napari_radiogal.io.outputset`): the output folder is
 locked for the whole run (a second ``radiogal`` writing there stops at once with exit code
@@ -311,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
     # every input is checked before the model is loaded (seconds) and anything runs
     if args.data is not None:
         args.data = _data_set(args.data, args.split)
+        _check_data_files(*args.data[:2])
         out = args.out if args.out is not None else args.data[2] / "predictions"
         with _claim_outputs(out, _combined_targets(out), args.overwrite):
             model = _load(args, config, None)
@@ -500,26 +504,145 @@ def _segment_pairs(args: argparse.Namespace, settings: dict[str, Any], pairs, st
 
 
 def _predict_data(args: argparse.Namespace, config, model, out: Path) -> int:
+    """Every image of ``--data``, ``config.batch_size`` at a time, each batch kept as it
+    finishes (:class:`~napari_radiogal.io.outputset.ProgressRecord`); then the set.
+
+    The same command run again after a kill does only the batches left. Batches are fixed
+    slices of the data set, so a resumed run passes the same images through the network
+    together as an uninterrupted one and writes the same set.
+    """
+    import dataclasses
+
     from napari_radiogal.inference import inputs_from_coco, segment_batch
+    from napari_radiogal.io.outputset import ProgressRecord
 
     json_path, dataset, _ = args.data
-    predictions = []
+    record = ProgressRecord(out, "predictions", _run_fingerprint(args, config, model))
+    saved = record.pieces()
+    size = config.batch_size
+    batches = [dataset.images[i : i + size] for i in range(0, len(dataset.images), size)]
+    keys = [f"batch-{i:06d}" for i in range(len(batches))]
+    # a saved batch counts only for the same images (ids in order)
+    done = {
+        key: saved[key]
+        for key, images in zip(keys, batches, strict=True)
+        if key in saved
+        and [p["coco"]["images"][0]["id"] for p in saved[key]] == [im.id for im in images]
+    }
+    if done:
+        n_done = sum(len(batch) for batch in done.values())
+        print(
+            f"radiogal predict: resuming: {n_done} of {len(dataset.images)} images were done "
+            f"by an earlier run of this command (kept in {record.path})",
+            file=sys.stderr,
+        )
+    pieces: list[dict[str, Any]] = []
     with _progress_bar(args, total=len(dataset.images), unit="image") as bar:
-        for prediction in segment_batch(
-            inputs_from_coco(json_path, dataset, *_read_options(args)),
-            model=model,
-            config=config,
-            total=len(dataset.images),
-        ):
-            predictions.append(_drop_pixels(prediction))
-            bar.update(1)
-    paths = _write_combined(args, out, predictions)
-    n = sum(len(p.instances) for p in predictions)
+        for key, images in zip(keys, batches, strict=True):
+            batch = done.get(key)
+            if batch is None:
+                part = dataclasses.replace(dataset, images=images)
+                predictions = segment_batch(
+                    inputs_from_coco(json_path, part, *_read_options(args)),
+                    model=model,
+                    config=config,
+                    total=len(images),
+                )
+                # the set's provenance is the first image's (catalogue, COCO info)
+                first = key == keys[0]
+                batch = [
+                    _image_piece(p, full_info=first and not j) for j, p in enumerate(predictions)
+                ]
+                record.save(key, batch)
+            pieces.extend(batch)
+            bar.update(len(images))
+    dataset_out, table, regions = _combined_from_pieces(pieces, args.name_prefix)
+    paths = _write_set(args, out, dataset_out, table, regions)
+    record.clear()
+    n = len(dataset_out.instances)
     print(
-        f"{n} instances on {len(predictions)} images of {json_path}: "
+        f"{n} instances on {len(pieces)} images of {json_path}: "
         + ", ".join(str(p) for p in paths.values())
     )
     return 0
+
+
+def _run_fingerprint(args: argparse.Namespace, config, model) -> dict[str, Any]:
+    """What the saved batches of ``--data`` depend on: a record of another run is not used."""
+    from napari_radiogal._version import __version__
+    from napari_radiogal.io.provenance import file_sha256, jsonable
+
+    source = Path(args.data[0])
+    return jsonable(
+        {
+            "data": str(source.resolve()) if source.exists() else str(source),
+            "data_sha256": file_sha256(source) if source.is_file() else None,
+            "images": len(args.data[1].images),
+            "model_sha256": model.sha256,
+            "device": str(model.device),
+            "config": config.to_dict(),
+            "read": _read_options(args),
+            "version": __version__,
+        }
+    )
+
+
+def _image_piece(prediction, *, full_info: bool) -> dict[str, Any]:
+    """One image's share of the combined set, JSON-ready: its one-image COCO dictionary and
+    its catalogue rows (the fluxes need the radio pixels, which are not kept). Without
+    ``full_info`` the COCO ``info`` keeps only the image's input files."""
+    from napari_radiogal.io.coco import dataset_to_dict
+
+    coco = dataset_to_dict(prediction.to_dataset())
+    if not full_info:  # the model's whole card is in every image's provenance
+        coco["info"] = {"input_files": coco["info"].get("input_files", [])}
+    table = prediction.to_table()
+    columns = [c for c in table.colnames if c != "name"]  # made again from ra, dec
+    values = zip(*(table[c].tolist() for c in columns), strict=True)
+    return {"coco": coco, "rows": [dict(zip(columns, row, strict=True)) for row in values]}
+
+
+def _combined_from_pieces(pieces: list[dict[str, Any]], name_prefix: str):
+    """The COCO dataset, catalogue and regions of many images from their pieces."""
+    from napari_radiogal.inference import Prediction, predictions_to_dataset
+    from napari_radiogal.inference.prediction import PREDICTION_COLUMNS, predictions_regions
+    from napari_radiogal.io.catalogue import catalogue_table
+    from napari_radiogal.io.coco import dataset_from_dict
+
+    predictions = []
+    for piece in pieces:
+        one = dataset_from_dict(piece["coco"])
+        image = one.images[0]
+        predictions.append(
+            Prediction(
+                image=image,
+                instances=one.instances,
+                scheme=one.scheme,
+                wcs=_wcs_of(image.radio_wcs),
+                provenance=dict(one.info),
+            )
+        )
+    meta = {}
+    if predictions:  # as napari_radiogal.inference.catalogue says it
+        first = predictions[0].provenance
+        meta["provenance"] = {k: v for k, v in first.items() if k != "input_files"}
+    rows = [row for piece in pieces for row in piece["rows"]]
+    table = catalogue_table(rows, PREDICTION_COLUMNS, name_prefix=name_prefix, meta=meta)
+    return predictions_to_dataset(predictions), table, predictions_regions(predictions)
+
+
+def _wcs_of(header_text: str | None):
+    """The celestial WCS of an image record's ``radio_wcs`` (``WCS.to_header_string``)."""
+    if not header_text:
+        return None
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # it was read and fixed once already
+        return WCS(fits.Header.fromstring(header_text))
 
 
 def _combined_names(formats) -> list[str]:
@@ -532,14 +655,26 @@ def _write_combined(args: argparse.Namespace, out: Path, predictions) -> dict[st
     """The set of many images: one COCO file, one catalogue, one region file (sky regions)."""
     from napari_radiogal.inference import catalogue, predictions_to_dataset
     from napari_radiogal.inference.prediction import predictions_regions
+
+    return _write_set(
+        args,
+        out,
+        predictions_to_dataset(predictions),
+        catalogue(predictions, name_prefix=args.name_prefix),
+        predictions_regions(predictions),
+    )
+
+
+def _write_set(args: argparse.Namespace, out: Path, dataset, table, regions) -> dict[str, Path]:
+    """Write the combined set ``predictions.json``, ``catalogue.*``, ``regions.*`` as one."""
     from napari_radiogal.io.export import COMBINED_NAMES, write_outputs
 
     return write_outputs(
         out,
         "predictions",
-        dataset=predictions_to_dataset(predictions),
-        catalogue=catalogue(predictions, name_prefix=args.name_prefix),
-        regions=predictions_regions(predictions),
+        dataset=dataset,
+        catalogue=table,
+        regions=regions,
         formats=args.formats,
         names=COMBINED_NAMES,
     )
@@ -565,6 +700,33 @@ def _data_set(data: Path, split: str):
         return data, read_firstgalaxydata(spec.source, spec.split), Path(".")
     json_path = _data_json(data, split)
     return json_path, read_coco(json_path), dataset_root(json_path)
+
+
+def _check_data_files(source: Path, dataset) -> None:
+    """Refuse a data set naming a radio or IR file that does not exist, before the model
+    loads (images of a firstgalaxydata zip are read from the zip)."""
+    from napari_radiogal.errors import CocoFormatError
+    from napari_radiogal.io.coco import dataset_root, resolve_image_path
+    from napari_radiogal.io.firstgalaxydata import is_firstgalaxydata_record
+
+    missing = []
+    for index, im in enumerate(dataset.images):
+        if is_firstgalaxydata_record(im):
+            continue
+        radio_key = "radio_file" if im.radio_file is not None else "file_name"
+        for key in (radio_key, "ir_file"):
+            path = resolve_image_path(source, im, key)
+            if path is not None and not path.is_file():
+                missing.append((index, key, path))
+    if missing:
+        index, key, path = missing[0]
+        more = f" (and {len(missing) - 1} more missing files)" if len(missing) > 1 else ""
+        raise CocoFormatError(
+            f"{key} {path} not found{more}; the data set's paths are relative to its root "
+            f"{dataset_root(source)}: fix the path or put the file there.",
+            path=source,
+            field=f"images[{index}].{key}",
+        )
 
 
 def _data_json(data: Path, split: str) -> Path:

@@ -143,6 +143,9 @@ _ANNOTATION_KEYS = frozenset(
 
 SegmentationFormat = Literal["rle", "polygon"]
 
+#: The largest image side a COCO file may give (2**31 - 1 pixels).
+_MAX_SIDE = 2**31 - 1
+
 
 # --------------------------------------------------------------------------------------------
 # Writing
@@ -374,6 +377,8 @@ def read_coco_json(path: str | os.PathLike) -> Any:
             "file is one JSON object with 'images', 'annotations' and 'categories'.",
             path=path,
         ) from exc
+    except (ValueError, RecursionError) as exc:  # a number of > 4300 digits, deep nesting
+        raise CocoFormatError(f"cannot be read as JSON ({exc}).", path=path) from None
 
 
 def dataset_from_dict(
@@ -418,7 +423,7 @@ def dataset_from_dict(
         scheme = ClassScheme.from_coco_categories(coco["categories"])
     except CocoFormatError as exc:
         raise CocoFormatError(str(exc), path=path, field="categories") from None
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an infinite id, keypoints: 5
         raise CocoFormatError(f"invalid categories: {exc}", path=path, field="categories") from exc
     images = [_image_from_dict(d, i, path) for i, d in enumerate(coco["images"])]
     sizes = {im.id: (im.height, im.width) for im in images}
@@ -462,6 +467,10 @@ def _image_from_dict(d: Any, i: int, path: Any) -> ImageRecord:
     width = _as_int(d["width"], path, f"{where}.width")
     if height <= 0 or width <= 0:
         raise _field_error(path, where, f"image size must be positive, got {height}x{width}.")
+    if max(height, width) > _MAX_SIDE:  # pycocotools' sizes are C integers
+        raise _field_error(
+            path, where, f"image size {height}x{width} exceeds {_MAX_SIDE} pixels a side."
+        )
     beam = d.get("beam")
     if beam is not None:
         if not (isinstance(beam, (list, tuple)) and len(beam) == 3):
@@ -539,7 +548,7 @@ def _instance_from_dict(
         category_id=category_id,
         rle=rle,
         host=host,
-        score=None if score is None else float(score),
+        score=None if score is None else _as_float(score, path, f"{where}.score"),
         host_ra=_optional_float(d, "host_ra", path, where),
         host_dec=_optional_float(d, "host_dec", path, where),
         reviewed=bool(d.get("reviewed", False)),
@@ -552,6 +561,8 @@ def _instance_from_dict(
 def _as_int(value: Any, path: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _field_error(path, field, f"expected an integer, got {value!r}.")
+    if isinstance(value, int):
+        return value  # exact, however large (no float holds 10**400)
     try:
         as_float = float(value)
     except ValueError:
@@ -567,7 +578,7 @@ def _as_float(value: Any, path: Any, field: str) -> float:
         raise _field_error(path, field, f"expected a number, got {value!r}.")
     try:
         return float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond any float
         raise _field_error(path, field, f"expected a number, got {value!r}.") from None
 
 
@@ -589,7 +600,7 @@ def _host_from_keypoints(kp: Any, n_kp: int, path: Any, field: str) -> tuple[flo
         )
     try:
         x, y, v = (float(k) for k in kp[:3])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _field_error(path, field, f"keypoints must be numbers, got {kp!r}.") from None
     if v <= 0:
         return None

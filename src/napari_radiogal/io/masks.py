@@ -125,13 +125,23 @@ def polygons_to_rle(
             )
         try:
             values = [float(v) for v in part]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: beyond any float
             raise CocoFormatError(
                 "polygon vertices must be numbers.", path=path, field=f"{field}[{j}]"
             ) from None
         if not all(math.isfinite(v) for v in values):
             raise CocoFormatError(
                 "polygon vertices must be finite.", path=path, field=f"{field}[{j}]"
+            )
+        xs, ys = values[0::2], values[1::2]
+        # pycocotools walks every edge pixel by pixel: a vertex at 1e300 would never return
+        if min(xs) < -width or max(xs) > 2 * width or min(ys) < -height or max(ys) > 2 * height:
+            raise CocoFormatError(
+                f"polygon vertices must lie on or near the {height}x{width} image (x within "
+                f"[{-width}, {2 * width}], y within [{-height}, {2 * height}]), got x from "
+                f"{min(xs):g} to {max(xs):g}, y from {min(ys):g} to {max(ys):g}.",
+                path=path,
+                field=f"{field}[{j}]",
             )
         parts.append(values)
     if not parts:

@@ -27,6 +27,13 @@ macOS) for as long as a writer works on the folder; a second writer gets a
 files. The lock is re-entrant within a process (the command line takes it before inference,
 the writers take it again). Taking it also recovers staging folders of killed runs and
 removes their stale temporary files.
+
+**Progress.** A long writer (``radiogal predict --data`` over thousands of images) keeps
+the work it has finished in a :class:`ProgressRecord`, ``OUT/.radiogal/progress-NAME/``:
+one file per finished piece, each written atomically, and what the run is (its inputs,
+model and settings). Its set is written once every piece is done; the same command run
+again after a kill finds the pieces and does only the rest. :func:`recover` leaves progress
+records alone.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ __all__ = [
     "discard",
     "read_set_manifest",
     "file_sha256",
+    "ProgressRecord",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,8 @@ STATE_DIR = ".radiogal"
 BACKUP_SUFFIX = ".bak"
 _MARKER = "COMMITTED.json"
 _STAGING_PREFIX = "staging-"
+_PROGRESS_PREFIX = "progress-"
+_RUN_FILE = "run.json"
 
 _held: dict[str, list[Any]] = {}  # realpath -> [file object, depth]
 _held_lock = threading.Lock()
@@ -358,3 +368,74 @@ def publish(folder: Path, staging: Path) -> None:
     summary = {k: record[k] for k in ("set", "files", "backups", "pid", "time")}
     atomic_write_text(sets / f"{record['set']}.json", json.dumps(summary, indent=1) + "\n")
     shutil.rmtree(staging, ignore_errors=True)
+
+
+class ProgressRecord:
+    """The pieces of work a run has finished before it writes its output set.
+
+    Kept in ``OUT/.radiogal/progress-NAME/``: ``run.json`` holds the run's fingerprint
+    (whatever the pieces depend on: inputs, model, settings) and ``KEY.json`` each finished
+    piece, written atomically, so a killed run leaves whole pieces only. A record of another
+    fingerprint is from another run: it is removed and the work starts again. Use it with
+    the folder's :func:`output_lock` held; :meth:`clear` it once the set is published.
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder.
+    name : str
+        The set's name (one record per set).
+    fingerprint : mapping
+        JSON-ready description of the run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> ProgressRecord(out, "s", {"model": "abc"}).save("part-0", {"n": 3})
+    >>> ProgressRecord(out, "s", {"model": "abc"}).pieces()
+    {'part-0': {'n': 3}}
+    >>> ProgressRecord(out, "s", {"model": "xyz"}).pieces()  # another run: starts afresh
+    {}
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike, name: str, fingerprint: Mapping[str, Any]
+    ) -> None:
+        self.path = Path(folder) / STATE_DIR / f"{_PROGRESS_PREFIX}{name}"
+        # compared as stored: a tuple of the caller's comes back as a list
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        if self.path.exists() and _read_json(self.path / _RUN_FILE) != self.fingerprint:
+            log.info("removing the progress record of another run: %s", self.path)
+            self.clear()
+        clean_temp_files(self.path)
+
+    def pieces(self) -> dict[str, Any]:
+        """``{key: piece}`` of every piece saved (a piece that cannot be read is left out:
+        its work is done again)."""
+        found = {}
+        if self.path.is_dir():
+            for path in sorted(self.path.glob("*.json")):
+                piece = _read_json(path)
+                if path.name != _RUN_FILE and piece is not None:
+                    found[path.stem] = piece
+        return found
+
+    def save(self, key: str, piece: Any) -> None:
+        """Keep one finished piece (JSON-ready; NaN allowed) as ``KEY.json``, atomically."""
+        if not (self.path / _RUN_FILE).is_file():
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path / _RUN_FILE, json.dumps(self.fingerprint, indent=1))
+        atomic_write_text(self.path / f"{key}.json", json.dumps(piece))
+
+    def clear(self) -> None:
+        """Remove the record (its set is published, or it belongs to another run)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON of a file, or ``None`` when it is missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

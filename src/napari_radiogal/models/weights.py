@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from napari_radiogal._version import __version__
 from napari_radiogal.classes import FIRST_TO_RADIOGALAXYNET, ClassScheme
-from napari_radiogal.errors import ConfigError, WeightsError, WeightsWarning
+from napari_radiogal.errors import WeightsError, WeightsWarning
 from napari_radiogal.io.atomic import atomic_path
 from napari_radiogal.io.geometry import EMU_PILOT_GEOMETRY, ModelGeometry
 from napari_radiogal.io.provenance import file_sha256
@@ -153,6 +153,11 @@ class WeightsCard:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WeightsCard:
         """Inverse of :meth:`to_dict` (:class:`WeightsError` on a malformed card)."""
+        if not isinstance(d, Mapping):
+            raise WeightsError(
+                f"a weights card is a JSON object with the keys name, architecture, classes, "
+                f"preprocess, sha256; got a {type(d).__name__}."
+            )
         try:
             fmt = int(d.get("format", CARD_FORMAT))
             if fmt > CARD_FORMAT:
@@ -173,7 +178,8 @@ class WeightsCard:
                 version=str(d.get("version", "")),
                 created=str(d.get("created", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        # OverflowError: int() of an infinity, float() of a huge integer
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, WeightsError):
                 raise
             raise WeightsError(
@@ -328,13 +334,17 @@ def read_card(path: str | os.PathLike) -> WeightsCard:
             "card NAME.json beside it (written by save_weights / radiogal train)."
         )
     try:
-        with open(card_path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise WeightsError(
+            f"weights card {card_path} is not UTF-8 text (a binary file?); the card is the "
+            "NAME.json written beside NAME.safetensors."
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"cannot read weights card {card_path}: {exc}") from exc
     try:
         return WeightsCard.from_dict(data)
-    except ConfigError as exc:
+    except WeightsError as exc:
         raise WeightsError(f"weights card {card_path}: {exc}") from exc
 
 
