@@ -210,7 +210,8 @@ def test_folder_opens_in_the_browser_and_next_replaces_the_layers(browse, tmp_pa
     assert ir.data.shape == SHAPE and ir.metadata["reprojected_onto"] == str(folder / "c0.fits")
     np.testing.assert_allclose(ir.scale, radio.scale)
 
-    assert browser.next() and browser.index == 1
+    browser.next_button.click()
+    assert browser.index == 1
     assert sorted(lay.name for lay in viewer.layers) == ["c1 radio", "c1_w1 W1"]
     np.testing.assert_array_equal(_radio(viewer).data, radio_image(SHAPE, seed=1))
     assert _ir(viewer).metadata["reprojected_onto"] == str(folder / "c1.fits")

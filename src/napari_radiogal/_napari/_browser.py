@@ -248,8 +248,8 @@ class ImageBrowser(QWidget):
         for widget in (self.position, self.only_not_reviewed, self.list):
             layout.addWidget(widget)
         layout.addLayout(buttons)
-        self.previous_button.clicked.connect(self.previous)
-        self.next_button.clicked.connect(self.next)
+        self.previous_button.clicked.connect(lambda *_: self.previous())
+        self.next_button.clicked.connect(lambda *_: self.next())
         self.only_not_reviewed.toggled.connect(self._apply_filter)
         self.list.currentRowChanged.connect(self._on_row)
         viewer.bind_key(NEXT_KEY, lambda _viewer: self.next(), overwrite=True)
@@ -386,6 +386,7 @@ class ImageBrowser(QWidget):
             install_sky_status(self.viewer)
             self.viewer.reset_view()
         self._update_row(index)
+        self._apply_filter()  # the image left may be one the filter hides
         self._select_row(index)
 
     def _layers_of(self, item: ImagePair) -> list:
