@@ -94,6 +94,16 @@ def test_listing_by_headers_reads_no_pixels(tmp_path):
     assert image_status(pairs[0].radio).state == "not segmented"
 
 
+def test_the_reader_claims_folders_but_not_zarr_stores(tmp_path):
+    from napari_radiogal._napari._reader import napari_get_reader, read_folder
+
+    (tmp_path / "cutouts").mkdir()
+    (tmp_path / "image.zarr").mkdir()
+    assert napari_get_reader(str(tmp_path / "cutouts")) is read_folder
+    assert napari_get_reader([str(tmp_path / "cutouts")]) is read_folder
+    assert napari_get_reader(str(tmp_path / "image.zarr")) is None
+
+
 def test_a_pairs_table_in_the_folder_decides(tmp_path):
     from napari_radiogal._napari._browser import list_cutouts
 

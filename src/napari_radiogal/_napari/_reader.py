@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 LayerData = tuple[Any, dict[str, Any], str]
+#: Folders of these suffixes are images of other formats, not folders of cut-outs.
+OTHER_FOLDER_FORMATS = (".zarr", ".n5")
 _NO_LAYERS: list = [(None,)]
 
 
@@ -63,7 +65,9 @@ def napari_get_reader(path: str | Sequence[str]) -> Callable | None:
     """npe2 reader hook: a reader function for FITS files and our COCO JSON, else ``None``."""
     paths = [path] if isinstance(path, str | os.PathLike) else list(path)
     if paths and any(Path(p).is_dir() for p in paths):
-        return read_folder
+        # folder formats of other readers (a zarr store is a folder too) are theirs
+        other = any(Path(p).name.lower().endswith(OTHER_FOLDER_FORMATS) for p in paths)
+        return None if other else read_folder
     if paths and all(_is_fits(p) for p in paths):
         return read_fits_paths
     if len(paths) == 1 and str(paths[0]).lower().endswith(".json") and _looks_like_coco(paths[0]):
