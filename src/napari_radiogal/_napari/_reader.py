@@ -62,7 +62,7 @@ def _is_fits(path: str | os.PathLike) -> bool:
 
 
 def napari_get_reader(path: str | Sequence[str]) -> Callable | None:
-    """npe2 reader hook: a reader function for FITS files and our COCO JSON, else ``None``."""
+    """npe2 reader hook: a reader for FITS files, folders of them and our COCO JSON, or ``None``."""
     paths = [path] if isinstance(path, str | os.PathLike) else list(path)
     if paths and any(Path(p).is_dir() for p in paths):
         # folder formats of other readers (a zarr store is a folder too) are theirs
