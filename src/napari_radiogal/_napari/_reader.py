@@ -282,7 +282,11 @@ def read_folder(path: str | Sequence[str]) -> list[LayerData]:
         log.warning("could not browse %s: %s", [str(p) for p in paths], exc)
         show_error(f"napari-radiogal could not open {', '.join(p.name for p in paths)}: {exc}")
         return _NO_LAYERS
-    open_browser(napari.current_viewer(), items)
+    viewer = napari.current_viewer()
+    if viewer is None:  # read outside any viewer (npe2 called directly): nowhere to browse
+        show_error("napari-radiogal opens a folder of cut-outs in a viewer: open one first.")
+        return _NO_LAYERS
+    open_browser(viewer, items)
     return _NO_LAYERS
 
 
