@@ -282,6 +282,8 @@ def test_edits_are_autosaved_per_image_and_come_back(browse, tmp_path, qtbot, mo
     assert browser.index == 0 and _radio(viewer).name == "c0 radio"
     assert restored.row(first)["class"] == "FR-I"
     assert any("Stayed on c0" in m and "No space left" in m for m in _messages())
+    # the images left no longer autosave (their last state is on disk)
+    assert not any("c1.radiogal.json" in m for m in _messages())
 
 
 @pytest.mark.gui

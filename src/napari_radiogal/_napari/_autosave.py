@@ -251,6 +251,11 @@ class Autosaver:
         """Whether an edit is waiting to be written."""
         return self._timer.isActive()
 
+    def close(self) -> None:
+        """Stop autosaving (the session's layers left the viewer, its last state is saved)."""
+        self._timer.stop()
+        self.session.changed.disconnect(self._on_changed)
+
     def save_now(self) -> Path | None:
         """Write the sidecar now (also called by the timer); returns its path."""
         from napari.utils.notifications import show_warning

@@ -353,8 +353,11 @@ class ImageBrowser(QWidget):
         """Autosave the current image and remove its layers (``False``: autosave failed)."""
         if self.index is None:
             return True
+        session = self._session()
         if not self.save_current():
             return False
+        if session is not None and session.alive:
+            session.autosaver.close()  # saved: a late edit event must not write it again
         item = self.items[self.index]
         for layer in self._layers_of(item):
             self.viewer.layers.remove(layer)
