@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SIDECAR_SUFFIX",
+    "HAND_EDITED_KEY",
     "sidecar_path",
     "fallback_sidecar_path",
     "existing_sidecar",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 SIDECAR_SUFFIX = ".radiogal.json"
+#: Image-record key (``ImageRecord.extra``) set once an annotation has hand edits; it stays
+#: through restores and exports, so a sidecar says "edited" rather than "segmented".
+HAND_EDITED_KEY = "radiogal_hand_edited"
 #: Debounce delay (ms) between the last edit and the autosave.
 AUTOSAVE_DELAY_MS = 1500
 
@@ -247,6 +251,11 @@ class Autosaver:
         """Whether an edit is waiting to be written."""
         return self._timer.isActive()
 
+    def close(self) -> None:
+        """Stop autosaving (the session's layers left the viewer, its last state is saved)."""
+        self._timer.stop()
+        self.session.changed.disconnect(self._on_changed)
+
     def save_now(self) -> Path | None:
         """Write the sidecar now (also called by the timer); returns its path."""
         from napari.utils.notifications import show_warning
@@ -256,6 +265,8 @@ class Autosaver:
         self._timer.stop()
         if not self.session.alive:  # the layers were deleted (or the viewer closed)
             return None
+        if self.session.edited:
+            self.session.ctx.record.extra[HAND_EDITED_KEY] = True
         try:
             dataset = self.session.to_dataset()
             write_coco(self.path, record_for_json(dataset, self.path), backup=False)

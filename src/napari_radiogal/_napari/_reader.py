@@ -15,6 +15,10 @@
   segmentation widget's worker reads the pixels it segments.
 * A COCO ``.json`` written by this plugin (export or autosave sidecar) is opened as the
   instance Labels and host Points layers on the grid it was made on.
+* A **folder** (``napari folder/``, *File > Open Folder...*), or several radio images
+  opened together, opens in the image browser (:mod:`._browser`): the cut-outs are listed
+  without opening them, the first pair is shown as above, and a dock switches between them
+  with one autosave per image.
 
 Errors in a file (our :class:`~napari_radiogal.errors.RadiogalError`, or what astropy raises
 on a broken file) become a napari error notification and the reader returns napari's "no
@@ -41,11 +45,15 @@ __all__ = [
     "napari_get_reader",
     "fits_kind",
     "read_fits_paths",
+    "read_folder",
+    "pair_layer_data",
     "radio_layer_data",
     "infrared_layer_data",
 ]
 
 LayerData = tuple[Any, dict[str, Any], str]
+#: Folders of these suffixes are images of other formats, not folders of cut-outs.
+OTHER_FOLDER_FORMATS = (".zarr", ".n5")
 _NO_LAYERS: list = [(None,)]
 
 
@@ -54,8 +62,12 @@ def _is_fits(path: str | os.PathLike) -> bool:
 
 
 def napari_get_reader(path: str | Sequence[str]) -> Callable | None:
-    """npe2 reader hook: a reader function for FITS files and our COCO JSON, else ``None``."""
+    """npe2 reader hook: a reader for FITS files, folders of them and our COCO JSON, or ``None``."""
     paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if paths and any(Path(p).is_dir() for p in paths):
+        # folder formats of other readers (a zarr store is a folder too) are theirs
+        other = any(Path(p).name.lower().endswith(OTHER_FOLDER_FORMATS) for p in paths)
+        return None if other else read_folder
     if paths and all(_is_fits(p) for p in paths):
         return read_fits_paths
     if len(paths) == 1 and str(paths[0]).lower().endswith(".json") and _looks_like_coco(paths[0]):
@@ -187,11 +199,14 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
 
     Both kinds use additive blending, so whichever order napari stacks them in (it opens a
     list of files one at a time), the radio emission glows over the grey infrared sky.
+    Several radio images in one list open in the image browser (:func:`read_folder`).
     """
     from napari.utils.notifications import show_error, show_info
 
     paths = [Path(path)] if isinstance(path, str | os.PathLike) else [Path(p) for p in path]
     try:
+        if len(paths) > 1 and _radio_count(paths) > 1:
+            return read_folder(paths)
         radios, irs = _read_all(paths)
     except (ValueError, OSError, TypeError) as exc:
         # RadiogalError subclasses are ValueErrors; astropy raises OSError on non-FITS files
@@ -199,17 +214,8 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
         show_error(f"napari-radiogal could not open {', '.join(p.name for p in paths)}: {exc}")
         return _NO_LAYERS
     onto = radios[0] if radios else _radio_in_viewer()
-    layers: list[LayerData] = []
-    aligned = 0
-    for ir in irs:
-        try:
-            layers.append(infrared_layer_data(ir, onto=onto))
-            aligned += onto is not None
-        except ValueError as exc:  # InputImageError: no overlap with the radio image
-            show_error(f"{_stem(ir.path, 'infrared')}: {exc} Shown on its own grid instead.")
-            layers.append(infrared_layer_data(ir, onto=None))
-    for radio in radios:
-        layers.append(radio_layer_data(radio))
+    layers, aligned = _infrared_layers(irs, onto)
+    layers += [radio_layer_data(radio) for radio in radios]
     if radios:
         layers += _realign_lonely_infrared(radios[0])
     if aligned and not radios:
@@ -218,6 +224,90 @@ def read_fits_paths(path: str | Sequence[str]) -> list[LayerData]:
         _offer_autosave(radio.path)
     _install_sky_status()
     return layers
+
+
+def pair_layer_data(radio_path: str | os.PathLike, ir_path=None) -> list[LayerData]:
+    """Layer data of one radio image and its infrared image, as opening both files gives.
+
+    Parameters
+    ----------
+    radio_path : path-like
+        The radio FITS file.
+    ir_path : path-like, optional
+        Its infrared (WISE W1) file, reprojected onto the radio grid.
+
+    Returns
+    -------
+    list of LayerData
+        The infrared layer first (when given), then the radio layer, named ``NAME W1`` and
+        ``NAME radio`` like :func:`read_fits_paths` names them.
+
+    Raises
+    ------
+    InputImageError
+        ``radio_path`` reads as an infrared image by its header.
+    ValueError, OSError
+        A file that cannot be read (what the readers raise).
+    """
+    from napari_radiogal.errors import InputImageError
+
+    paths = [Path(radio_path)] + ([] if ir_path is None else [Path(ir_path)])
+    radios, irs = _read_all(paths)
+    if not radios or radios[0].path != paths[0]:
+        raise InputImageError(
+            f"{paths[0].name} reads as an infrared image by its header (MAGZP, BUNIT DN, "
+            "TELESCOP WISE), not as the radio image of its pair. Fix its header or name, or "
+            "list the pairs in a pairs.csv table (columns radio and ir)."
+        )
+    layers, _ = _infrared_layers(irs, radios[0])
+    return [*layers, radio_layer_data(radios[0])]
+
+
+def read_folder(path: str | Sequence[str]) -> list[LayerData]:
+    """Open a folder (or several radio images) in the image browser of the current viewer.
+
+    The browser (:func:`~._browser.open_browser`) adds the first pair's layers itself, so
+    this returns napari's "no layers" sentinel; a folder that cannot be browsed (empty, no
+    FITS file, ambiguous pairs) gives an error notification that says how to fix it.
+    """
+    import napari
+    from napari.utils.notifications import show_error
+
+    from ._browser import list_cutouts, open_browser
+
+    paths = [Path(path)] if isinstance(path, str | os.PathLike) else [Path(p) for p in path]
+    try:
+        items = list_cutouts(paths)
+    except (ValueError, OSError) as exc:
+        log.warning("could not browse %s: %s", [str(p) for p in paths], exc)
+        show_error(f"napari-radiogal could not open {', '.join(p.name for p in paths)}: {exc}")
+        return _NO_LAYERS
+    viewer = napari.current_viewer()
+    if viewer is None:  # read outside any viewer (npe2 called directly): nowhere to browse
+        show_error("napari-radiogal opens a folder of cut-outs in a viewer: open one first.")
+        return _NO_LAYERS
+    open_browser(viewer, items)
+    return _NO_LAYERS
+
+
+def _radio_count(paths: list[Path]) -> int:
+    return sum(fits_kind(read_image_header(p), p) == "radio" for p in paths)
+
+
+def _infrared_layers(irs: list, onto) -> tuple[list[LayerData], int]:
+    """IR layers on the grid of ``onto`` (a radio image, or ``None``), and how many landed
+    on it (the others missed it and keep their own grid)."""
+    from napari.utils.notifications import show_error
+
+    layers, aligned = [], 0
+    for ir in irs:
+        try:
+            layers.append(infrared_layer_data(ir, onto=onto))
+            aligned += onto is not None
+        except ValueError as exc:  # InputImageError: no overlap with the radio image
+            show_error(f"{_stem(ir.path, 'infrared')}: {exc} Shown on its own grid instead.")
+            layers.append(infrared_layer_data(ir, onto=None))
+    return layers, aligned
 
 
 def _install_sky_status() -> None:

@@ -21,6 +21,10 @@ image is found:
    A radio image with no infrared image runs radio-only (hosts from the radio core); an
    infrared image that serves no radio image is reported.
 
+:func:`pair_by_name` is the header-free shortcut of the napari image browser, for folders of
+thousands of cut-outs: when the names alone pair every file (``NAME.fits`` or
+``NAME_radio.fits`` with ``NAME_w1.fits``, and so on), no file is opened.
+
 Only headers are read here (memory-mapped, no pixel data), so pairing a folder of a
 thousand cut-outs takes a second.
 """
@@ -42,12 +46,20 @@ from napari_radiogal.io.export import is_catalogue_output
 from napari_radiogal.io.paths import fits_stem, is_fits_path
 from napari_radiogal.io.surveys import fits_kind
 
-__all__ = ["ImagePair", "expand_fits_inputs", "pair_images", "read_image_header"]
+__all__ = [
+    "ImagePair",
+    "expand_fits_inputs",
+    "pair_by_name",
+    "pair_images",
+    "read_image_header",
+]
 
 log = logging.getLogger(__name__)
 
 #: Name suffixes that mark one image of a radio / infrared pair (compared in lower case).
 KIND_SUFFIXES = ("_radio", "-radio", "_ir", "-ir", "_w1", "-w1", "_wise", "-wise", "_irac")
+#: The entries of :data:`KIND_SUFFIXES` that mark the radio image.
+RADIO_SUFFIXES = ("_radio", "-radio")
 
 
 @dataclass(frozen=True)
@@ -258,3 +270,63 @@ def _by_name(radio: Path, candidates: list[Path]) -> Path | None:
         if _bare(fits_stem(ir)) == bare:
             return ir
     return None
+
+
+def pair_by_name(paths: Sequence[str | os.PathLike]) -> list[ImagePair] | None:
+    """Pair radio and infrared files by their names alone, when the names decide.
+
+    No file is opened. The names decide when every file has exactly one partner with the
+    same stem once a :data:`KIND_SUFFIXES` entry is removed, and one of the two carries an
+    infrared suffix (``_ir``, ``_w1``, ``_wise``, ``_irac``, or with ``-``): ``a.fits`` or
+    ``a_radio.fits`` goes with ``a_w1.fits``.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        FITS files (:func:`expand_fits_inputs`).
+
+    Returns
+    -------
+    list of ImagePair or None
+        One pair per radio file, in the order of ``paths``; ``None`` when the names do not
+        pair every file (a radio-only image, an infrared tile under several cut-outs): then
+        :func:`pair_images` decides from the headers.
+
+    Raises
+    ------
+    ConfigError
+        Names that pair ambiguously: one stem shared by two infrared files, or by more
+        than one radio file and an infrared file.
+
+    Examples
+    --------
+    >>> pair_by_name(["a.fits", "a_w1.fits", "b_radio.fits", "b_w1.fits"])
+    [ImagePair(radio=PosixPath('a.fits'), infrared=PosixPath('a_w1.fits')), \
+ImagePair(radio=PosixPath('b_radio.fits'), infrared=PosixPath('b_w1.fits'))]
+    >>> pair_by_name(["a.fits", "b.fits"]) is None
+    True
+    """
+    groups: dict[str, list[Path]] = {}
+    for p in map(Path, paths):
+        groups.setdefault(_bare(fits_stem(p)), []).append(p)
+    pairs = []
+    for group in groups.values():
+        irs = [p for p in group if _named_infrared(p)]
+        radios = [p for p in group if not _named_infrared(p)]
+        if irs and (len(irs) > 1 or len(radios) > 1):
+            raise ConfigError(
+                f"ambiguous radio/infrared pairing by name: {', '.join(p.name for p in group)} "
+                "share one name once the suffix is removed. The rule: NAME.fits (or "
+                "NAME_radio.fits) goes with one NAME_w1.fits (or _ir, _wise, _irac). Rename "
+                "the files, or list the pairs in a pairs.csv table (columns radio and ir)."
+            )
+        if len(irs) != 1 or len(radios) != 1:
+            return None
+        pairs.append(ImagePair(radios[0], irs[0]))
+    return pairs
+
+
+def _named_infrared(path: Path) -> bool:
+    """Whether a file name ends with an infrared entry of :data:`KIND_SUFFIXES`."""
+    low = fits_stem(path).lower()
+    return any(low.endswith(s) for s in KIND_SUFFIXES if s not in RADIO_SUFFIXES)
