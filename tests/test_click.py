@@ -143,10 +143,10 @@ def test_replace_instances_replaces_the_instance_under_the_click():
     labels = np.zeros((4, 12), np.int32)
     labels[:, :8] = 5  # large: the new mask covers little of it
     mask = np.zeros((4, 12), bool)
-    mask[1:3, 6:11] = True
+    mask[1:3, 7:12] = True  # 2 of its 10 pixels on instance 5
     _, iid, replaced = replace_instances(labels, mask)
     assert replaced == [] and iid == 6  # by overlap alone it stays
-    new, iid, replaced = replace_instances(labels, mask, point=(1, 6))
+    new, iid, replaced = replace_instances(labels, mask, point=(1, 7))
     assert (iid, replaced) == (5, [5]) and np.array_equal(new == 5, mask)
 
 

@@ -8,7 +8,8 @@ A session binds an instance **Labels** layer and its host **Points** layer (and 
   erased ones lose theirs, fluxes and sizes are re-measured), debounced;
 * what napari lacks is here: :meth:`~AnnotationSession.merge`, :meth:`~AnnotationSession.split`
   (by connected components or along a drawn line), :meth:`~AnnotationSession.delete`,
-  :meth:`~AnnotationSession.add_instance`, :meth:`~AnnotationSession.set_class`,
+  :meth:`~AnnotationSession.add_instance`, :meth:`~AnnotationSession.replace_with` (a
+  click's instance), :meth:`~AnnotationSession.set_class`,
   :meth:`~AnnotationSession.set_host`, :meth:`~AnnotationSession.set_reviewed`. Every mask
   change goes through ``Labels.data_setitem`` inside ``block_history`` (one undo step per
   action), never ``layer.data = ...``;
