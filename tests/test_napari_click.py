@@ -102,7 +102,9 @@ def annotated(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     viewer.open([str(radio_path), str(ir_path)], plugin="napari-radiogal")
     seg, table = _docks(viewer)
     session = seg.deliver(Job.for_layers(seg.radio.value, seg.infrared.value), _three_galaxies())
-    qtbot.waitUntil(lambda: table.session is session and table.table.rowCount() == 3, timeout=5000)
+    qtbot.waitUntil(
+        lambda: table.session is session and table.table.rowCount() == 3, timeout=60_000
+    )
     return viewer, seg, table, session
 
 

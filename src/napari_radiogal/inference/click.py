@@ -170,11 +170,11 @@ def segment_at(
 
     Parameters
     ----------
-    radio : RadioImage or ndarray, shape (H, W)
+    radio : RadioImage, path or ndarray, shape (H, W)
         Jy/beam, ``(row, col)``, NaN = blanked, as :func:`~napari_radiogal.inference.segment`
         takes it (a RadioImage brings its WCS and beam; one read with ``lazy=True`` is read
         only inside the window).
-    infrared : InfraredImage, ndarray of shape (H, W), or None
+    infrared : InfraredImage, path, ndarray of shape (H, W), or None
         On the radio grid (the window is cut from it too) or an InfraredImage on its own
         grid (reprojected onto the window).
     point_rc : (float, float)
@@ -207,15 +207,17 @@ def segment_at(
     --------
     >>> from napari_radiogal.sky import demo_cutout
     >>> demo = demo_cutout()
-    >>> hit = segment_at(demo.radio, demo.infrared, (105, 105))   # doctest: +SKIP
+    >>> hit = segment_at(demo.radio, demo.infrared, (138, 130))   # doctest: +SKIP
     >>> hit.class_name, hit.found                                  # doctest: +SKIP
     ('FR-II', True)
     """
+    from napari_radiogal.inference.inputs import open_fits_paths
     from napari_radiogal.inference.model import choose_bundled_model, resolve_model
     from napari_radiogal.inference.pipeline import segment
     from napari_radiogal.inference.resolution import plan_input
 
     t0 = time.perf_counter()
+    radio, infrared = open_fits_paths(radio, infrared)
     shape = _image_shape(radio)
     point = (float(point_rc[0]), float(point_rc[1]))
     if not all(-0.5 <= p < n - 0.5 for p, n in zip(point, shape, strict=True)):
@@ -282,17 +284,13 @@ def _with_pinned_beam(config: InferenceConfig, plan: Any) -> InferenceConfig:
 
 
 def _window_of(image: Any, window: Window) -> Any:
-    """A window of an image as an image of its own: its WCS moved with it when it has one."""
-    from napari_radiogal.inference.inputs import image_pixels
-
+    """A window of an image as an image of its own (WCS, header and unit moved with it)."""
     if isinstance(image, np.ndarray) or not hasattr(image, "data"):
-        return image_pixels(np.asarray(image), window.slices)
-    if getattr(image, "wcs", None) is not None:
-        from napari_radiogal.io.align import cutout
+        return np.array(np.asarray(image)[window.slices], dtype=np.float32)
+    from napari_radiogal.io.align import cutout
 
-        centre = (window.col0 + (window.width - 1) / 2, window.row0 + (window.height - 1) / 2)
-        return cutout(image, centre, (window.height, window.width), mode="strict")
-    return dataclasses.replace(image, data=image_pixels(image, window.slices))
+    centre = (window.col0 + (window.width - 1) / 2, window.row0 + (window.height - 1) / 2)
+    return cutout(image, centre, (window.height, window.width), mode="strict")
 
 
 def _infrared_window(infrared: Any, radio: Any, window: Window) -> Any:
