@@ -11,6 +11,9 @@ label image, which the napari plugin writes back into its Labels layer as one un
   (:func:`cut_mask`);
 * :func:`add_instance`: a new instance from a mask, e.g. a :func:`rasterise_polygon` or a
   :func:`rasterise_polyline`;
+* :func:`replace_instances`: a new instance in place of those it overlaps (the model's
+  answer to a click, :func:`napari_radiogal.inference.segment_at`);
+* :func:`next_least_confident`: the next instance to review;
 * :func:`next_free_label`, :func:`most_confident`: the label a new instance gets, the
   instance a merge keeps.
 """
@@ -31,6 +34,8 @@ __all__ = [
     "split_instance",
     "cut_mask",
     "add_instance",
+    "replace_instances",
+    "next_least_confident",
     "rasterise_polyline",
     "rasterise_polygon",
     "next_free_label",
@@ -336,3 +341,126 @@ def _confidence(score: Any) -> float:
     except (TypeError, ValueError):
         return np.inf
     return np.inf if not np.isfinite(s) else s
+
+
+#: :func:`replace_instances` replaces an instance whose overlap with the new mask exceeds
+#: this fraction of the smaller of the two (the duplicate rule of
+#: :func:`napari_radiogal.inference.windows.merge_windows`).
+REPLACE_OVERLAP = 0.3
+
+
+def replace_instances(
+    labels: np.ndarray,
+    mask: np.ndarray,
+    *,
+    point: Sequence[float] | None = None,
+    new_id: int | None = None,
+    overlap: float = REPLACE_OVERLAP,
+) -> tuple[np.ndarray, int, list[int]]:
+    """Put a new instance in place of the instances it stands for.
+
+    The instances replaced are the one under ``point`` and those whose overlap with
+    ``mask`` exceeds ``overlap`` of the smaller of the two; all their pixels are freed. The
+    new instance takes the label of the replaced instance it overlaps most (so a source
+    segmented again keeps its id), else ``new_id``. Every other instance keeps all its
+    pixels: the new instance gets only the pixels that are then free.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+    mask : ndarray of bool, shape (H, W)
+        The new instance.
+    point : (row, col), optional
+        Where the user clicked, pixels (rounded).
+    new_id : int, optional
+        Label of the new instance when it replaces none (default: :func:`next_free_label`).
+    overlap : float
+        See :data:`REPLACE_OVERLAP`.
+
+    Returns
+    -------
+    labels : ndarray, shape (H, W)
+    instance_id : int
+        The new instance's label.
+    replaced : list of int
+        The labels replaced, ascending (``instance_id`` among them when reused).
+
+    Raises
+    ------
+    EditError
+        When the mask has another shape or no pixel left to take.
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 1, 0, 2, 2, 2, 2]])
+    >>> mask = np.array([[0, 1, 1, 1, 1, 0, 0, 0]], bool)
+    >>> new, iid, replaced = replace_instances(labels, mask)  # 2 overlaps it by a pixel only
+    >>> new.tolist(), iid, replaced
+    ([[0, 1, 1, 1, 2, 2, 2, 2]], 1, [1])
+    """
+    labels = np.asarray(labels)
+    mask = np.asarray(mask, bool)
+    if mask.shape != labels.shape:
+        raise EditError(f"the mask is {mask.shape} but the image is {labels.shape}")
+    ids, counts = np.unique(labels[mask], return_counts=True)
+    shared = {int(i): int(n) for i, n in zip(ids, counts, strict=True) if i != 0}
+    areas = {i: int(np.count_nonzero(labels == i)) for i in shared}
+    area = int(mask.sum())
+    replaced = {i for i, n in shared.items() if n > overlap * min(areas[i], area)}
+    under = _part_under(labels, point)
+    if under is not None:
+        replaced.add(under)
+    out = labels.copy()
+    out[np.isin(labels, list(replaced))] = 0
+    free = mask & (out == 0)
+    if not free.any():
+        raise EditError("the new instance has no pixels (outside the image or all taken)")
+    if replaced:
+        instance_id = max(sorted(replaced), key=lambda i: shared.get(i, 0))
+    else:
+        instance_id = next_free_label(labels) if new_id is None else int(new_id)
+    out[free] = instance_id
+    return out, int(instance_id), sorted(replaced)
+
+
+def next_least_confident(
+    scores: Mapping[int, Any], reviewed: Mapping[int, bool], current: int | None = None
+) -> int | None:
+    """The instance to review next: the least confident one not yet reviewed, after ``current``.
+
+    Instances are taken by increasing score (one drawn by hand, without a score, counts as
+    the most confident, as in :func:`most_confident`), ties by id; the first one after
+    ``current`` in that order, wrapping around.
+
+    Parameters
+    ----------
+    scores : dict of int to float or None
+        ``{instance id: score}``.
+    reviewed : dict of int to bool
+        ``{instance id: reviewed}``; a missing id counts as not reviewed.
+    current : int, optional
+        The instance shown now.
+
+    Returns
+    -------
+    int or None
+        ``None`` when every instance is reviewed.
+
+    Examples
+    --------
+    >>> scores = {1: 0.9, 2: 0.2, 3: 0.5, 4: 0.1}
+    >>> reviewed = {4: True}
+    >>> next_least_confident(scores, reviewed), next_least_confident(scores, reviewed, 2)
+    (2, 3)
+    >>> next_least_confident(scores, reviewed, 1)  # wraps around
+    2
+    """
+    order = sorted(scores, key=lambda i: (_confidence(scores[i]), int(i)))
+    todo = [int(i) for i in order if not reviewed.get(i, False)]
+    if not todo:
+        return None
+    if current is None or int(current) not in scores:
+        return todo[0]
+    key = (_confidence(scores[current]), int(current))
+    later = [i for i in todo if (_confidence(scores[i]), i) > key]
+    return later[0] if later else todo[0]

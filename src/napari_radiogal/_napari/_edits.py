@@ -8,7 +8,8 @@ A session binds an instance **Labels** layer and its host **Points** layer (and 
   erased ones lose theirs, fluxes and sizes are re-measured), debounced;
 * what napari lacks is here: :meth:`~AnnotationSession.merge`, :meth:`~AnnotationSession.split`
   (by connected components or along a drawn line), :meth:`~AnnotationSession.delete`,
-  :meth:`~AnnotationSession.add_instance`, :meth:`~AnnotationSession.set_class`,
+  :meth:`~AnnotationSession.add_instance`, :meth:`~AnnotationSession.replace_with` (a
+  click's instance), :meth:`~AnnotationSession.set_class`,
   :meth:`~AnnotationSession.set_host`, :meth:`~AnnotationSession.set_reviewed`. Every mask
   change goes through ``Labels.data_setitem`` inside ``block_history`` (one undo step per
   action), never ``layer.data = ...``;
@@ -329,6 +330,56 @@ class AnnotationSession:
         self._write_labels(new_labels)
         self._after_edit(f"added instance {new_id} ({name})")
         return new_id
+
+    def replace_with(
+        self,
+        mask: np.ndarray,
+        class_name: str,
+        *,
+        score: float | None = None,
+        host: Sequence[float] | None = None,
+        point: Sequence[float] | None = None,
+    ) -> tuple[int, list[int]]:
+        """Put an instance found by the model in place of those it overlaps (a click).
+
+        Which instances it replaces, and which id it takes, is
+        :func:`napari_radiogal.editing.replace_instances`; their hosts go, the new host (if
+        any) comes, and the instance is not reviewed. One undo step.
+
+        Parameters
+        ----------
+        mask : ndarray of bool, shape (H, W)
+        class_name : str
+        score : float, optional
+            The model's score (``None``: NaN, as for an instance drawn by hand).
+        host : (row, col), optional
+            Host position in pixels.
+        point : (row, col), optional
+            The click: the instance under it is replaced in any case.
+
+        Returns
+        -------
+        (int, list of int)
+            The new instance's id and the ids it replaced.
+        """
+        name = self._check_class(class_name)
+        new_labels, iid, replaced = editing.replace_instances(
+            self.labels.data, mask, point=point, new_id=self.next_free_id()
+        )
+        row = {"class": name, "score": np.nan if score is None else float(score)}
+        row["reviewed"] = False
+        self._remove_hosts_of(replaced)
+        if iid in replaced:  # the id is reused: its row stays, with the new values
+            self._retired_hosts.pop(iid, None)
+            for column, value in row.items():
+                self._set_feature(iid, column, value, sync=False)
+        else:
+            self._pending_rows[iid] = row
+        self._write_labels(new_labels)
+        if host is not None:
+            self._add_point(np.asarray(host, float), iid)
+        self._after_edit(f"instance {iid} ({name}) in place of {replaced}")
+        return iid, replaced
 
     def prepare_new_instance(self, class_name: str | None = None) -> int:
         """Get napari's brush ready to paint a new instance of a class; returns its id."""

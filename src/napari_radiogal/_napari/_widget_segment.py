@@ -9,7 +9,8 @@ shown; the others wait in a collapsed *Advanced* group, which scrolls when opene
 than growing the window past a laptop screen. *Segment* runs
 :func:`napari_radiogal.inference.segment` in a napari ``thread_worker``: the GUI stays live,
 progress shows in napari's activity dock, and *Cancel* (here or in the activity dock) stops
-the run at the next stage.
+the run at the next stage. *Click to segment* (:mod:`._click`) segments the one source
+under a click instead, and the canvas keys of correcting are bound with it.
 
 Each run is a :class:`Job` tagged with the layers' ids and a fingerprint of their data. The
 result is applied only if the radio (and IR) layers still exist with the same data; a result
@@ -54,13 +55,14 @@ from ._apply import (
     restore_sidecar,
 )
 from ._autosave import existing_sidecar
+from ._click import ClickSegmenter, install_shortcuts
 from ._layers import data_fingerprint
 from ._status import connect_while_alive, install_sky_status
 from ._torch_guard import prepare_torch_import
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SegmentWidget", "Job", "EVERYDAY_OPTIONS"]
+__all__ = ["SegmentWidget", "Job", "EVERYDAY_OPTIONS", "load_chosen_model"]
 
 DEFAULT_MODEL = "Bundled model that fits the image"
 FILE_MODEL = "Weights file…"
@@ -207,25 +209,28 @@ def _narrow(combo: ComboBox) -> ComboBox:
     return combo
 
 
-def _segment_in_thread(
-    radio, infrared, model_path, settings, on_progress, cancel, snapshot, contours
-):
-    """Worker body: load the model (cached), segment, and prepare the layer data.
+def load_chosen_model(radio, infrared, model_path, settings):
+    """The model a run uses, loaded (cached per process), and the settings it runs with.
 
-    Everything but creating the layers happens here, off the GUI thread: the network, the
-    conversion to Labels/Points data with fluxes and sizes, and the radio contours.
-    ``settings`` are the options the user set; the model's card fills in the rest
-    (:meth:`~napari_radiogal.inference.LoadedModel.config`), as ``radiogal predict`` does.
+    Parameters
+    ----------
+    radio, infrared
+        The run's inputs (the bundled model that fits them is chosen when ``model_path``
+        is ``None``).
+    model_path : Path or None
+        The weights file chosen in the form.
+    settings : dict
+        The options the user set (:meth:`SegmentWidget.settings`); the model's card fills
+        in the rest (:meth:`~napari_radiogal.inference.LoadedModel.config`), as ``radiogal
+        predict`` does.
 
     Returns
     -------
-    (Prediction, str, float, PreparedLayers)
-        The prediction, the device it ran on, the seconds it took, the layer data.
+    (LoadedModel, InferenceConfig)
     """
     prepare_torch_import()
-    from napari_radiogal.inference import InferenceCancelled, InferenceConfig, load_model, segment
+    from napari_radiogal.inference import InferenceConfig, load_model
 
-    t0 = time.perf_counter()
     config = InferenceConfig().replace(**settings)
     if model_path is None:
         from napari_radiogal.inference import choose_bundled_model
@@ -234,9 +239,28 @@ def _segment_in_thread(
             radio, has_infrared=infrared is not None, beam=config.beam or None
         ).path
     model = load_model(model_path, device=config.device)
+    return model, model.config(**settings)
+
+
+def _segment_in_thread(
+    radio, infrared, model_path, settings, on_progress, cancel, snapshot, contours
+):
+    """Worker body: load the model (cached), segment, and prepare the layer data.
+
+    Everything but creating the layers happens here, off the GUI thread: the network, the
+    conversion to Labels/Points data with fluxes and sizes, and the radio contours.
+
+    Returns
+    -------
+    (Prediction, str, float, PreparedLayers)
+        The prediction, the device it ran on, the seconds it took, the layer data.
+    """
+    from napari_radiogal.inference import InferenceCancelled, segment
+
+    t0 = time.perf_counter()
+    model, config = load_chosen_model(radio, infrared, model_path, settings)
     if cancel():
         raise InferenceCancelled("segmentation cancelled before it started")
-    config = model.config(**settings)
     prediction = segment(
         radio, infrared, model=model, config=config, progress=on_progress, cancel=cancel
     )
@@ -347,6 +371,10 @@ class SegmentWidget(Container):
         )
         self._show_advanced(False)
         self.status.native.setWordWrap(True)
+        #: the "Click to segment" mode (:mod:`._click`), its button above the status line
+        self.click = ClickSegmenter(self)
+        self.insert(self.index(self.status), self.click.toggle)
+        install_shortcuts(napari_viewer)
         # parented to the widget: when the dock closes the relay dies with it, and a late
         # signal from a worker thread is dropped instead of reaching deleted widgets
         self._relay = _ProgressRelay(self.native)
@@ -360,7 +388,7 @@ class SegmentWidget(Container):
         self.restore_button.changed.connect(lambda *_: self.restore())
         self.radio.changed.connect(self._on_radio_choice)
         self.infrared.changed.connect(self._on_radio_choice)
-        self.device.changed.connect(lambda *_: self._update_runs_on())
+        self.device.changed.connect(lambda *_: self.show_runs_on())
         connect_while_alive(
             self.native,
             [
@@ -530,7 +558,7 @@ class SegmentWidget(Container):
         current = self.device.value
         self.device.choices = ["auto", *names]
         self.device.value = current if current in self.device.choices else "auto"
-        self._update_runs_on()
+        self.show_runs_on()
 
     def _update_runs_on(self, used: str | None = None) -> None:
         if used is not None:
@@ -617,16 +645,8 @@ class SegmentWidget(Container):
         if radio_layer is None:
             show_error("Open a radio FITS image first (File > Open, or File > Open Sample).")
             return None
-        model_path = None
-        if self.model.value == FILE_MODEL:
-            model_path = self._weights_path()
-            if model_path is None or not model_path.is_file():
-                show_error(
-                    "Choose a weights file (NAME.safetensors) for the model"
-                    + ("" if self._has_default else ": no default model is bundled yet.")
-                )
-                return None
         try:
+            model_path = self.chosen_model()
             settings = self.settings()
         except RadiogalError as exc:
             show_error(str(exc))
@@ -658,9 +678,9 @@ class SegmentWidget(Container):
             # not exceptions re-raised in the event loop
             _connect={
                 "returned": partial(self._on_returned, self.job),
-                "errored": self._on_error,
+                "errored": self.report_error,
                 "finished": self._on_finished,
-                "warned": self._on_warned,
+                "warned": self.report_warning,
             },
         )
         self.worker = worker
@@ -669,6 +689,26 @@ class SegmentWidget(Container):
         self.status.value = f"Segmenting {radio_layer.name}…"
         worker.start()
         return worker
+
+    def chosen_model(self) -> Path | None:
+        """The weights file chosen in the form, ``None`` for the bundled model that fits.
+
+        Raises
+        ------
+        WeightsError
+            "Weights file…" is chosen but names no file.
+        """
+        from napari_radiogal.errors import WeightsError
+
+        if self.model.value != FILE_MODEL:
+            return None
+        path = self._weights_path()
+        if path is None or not path.is_file():
+            raise WeightsError(
+                "Choose a weights file (NAME.safetensors) for the model"
+                + ("" if self._has_default else ": no default model is bundled yet.")
+            )
+        return path
 
     @staticmethod
     def _inputs(radio_layer, ir_layer):
@@ -702,7 +742,7 @@ class SegmentWidget(Container):
         if _closed(self):
             return
         prediction, device, seconds, prepared = result
-        self._update_runs_on(device)
+        self.show_runs_on(device)
         self.deliver(job, prediction, seconds=seconds, prepared=prepared)
 
     def deliver(self, job: Job, prediction, *, seconds: float | None = None, prepared=None):
@@ -740,7 +780,8 @@ class SegmentWidget(Container):
         show_info(f"{job.radio_layer.name}: {msg}")
         return session
 
-    def _on_error(self, exc: BaseException) -> None:
+    def report_error(self, exc: BaseException) -> None:
+        """Show a worker's error (or cancellation) in the status line and as a notification."""
         if _closed(self):
             return
         from napari.utils.notifications import show_error, show_info
@@ -758,7 +799,7 @@ class SegmentWidget(Container):
             show_error(f"Segmentation failed: {type(exc).__name__}: {exc}")
             log.error("segmentation failed", exc_info=exc)
 
-    def _on_warned(self, warning_args) -> None:
+    def report_warning(self, warning_args) -> None:
         """A warning raised in the worker (e.g. no IR overlap) becomes a notification."""
         if _closed(self):
             return

@@ -6,6 +6,7 @@ napari_radiogal.inference`` loads no torch):
 =============================  ========================================================
 :func:`segment`                one image -> :class:`Prediction`
 :func:`segment_batch`          many images, one loaded model, batched network passes
+:func:`segment_at`             the one source at a clicked position -> :class:`ClickResult`
 :class:`ImageInput`            an image plus its id / file names / oracle classes
 :func:`inputs_from_coco`       the images of a COCO file as ImageInputs, read lazily
 :class:`InferenceConfig`       every setting, with help text and ranges per field
@@ -46,6 +47,7 @@ __getattr__, _, _lazy_all = lazy_loader.attach(
         "inputs": ["ImageInput", "inputs_from_coco"],
         "network": ["network_outputs"],
         "pipeline": ["segment", "segment_batch", "STAGES"],
+        "click": ["segment_at", "ClickResult"],
         "resolution": ["MemoryBudgetError"],
         "timing": ["StageTimer"],
         "prediction": [
