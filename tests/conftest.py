@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -78,13 +79,27 @@ def tiny_weights(tmp_path_factory) -> Path:
     return save_weights(net, card, tmp_path_factory.mktemp("weights") / "tiny")
 
 
+#: The package logger as the library leaves it (no handlers, records propagate to the root,
+#: where caplog listens), taken before any test or fixture ran ``radiogal``.
+_PACKAGE_LOGGER = logging.getLogger("napari_radiogal")
+_PRISTINE_LOGGER = (
+    list(_PACKAGE_LOGGER.handlers),
+    _PACKAGE_LOGGER.level,
+    _PACKAGE_LOGGER.propagate,
+)
+
+
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
     """``radiogal`` (cli.main) configures the package logger for the whole process, as an
-    application should; restore it after each test so caplog sees records in later tests."""
-    import logging
+    application should; put it back after each test so caplog sees records in later tests.
 
-    logger = logging.getLogger("napari_radiogal")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    Back to the state before any test ran, not to the state when this test began: a
+    module-scoped fixture that ran ``radiogal`` before its module's first test would
+    otherwise leave the CLI's configuration in place for every later module.
+    """
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    handlers, level, propagate = _PRISTINE_LOGGER
+    _PACKAGE_LOGGER.handlers[:] = handlers
+    _PACKAGE_LOGGER.setLevel(level)
+    _PACKAGE_LOGGER.propagate = propagate

@@ -22,11 +22,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ToggleButton
 
 from napari_radiogal.errors import EditError
 
 from ._apply import add_annotations, session_of_radio_layer
+from ._layout import toggle_button
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,16 @@ def click_in_thread(radio, infrared, model_path, settings, point_rc, cancel):
     return result, str(model.device)
 
 
+def click_toggle():
+    """The *Click to segment* button, off, with the canvas keys in its tooltip."""
+    toggle = toggle_button(value=False, text="Click to segment", label="")
+    toggle.tooltip = (
+        "While on, a left click on the radio image segments the one source there "
+        "(and replaces the instance it stands for). Keys on the canvas:\n" + shortcuts_help()
+    )
+    return toggle
+
+
 class ClickSegmenter:
     """The *Click to segment* mode of a :class:`~._widget_segment.SegmentWidget`.
 
@@ -107,6 +117,10 @@ class ClickSegmenter:
     ----------
     widget : SegmentWidget
         Gives the radio and infrared layers, the model and the options.
+    toggle : magicgui.widgets.ToggleButton
+        The mode's button, made by :func:`click_toggle` and placed in the widget's form
+        when the form is built (a widget inserted into a labelled magicgui form later widens
+        the whole dock, past what a 1366 px screen leaves for the canvas).
 
     Attributes
     ----------
@@ -120,17 +134,13 @@ class ClickSegmenter:
         Seconds from the click to the instance in the layers.
     """
 
-    def __init__(self, widget) -> None:
+    def __init__(self, widget, toggle) -> None:
         self.widget = widget
         self.viewer = widget.viewer
         self.worker = None
         self.last_result = None
         self.last_seconds: float | None = None
-        self.toggle = ToggleButton(value=False, text="Click to segment")
-        self.toggle.tooltip = (
-            "While on, a left click on the radio image segments the one source there "
-            "(and replaces the instance it stands for). Keys on the canvas:\n" + shortcuts_help()
-        )
+        self.toggle = toggle
         self.toggle.changed.connect(self._on_toggle)
         # the viewer outlives the dock: its callback must go with the widget
         widget.native.destroyed.connect(partial(_forget_callback, self.viewer, self.on_mouse))

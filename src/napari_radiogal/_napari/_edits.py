@@ -458,7 +458,8 @@ class AnnotationSession:
     # ------------------------------------------------------------------ syncing
     def sync(self) -> None:
         """Re-derive both features tables from the label image and the host points."""
-        if self._syncing:
+        # a debounced sync may fire after the layers (or the viewer) were closed: no-op
+        if self._syncing or not self.alive:
             return
         self._syncing = True
         try:

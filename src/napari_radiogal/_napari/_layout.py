@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QDockWidget, QMainWindow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["arrange_docks", "settle", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
+__all__ = ["arrange_docks", "settle", "toggle_button", "CANVAS_SHARE", "LEFT_DOCK_WIDTH"]
 
 #: The share of the window width the canvas keeps at least.
 CANVAS_SHARE = 0.5
@@ -30,6 +30,22 @@ LEFT_DOCK_WIDTH = 260
 _HANDLES_PX = 30
 #: Vertical room (px) taken by the window's menu, status bar and dock title bars.
 _CHROME_PX = 90
+
+
+def toggle_button(**kwargs):
+    """A magicgui ``ToggleButton`` that switches on and off on its own.
+
+    magicgui 0.10 draws a ``ToggleButton`` as a ``QRadioButton``, which Qt makes exclusive
+    with the other radio buttons of its parent: two toggles in one form (the *Advanced*
+    group and *Click to segment*) would switch each other off, and the one that is on
+    could not be switched off at all. ``kwargs`` go to ``ToggleButton``.
+    """
+    from magicgui.widgets import ToggleButton
+
+    toggle = ToggleButton(**kwargs)
+    if hasattr(toggle.native, "setAutoExclusive"):
+        toggle.native.setAutoExclusive(False)
+    return toggle
 
 
 def _main_window(dock: QDockWidget) -> QMainWindow | None:

@@ -41,7 +41,6 @@ from magicgui.widgets import (
     LineEdit,
     PushButton,
     SpinBox,
-    ToggleButton,
 )
 from qtpy.QtCore import QObject, Signal
 
@@ -55,8 +54,9 @@ from ._apply import (
     restore_sidecar,
 )
 from ._autosave import existing_sidecar
-from ._click import ClickSegmenter, install_shortcuts
+from ._click import ClickSegmenter, click_toggle, install_shortcuts
 from ._layers import data_fingerprint
+from ._layout import toggle_button
 from ._status import connect_while_alive, install_sky_status
 from ._torch_guard import prepare_torch_import
 
@@ -331,7 +331,7 @@ class SegmentWidget(Container):
         # scrolls within a bounded height: opened, it must not push the window off the screen
         self.advanced_form = Container(widgets=advanced, labels=True, scrollable=True)
         self.advanced_form.native.setMaximumHeight(ADVANCED_MAX_PX)
-        self.advanced_toggle = ToggleButton(value=False, label="")
+        self.advanced_toggle = toggle_button(value=False, label="")
         self.advanced_toggle.tooltip = (
             "Expert options: geometry, CAM, random walk, instances, hosts"
         )
@@ -351,6 +351,7 @@ class SegmentWidget(Container):
         buttons.margins = (0, 0, 0, 0)
         self.restore_button = PushButton(text="Restore autosaved edits", visible=False)
         self.status = Label(value="")
+        click_button = click_toggle()
         super().__init__(
             widgets=[
                 _narrow(self.radio),
@@ -365,21 +366,21 @@ class SegmentWidget(Container):
                 self.advanced_form,
                 buttons,
                 self.restore_button,
+                click_button,
                 self.status,
             ],
             labels=True,
         )
         self._show_advanced(False)
         self.status.native.setWordWrap(True)
+        self.model_info.native.setWordWrap(True)
         #: the "Click to segment" mode (:mod:`._click`), its button above the status line
-        self.click = ClickSegmenter(self)
-        self.insert(self.index(self.status), self.click.toggle)
+        self.click = ClickSegmenter(self, click_button)
         install_shortcuts(napari_viewer)
         # parented to the widget: when the dock closes the relay dies with it, and a late
         # signal from a worker thread is dropped instead of reaching deleted widgets
         self._relay = _ProgressRelay(self.native)
         self._relay.progressed.connect(self._on_progress)
-        self.model_info.native.setWordWrap(True)
         self.model.changed.connect(self._on_model_choice)
         self.weights.changed.connect(self._on_weights_file)
         self.advanced_toggle.changed.connect(self._show_advanced)
@@ -560,7 +561,8 @@ class SegmentWidget(Container):
         self.device.value = current if current in self.device.choices else "auto"
         self.show_runs_on()
 
-    def _update_runs_on(self, used: str | None = None) -> None:
+    def show_runs_on(self, used: str | None = None) -> None:
+        """Say on which device the next run goes (or, given ``used``, where the last one ran)."""
         if used is not None:
             self.runs_on.value = f"Runs on: {used} (last run)"
         elif self._available is None:

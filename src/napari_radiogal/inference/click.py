@@ -150,7 +150,8 @@ def click_window(shape: tuple[int, int], point_rc: tuple[float, float], side: in
     starts, sizes = [], []
     for n, centre in zip(shape, point_rc, strict=True):
         size = min(int(side), int(n))
-        start = int(round(float(centre) - (size - 1) / 2))
+        # the pixel holding the centre, minus half the side: no half-pixel ties to round
+        start = int(math.floor(float(centre) + 0.5)) - size // 2
         starts.append(min(max(start, 0), int(n) - size))
         sizes.append(size)
     return Window(starts[0], starts[1], sizes[0], sizes[1])
