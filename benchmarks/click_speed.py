@@ -61,7 +61,9 @@ def _regrid(image, masks, scale: float):
     factor = scale / image.pixel_scale_arcsec
     n = int(round(image.shape[0] / factor))
     wcs = resample_wcs(image.wcs, Resampling(factor, image.shape, (n, n)))
-    data, _ = reproject_interp((image.data, image.wcs), wcs, shape_out=(n, n), order="bicubic")
+    # bilinear, not bicubic: the field's blanked (NaN) border would spread over the whole
+    # image through the bicubic spline's global prefilter
+    data, _ = reproject_interp((image.data, image.wcs), wcs, shape_out=(n, n), order="bilinear")
     regridded = RadioImage(
         data.astype(np.float32), wcs, beam=image.beam, pixel_scale_arcsec=float(scale)
     )
@@ -78,6 +80,8 @@ def _clicks(image, masks, model, n: int) -> dict:
     """``n`` clicks on the sources in turn (after one unmeasured click)."""
     from napari_radiogal.inference import segment_at
 
+    if not np.isfinite(image.data).any():
+        raise SystemExit(f'the {image.pixel_scale_arcsec:g}"/px field is all blank (NaN)')
     points = [_brightest(image, m) for m in masks]
     segment_at(image, None, points[0], model=model)  # first-call costs (imports, allocator)
     wall, cpu, hits = [], [], 0

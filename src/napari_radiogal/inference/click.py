@@ -252,7 +252,7 @@ def segment_at(
             point,
             window,
             shape,
-            _nothing_message(len(prediction.instances), point, window, radius),
+            _nothing_message(len(prediction.instances), point, window, radius, search_radius_beams),
             seconds=seconds,
             scheme=prediction.scheme,
             provenance=prediction.provenance,
@@ -340,7 +340,7 @@ def _distance(mask: np.ndarray, rc: tuple[float, float]) -> float:
     return float(np.min(np.hypot(rows - rc[0], cols - rc[1])))
 
 
-def _nothing_message(n: int, point, window: Window, radius: float) -> str:
+def _nothing_message(n: int, point, window: Window, radius: float, beams: float) -> str:
     where = f"({point[0]:.0f}, {point[1]:.0f})"
     if n == 0:
         return (
@@ -349,7 +349,7 @@ def _nothing_message(n: int, point, window: Window, radius: float) -> str:
         )
     return (
         f"no source at {where}: the model found {n} in the window around it, none under "
-        f"the click, around it or within {radius:.1f} px (one beam) of it"
+        f"the click, around it or within {radius:.1f} px ({beams:g} beam) of it"
     )
 
 
