@@ -69,6 +69,22 @@ def test_click_mode_segments_the_source_under_a_click(
     assert seg.click.on_mouse not in viewer.mouse_drag_callbacks
 
 
+def test_the_form_toggles_switch_on_and_off_on_their_own(make_napari_viewer):
+    """magicgui draws a ToggleButton as a QRadioButton: in one form two of them were
+    exclusive (Click to segment switched Advanced off, and could not be switched off)."""
+    viewer = make_napari_viewer()
+    seg, _ = _docks(viewer)
+    seg.advanced_toggle.value = True
+    seg.click.toggle.value = True
+    assert seg.advanced_toggle.value and seg.click.active
+    assert seg.click.on_mouse in viewer.mouse_drag_callbacks
+    seg.click.toggle.value = False
+    assert not seg.click.active and seg.advanced_toggle.value
+    assert seg.click.on_mouse not in viewer.mouse_drag_callbacks
+    seg.advanced_toggle.value = False
+    assert seg.advanced_form.native.isHidden()
+
+
 def _disk(cy, cx, r):
     yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
