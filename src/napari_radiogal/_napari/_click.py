@@ -15,11 +15,9 @@ binds itself (napari's own) wins, which is why the destructive ones take Shift.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from functools import partial
-from typing import Any
 
 import numpy as np
 
@@ -37,7 +35,6 @@ __all__ = [
     "install_shortcuts",
     "shortcuts_help",
     "click_in_thread",
-    "layer_image",
 ]
 
 PLUGIN = "napari-radiogal"
@@ -64,21 +61,6 @@ CLICK_TOLERANCE_PX = 4.0
 def shortcuts_help() -> str:
     """The shortcuts as tooltip lines (``"Shift+C  click to segment on / off"``, ...)."""
     return "\n".join(f"{key}  {what}" for key, what in SHORTCUTS)
-
-
-def layer_image(layer) -> Any:
-    """A layer's pixels with its WCS and beam, without copying them.
-
-    A click reads one window of the image, so the whole image is not copied as a run of
-    the whole image does; results computed while the data changed are dropped by the
-    :class:`~._widget_segment.Job` check.
-    """
-    if layer is None:
-        return None
-    image = layer.metadata.get("image")
-    if image is None:
-        return np.asarray(layer.data)
-    return image if layer.data is image.data else dataclasses.replace(image, data=layer.data)
 
 
 def click_in_thread(radio, infrared, model_path, settings, point_rc, cancel):
@@ -188,7 +170,7 @@ class ClickSegmenter:
 
         from napari_radiogal.errors import RadiogalError
 
-        from ._widget_segment import Job
+        from ._widget_segment import Job, layer_input
 
         w = self.widget
         radio_layer, ir_layer = w.radio.value, w.infrared.value
@@ -210,8 +192,8 @@ class ClickSegmenter:
         job = Job.for_layers(radio_layer, ir_layer)
         worker = create_worker(
             click_in_thread,
-            layer_image(radio_layer),
-            layer_image(ir_layer),
+            layer_input(radio_layer, copy=False),
+            layer_input(ir_layer, copy=False),
             model_path,
             settings,
             (float(row), float(col)),

@@ -62,7 +62,7 @@ from ._torch_guard import prepare_torch_import
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SegmentWidget", "Job", "EVERYDAY_OPTIONS", "load_chosen_model"]
+__all__ = ["SegmentWidget", "Job", "EVERYDAY_OPTIONS", "layer_input", "load_chosen_model"]
 
 DEFAULT_MODEL = "Bundled model that fits the image"
 FILE_MODEL = "Weights file…"
@@ -277,11 +277,29 @@ def _is_lazy_layer(layer, image) -> bool:
     return image is not None and layer.data is image.data and is_lazy(image)
 
 
-def _layer_input(layer):
-    """A copy of an infrared layer's data with its WCS (or the lazy image itself)."""
+def layer_input(layer, *, copy: bool = True):
+    """A layer's pixels with its WCS and beam, for a worker thread (which never touches layers).
+
+    Parameters
+    ----------
+    layer : napari Image layer or None
+    copy : bool
+        ``True``: a float32 copy (a whole run reads every pixel; edits made meanwhile must
+        not reach it), the lazy image itself when the layer shows a memory-mapped file.
+        ``False``: the layer's own array (a click reads one window of it; a result computed
+        while the data changed is dropped by the :class:`Job` check).
+
+    Returns
+    -------
+    RadioImage / InfraredImage, ndarray of shape (H, W), or None
+    """
     if layer is None:
         return None
     image = layer.metadata.get("image")
+    if not copy:
+        if image is None:
+            return np.asarray(layer.data)
+        return image if layer.data is image.data else dataclasses.replace(image, data=layer.data)
     if _is_lazy_layer(layer, image):
         return image
     data = np.array(layer.data, dtype=np.float32, copy=True)
@@ -715,12 +733,7 @@ class SegmentWidget(Container):
     @staticmethod
     def _inputs(radio_layer, ir_layer):
         """Copies of the layers' data with their WCS (the worker never touches layers)."""
-        radio_image = radio_layer.metadata.get("image")
-        if _is_lazy_layer(radio_layer, radio_image):
-            return radio_image, _layer_input(ir_layer)
-        data = np.array(radio_layer.data, dtype=np.float32, copy=True)
-        radio = data if radio_image is None else dataclasses.replace(radio_image, data=data)
-        return radio, _layer_input(ir_layer)
+        return layer_input(radio_layer), layer_input(ir_layer)
 
     def cancel(self) -> None:
         """Ask the running segmentation to stop (it stops at the next stage)."""
