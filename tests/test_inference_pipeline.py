@@ -554,3 +554,82 @@ def test_an_island_no_instance_claims_becomes_its_own_with_unclaimed_islands(mod
     # class 1's probability times the claimed instance's score: it ranks after it
     assert second.score == pytest.approx(first.score / (1 + np.exp(2.0)), rel=0.05)
     assert abs(second.extra["centre"][0] - 50) < 2  # its own centre of emission
+
+
+def _one_class_everywhere(class_index):
+    """A network step whose only class (``class_index``) has a CAM over the whole image."""
+    from napari_radiogal.inference import network_outputs
+
+    def designed(lm, channels, config):
+        out = network_outputs(lm, channels, config)
+        cams = np.zeros_like(out["cams"])
+        cams[:, class_index] = 1.0
+        logits = np.full((len(channels), 4), -6.0, np.float32)
+        logits[:, class_index] = 4.0
+        return dict(
+            out,
+            cams=cams,
+            logits=logits,
+            boundary=np.zeros_like(out["boundary"]),
+            displacement=np.zeros_like(out["displacement"]),
+        )
+
+    return designed
+
+
+def test_class_from_ab_rule_names_the_instance_by_the_papers_rule(model):
+    """A double whose peaks are 36 px apart (a/b ~ 0.7: FR-II by the rule) that the network
+    calls FR-I: 'model' keeps FR-I, 'ab_rule' names it FR-II and records both."""
+    radio, ir = _sky(sources=((32, 14, 4e-3), (32, 50, 4e-3)))
+    fr1 = RADIOGALAXYNET.names.index("FR-I")
+    designed = _one_class_everywhere(fr1)
+    by_model = segment(radio, ir, model=model, config=FAST, network_step=designed)
+    by_rule = segment(
+        radio, ir, model=model, config=FAST.replace(class_from="ab_rule"), network_step=designed
+    )
+    assert len(by_model.instances) == len(by_rule.instances) == 1
+    a, b = by_model.instances[0], by_rule.instances[0]
+    assert a.mask[32, 14] and a.mask[32, 50] and a.rle == b.rle and a.score == b.score
+    assert by_model.scheme.name_of_id(a.category_id) == "FR-I"
+    assert "class_from" not in a.extra  # the default records nothing new
+    assert by_rule.scheme.name_of_id(b.category_id) == "FR-II"
+    assert b.extra["class_from"] == "a/b rule" and b.extra["model_class"] == "FR-I"
+    assert 0.55 < b.extra["ab_ratio"] < 0.9
+    # the probability shown beside the class is the rule's class's, not FR-I's
+    fr2 = RADIOGALAXYNET.names.index("FR-II")
+    assert b.extra["class_probability"] == pytest.approx(by_rule.class_probabilities[fr2])
+
+
+def test_class_from_ab_rule_calls_a_single_peak_R(model):
+    radio, ir = _sky(sources=((32, 32, 4e-3),))
+    designed = _one_class_everywhere(RADIOGALAXYNET.names.index("FR-II"))
+    pred = segment(
+        radio, ir, model=model, config=FAST.replace(class_from="ab_rule"), network_step=designed
+    )
+    assert [pred.scheme.name_of_id(a.category_id) for a in pred.instances] == ["R"]
+    assert pred.instances[0].extra["ab_ratio"] == 0.0
+
+
+def test_class_from_ab_rule_is_refused_for_a_model_without_the_rules_classes(tmp_path):
+    """FIRST's FRI / FRII / Compact / Bent have no FR-X or R: refused before any image."""
+    from napari_radiogal.classes import FIRST
+    from napari_radiogal.errors import ConfigError
+    from napari_radiogal.models import build_model, save_weights
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig("resnet18", in_channels=2, num_classes=4), scheme=FIRST)
+    card = WeightsCard(
+        name="first-like", architecture=net.config, classes=FIRST, geometry=EMU_PILOT_GEOMETRY
+    )
+    path = save_weights(net, card, tmp_path / "first_like")
+    radio, _ = _sky()
+    with pytest.raises(ConfigError, match=r"FR-X.*R|'R'") as err:
+        segment(radio, model=path, config=FAST.replace(class_from="ab_rule"))
+    assert "class_from='model'" in str(err.value)
+
+
+def test_class_from_must_be_a_known_source():
+    from napari_radiogal.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="class_from must be one of"):
+        InferenceConfig(class_from="rule")
