@@ -39,14 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = [
-    "Morphology",
-    "measure_morphology",
-    "classify_ratio",
-    "peak_footprint",
-    "FR1_MAX_RATIO",
-    "FR2_MIN_RATIO",
-]
+__all__ = ["Morphology", "measure_morphology", "classify_ratio", "FR1_MAX_RATIO", "FR2_MIN_RATIO"]
 
 #: a/b below which a two-peaked source is FR-I (the paper's threshold).
 FR1_MAX_RATIO = 0.45
@@ -112,17 +105,6 @@ def classify_ratio(
     if ratio > fr2_min:
         return "FR-II"
     return "FR-X"
-
-
-def peak_footprint(beam_fwhm_px: float) -> int:
-    """The ``peak_footprint`` for a beam: an odd window of about one beam FWHM, at least 3.
-
-    A peak must be the maximum of this window, so two peaks closer than a beam are one.
-
-    >>> peak_footprint(6.2), peak_footprint(3.0), peak_footprint(1.5)
-    (7, 3, 3)
-    """
-    return max(3, int(round(beam_fwhm_px)) | 1)
 
 
 def measure_morphology(

@@ -24,7 +24,6 @@ __all__ = [
     "HOST_REGIONS",
     "MASK_SUPPORTS",
     "RADIO_HOSTS",
-    "CLASS_SOURCES",
 ]
 
 #: Values accepted by :attr:`InferenceConfig.device`.
@@ -39,8 +38,6 @@ UNCLAIMED_ISLANDS = ("ignore", "instance")
 MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
 #: Values accepted by :attr:`InferenceConfig.radio_host`.
 RADIO_HOSTS = ("core", "displacement")
-#: Values accepted by :attr:`InferenceConfig.class_from`.
-CLASS_SOURCES = ("model", "ab_rule")
 
 
 def _meta(help: str, **kw: Any) -> dict[str, Any]:
@@ -337,20 +334,6 @@ class InferenceConfig:
             group="instances",
         ),
     )
-    class_from: str = field(
-        default="model",
-        metadata=_meta(
-            "Where an instance's class comes from: 'model' (the class map that won its "
-            "pixels) or 'ab_rule' (the paper's a/b rule, the rule the RadioGalaxyNET labellers "
-            "and our simulator follow, measured on the instance's own pixels at the model's "
-            "geometry; the model's class is kept when the rule finds no peak above 5 sigma). "
-            "The network then finds and outlines the source and the labelling rule names "
-            "it: robust where the classifier meets shapes or samplings it did not learn. "
-            "Needs a model with the FR-I / FR-II / FR-X / R classes.",
-            choices=CLASS_SOURCES,
-            group="instances",
-        ),
-    )
     host_region: str = field(
         default="core",
         metadata=_meta(
@@ -431,10 +414,6 @@ class InferenceConfig:
             raise ConfigError(
                 f"unclaimed_islands must be one of {UNCLAIMED_ISLANDS}; got "
                 f"{self.unclaimed_islands!r}."
-            )
-        if self.class_from not in CLASS_SOURCES:
-            raise ConfigError(
-                f"class_from must be one of {CLASS_SOURCES}; got {self.class_from!r}."
             )
         if self.mask_support not in MASK_SUPPORTS:
             raise ConfigError(

@@ -232,7 +232,6 @@ def segment_batch(
     lm = resolve_model(model, config or InferenceConfig())
     if config is None:
         config = lm.config()
-    check_class_source(lm, config)
     network_step = network_outputs if network_step is None else network_step
     if total is None and hasattr(images, "__len__"):
         total = len(images)  # type: ignore[arg-type]
@@ -722,9 +721,6 @@ def _masks_and_hosts(
                 if core is not None:
                     host, host_from = core, "radio core"
         ra, dec = _hosts.sky_position(p.wcs, *host) if host is not None else (None, None)
-        named = {}
-        if config.class_from == "ab_rule":
-            k, named = _rule_class(p, lm, mask, k)
         out.append(
             Instance.from_mask(
                 mask,
@@ -735,7 +731,6 @@ def _masks_and_hosts(
                 host_ra=ra,
                 host_dec=dec,
                 extra={
-                    **named,
                     "host_from": host_from,
                     "class_probability": float(state.probabilities[k]),
                     "n_components": int(n_parts),
@@ -747,73 +742,6 @@ def _masks_and_hosts(
     for i, inst in enumerate(out, start=1):
         inst.id = i
     return out
-
-
-#: The classes the a/b rule names (``class_from="ab_rule"``).
-AB_RULE_CLASSES = ("FR-I", "FR-II", "FR-X", "R")
-
-
-def check_class_source(lm: LoadedModel, config: InferenceConfig) -> None:
-    """Refuse ``class_from="ab_rule"`` for a model without the rule's classes, before any work.
-
-    Raises
-    ------
-    ConfigError
-        The model's classes (e.g. FIRST's FRI / FRII / Compact / Bent) are not the four the
-        rule names.
-    """
-    if config.class_from != "ab_rule":
-        return
-    missing = [c for c in AB_RULE_CLASSES if not _has_class(lm.scheme, c)]
-    if missing:
-        from napari_radiogal.errors import ConfigError
-
-        raise ConfigError(
-            f"class_from='ab_rule' names classes {list(AB_RULE_CLASSES)}, but model "
-            f"{lm.name!r} has {list(lm.scheme.names)} (missing {missing}). Use "
-            "class_from='model' with this model, or a model of the RadioGalaxyNET scheme "
-            "(e.g. the bundled 'default')."
-        )
-
-
-def _has_class(scheme, name: str) -> bool:
-    try:
-        scheme.id_of_name(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _rule_class(
-    p: PreparedImage, lm: LoadedModel, mask: np.ndarray, model_index: int
-) -> tuple[int, dict[str, Any]]:
-    """The class index of one instance by the paper's a/b rule, and what to record of it.
-
-    The rule is measured on the window's radio pixels (Jy/beam, model grid) inside ``mask``
-    with the window's noise, and a peak window of one beam, exactly as the simulator labels
-    its sources (:func:`napari_radiogal.ab_rule.peak_footprint`). Without a distinct peak
-    above 5 sigma the rule has nothing to say and the model's class is kept.
-    """
-    from napari_radiogal.ab_rule import measure_morphology, peak_footprint
-
-    kept = {"class_from": "model"}
-    sigma = float(p.preprocessed.noise_sigma)
-    if not (np.isfinite(sigma) and sigma > 0):
-        return model_index, kept
-    morph = measure_morphology(
-        np.nan_to_num(p.radio, nan=0.0),
-        sigma,
-        mask,
-        peak_footprint=peak_footprint(_beam_pixels(p, lm)),
-    )
-    if morph.category is None:
-        return model_index, kept
-    index = lm.scheme.index_of_id(lm.scheme.id_of_name(morph.category))
-    return index, {
-        "class_from": "a/b rule",
-        "ab_ratio": None if not np.isfinite(morph.ratio) else round(float(morph.ratio), 4),
-        "model_class": lm.scheme.names[model_index],
-    }
 
 
 def _ir_host(

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from napari_radiogal.ab_rule import peak_footprint
 from napari_radiogal.annotations import ImageRecord, Instance
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.sky.compact import (
@@ -633,7 +632,7 @@ def _generate_source(
             sigma,
             own,
             contour_sigma=cfg.contour_sigma,
-            peak_footprint=peak_footprint(beam_fwhm_px),
+            peak_footprint=_footprint(beam_fwhm_px),
             fr1_max=cfg.fr1_max_ratio,
             fr2_min=cfg.fr2_min_ratio,
         )
@@ -660,6 +659,11 @@ def _draw_family(rng: np.random.Generator, cfg: SkyConfig, intended: str) -> str
         return next(iter(weights))
     names = list(weights)
     return names[int(rng.choice(len(names), p=np.array(list(weights.values()))))]
+
+
+def _footprint(beam_fwhm_px: float) -> int:
+    """Odd window (about one beam) within which a pixel must be the maximum to be a peak."""
+    return max(3, int(round(beam_fwhm_px)) | 1)
 
 
 def _draw_diffuse_plan(rng: np.random.Generator, cfg: SkyConfig, recipe) -> list:
@@ -774,7 +778,7 @@ def _label(image, sigma, models, k, compact_img, cfg) -> tuple[np.ndarray, Morph
         sigma,
         own,
         contour_sigma=cfg.contour_sigma,
-        peak_footprint=peak_footprint(beam_fwhm_px),
+        peak_footprint=_footprint(beam_fwhm_px),
         fr1_max=cfg.fr1_max_ratio,
         fr2_min=cfg.fr2_min_ratio,
     )
