@@ -121,3 +121,42 @@ def test_sample_data_opens_the_demo_pair_aligned(make_napari_viewer, tmp_path, m
 
     before = [p.stat().st_mtime_ns for p in sample_paths()]
     assert [p.stat().st_mtime_ns for p in sample_paths()] == before
+
+
+def test_a_large_image_opens_as_a_pyramid_of_views_of_its_memory_map(make_napari_viewer, tmp_path):
+    """Above 2048 x 2048 px: memory-mapped, shown as strided views (nothing copied), and
+    everything that reads pixels (the Segment widget, the status bar) gets level 0."""
+    from napari_radiogal._napari._display import full_resolution
+    from napari_radiogal._napari._widget_segment import layer_input
+    from napari_radiogal.io.fits import is_lazy
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 3e-5, (2200, 2100)).astype(np.float32)
+    data[1000:1010, 1500:1510] = 0.05  # a bright block the coarse levels still show
+    path = write_radio(tmp_path / "big.fits", data)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-radiogal")
+    assert layer.multiscale
+    assert [lv.shape for lv in layer.data] == [(2200, 2100), (1100, 1050), (550, 525)]
+    image = layer.metadata["image"]
+    assert is_lazy(image) and full_resolution(layer) is image.data
+    for level in layer.data[1:]:
+        assert np.shares_memory(level, image.data)  # views: no pixel read or copied
+    np.testing.assert_array_equal(layer.data[2][250:253, 375:378], data[1000:1012:4, 1500:1512:4])
+    assert (layer.data[2][250:253, 375:378] == np.float32(0.05)).all()
+    # the pixels a run reads are the file's, at full resolution, untouched
+    assert layer_input(layer) is image
+    np.testing.assert_array_equal(layer_input(layer, copy=False).data, data)
+    # the world transform is level 0's: a pixel keeps its place on the sky at every zoom
+    assert layer.data_to_world((1005, 1505)) == pytest.approx(
+        (layer.scale[0] * 1005 + layer.translate[0], layer.scale[1] * 1505 + layer.translate[1])
+    )
+
+
+def test_an_image_up_to_2048_squared_stays_one_plain_array(make_napari_viewer, tmp_path):
+    data = np.zeros((2048, 2048), np.float32)
+    data[::7, ::5] = 1e-3
+    path = write_radio(tmp_path / "edge.fits", data)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(path), plugin="napari-radiogal")
+    assert not layer.multiscale and layer.data.shape == (2048, 2048)

@@ -26,7 +26,7 @@ from ._autosave import (
     record_for_json,
     sidecar_path,
 )
-from ._display import layer_transform
+from ._display import full_resolution, layer_transform
 from ._edits import AnnotationSession, session_for
 from ._layers import KIND_KEY, META_KEY, ImageContext, contour_layer_data, dataset_to_layer_data
 
@@ -319,13 +319,13 @@ def restore_sidecar(viewer, radio_path: str | os.PathLike) -> AnnotationSession 
 def _partner_ir(viewer, radio_layer):
     """The IR layer on the same grid as a radio layer (reprojected onto it), if any."""
     path = radio_layer.metadata.get("path")
-    shape = np.asarray(radio_layer.data).shape
+    shape = np.shape(full_resolution(radio_layer))
     irs = infrared_layers(viewer)
     for ir in irs:
         if path and ir.metadata.get("reprojected_onto") == path:
             return ir
     for ir in irs:
-        if np.asarray(ir.data).shape == shape:
+        if np.shape(full_resolution(ir)) == shape:
             return ir
     return None
 

@@ -20,6 +20,7 @@ import numpy as np
 from napari_radiogal.annotations import CocoDataset, ImageRecord
 from napari_radiogal.io.paths import fits_stem
 
+from ._display import full_resolution
 from ._layers import ImageContext
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def context_for_radio_layer(
     relative to the JSON file only when one is written (:func:`record_for_json`).
     """
     meta = radio_layer.metadata
-    data = np.asarray(radio_layer.data)
+    data = np.asarray(full_resolution(radio_layer))
     wcs = meta.get("wcs")
     path = meta.get("path")
     ir_path = None if ir_layer is None else ir_layer.metadata.get("path")

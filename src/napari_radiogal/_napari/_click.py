@@ -24,6 +24,7 @@ import numpy as np
 from napari_radiogal.errors import EditError
 
 from ._apply import add_annotations, session_of_radio_layer
+from ._display import full_resolution
 from ._layout import toggle_button
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class ClickSegmenter:
         if radio_layer is None:
             w.status.value = "Open a radio image first, then click on it."
             return None
-        h, width = np.shape(radio_layer.data)[-2:]
+        h, width = np.shape(full_resolution(radio_layer))[-2:]
         if not (-0.5 <= row < h - 0.5 and -0.5 <= col < width - 0.5):
             w.status.value = "The click is off the radio image."
             return None

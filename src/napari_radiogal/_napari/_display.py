@@ -42,6 +42,65 @@ __all__ = [
 ]
 
 
+#: Images with more pixels than this are shown as a multiscale pyramid (:func:`pyramid`).
+PYRAMID_PIXELS = 2048 * 2048
+#: The pyramid stops at the first level with both sides at most this many pixels.
+PYRAMID_TOP_SIDE = 1024
+
+
+def pyramid(data: np.ndarray) -> list[np.ndarray]:
+    """Strided views ``[data, data[::2, ::2], data[::4, ::4], ...]`` of a large image.
+
+    napari draws one level of a multiscale layer, and only the part on the canvas, where a
+    plain layer makes a texture of the whole plane first (seconds for a 10k x 10k
+    memory-mapped mosaic, and every page of the file in memory). The levels are views, not
+    copies: nothing is read until napari asks for a tile, and a level's tile reads only its
+    own rows of the file. Plain decimation, not block averages: a block mean would read
+    every pixel below a zoomed-out view again; at 1:1 and closer the display is exact.
+
+    Parameters
+    ----------
+    data : ndarray (H, W)
+        The full-resolution image (a memory map stays one).
+
+    Returns
+    -------
+    list of ndarray
+        Level 0 is ``data`` itself; each next level halves both sides, down to the first
+        with both sides at most :data:`PYRAMID_TOP_SIDE`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [level.shape for level in pyramid(np.zeros((5000, 3000), np.float32))]
+    [(5000, 3000), (2500, 1500), (1250, 750), (625, 375)]
+    """
+    levels = [data]
+    step = 1
+    while max(data.shape[-2:]) / step > PYRAMID_TOP_SIDE:
+        step *= 2
+        levels.append(data[..., ::step, ::step])
+    return levels
+
+
+def shown_as(data: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """Layer data and the kwargs that go with it: a pyramid above :data:`PYRAMID_PIXELS`."""
+    if data.shape[-2] * data.shape[-1] > PYRAMID_PIXELS:
+        return pyramid(data), {"multiscale": True}
+    return data, {}
+
+
+def full_resolution(layer) -> np.ndarray:
+    """The full-resolution pixels of an image layer: level 0 of a multiscale one.
+
+    The one accessor for an image layer's pixels in this package (segmenting, clicks,
+    autosave, fingerprints), so that a layer opened as a pyramid reads the same array
+    as a plain one; never ``layer.data`` directly.
+    """
+    data = layer.data
+    return data[0] if getattr(layer, "multiscale", False) else data
+
+
 def layer_transform(shape: tuple[int, int], pixel_scale_arcsec: float | None) -> dict[str, Any]:
     """Layer keyword arguments that show an ``(H, W)`` FITS image north up.
 

@@ -93,6 +93,7 @@ def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
         image_layer_name,
         layer_transform,
         radio_contrast_limits,
+        shown_as,
         stretched_colormap,
     )
 
@@ -122,7 +123,8 @@ def radio_layer_data(radio, *, name: str | None = None) -> LayerData:
         "blending": "additive",
         **layer_transform(data.shape, radio.pixel_scale_arcsec),
     }
-    return data, kwargs, "image"
+    shown, multiscale = shown_as(data)
+    return shown, {**kwargs, **multiscale}, "image"
 
 
 def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
@@ -136,7 +138,7 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
         When given, ``ir`` is reprojected onto this radio grid first (same shape, WCS and
         layer transform as the radio layer).
     """
-    from ._display import image_layer_name, layer_transform, zscale_limits
+    from ._display import image_layer_name, layer_transform, shown_as, zscale_limits
 
     source_path = ir.path
     reprojected_onto = None
@@ -169,7 +171,8 @@ def infrared_layer_data(ir, *, name: str | None = None, onto=None) -> LayerData:
         "metadata": meta,
         **layer_transform(data.shape, scale),
     }
-    return data, kwargs, "image"
+    shown, multiscale = shown_as(data)
+    return shown, {**kwargs, **multiscale}, "image"
 
 
 def _stem(path: str | os.PathLike | None, default: str) -> str:

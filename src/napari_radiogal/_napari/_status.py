@@ -13,6 +13,7 @@ import weakref
 
 import numpy as np
 
+from ._display import full_resolution
 from ._layers import META_KEY
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def sky_status_text(viewer) -> str | None:
         if wcs is None:
             continue
         row, col = np.asarray(layer.world_to_data(viewer.cursor.position))[-2:]
-        h, w = np.asarray(layer.data).shape[-2:] if hasattr(layer.data, "shape") else (None, None)
+        h, w = np.shape(full_resolution(layer))[-2:]
         if h is not None and not (-0.5 <= row < h - 0.5 and -0.5 <= col < w - 0.5):
             return None
         ra, dec = wcs.pixel_to_world_values(col, row)

@@ -55,6 +55,7 @@ from ._apply import (
 )
 from ._autosave import existing_sidecar
 from ._click import ClickSegmenter, click_toggle, install_shortcuts
+from ._display import full_resolution
 from ._layers import data_fingerprint
 from ._layout import toggle_button
 from ._status import connect_while_alive, install_sky_status
@@ -106,20 +107,20 @@ class Job:
             ir_layer=ir_layer,
             radio_id=radio_layer.unique_id,
             ir_id=None if ir_layer is None else ir_layer.unique_id,
-            radio_fp=data_fingerprint(radio_layer.data),
-            ir_fp=None if ir_layer is None else data_fingerprint(ir_layer.data),
+            radio_fp=data_fingerprint(full_resolution(radio_layer)),
+            ir_fp=None if ir_layer is None else data_fingerprint(full_resolution(ir_layer)),
         )
 
     def stale_reason(self, viewer) -> str | None:
         """Why the result must not be applied any more (``None`` when it still fits)."""
         if self.radio_layer not in viewer.layers or self.radio_layer.unique_id != self.radio_id:
             return f"the radio layer '{self.radio_layer.name}' was removed"
-        if data_fingerprint(self.radio_layer.data) != self.radio_fp:
+        if data_fingerprint(full_resolution(self.radio_layer)) != self.radio_fp:
             return f"the data of '{self.radio_layer.name}' changed while it was being segmented"
         if self.ir_layer is not None:
             if self.ir_layer not in viewer.layers:
                 return f"the infrared layer '{self.ir_layer.name}' was removed"
-            if data_fingerprint(self.ir_layer.data) != self.ir_fp:
+            if data_fingerprint(full_resolution(self.ir_layer)) != self.ir_fp:
                 return f"the data of '{self.ir_layer.name}' changed while it was being segmented"
         return None
 
@@ -274,7 +275,7 @@ def _is_lazy_layer(layer, image) -> bool:
     (window by window), so the GUI thread copies nothing."""
     from napari_radiogal.io.fits import is_lazy
 
-    return image is not None and layer.data is image.data and is_lazy(image)
+    return image is not None and full_resolution(layer) is image.data and is_lazy(image)
 
 
 def layer_input(layer, *, copy: bool = True):
@@ -296,13 +297,14 @@ def layer_input(layer, *, copy: bool = True):
     if layer is None:
         return None
     image = layer.metadata.get("image")
+    pixels = full_resolution(layer)
     if not copy:
         if image is None:
-            return np.asarray(layer.data)
-        return image if layer.data is image.data else dataclasses.replace(image, data=layer.data)
+            return np.asarray(pixels)
+        return image if pixels is image.data else dataclasses.replace(image, data=pixels)
     if _is_lazy_layer(layer, image):
         return image
-    data = np.array(layer.data, dtype=np.float32, copy=True)
+    data = np.array(pixels, dtype=np.float32, copy=True)
     return data if image is None else dataclasses.replace(image, data=data)
 
 
@@ -478,7 +480,7 @@ class SegmentWidget(Container):
         radio = layer.metadata.get("image")
         try:
             choice = choose_bundled_model(
-                radio if radio is not None else layer.data,
+                radio if radio is not None else full_resolution(layer),
                 has_infrared=self.infrared.value is not None,
                 measure=False,
             )
