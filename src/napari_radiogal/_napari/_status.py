@@ -34,6 +34,8 @@ def _wcs_of(layer):
 
 def sky_status_text(viewer) -> str | None:
     """The sky position of the cursor as text, or ``None`` when no layer has a WCS."""
+    from napari.layers import Image, Labels
+
     layers = [viewer.layers.selection.active, *list(viewer.layers)[::-1]]
     for layer in layers:
         if layer is None or not layer.visible:
@@ -42,7 +44,9 @@ def sky_status_text(viewer) -> str | None:
         if wcs is None:
             continue
         row, col = np.asarray(layer.world_to_data(viewer.cursor.position))[-2:]
-        h, w = np.shape(full_resolution(layer))[-2:]
+        # only Image and Labels layers have a pixel grid (Shapes data is a ragged list)
+        gridded = isinstance(layer, (Image, Labels))
+        h, w = np.shape(full_resolution(layer))[-2:] if gridded else (None, None)
         if h is not None and not (-0.5 <= row < h - 0.5 and -0.5 <= col < w - 0.5):
             return None
         ra, dec = wcs.pixel_to_world_values(col, row)
