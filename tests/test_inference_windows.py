@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_radiogal.inference.windows import (
     PlacedMask,
@@ -85,3 +86,53 @@ def test_different_sources_keep_their_pixels_and_never_share_one():
     assert total.max() == 1
     assert merged[0].mask.area == left.area  # the higher score keeps its whole mask
     assert 0 < merged[-1].mask.area < touching.area
+
+
+def _random_mosaic_detections(seed: int):
+    """Discs and long streaks seen by every window of a 900 x 1300 mosaic that holds them,
+    with random classes and scores: duplicates, cut parts and touching neighbours."""
+    rng = np.random.default_rng(seed)
+    shape = (900, 1300)
+    windows = window_grid(shape, 210, 40)
+    sources = [
+        _disc(int(rng.integers(10, 890)), int(rng.integers(10, 1290)), int(rng.integers(3, 20)))
+        for _ in range(60)
+    ]
+    # sources larger than a window, united from their cut parts whose boxes grow
+    sources += [PlacedMask(int(rng.integers(0, 880)), 100, np.ones((12, 900), bool))]
+    sources += [PlacedMask(int(rng.integers(0, 880)), 150, np.ones((12, 1000), bool))]
+    sources += [PlacedMask(50, int(rng.integers(0, 1280)), np.ones((800, 12), bool))]
+    dets = []
+    for src in sources:
+        full = src.to_array(shape)
+        for w in windows:
+            sub = full[w.slices]
+            if not sub.any():
+                continue
+            rows, cols = np.nonzero(sub)
+            r0, c0 = rows.min(), cols.min()
+            placed = PlacedMask(
+                w.row0 + int(r0), w.col0 + int(c0), sub[r0 : rows.max() + 1, c0 : cols.max() + 1]
+            )
+            category = int(rng.integers(1, 3))
+            dets.append(WindowDetection(w, placed, category, float(rng.random())))
+    return dets, shape
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_the_bucketed_merge_gives_what_comparing_every_pair_gives(monkeypatch, seed):
+    import napari_radiogal.inference.windows as windows_module
+
+    dets, shape = _random_mosaic_detections(seed)
+    assert len(dets) > 100  # several windows see most sources
+    bucketed = merge_windows(dets, shape)
+    monkeypatch.setattr(windows_module, "_BUCKET_PIXELS", 10**9)  # one bucket: every pair
+    every_pair = merge_windows(dets, shape)
+    assert 40 < len(bucketed) == len(every_pair)
+    for a, b in zip(bucketed, every_pair, strict=True):
+        assert a.mask.box == b.mask.box and a.score == b.score
+        assert np.array_equal(a.mask.mask, b.mask.mask)
+    total = np.zeros(shape, np.int32)
+    for d in bucketed:
+        total += d.mask.to_array(shape)
+    assert total.max() == 1

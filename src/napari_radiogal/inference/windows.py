@@ -23,7 +23,8 @@ mosaics the same way). Positions are ``(x, y)`` = ``(col, row)``, pixel centres,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -277,13 +278,17 @@ def merge_windows(
         key=lambda t: t[:3],
     )
     kept: list[list[Any]] = []  # [cut, detection, windows it was seen in]
+    near_kept = _BoxIndex()
     for cut, _, _, det in ranked:
         if cancel is not None:
             cancel()
         if det.mask.area == 0:
             continue
+        # only sources whose boxes touch this one can share a pixel with it
+        neighbours = near_kept.near(det.mask.box)
         duplicate_of = None
-        for entry in kept:
+        for k in neighbours:
+            entry = kept[k]
             if _seen_alike(entry[1].mask, entry[2], det, duplicate_overlap):
                 duplicate_of = entry
                 break
@@ -297,22 +302,62 @@ def merge_windows(
                     extra={**other.extra, "merged_parts": parts},
                 )
                 duplicate_of[2].append(det.window)
+                near_kept.add(k, duplicate_of[1].mask.box)  # its box grew
             continue
         remaining = det.mask
-        for _, other, _ in kept:
-            remaining = remaining.minus(other.mask)
+        for k in neighbours:
+            remaining = remaining.minus(kept[k][1].mask)
         if remaining.area == 0:
             continue
+        near_kept.add(len(kept), remaining.box)
         kept.append([cut, replace(det, mask=remaining), [det.window]])
     # a union of cut parts may have grown into a source kept after it: rank decides again
     exclusive: list[WindowDetection] = []
+    near_exclusive = _BoxIndex()
     for _, det, _ in kept:
         remaining = det.mask
-        for other in exclusive:
-            remaining = remaining.minus(other.mask)
+        for k in near_exclusive.near(det.mask.box):
+            remaining = remaining.minus(exclusive[k].mask)
         if remaining.area:
+            near_exclusive.add(len(exclusive), remaining.box)
             exclusive.append(det if remaining is det.mask else replace(det, mask=remaining))
     return exclusive
+
+
+#: Side of a :class:`_BoxIndex` bucket in pixels (about a source; windows are ~200 px).
+_BUCKET_PIXELS = 128
+
+
+class _BoxIndex:
+    """Which of the masks added so far have a box that may touch a given box.
+
+    A uniform grid of buckets of ``cell`` pixels: each mask is listed in every bucket its
+    box covers. Without it a merge compares every detection with every kept source, which
+    is quadratic: a 12000² mosaic has ~10^4 windows and ~10^4 sources.
+    """
+
+    def __init__(self, cell: int | None = None) -> None:
+        self.cell = cell or _BUCKET_PIXELS
+        self._buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+
+    def _cells(self, box: tuple[int, int, int, int]) -> Iterator[tuple[int, int]]:
+        r0, c0, r1, c1 = box
+        s = self.cell
+        for i in range(r0 // s, (r1 - 1) // s + 1):
+            for j in range(c0 // s, (c1 - 1) // s + 1):
+                yield i, j
+
+    def add(self, index: int, box: tuple[int, int, int, int]) -> None:
+        """List mask ``index`` under every bucket ``box`` (exclusive ends) covers."""
+        for key in self._cells(box):
+            self._buckets[key].append(index)
+
+    def near(self, box: tuple[int, int, int, int]) -> list[int]:
+        """Indices of masks whose buckets ``box`` shares, in the order they were added."""
+        found: set[int] = set()
+        for key in self._cells(box):
+            found.update(self._buckets.get(key, ()))
+        return sorted(found)
 
 
 def centrality(detection: WindowDetection) -> float:
