@@ -551,6 +551,53 @@ def test_an_island_no_instance_claims_becomes_its_own_with_unclaimed_islands(mod
     assert first.mask[32, 14] and second.mask[32, 50] and not (first.mask & second.mask).any()
     names = [claimed.scheme.name_of_id(a.category_id) for a in claimed.instances]
     assert names == [RADIOGALAXYNET.names[0], RADIOGALAXYNET.names[1]]
-    # class 1's probability times the claimed instance's score: it ranks after it
-    assert second.score == pytest.approx(first.score / (1 + np.exp(2.0)), rel=0.05)
+    # class 1's probability (its CAM peaks at 1) times the factor: it ranks after
+    assert second.score == pytest.approx(1e-3 / (1 + np.exp(2.0)), rel=0.05)
+    assert second.score < first.score
     assert abs(second.extra["centre"][0] - 50) < 2  # its own centre of emission
+    assert [a.extra["found_by"] for a in claimed.instances] == ["class map", "radio island"]
+
+
+def _two_class_designed_step(lm, channels, config):
+    """Class 0's CAM over x < 28 px only, class 1's (improbable) over x > 40 px."""
+    from napari_radiogal.inference import network_outputs
+
+    out = network_outputs(lm, channels, config)
+    cams = np.zeros_like(out["cams"])
+    cams[:, 0, 6:10, 2:5] = 1.0
+    cams[:, 1, 6:10, 11:15] = 1.0
+    boundary = np.zeros_like(out["boundary"])
+    boundary[:, :, 7:9] = 1.0
+    return dict(
+        out,
+        cams=cams,
+        logits=np.array([[4.0, -2.0, -6.0, -6.0]] * len(channels), np.float32),
+        boundary=boundary,
+        displacement=np.zeros_like(out["displacement"]),
+    )
+
+
+@pytest.mark.parametrize(("length_px", "kept"), [(3.0, False), (6.0, True)])
+def test_resolved_unclaimed_islands_keep_extended_sources_only(model, length_px, kept):
+    """Source B, which no class map claims, is a point source (a beam-sized Gaussian) or
+    a source stretched along x: 'resolved' makes an instance of the extended one only."""
+    radio, ir = _sky(sources=((32, 14, 4e-3),))
+    yy, xx = np.mgrid[:64, :64]
+    radio = radio + (
+        4e-3 * np.exp(-((yy - 32) ** 2) / (2 * 3.0**2) - (xx - 50) ** 2 / (2 * length_px**2))
+    ).astype(np.float32)
+    config = FAST.replace(unclaimed_islands="resolved")
+    pred = segment(radio, ir, model=model, config=config, network_step=_two_class_designed_step)
+    found = [a.extra["found_by"] for a in pred.instances]
+    assert found == (["class map", "radio island"] if kept else ["class map"])
+    if kept:
+        assert pred.instances[1].mask[32, 50] and pred.instances[1].mask[32, 60]
+    # 'instance' keeps the island whatever its size
+    every = segment(
+        radio,
+        ir,
+        model=model,
+        config=FAST.replace(unclaimed_islands="instance"),
+        network_step=_two_class_designed_step,
+    )
+    assert [a.extra["found_by"] for a in every.instances] == ["class map", "radio island"]

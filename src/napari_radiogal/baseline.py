@@ -30,7 +30,13 @@ from napari_radiogal.ab_rule import measure_morphology
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.stats import clipped_noise, ir_threshold, islands
 
-__all__ = ["BaselineConfig", "BaselineSource", "baseline_segment", "predict_dataset"]
+__all__ = [
+    "BaselineConfig",
+    "BaselineSource",
+    "baseline_segment",
+    "is_resolved",
+    "predict_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,33 @@ def brightest_ir_peak(
     return _weighted_centroid(np.nan_to_num(ir, nan=0.0), int(pr), int(pc))
 
 
-def _is_resolved(extent_px: float, peak_snr: float, config: BaselineConfig) -> bool:
+def is_resolved(extent_px: float, peak_snr: float, config: BaselineConfig) -> bool:
+    """Whether a source is larger than an unresolved (point) source of its brightness.
+
+    Parameters
+    ----------
+    extent_px : float
+        Its ``b``: the extent of its 5 sigma contour along the major axis, pixels
+        (:func:`~napari_radiogal.ab_rule.measure_morphology`).
+    peak_snr : float
+        Its peak over the image RMS.
+    config : BaselineConfig
+        ``beam_fwhm_px``, ``min_extent_px`` and ``resolved_factor`` (use
+        :meth:`BaselineConfig.for_beam` on grids other than EMU's).
+
+    Returns
+    -------
+    bool
+        ``extent_px >= max(min_extent_px, resolved_factor * w)``, where ``w`` is the width
+        of a point source's 5 sigma contour at that peak S/N: a point source's contour grows
+        with its brightness, so a fixed size cut would call bright point sources extended.
+
+    Examples
+    --------
+    >>> config = BaselineConfig.for_beam(6.0)
+    >>> is_resolved(30.0, 20.0, config), is_resolved(9.0, 20.0, config)
+    (True, False)
+    """
     point = _point_extent_px(peak_snr, config.beam_fwhm_px)
     return extent_px >= max(config.min_extent_px, config.resolved_factor * point)
 
@@ -177,7 +209,7 @@ def _has_resolved_island(
         morph = measure_morphology(radio, sigma, own)
         if morph.category is None:
             continue
-        if _is_resolved(morph.b_px, float(np.nanmax(radio[own]) / sigma), config):
+        if is_resolved(morph.b_px, float(np.nanmax(radio[own]) / sigma), config):
             return True
     return False
 
@@ -244,7 +276,7 @@ def baseline_segment(
         if morph.category is None:
             continue
         peak_snr = float(np.nanmax(radio[mask]) / sigma)
-        if not _is_resolved(morph.b_px, peak_snr, config):
+        if not is_resolved(morph.b_px, peak_snr, config):
             continue
         if not _has_resolved_island(radio, sigma, isl, mask, config):
             # A chance pair of point sources: grouped, but no member is itself resolved.

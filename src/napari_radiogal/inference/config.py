@@ -33,7 +33,7 @@ BACKGROUND_MODES = ("relative", "fixed")
 #: Values accepted by :attr:`InferenceConfig.host_region`.
 HOST_REGIONS = ("mask", "hull", "core")
 #: Values accepted by :attr:`InferenceConfig.unclaimed_islands`.
-UNCLAIMED_ISLANDS = ("ignore", "instance")
+UNCLAIMED_ISLANDS = ("ignore", "instance", "resolved")
 #: Values accepted by :attr:`InferenceConfig.mask_support`.
 MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
 #: Values accepted by :attr:`InferenceConfig.radio_host`.
@@ -326,11 +326,26 @@ class InferenceConfig:
         default="ignore",
         metadata=_meta(
             "A radio island that no instance covers: 'ignore' (the paper: emission of no "
-            "source of these classes) or 'instance' (its own instance, of the class whose "
-            "CAM x probability is highest on it, scored by that value, so it ranks after "
-            "the others). For models with a class for every kind of source, e.g. FIRST's "
-            "Compact, where a source the class maps miss is still a source.",
+            "source of these classes); 'instance' (its own instance, of the class whose "
+            "CAM x probability is highest on it); 'resolved' (the same, but only islands "
+            "larger than a point source of their peak S/N, the baseline's test: a faint "
+            "extended source the class maps missed, not a compact one). Island instances "
+            "score that CAM x probability times unclaimed_score_factor, so that in a "
+            "catalogue they rank after the instances the class maps found. 'instance' is "
+            "for models with a class for every kind of source, e.g. FIRST's Compact.",
             choices=UNCLAIMED_ISLANDS,
+            group="instances",
+        ),
+    )
+    unclaimed_score_factor: float = field(
+        default=1e-3,
+        metadata=_meta(
+            "Score of an unclaimed-island instance = its class's CAM x probability times "
+            "this (see unclaimed_islands). The class maps' instances score ~0.003-0.5, so "
+            "1e-3 ranks islands after them across a whole data set, which is what AP and a "
+            "catalogue cut on score need; filter islands out with a score threshold.",
+            min=0.0,
+            max=1.0,
             group="instances",
         ),
     )

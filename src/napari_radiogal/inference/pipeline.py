@@ -48,7 +48,9 @@ from typing import Any
 
 import numpy as np
 
+from napari_radiogal.ab_rule import measure_morphology
 from napari_radiogal.annotations import ImageRecord, Instance
+from napari_radiogal.baseline import BaselineConfig, is_resolved
 from napari_radiogal.errors import InferenceCancelled
 from napari_radiogal.inference import hosts as _hosts
 from napari_radiogal.inference import instances as _inst
@@ -684,9 +686,9 @@ def _masks_and_hosts(
         candidates.append((index, mask, n_parts, score))
     # (class index, cluster id or -1, mask, parts, score); -1: an island no map claimed
     found = [(*(int(v) for v in state.keys[i]), m, n, sc) for i, m, n, sc in candidates]
-    if config.unclaimed_islands == "instance":
+    if config.unclaimed_islands != "ignore":
         found += _unclaimed_islands(
-            state, [c[2] for c in found], [c[4] for c in found], islands, finite, config
+            state, [c[2] for c in found], islands, finite, config, _beam_pixels(p, lm)
         )
     if not found:
         return []
@@ -732,6 +734,8 @@ def _masks_and_hosts(
                 host_dec=dec,
                 extra={
                     "host_from": host_from,
+                    # which step found it: a class map's cluster, or an island none claimed
+                    "found_by": "class map" if cluster >= 0 else "radio island",
                     "class_probability": float(state.probabilities[k]),
                     "n_components": int(n_parts),
                     "centre": None if centre is None else [float(centre[0]), float(centre[1])],
@@ -788,19 +792,22 @@ def _radio_core(
 def _unclaimed_islands(
     state: _State,
     masks: list[np.ndarray],
-    scores: list[float],
     islands: np.ndarray,
     finite: np.ndarray,
     config: InferenceConfig,
+    beam_px: float,
 ) -> list[tuple[int, int, np.ndarray, int, float]]:
     """Radio islands that no instance covers, each as an instance of its own.
 
     An island of at least ``config.min_instance_pixels`` pixels, none of which is in an
     instance, is a source the class maps did not claim (the CAMs of the selected classes
-    miss it, e.g. a faint source beside a bright one). Its class is the one whose CAM
-    times classifier probability is highest on it, over *all* classes. Its score is that
-    value times the lowest score of the image's claimed instances (1 when there are none),
-    so that it ranks after every instance the class maps found.
+    miss it, e.g. a faint source beside a bright one). Under ``unclaimed_islands="resolved"``
+    it must also be larger than a point source of its peak S/N
+    (:func:`~napari_radiogal.baseline.is_resolved` at this image's beam), so that compact
+    sources and noise peaks, which the classes do not describe, stay out. Its class is the
+    one whose CAM times classifier probability is highest on it, over *all* classes; its
+    score is that value times ``config.unclaimed_score_factor``, so that islands rank after
+    the class maps' instances across images, not only within their own.
 
     Returns
     -------
@@ -809,25 +816,44 @@ def _unclaimed_islands(
     claimed = np.zeros(islands.shape, bool)
     for m in masks:
         claimed |= m
-    scale = min(scores, default=1.0)
     ids = np.unique(islands[finite & (islands > 0) & ~claimed])
     if ids.size == 0:
         return []
     claimed_ids = np.unique(islands[claimed & (islands > 0)])
     ids = np.setdiff1d(ids, claimed_ids)
     weighted = upsample4(state.cams, islands.shape) * state.probabilities[:, None, None]
+    radio = np.where(finite, state.prepared.radio, np.nan)
+    sigma = float(state.prepared.preprocessed.noise_sigma)
+    resolved_test = BaselineConfig.for_beam(beam_px)
     out = []
     for i in ids:
         mask = islands == i
         if int(mask.sum()) < max(config.min_instance_pixels, 1):
             continue
+        if config.unclaimed_islands == "resolved" and not _island_resolved(
+            radio, sigma, mask, resolved_test
+        ):
+            continue
         per_class = weighted[:, mask].max(axis=1)
         k = int(np.argmax(per_class))
-        score = float(per_class[k]) * scale
+        score = float(per_class[k]) * config.unclaimed_score_factor
         if score < config.score_threshold:
             continue
         out.append((k, -1, mask, 1, score))
     return out
+
+
+def _island_resolved(
+    radio: np.ndarray, sigma: float, mask: np.ndarray, config: BaselineConfig
+) -> bool:
+    """Whether one island is larger than a point source of its peak S/N (its ``b`` against
+    :func:`~napari_radiogal.baseline.is_resolved`); an island with no 5 sigma contour is not."""
+    if not (np.isfinite(sigma) and sigma > 0):
+        return False
+    morph = measure_morphology(radio, sigma, mask)
+    if morph.category is None:
+        return False
+    return is_resolved(morph.b_px, float(np.nanmax(radio[mask])) / sigma, config)
 
 
 def _beam_pixels(p: PreparedImage, lm: LoadedModel) -> float:

@@ -68,7 +68,8 @@ class Prediction:
         ``extra``).
     instances : list of Instance
         Best score first; masks are whole per (class, cluster) (disjoint lobes = one instance);
-        ``extra`` holds ``host_from``, ``class_probability``, ``n_components``, ``centre``.
+        ``extra`` holds ``host_from``, ``found_by`` (``"class map"`` or ``"radio island"``),
+        ``class_probability``, ``n_components``, ``centre``.
     scheme : ClassScheme
         The model's classes.
     class_probabilities : ndarray, shape (K,)
