@@ -382,7 +382,7 @@ def _prediction(with_wcs: bool) -> Prediction:
             host_ra=320.0,
             host_dec=-55.0,
             id=1,
-            extra={"host_from": "ir", "class_probability": 0.9},
+            extra={"host_from": "ir", "found_by": "class map", "class_probability": 0.9},
         ),
         Instance.from_mask(
             compact,
@@ -391,7 +391,7 @@ def _prediction(with_wcs: bool) -> Prediction:
             score=0.3,
             host=None,
             id=2,
-            extra={"host_from": None, "class_probability": 0.4},
+            extra={"host_from": None, "found_by": "radio island", "class_probability": 0.4},
         ),
     ]
     record = ImageRecord(id=3, file_name="cut.fits", height=h, width=w)
@@ -417,6 +417,7 @@ def test_table_has_units_and_one_row_per_instance():
     assert table["host_ra"].unit == "deg"
     assert list(table["class"]) == ["FR-II", "R"]
     assert table["n_components"][0] == 2 and table["host_from"][1] == "none"
+    assert list(table["found_by"]) == ["class map", "radio island"]
     assert np.isnan(table["host_ra"][1])
     assert table.meta["provenance"]["model"]["sha256"] == "ab"
     assert np.isfinite(table["ra"]).all()

@@ -383,6 +383,7 @@ def _row(p: Prediction, a: Instance) -> dict[str, Any]:
         "host_ra": _float(a.host_ra),
         "host_dec": _float(a.host_dec),
         "host_from": str(a.extra.get("host_from") or "none"),
+        "found_by": str(a.extra.get("found_by") or "none"),
         "flux": props["flux"],
         "peak_flux": props["peak_flux"],
         "las": props["las"],

@@ -123,6 +123,15 @@ COLUMNS: dict[str, CatalogueColumn] = _columns(
         "str",
     ),
     CatalogueColumn(
+        "found_by",
+        None,
+        "meta.code",
+        "which step found the source: class map (a cluster of a class activation map) or "
+        "radio island (an island no class map claimed, ranked after them; "
+        "InferenceConfig.unclaimed_islands), none for one drawn by hand",
+        "str",
+    ),
+    CatalogueColumn(
         "flux",
         "Jy",
         "phot.flux.density;em.radio",
@@ -204,6 +213,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "host_ra",
     "host_dec",
     "host_from",
+    "found_by",
     "flux",
     "peak_flux",
     "las",
@@ -232,6 +242,7 @@ SURVEY_COLUMNS: tuple[str, ...] = (
     "host_ra",
     "host_dec",
     "host_from",
+    "found_by",
     "flux",
     "peak_flux",
     "las",

@@ -63,6 +63,7 @@ def _source_row(
         "host_ra": host_ra % 360.0,
         "host_dec": host_dec,
         "host_from": str(det.extra.get("host_from") or "none"),
+        "found_by": str(det.extra.get("found_by") or "none"),
         "flux": props["flux"],
         "peak_flux": props["peak_flux"],
         "las": props["las"],
