@@ -423,7 +423,9 @@ def is_lazy_image(image: Any) -> bool:
     return isinstance(image, RadioImage | InfraredImage) and is_lazy(image)
 
 
-def image_pixels(image: Any, slices: tuple[slice, slice] | None = None) -> np.ndarray:
+def image_pixels(
+    image: Any, slices: tuple[slice, slice] | None = None, *, warn: bool = True
+) -> np.ndarray:
     """A float32 copy of (a window of) an image's pixels; of a lazy image, only they are read.
 
     Pixels of a ``lazy=True`` read (memory-mapped, in the file's byte order and unit) get
@@ -435,6 +437,10 @@ def image_pixels(image: Any, slices: tuple[slice, slice] | None = None) -> np.nd
     image : RadioImage, InfraredImage or ndarray, shape (H, W)
     slices : (slice, slice), optional
         ``(rows, cols)`` to read; default the whole image.
+    warn : bool
+        Say in a ``FitsFormatWarning`` what was cleaned (BLANK, infinities); ``False`` for
+        callers that read thousands of windows of one file (the survey), which would say
+        the same thing for each.
 
     Returns
     -------
@@ -461,7 +467,7 @@ def image_pixels(image: Any, slices: tuple[slice, slice] | None = None) -> np.nd
     factor = jy_per_beam_factor(image.unit) if isinstance(image, RadioImage) else None
     if factor not in (None, 1.0):
         out *= np.float32(factor)
-    for note in notes:
+    for note in notes if warn else ():
         warnings.warn(note, FitsFormatWarning, stacklevel=3)
     return out
 

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from napari_radiogal.errors import ConfigError
+from napari_radiogal.inference.inputs import image_pixels
 from napari_radiogal.io.geometry import Window, plan_resampling, window_grid
 
 __all__ = [
     "SurveyGeometry",
     "survey_geometry",
-    "read_pixels",
     "release_pages",
     "window_image",
     "mosaic_noise",
@@ -111,31 +111,6 @@ def survey_geometry(mosaic: Any, geometry: Any, config: Any) -> SurveyGeometry:
     return SurveyGeometry(size, overlap, float(factor), tuple(choice.beam), choice.source)
 
 
-def read_pixels(image: Any, window: Window) -> np.ndarray:
-    """The float32 pixels of a window, NaN for blanked ones; only they are read.
-
-    Parameters
-    ----------
-    image : RadioImage or InfraredImage
-        Possibly ``lazy`` (memory-mapped).
-    window : Window
-        Inside the image.
-
-    Returns
-    -------
-    ndarray of float32, shape ``(window.height, window.width)``
-        In the file's unit (no mJy -> Jy conversion: use :func:`window_image` for values).
-    """
-    from napari_radiogal.io.fits import is_lazy
-    from napari_radiogal.io.fits.images import as_float32
-    from napari_radiogal.io.fits.reader import clean_float_plane
-
-    data = as_float32(image.data[window.slices])
-    if is_lazy(image):
-        data = clean_float_plane(np.array(data), image.header, [])
-    return data
-
-
 def release_pages(*images: Any) -> None:
     """Drop the pages of memory-mapped images from this process's resident set.
 
@@ -195,13 +170,15 @@ def mosaic_noise(image: Any, *, max_rows: int = 64) -> float:
     Returns
     -------
     float
-        Noise in the file's unit per beam (NaN when the sampled rows are all blank).
+        Noise in Jy/beam (NaN when the sampled rows are all blank).
     """
     from napari_radiogal.stats import clipped_noise
 
     height, width = image.data.shape
     rows = np.unique(np.linspace(0, height - 1, min(max_rows, height)).round().astype(int))
-    sample = np.concatenate([read_pixels(image, Window(int(r), 0, 1, width)) for r in rows])
+    sample = np.concatenate(
+        [image_pixels(image, Window(int(r), 0, 1, width).slices, warn=False) for r in rows]
+    )
     release_pages(image)
     return clipped_noise(sample)
 
@@ -240,7 +217,7 @@ def blind_windows(
     live: list[Window] = []
     skipped = {"blank": 0, "noise": 0}
     for i, win in enumerate(grid, start=1):
-        pixels = read_pixels(image, win)
+        pixels = image_pixels(image, win.slices, warn=False)
         finite = np.isfinite(pixels)
         if not finite.any():
             skipped["blank"] += 1

@@ -165,11 +165,11 @@ def infrared_for(
     if ir is None:
         return None
     from napari_radiogal.errors import InputImageError, InputImageWarning
+    from napari_radiogal.inference.inputs import image_pixels
     from napari_radiogal.io.align import reproject_to_grid
-    from napari_radiogal.survey.windows import read_pixels
 
     if same_grid:
-        return read_pixels(ir, window)
+        return image_pixels(ir, window.slices, warn=False)
 
     with warnings.catch_warnings():
         # windows at the edge of the infrared footprint are expected to be partly covered
