@@ -8,10 +8,10 @@ the most central one wins (:func:`~napari_radiogal.inference.windows.centrality`
 highest-scored. A window that sees one lobe of a double whole and the other outside it
 would otherwise win with a higher score for half a source (benchmarks/survey.py, 2k
 mosaic, blind: 94.1 % of the per-cut-out completeness and 6 duplicates, against 92.6 % and
-7 ranked by score). ``merge_windows`` compares every
-detection with every kept one, which is quadratic in the number of sources: a mosaic of
-10^5 sources is first split by :func:`overlap_groups` into groups of detections whose
-boxes overlap (transitively), and each group is merged on its own. Detections of different
+7 ranked by score). A mosaic of 10^5 sources is first split by :func:`overlap_groups`
+into groups of detections whose boxes overlap (transitively), and each group is merged on
+its own (``merge_windows`` itself compares a detection only with kept sources whose boxes
+share a bucket with it, so neither step is quadratic in the sources of a mosaic). Detections of different
 groups share no pixel, so they cannot interact under any of the rules, and the result is
 the one ``merge_windows`` gives on the whole list (the tests check it).
 
