@@ -11,7 +11,7 @@ from napari_radiogal.inference.windows import (
     is_cut,
     merge_windows,
 )
-from napari_radiogal.io.geometry import window_grid
+from napari_radiogal.io.geometry import Window, window_grid
 
 SHAPE = (210, 400)  # two windows of 210 overlapping by 20 px: cols 0-209 and 190-399
 WINDOWS = window_grid(SHAPE, 210, 20)
@@ -136,3 +136,31 @@ def test_the_bucketed_merge_gives_what_comparing_every_pair_gives(monkeypatch, s
     for d in bucketed:
         total += d.mask.to_array(shape)
     assert total.max() == 1
+
+
+def test_a_double_seen_whole_replaces_the_windows_that_saw_one_lobe_each():
+    """Window 0 sees the left lobe whole and the right one not at all, window 2 the
+    reverse; window 1 sees the double. The lobe views score higher, but the double's view
+    holds both and reaches past their windows: it is the one source kept."""
+    windows = [Window(0, 0, 210, 210), Window(0, 100, 210, 210), Window(0, 190, 210, 210)]
+    left = PlacedMask(95, 110, np.ones((10, 15), bool))
+    right = PlacedMask(95, 250, np.ones((10, 15), bool))
+    double = left.union(right)
+    dets = [
+        WindowDetection(windows[0], left, 2, 0.9),
+        WindowDetection(windows[2], right, 2, 0.8),
+        WindowDetection(windows[1], double, 1, 0.5),
+    ]
+    assert not any(is_cut(d, SHAPE) for d in dets)
+    merged = merge_windows(dets, SHAPE)
+    assert len(merged) == 1
+    assert merged[0].window is windows[1] and merged[0].mask.area == double.area
+    assert merged[0].category_id == 1
+    # a view that holds a kept one but saw nothing beyond its window is the same source
+    # seen again, and is dropped
+    inside = PlacedMask(90, 105, np.ones((20, 25), bool))  # holds `left`, inside window 0
+    kept = merge_windows(
+        [WindowDetection(windows[0], left, 2, 0.9), WindowDetection(windows[1], inside, 1, 0.5)],
+        SHAPE,
+    )
+    assert len(kept) == 1 and kept[0].score == 0.9

@@ -12,7 +12,11 @@ turns the detections of all windows into one list:
    smaller of the two masks *as far as both windows saw them*, above ``duplicate_overlap``)
    is the same source seen again and is dropped,
    except for **sources larger than a window**: when both are cut and of the same class, the
-   part is added to the kept source (their union), so a giant seen in pieces ends whole.
+   part is added to the kept source (their union), so a giant seen in pieces ends whole;
+   and except for **fuller views**: a whole detection that holds most of every kept
+   detection it duplicates and reaches well past the windows they came from (a double whose
+   lobes two other windows each saw alone, whole, the other lobe outside them) replaces
+   them, so the double is one source, not two lobes.
 3. Pixels are never given to two sources: a kept source loses the pixels that a
    higher-ranked one already owns, and is dropped if nothing is left.
 
@@ -277,7 +281,7 @@ def merge_windows(
         ((is_cut(d, image_shape), -float(rank(d)), i, d) for i, d in enumerate(detections)),
         key=lambda t: t[:3],
     )
-    kept: list[list[Any]] = []  # [cut, detection, windows it was seen in]
+    kept: list[list[Any] | None] = []  # [cut, detection, windows it was seen in]; None: replaced
     near_kept = _BoxIndex()
     for cut, _, _, det in ranked:
         if cancel is not None:
@@ -285,13 +289,27 @@ def merge_windows(
         if det.mask.area == 0:
             continue
         # only sources whose boxes touch this one can share a pixel with it
-        neighbours = near_kept.near(det.mask.box)
-        duplicate_of = None
-        for k in neighbours:
-            entry = kept[k]
-            if _seen_alike(entry[1].mask, entry[2], det, duplicate_overlap):
-                duplicate_of = entry
-                break
+        neighbours = [k for k in near_kept.near(det.mask.box) if kept[k] is not None]
+        alike = [
+            k
+            for k in neighbours
+            if _seen_alike(kept[k][1].mask, kept[k][2], det, duplicate_overlap)
+        ]
+        if alike and not cut and all(_sees_more(det, kept[k][1].mask, kept[k][2]) for k in alike):
+            # e.g. one window saw a lobe of a double whole and the other lobe not at all:
+            # a whole view holding every such partial view, and reaching past their
+            # windows, is the source; it takes the first one's place in the ranking
+            first, *rest = alike
+            for k in rest:
+                kept[k] = None
+            others = [k for k in neighbours if k not in alike]
+            remaining = det.mask
+            for k in others:
+                remaining = remaining.minus(kept[k][1].mask)
+            kept[first] = [cut, replace(det, mask=remaining), [det.window]]
+            near_kept.add(first, remaining.box)
+            continue
+        duplicate_of = kept[alike[0]] if alike else None
         if duplicate_of is not None:
             other_cut, other, _ = duplicate_of
             if cut and other_cut and other.category_id == det.category_id:
@@ -302,7 +320,7 @@ def merge_windows(
                     extra={**other.extra, "merged_parts": parts},
                 )
                 duplicate_of[2].append(det.window)
-                near_kept.add(k, duplicate_of[1].mask.box)  # its box grew
+                near_kept.add(alike[0], duplicate_of[1].mask.box)  # its box grew
             continue
         remaining = det.mask
         for k in neighbours:
@@ -314,7 +332,7 @@ def merge_windows(
     # a union of cut parts may have grown into a source kept after it: rank decides again
     exclusive: list[WindowDetection] = []
     near_exclusive = _BoxIndex()
-    for _, det, _ in kept:
+    for _, det, _ in (entry for entry in kept if entry is not None):
         remaining = det.mask
         for k in near_exclusive.near(det.mask.box):
             remaining = remaining.minus(exclusive[k].mask)
@@ -323,6 +341,11 @@ def merge_windows(
             exclusive.append(det if remaining is det.mask else replace(det, mask=remaining))
     return exclusive
 
+
+#: A whole view replaces the kept views of a source when it holds this fraction of each
+#: of them and this fraction of its own pixels lies beyond their windows (:func:`_sees_more`).
+SEES_MORE_HOLDS = 0.8
+SEES_MORE_BEYOND = 0.2
 
 #: Side of a :class:`_BoxIndex` bucket in pixels (about a source; windows are ~200 px).
 _BUCKET_PIXELS = 128
@@ -380,6 +403,17 @@ def centrality(detection: WindowDetection) -> float:
     dy = abs((r0 + r1) / 2 - (win.row0 + win.height / 2)) / (win.height / 2)
     dx = abs((c0 + c1) / 2 - (win.col0 + win.width / 2)) / (win.width / 2)
     return 1.0 - max(dx, dy)
+
+
+def _sees_more(det: WindowDetection, kept: PlacedMask, kept_windows: list[Window]) -> bool:
+    """Whether ``det`` is a fuller view of the source ``kept``: it holds most of ``kept``
+    (``SEES_MORE_HOLDS``) and a good part of it (``SEES_MORE_BEYOND``) lies outside every
+    window ``kept`` was seen in, where those windows could not have seen it."""
+    area = kept.area
+    if area == 0 or kept.intersection(det.mask) < SEES_MORE_HOLDS * area:
+        return False
+    seen_there = max(det.mask.area_within(w) for w in kept_windows)
+    return det.mask.area - seen_there >= SEES_MORE_BEYOND * det.mask.area
 
 
 def _seen_alike(
