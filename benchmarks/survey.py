@@ -43,7 +43,6 @@ IOU = 0.5
 
 def _child(args: argparse.Namespace) -> None:
     """One survey in this (fresh) process; prints a JSON line."""
-    from napari_radiogal.inference import InferenceConfig
     from napari_radiogal.survey import survey
 
     mosaic = Path(args.mosaic_dir)
@@ -53,7 +52,7 @@ def _child(args: argparse.Namespace) -> None:
         args.out,
         infrared=mosaic / "w1.fits",
         components=mosaic / "components.ecsv" if args.components else None,
-        config=InferenceConfig(device="cpu"),
+        config={"device": "cpu"},  # the card's recommendations, as radiogal survey runs
         workers=args.workers[0],
         overwrite=True,
     )
@@ -144,14 +143,16 @@ def _match(truth, found) -> tuple[dict[int, int], list[list[int]]]:
 
 def _centred_reference(mosaic_dir: Path, truth) -> set[int]:
     """Truth sources the model finds (IoU >= 0.5) on a cut-out centred on each of them."""
-    from napari_radiogal.inference import InferenceConfig, load_model
+    from napari_radiogal.inference import load_model
     from napari_radiogal.inference.windows import window_detection
     from napari_radiogal.io.fits import read_radio
     from napari_radiogal.io.geometry import Window
     from napari_radiogal.survey.work import BatchSpec, run_batch, torch_threads
 
-    config = InferenceConfig(device="cpu")
-    lm = load_model("radiogal-r18-wide", device="cpu")
+    # the model and settings radiogal survey uses: the bundled default with its card's
+    # recommendations
+    lm = load_model("default", device="cpu")
+    config = lm.config(device="cpu")
     radio = read_radio(mosaic_dir / "radio.fits", lazy=True)
     height, width = radio.shape
     size = lm.geometry.cutout_size
