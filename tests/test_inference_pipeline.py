@@ -513,53 +513,9 @@ def test_designed_scores_do_not_depend_on_the_other_images_of_a_batch():
     _same(alone, batch[1])
 
 
-def test_an_island_no_instance_claims_becomes_its_own_with_unclaimed_islands(model):
-    """Class 0 is the only class above threshold and its CAM lights source A only; source
-    B, as bright, lies under class 1's CAM: with 'instance' it gets its own instance."""
-    from napari_radiogal.inference import network_outputs
-
-    radio, ir = _sky(sources=((32, 14, 4e-3), (32, 50, 4e-3)))
-
-    def designed(lm, channels, config):
-        out = network_outputs(lm, channels, config)
-        cams = np.zeros_like(out["cams"])
-        cams[:, 0, 6:10, 2:5] = 1.0  # over source A (x = 14 px = cell 3.5)
-        cams[:, 1, 6:10, 11:14] = 1.0  # over source B (x = 50 px = cell 12.5)
-        logits = np.array([[4.0, -2.0, -6.0, -6.0]] * len(channels), np.float32)
-        boundary = np.zeros_like(out["boundary"])
-        boundary[:, :, 7:9] = 1.0  # a wall between the two sources: no walk across
-        return dict(
-            out,
-            cams=cams,
-            logits=logits,
-            boundary=boundary,
-            displacement=np.zeros_like(out["displacement"]),
-        )
-
-    paper = segment(radio, ir, model=model, config=FAST, network_step=designed)
-    assert len(paper.instances) == 1
-    assert paper.instances[0].mask[32, 14] and not paper.instances[0].mask[32, 50]
-    claimed = segment(
-        radio,
-        ir,
-        model=model,
-        config=FAST.replace(unclaimed_islands="instance"),
-        network_step=designed,
-    )
-    assert len(claimed.instances) == 2
-    first, second = claimed.instances  # sorted by score: the claimed one first
-    assert first.mask[32, 14] and second.mask[32, 50] and not (first.mask & second.mask).any()
-    names = [claimed.scheme.name_of_id(a.category_id) for a in claimed.instances]
-    assert names == [RADIOGALAXYNET.names[0], RADIOGALAXYNET.names[1]]
-    # class 1's probability (its CAM peaks at 1) times the factor: it ranks after
-    assert second.score == pytest.approx(1e-3 / (1 + np.exp(2.0)), rel=0.05)
-    assert second.score < first.score
-    assert abs(second.extra["centre"][0] - 50) < 2  # its own centre of emission
-    assert [a.extra["found_by"] for a in claimed.instances] == ["class map", "radio island"]
-
-
 def _two_class_designed_step(lm, channels, config):
-    """Class 0's CAM over x < 28 px only, class 1's (improbable) over x > 40 px."""
+    """Class 0 (probable) has its CAM over source A at x = 14 px (cell 3.5) only, class 1
+    (improbable) over x = 44-60 px; a boundary wall between them stops the walk across."""
     from napari_radiogal.inference import network_outputs
 
     out = network_outputs(lm, channels, config)
@@ -577,6 +533,31 @@ def _two_class_designed_step(lm, channels, config):
     )
 
 
+def _segment_designed(radio, ir, model, unclaimed_islands):
+    config = FAST.replace(unclaimed_islands=unclaimed_islands)
+    return segment(radio, ir, model=model, config=config, network_step=_two_class_designed_step)
+
+
+def test_an_island_no_instance_claims_becomes_its_own_with_unclaimed_islands(model):
+    """Class 0 is the only class above threshold and its CAM lights source A only; source
+    B, as bright, lies under class 1's CAM: with 'instance' it gets its own instance."""
+    radio, ir = _sky(sources=((32, 14, 4e-3), (32, 50, 4e-3)))
+    paper = _segment_designed(radio, ir, model, "ignore")
+    assert len(paper.instances) == 1
+    assert paper.instances[0].mask[32, 14] and not paper.instances[0].mask[32, 50]
+    claimed = _segment_designed(radio, ir, model, "instance")
+    assert len(claimed.instances) == 2
+    first, second = claimed.instances  # sorted by score: the claimed one first
+    assert first.mask[32, 14] and second.mask[32, 50] and not (first.mask & second.mask).any()
+    names = [claimed.scheme.name_of_id(a.category_id) for a in claimed.instances]
+    assert names == [RADIOGALAXYNET.names[0], RADIOGALAXYNET.names[1]]
+    # class 1's probability (its CAM peaks at 1) times the factor: it ranks after
+    assert second.score == pytest.approx(1e-3 / (1 + np.exp(2.0)), rel=0.05)
+    assert second.score < first.score
+    assert abs(second.extra["centre"][0] - 50) < 2  # its own centre of emission
+    assert [a.extra["found_by"] for a in claimed.instances] == ["class map", "radio island"]
+
+
 @pytest.mark.parametrize(("length_px", "kept"), [(3.0, False), (6.0, True)])
 def test_resolved_unclaimed_islands_keep_extended_sources_only(model, length_px, kept):
     """Source B, which no class map claims, is a point source (a beam-sized Gaussian) or
@@ -586,18 +567,11 @@ def test_resolved_unclaimed_islands_keep_extended_sources_only(model, length_px,
     radio = radio + (
         4e-3 * np.exp(-((yy - 32) ** 2) / (2 * 3.0**2) - (xx - 50) ** 2 / (2 * length_px**2))
     ).astype(np.float32)
-    config = FAST.replace(unclaimed_islands="resolved")
-    pred = segment(radio, ir, model=model, config=config, network_step=_two_class_designed_step)
+    pred = _segment_designed(radio, ir, model, "resolved")
     found = [a.extra["found_by"] for a in pred.instances]
     assert found == (["class map", "radio island"] if kept else ["class map"])
     if kept:
         assert pred.instances[1].mask[32, 50] and pred.instances[1].mask[32, 60]
     # 'instance' keeps the island whatever its size
-    every = segment(
-        radio,
-        ir,
-        model=model,
-        config=FAST.replace(unclaimed_islands="instance"),
-        network_step=_two_class_designed_step,
-    )
+    every = _segment_designed(radio, ir, model, "instance")
     assert [a.extra["found_by"] for a in every.instances] == ["class map", "radio island"]
