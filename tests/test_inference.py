@@ -418,6 +418,16 @@ def test_table_has_units_and_one_row_per_instance():
     assert list(table["class"]) == ["FR-II", "R"]
     assert table["n_components"][0] == 2 and table["host_from"][1] == "none"
     assert list(table["found_by"]) == ["class map", "radio island"]
+    # measured on each mask's box: the same as on the whole image
+    from napari_radiogal.inference.prediction import instance_properties
+
+    p = _prediction(True)
+    for row, inst in zip(table, p.instances, strict=True):
+        whole = instance_properties(
+            inst.mask, p.radio, beam=p.beam, pixel_scale_arcsec=p.pixel_scale_arcsec
+        )
+        for key in ("x", "y", "flux", "peak_flux", "las_pix", "area", "n_components"):
+            assert row[key] == pytest.approx(whole[key], rel=1e-9), key
     assert np.isnan(table["host_ra"][1])
     assert table.meta["provenance"]["model"]["sha256"] == "ab"
     assert np.isfinite(table["ra"]).all()

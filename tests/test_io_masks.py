@@ -14,10 +14,13 @@ from napari_radiogal.errors import CocoFormatError
 from napari_radiogal.io.masks import (
     check_rle_counts,
     compressed_rle,
+    decode_rle_box,
+    encode_placed_mask,
     exact_polygons,
     list_counts_to_rle,
     mask_to_polygons,
     polygons_to_rle,
+    rle_counts,
     rle_strings_totals,
 )
 
@@ -131,3 +134,42 @@ def test_check_rle_counts_names_the_first_bad_mask():
     with pytest.raises(CocoFormatError, match=f"adding up to {H * W} pixels") as info:
         check_rle_counts([good, short], "x.json")
     assert info.value.field == "annotations[1].segmentation.counts"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, 60),
+    st.integers(1, 60),
+    st.integers(0, 2**32 - 1),
+    st.floats(0.0, 1.0),
+)
+def test_box_decoding_and_placed_encoding_agree_with_pycocotools(h, w, seed, fill):
+    rng = np.random.default_rng(seed)
+    full = rng.random((h, w)) < fill
+    rle = encode_mask(full)
+    assert rle_counts(rle).tolist() == column_runs(full)
+    sub, r0, c0 = decode_rle_box(rle)
+    if not full.any():
+        assert sub.shape == (0, 0)
+        return
+    rows, cols = np.nonzero(full)
+    assert (r0, c0) == (rows.min(), cols.min())
+    assert np.array_equal(sub, full[r0 : rows.max() + 1, c0 : cols.max() + 1])
+    assert encode_placed_mask(sub, r0, c0, (h, w)) == rle
+    # uncompressed counts decode the same
+    assert np.array_equal(decode_rle_box({"size": [h, w], "counts": column_runs(full)})[0], sub)
+
+
+def test_a_placed_mask_on_a_large_image_needs_no_whole_image_mask():
+    sub = np.zeros((40, 30), bool)
+    sub[5:35, 3:9] = True
+    sub[10:20, 20:28] = True  # a second lobe
+    rle = encode_placed_mask(sub, 9000, 11000, (12000, 12000))
+    assert rle["size"] == [12000, 12000]
+    assert int(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode()})) == int(
+        sub.sum()
+    )
+    back, r0, c0 = decode_rle_box(rle)
+    assert (r0, c0) == (9005, 11003) and back.sum() == sub.sum()
+    with pytest.raises(ValueError, match="not inside"):
+        encode_placed_mask(sub, 11990, 0, (12000, 12000))

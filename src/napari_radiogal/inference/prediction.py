@@ -34,6 +34,7 @@ from napari_radiogal.io.catalogue import (
     PREDICTION_COLUMNS,
     catalogue_table,
 )
+from napari_radiogal.io.masks import decode_rle_box
 from napari_radiogal.io.paths import fits_stem
 
 __all__ = [
@@ -356,10 +357,16 @@ def catalogue(
 
 
 def _row(p: Prediction, a: Instance) -> dict[str, Any]:
+    # measured on the mask's box only: on a 12000² mosaic the whole-image mask of each
+    # source would cost seconds to decode and to label
+    sub, r0, c0 = decode_rle_box(a.rle)
+    radio = None
+    if p.radio is not None:
+        radio = np.asarray(p.radio)[r0 : r0 + sub.shape[0], c0 : c0 + sub.shape[1]]
     props = instance_properties(
-        a.mask, p.radio, beam=p.beam, pixel_scale_arcsec=p.pixel_scale_arcsec, unit=p.radio_unit
+        sub, radio, beam=p.beam, pixel_scale_arcsec=p.pixel_scale_arcsec, unit=p.radio_unit
     )
-    x, y = props["x"], props["y"]
+    x, y = props["x"] + c0, props["y"] + r0
     ra = dec = _NAN
     if p.wcs is not None and np.isfinite(x):
         ra, dec = (float(v) for v in p.wcs.pixel_to_world_values(x, y))

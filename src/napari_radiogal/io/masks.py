@@ -11,6 +11,9 @@ polygon vertices are measured from pixel edges (pixel ``(r, c)`` covers ``[c, c+
   back pixel for pixel; :func:`exact_polygons` does it for an RLE and checks the result.
 * :func:`check_rle_counts` and :func:`rle_strings_totals` check many compressed RLE
   strings at once, without decoding a mask.
+* :func:`decode_rle_box` and :func:`encode_placed_mask` go between an RLE of a large image
+  and a mask the size of its source's box (``rle_counts`` gives the run lengths), so that
+  a mosaic's thousands of sources never need a whole-image mask each.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ __all__ = [
     "exact_polygons",
     "check_rle_counts",
     "rle_strings_totals",
+    "rle_counts",
+    "decode_rle_box",
+    "encode_placed_mask",
 ]
 
 
@@ -274,6 +280,134 @@ def rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     np.add.at(sums, run_string[first_run], np.add.reduceat(counts, first_run))
     ok &= has_runs & ~negative_run
     return ok, sums
+
+
+def rle_counts(rle: dict[str, Any]) -> np.ndarray:
+    """The uncompressed run lengths of a COCO RLE (zeros first, column-major order).
+
+    One string, decoded like :func:`rle_strings_totals` decodes many (pycocotools'
+    ``rleFrString``), in plain Python: the number of runs grows with a source's outline,
+    not with the image.
+
+    Examples
+    --------
+    >>> from napari_radiogal.annotations import encode_mask
+    >>> m = np.zeros((4, 3), bool); m[1:3, 1] = True
+    >>> rle_counts(encode_mask(m)).tolist()
+    [5, 2, 5]
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        return np.asarray(counts, dtype=np.int64)
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    out: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(counts[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        out.append(x)
+    return np.asarray(out, dtype=np.int64)
+
+
+def decode_rle_box(rle: dict[str, Any]) -> tuple[np.ndarray, int, int]:
+    """The mask of a COCO RLE cropped to its bounding box, without the full image.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (h, w)
+        The pixels inside the box (``(0, 0)`` for an empty mask).
+    row0, col0 : int
+        The box's top-left pixel in the image.
+
+    Examples
+    --------
+    >>> from napari_radiogal.annotations import encode_mask
+    >>> m = np.zeros((6, 5), bool); m[2:4, 1] = True; m[3, 2] = True
+    >>> sub, r0, c0 = decode_rle_box(encode_mask(m))
+    >>> (r0, c0), sub.astype(int).tolist()
+    ((2, 1), [[1, 0], [1, 1]])
+    """
+    height = int(rle["size"][0])
+    runs = rle_counts(rle)
+    ends = np.cumsum(runs)
+    starts = ends - runs
+    on_start, on_length = starts[1::2], runs[1::2]
+    keep = on_length > 0
+    on_start, on_length = on_start[keep], on_length[keep]
+    total = int(on_length.sum())
+    if total == 0:
+        return np.zeros((0, 0), dtype=bool), 0, 0
+    # every pixel index of every run of ones: its run's start plus its place in the run
+    first_of_run = np.repeat(np.cumsum(on_length) - on_length, on_length)
+    index = np.repeat(on_start, on_length) + (np.arange(total) - first_of_run)
+    rows, cols = index % height, index // height
+    row0, col0 = int(rows.min()), int(cols.min())
+    sub = np.zeros((int(rows.max()) - row0 + 1, int(cols.max()) - col0 + 1), dtype=bool)
+    sub[rows - row0, cols - col0] = True
+    return sub, row0, col0
+
+
+def encode_placed_mask(
+    sub: np.ndarray, row0: int, col0: int, shape: tuple[int, int]
+) -> dict[str, Any]:
+    """Compressed COCO RLE of a full ``shape`` mask that is ``sub`` at ``(row0, col0)`` and
+    empty elsewhere, without building the full mask.
+
+    The same as ``encode_mask`` of the full mask, but its cost grows with the height of the
+    image times the width of ``sub``, not with the whole image: on a 12000² mosaic with
+    thousands of sources the full masks would be 144 MB each.
+
+    Parameters
+    ----------
+    sub : ndarray of bool, shape (h, w)
+        Inside the image: ``row0 + h <= H`` and ``col0 + w <= W``.
+    row0, col0 : int
+        Its top-left pixel in the image.
+    shape : tuple of int
+        ``(H, W)`` of the image.
+
+    Examples
+    --------
+    >>> from napari_radiogal.annotations import encode_mask
+    >>> full = np.zeros((6, 5), bool); full[2:4, 1:3] = True
+    >>> encode_placed_mask(full[2:4, 1:3], 2, 1, (6, 5)) == encode_mask(full)
+    True
+    """
+    from pycocotools import mask as mask_utils
+
+    height, width = (int(v) for v in shape)
+    sub = np.asarray(sub, dtype=bool)
+    h, w = sub.shape
+    if row0 < 0 or col0 < 0 or row0 + h > height or col0 + w > width:
+        raise ValueError(f"a {sub.shape} mask at ({row0}, {col0}) is not inside {shape}")
+    # COCO RLE runs over the image in column-major order, starting with a run of zeros: the
+    # columns of ``sub`` padded to full height, the empty columns before and after as runs
+    strip = np.zeros((height, w), dtype=bool)
+    strip[row0 : row0 + h] = sub
+    flat = strip.ravel(order="F")
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).astype(np.int64)
+    if flat.size and flat[0]:
+        runs = np.concatenate([[0], runs])
+    runs[0] += col0 * height
+    after = (width - col0 - w) * height
+    if after:
+        if len(runs) % 2:  # ends in a run of zeros: it grows
+            runs[-1] += after
+        else:
+            runs = np.concatenate([runs, [after]])
+    rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs.tolist()}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
 def compressed_rle(rle: Mapping[str, Any]) -> dict[str, Any]:
