@@ -80,6 +80,69 @@ class Morphology:
     category: str | None
 
 
+#: The resolved test (:func:`is_resolved`): a source is extended when its ``b`` reaches
+#: this many beam FWHMs (the baseline's 14 px at EMU's 6 px beam) and this factor times the
+#: 5 sigma width of a point source of its brightness.
+RESOLVED_MIN_EXTENT_BEAMS = 14.0 / 6.0
+RESOLVED_FACTOR = 1.25
+
+
+def point_source_extent_px(peak_snr: float, beam_fwhm_px: float, level_snr: float = 5.0) -> float:
+    """Width (pixels, edges included) of an unresolved source's ``level_snr`` contour.
+
+    Examples
+    --------
+    >>> round(point_source_extent_px(100.0, 6.0), 2), point_source_extent_px(4.0, 6.0)
+    (13.47, 1.0)
+    """
+    if peak_snr <= level_snr:
+        return 1.0
+    s = beam_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    return 2.0 * s * math.sqrt(2.0 * math.log(peak_snr / level_snr)) + 1.0
+
+
+def is_resolved(
+    extent_px: float,
+    peak_snr: float,
+    beam_fwhm_px: float,
+    *,
+    min_extent_px: float | None = None,
+    resolved_factor: float = RESOLVED_FACTOR,
+) -> bool:
+    """Whether a source is larger than an unresolved (point) source of its brightness.
+
+    Parameters
+    ----------
+    extent_px : float
+        Its ``b``: the extent of its 5 sigma contour along the major axis, pixels
+        (:func:`measure_morphology`).
+    peak_snr : float
+        Its peak over the image RMS.
+    beam_fwhm_px : float
+        Beam FWHM in pixels.
+    min_extent_px : float, optional
+        Default ``RESOLVED_MIN_EXTENT_BEAMS`` beams.
+    resolved_factor : float
+
+    Returns
+    -------
+    bool
+        ``extent_px >= max(min_extent_px, resolved_factor * w)``, where ``w`` is the width
+        of a point source's 5 sigma contour at that peak S/N
+        (:func:`point_source_extent_px`): a point source's contour grows with its
+        brightness, so a fixed size cut would call bright point sources extended.
+
+    Examples
+    --------
+    >>> is_resolved(30.0, 20.0, 6.0), is_resolved(9.0, 20.0, 6.0)
+    (True, False)
+    """
+    if min_extent_px is None:
+        min_extent_px = RESOLVED_MIN_EXTENT_BEAMS * beam_fwhm_px
+    point = point_source_extent_px(peak_snr, beam_fwhm_px)
+    return extent_px >= max(min_extent_px, resolved_factor * point)
+
+
 def classify_ratio(
     a: float,
     b: float,

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from napari_radiogal.ab_rule import measure_morphology
+from napari_radiogal.ab_rule import RESOLVED_FACTOR, is_resolved, measure_morphology
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
 from napari_radiogal.stats import clipped_noise, ir_threshold, islands
 
@@ -34,7 +34,6 @@ __all__ = [
     "BaselineConfig",
     "BaselineSource",
     "baseline_segment",
-    "is_resolved",
     "predict_dataset",
 ]
 
@@ -47,7 +46,7 @@ class BaselineConfig:
     min_island_pixels: int = 5
     group_radius_px: float = 12.0
     min_extent_px: float = 14.0
-    resolved_factor: float = 1.25
+    resolved_factor: float = RESOLVED_FACTOR
     beam_fwhm_px: float = 6.0
     host_radius_px: float = 10.0
     ir_mads: float = 3.0
@@ -165,35 +164,14 @@ def brightest_ir_peak(
     return _weighted_centroid(np.nan_to_num(ir, nan=0.0), int(pr), int(pc))
 
 
-def is_resolved(extent_px: float, peak_snr: float, config: BaselineConfig) -> bool:
-    """Whether a source is larger than an unresolved (point) source of its brightness.
-
-    Parameters
-    ----------
-    extent_px : float
-        Its ``b``: the extent of its 5 sigma contour along the major axis, pixels
-        (:func:`~napari_radiogal.ab_rule.measure_morphology`).
-    peak_snr : float
-        Its peak over the image RMS.
-    config : BaselineConfig
-        ``beam_fwhm_px``, ``min_extent_px`` and ``resolved_factor`` (use
-        :meth:`BaselineConfig.for_beam` on grids other than EMU's).
-
-    Returns
-    -------
-    bool
-        ``extent_px >= max(min_extent_px, resolved_factor * w)``, where ``w`` is the width
-        of a point source's 5 sigma contour at that peak S/N: a point source's contour grows
-        with its brightness, so a fixed size cut would call bright point sources extended.
-
-    Examples
-    --------
-    >>> config = BaselineConfig.for_beam(6.0)
-    >>> is_resolved(30.0, 20.0, config), is_resolved(9.0, 20.0, config)
-    (True, False)
-    """
-    point = _point_extent_px(peak_snr, config.beam_fwhm_px)
-    return extent_px >= max(config.min_extent_px, config.resolved_factor * point)
+def _is_resolved(extent_px: float, peak_snr: float, config: BaselineConfig) -> bool:
+    return is_resolved(
+        extent_px,
+        peak_snr,
+        config.beam_fwhm_px,
+        min_extent_px=config.min_extent_px,
+        resolved_factor=config.resolved_factor,
+    )
 
 
 def _has_resolved_island(
@@ -209,17 +187,9 @@ def _has_resolved_island(
         morph = measure_morphology(radio, sigma, own)
         if morph.category is None:
             continue
-        if is_resolved(morph.b_px, float(np.nanmax(radio[own]) / sigma), config):
+        if _is_resolved(morph.b_px, float(np.nanmax(radio[own]) / sigma), config):
             return True
     return False
-
-
-def _point_extent_px(peak_snr: float, beam_fwhm_px: float, level_snr: float = 5.0) -> float:
-    """Width (pixels, edges included) of an unresolved source's ``level_snr`` contour."""
-    if peak_snr <= level_snr:
-        return 1.0
-    s = beam_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    return 2.0 * s * math.sqrt(2.0 * math.log(peak_snr / level_snr)) + 1.0
 
 
 def _weighted_centroid(image: np.ndarray, row: int, col: int) -> tuple[float, float]:
@@ -276,7 +246,7 @@ def baseline_segment(
         if morph.category is None:
             continue
         peak_snr = float(np.nanmax(radio[mask]) / sigma)
-        if not is_resolved(morph.b_px, peak_snr, config):
+        if not _is_resolved(morph.b_px, peak_snr, config):
             continue
         if not _has_resolved_island(radio, sigma, isl, mask, config):
             # A chance pair of point sources: grouped, but no member is itself resolved.

@@ -48,9 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_radiogal.ab_rule import measure_morphology
+from napari_radiogal.ab_rule import is_resolved, measure_morphology
 from napari_radiogal.annotations import ImageRecord, Instance
-from napari_radiogal.baseline import BaselineConfig, is_resolved
 from napari_radiogal.errors import InferenceCancelled
 from napari_radiogal.inference import hosts as _hosts
 from napari_radiogal.inference import instances as _inst
@@ -804,7 +803,7 @@ def _unclaimed_islands(
     instance, is a source the class maps did not claim (the CAMs of the selected classes
     miss it, e.g. a faint source beside a bright one). Under ``unclaimed_islands="resolved"``
     it must also be larger than a point source of its peak S/N
-    (:func:`~napari_radiogal.baseline.is_resolved` at this image's beam), so that compact
+    (:func:`~napari_radiogal.ab_rule.is_resolved` at this image's beam), so that compact
     sources and noise peaks, which the classes do not describe, stay out. Its class is the
     one whose CAM times classifier probability is highest on it, over *all* classes; its
     score is that value times ``config.unclaimed_score_factor``, so that islands rank after
@@ -825,14 +824,13 @@ def _unclaimed_islands(
     weighted = upsample4(state.cams, islands.shape) * state.probabilities[:, None, None]
     radio = np.where(finite, state.prepared.radio, np.nan)
     sigma = float(state.prepared.preprocessed.noise_sigma)
-    resolved_test = BaselineConfig.for_beam(beam_px)
     out = []
     for i in ids:
         mask = islands == i
         if int(mask.sum()) < max(config.min_instance_pixels, 1):
             continue
         if config.unclaimed_islands == "resolved" and not _island_resolved(
-            radio, sigma, mask, resolved_test
+            radio, sigma, mask, beam_px
         ):
             continue
         per_class = weighted[:, mask].max(axis=1)
@@ -844,17 +842,15 @@ def _unclaimed_islands(
     return out
 
 
-def _island_resolved(
-    radio: np.ndarray, sigma: float, mask: np.ndarray, config: BaselineConfig
-) -> bool:
+def _island_resolved(radio: np.ndarray, sigma: float, mask: np.ndarray, beam_px: float) -> bool:
     """Whether one island is larger than a point source of its peak S/N (its ``b`` against
-    :func:`~napari_radiogal.baseline.is_resolved`); an island with no 5 sigma contour is not."""
+    :func:`~napari_radiogal.ab_rule.is_resolved`); an island with no 5 sigma contour is not."""
     if not (np.isfinite(sigma) and sigma > 0):
         return False
     morph = measure_morphology(radio, sigma, mask)
     if morph.category is None:
         return False
-    return is_resolved(morph.b_px, float(np.nanmax(radio[mask])) / sigma, config)
+    return is_resolved(morph.b_px, float(np.nanmax(radio[mask])) / sigma, beam_px)
 
 
 def _beam_pixels(p: PreparedImage, lm: LoadedModel) -> float:
