@@ -63,6 +63,25 @@ def test_form_is_built_from_inference_config(widget):
     assert "tiny-random" in seg.model_info.value
 
 
+def test_every_option_widget_shows_its_default_as_built():
+    """Each form widget holds its field's default exactly (a spin box with too few
+    decimals would store 0.001 as 0 and show the user a value that does not run)."""
+    from napari_radiogal._napari._widget_segment import _option_widget
+    from napari_radiogal.inference.config import config_fields
+
+    specs = [s for s in config_fields() if s["name"] != "device"]
+    assert any(0 < s["default"] < 0.01 for s in specs if type(s["default"]) is float)
+    for spec in specs:
+        w = _option_widget(spec)
+        default = spec["default"]
+        if isinstance(default, tuple):
+            assert w.value == ", ".join(f"{v:g}" for v in default), spec["name"]
+        elif isinstance(default, float):
+            assert w.value == pytest.approx(default, rel=1e-9, abs=1e-12), spec["name"]
+        else:
+            assert w.value == default, spec["name"]
+
+
 def test_the_card_decides_what_the_user_did_not_change(widget, tmp_path, tiny_weights, qtbot):
     import json
     import shutil

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -182,15 +183,15 @@ def _option_widget(spec: dict[str, Any]):
         )
     elif isinstance(default, float):
         lo, hi = float(spec.get("min", -1e9)), float(spec.get("max", 1e9))
-        w = FloatSpinBox(
-            name=name,
-            label=label,
-            value=default,
-            min=lo,
-            max=hi,
-            step=max((hi - lo) / 100.0, 0.01) if hi - lo <= 10 else 0.5,
-        )
-        w.native.setDecimals(3)
+        step = max((hi - lo) / 100.0, 0.01) if hi - lo <= 10 else 0.5
+        decimals = 3
+        if 0 < abs(default) < step:  # e.g. unclaimed_score_factor 1e-3: its own scale
+            step = abs(default)
+            decimals = max(decimals, math.ceil(-math.log10(abs(default))) + 1)
+        w = FloatSpinBox(name=name, label=label, min=lo, max=hi, step=step)
+        # decimals before the value: at magicgui's default two, 0.001 would be stored as 0
+        w.native.setDecimals(decimals)
+        w.value = default
     elif isinstance(default, tuple):
         w = LineEdit(name=name, label=label, value=", ".join(f"{v:g}" for v in default))
     else:
