@@ -822,8 +822,9 @@ def _unclaimed_islands(
     claimed_ids = np.unique(islands[claimed & (islands > 0)])
     ids = np.setdiff1d(ids, claimed_ids)
     weighted = upsample4(state.cams, islands.shape) * state.probabilities[:, None, None]
-    radio = np.where(finite, state.prepared.radio, np.nan)
-    sigma = float(state.prepared.preprocessed.noise_sigma)
+    if config.unclaimed_islands == "resolved":
+        radio = np.where(finite, state.prepared.radio, np.nan)
+        sigma = float(state.prepared.preprocessed.noise_sigma)
     out = []
     for i in ids:
         mask = islands == i

@@ -44,6 +44,7 @@ __all__ = [
     "is_cut",
     "merge_windows",
     "centrality",
+    "BoxIndex",
 ]
 
 
@@ -282,7 +283,7 @@ def merge_windows(
         key=lambda t: t[:3],
     )
     kept: list[list[Any] | None] = []  # [cut, detection, windows it was seen in]; None: replaced
-    near_kept = _BoxIndex()
+    near_kept = BoxIndex()
     for cut, _, _, det in ranked:
         if cancel is not None:
             cancel()
@@ -331,7 +332,7 @@ def merge_windows(
         kept.append([cut, replace(det, mask=remaining), [det.window]])
     # a union of cut parts may have grown into a source kept after it: rank decides again
     exclusive: list[WindowDetection] = []
-    near_exclusive = _BoxIndex()
+    near_exclusive = BoxIndex()
     for _, det, _ in (entry for entry in kept if entry is not None):
         remaining = det.mask
         for k in near_exclusive.near(det.mask.box):
@@ -347,16 +348,24 @@ def merge_windows(
 SEES_MORE_HOLDS = 0.8
 SEES_MORE_BEYOND = 0.2
 
-#: Side of a :class:`_BoxIndex` bucket in pixels (about a source; windows are ~200 px).
+#: Default side of a :class:`BoxIndex` bucket in pixels (about a source; windows are ~200 px).
 _BUCKET_PIXELS = 128
 
 
-class _BoxIndex:
+class BoxIndex:
     """Which of the masks added so far have a box that may touch a given box.
 
     A uniform grid of buckets of ``cell`` pixels: each mask is listed in every bucket its
     box covers. Without it a merge compares every detection with every kept source, which
-    is quadratic: a 12000² mosaic has ~10^4 windows and ~10^4 sources.
+    is quadratic: a 12000² mosaic has ~10^4 windows and ~10^4 sources. (The survey's
+    :func:`~napari_radiogal.survey.consolidate.overlap_groups` finds its pairs with it too.)
+
+    Examples
+    --------
+    >>> index = BoxIndex(cell=10)
+    >>> index.add(0, (0, 0, 5, 5)); index.add(1, (40, 40, 45, 45))
+    >>> index.near((3, 3, 12, 12))
+    [0]
     """
 
     def __init__(self, cell: int | None = None) -> None:

@@ -214,7 +214,31 @@ def rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         Total run length (the number of pixels it covers); valid where ``ok``.
     """
     n = len(strings)
+    ok, counts, run_string, first_run = _decoded_runs(strings)
     sums = np.zeros(n, dtype=np.int64)
+    if first_run.size:
+        np.add.at(sums, run_string[first_run], np.add.reduceat(counts, first_run))
+    return ok, sums
+
+
+def _decoded_runs(
+    strings: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The run lengths of many compressed RLE strings (:func:`rle_strings_totals`).
+
+    Returns
+    -------
+    ok : bool array (n,)
+        As in :func:`rle_strings_totals`.
+    counts : int64 array (m,)
+        Every run of the strings that are well formed, string after string.
+    run_string : int array (m,)
+        The string each run belongs to.
+    first_run : int array
+        Index in ``counts`` of each string's first run.
+    """
+    n = len(strings)
+    empty = np.zeros(0, dtype=np.int64)
     try:  # the common case: every counts is an ASCII str
         lengths = np.fromiter(map(len, strings), dtype=np.int64, count=n)
         joined = "".join(strings).encode("ascii")
@@ -241,7 +265,7 @@ def rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     ok[nonempty] = ~more[ends[nonempty]]
     ok &= ~bad_chars
     if not ok.any():
-        return ok, sums
+        return ok, empty, empty, empty
     if not ok.all():
         keep = ok[string_of_char]
         c, more, string_of_char = c[keep], more[keep], string_of_char[keep]
@@ -276,18 +300,20 @@ def rle_strings_totals(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         counts[idx] = csum - (csum[start_pos] - vals[start_pos])
     has_runs = np.bincount(run_string, minlength=n) > 0
     negative_run = np.bincount(run_string[counts < 0], minlength=n) > 0
-    sums = np.zeros(n, dtype=np.int64)
-    np.add.at(sums, run_string[first_run], np.add.reduceat(counts, first_run))
     ok &= has_runs & ~negative_run
-    return ok, sums
+    return ok, counts, run_string, first_run
 
 
 def rle_counts(rle: dict[str, Any]) -> np.ndarray:
     """The uncompressed run lengths of a COCO RLE (zeros first, column-major order).
 
-    One string, decoded like :func:`rle_strings_totals` decodes many (pycocotools'
-    ``rleFrString``), in plain Python: the number of runs grows with a source's outline,
-    not with the image.
+    Compressed counts are decoded by :func:`rle_strings_totals`' decoder; the number of runs
+    grows with a source's outline, not with the image.
+
+    Raises
+    ------
+    ValueError
+        For a malformed compressed string.
 
     Examples
     --------
@@ -301,22 +327,10 @@ def rle_counts(rle: dict[str, Any]) -> np.ndarray:
         return np.asarray(counts, dtype=np.int64)
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
-    out: list[int] = []
-    p, n = 0, len(counts)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            c = ord(counts[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(out) > 2:
-            x += out[-2]
-        out.append(x)
-    return np.asarray(out, dtype=np.int64)
+    ok, runs, _, _ = _decoded_runs([counts])
+    if not ok[0]:
+        raise ValueError(f"malformed compressed RLE counts {counts[:40]!r}")
+    return runs
 
 
 def decode_rle_box(rle: dict[str, Any]) -> tuple[np.ndarray, int, int]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from napari_radiogal.inference.windows import WindowDetection, centrality, merge_windows
+from napari_radiogal.inference.windows import BoxIndex, WindowDetection, centrality, merge_windows
 
 __all__ = ["overlap_groups", "consolidate", "assign_components"]
 
@@ -67,15 +67,12 @@ def overlap_groups(
             i = parent[i]
         return i
 
-    cells: dict[tuple[int, int], list[int]] = {}
-    for i, (r0, c0, r1, c1) in enumerate(boxes):
-        for cr in range(r0 // cell, (r1 - 1) // cell + 1):
-            for cc in range(c0 // cell, (c1 - 1) // cell + 1):
-                members = cells.setdefault((cr, cc), [])
-                for j in members:
-                    if find(i) != find(j) and _boxes_overlap(boxes[i], boxes[j]):
-                        parent[find(i)] = find(j)
-                members.append(i)
+    index = BoxIndex(cell)
+    for i, box in enumerate(boxes):
+        for j in index.near(box):
+            if find(i) != find(j) and _boxes_overlap(box, boxes[j]):
+                parent[find(i)] = find(j)
+        index.add(i, box)
     groups: dict[int, list[int]] = {}
     for i in range(len(boxes)):
         groups.setdefault(find(i), []).append(i)
