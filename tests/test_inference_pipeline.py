@@ -575,3 +575,18 @@ def test_resolved_unclaimed_islands_keep_extended_sources_only(model, length_px,
     # 'instance' keeps the island whatever its size
     every = _segment_designed(radio, ir, model, "instance")
     assert [a.extra["found_by"] for a in every.instances] == ["class map", "radio island"]
+
+
+def test_designed_radio_centroid_host_is_pulled_to_the_brighter_lobe():
+    """radio_host='centroid': the brightness-weighted centroid of the mask (the 5 mJy lobe
+    at x = 30 outweighs the 4 mJy one at x = 98), where the core rule gives the midpoint."""
+    from napari_radiogal.inference.hosts import brightness_centroid
+
+    radio, _, centres = _double_and_compact()
+    config = FAST.replace(radio_host="centroid")
+    pred = segment(radio, model=_designed_model(centres), config=config)
+    double = max(pred.instances, key=lambda a: a.area)
+    assert double.extra["host_from"] == "radio centroid"
+    assert double.host == pytest.approx(brightness_centroid(radio, double.mask), abs=1e-9)
+    assert 50.0 < double.host[0] < 62.0  # nearer the brighter lobe than the midpoint (64)
+    assert double.host[1] == pytest.approx(64.0, abs=2.0)

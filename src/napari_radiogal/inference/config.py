@@ -37,7 +37,7 @@ UNCLAIMED_ISLANDS = ("ignore", "instance", "resolved")
 #: Values accepted by :attr:`InferenceConfig.mask_support`.
 MASK_SUPPORTS = ("walk", "island_pixels", "whole_islands")
 #: Values accepted by :attr:`InferenceConfig.radio_host`.
-RADIO_HOSTS = ("core", "displacement")
+RADIO_HOSTS = ("core", "centroid", "displacement")
 
 
 def _meta(help: str, **kw: Any) -> dict[str, Any]:
@@ -372,7 +372,10 @@ class InferenceConfig:
             "The host when no infrared image is given. 'core': the radio core, i.e. the "
             "compact peak between the two brightest peaks of a double (else their "
             "midpoint), or the peak of a single-peaked source (benchmarks/radio_hosts.py); "
-            "'displacement': the instance centre the IRNet displacement field converges to.",
+            "'centroid': the brightness-weighted centroid of the mask (the position source "
+            "finders report; nearer the catalogue positions of real FIRST sources, the FIRST "
+            "model's card); 'displacement': the instance centre the IRNet displacement field "
+            "converges to.",
             choices=RADIO_HOSTS,
             group="hosts",
         ),

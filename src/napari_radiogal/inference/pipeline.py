@@ -717,7 +717,10 @@ def _masks_and_hosts(
             host_from = "ir" if host is not None else None
         else:
             host, host_from = centre, "displacement"
-            if config.radio_host == "core":
+            if config.radio_host == "centroid":
+                host = _hosts.brightness_centroid(np.where(finite, p.radio, np.nan), mask)
+                host_from = "radio centroid"
+            elif config.radio_host == "core":
                 found = _radio_core(p, mask, finite, _beam_pixels(p, lm))
                 core = None if found is None else found[0]
                 if core is not None:

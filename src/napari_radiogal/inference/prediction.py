@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
+from napari_radiogal.inference.hosts import brightness_centroid
 from napari_radiogal.io.catalogue import (
     COLUMNS,
     DEFAULT_NAME_PREFIX,
@@ -465,7 +466,6 @@ def instance_properties(
     _, n_parts = ndimage.label(mask, structure=np.ones((3, 3), bool))
     out["n_components"] = int(n_parts)
     rows, cols = np.nonzero(mask)
-    weights = None
     if radio is not None:
         values = np.asarray(radio, dtype=np.float64)[rows, cols]
         finite = np.isfinite(values)
@@ -476,13 +476,7 @@ def instance_properties(
                 beam_pixels = math.pi * bmaj * bmin / (4.0 * math.log(2.0)) / pixel_scale_arcsec**2
                 if beam_pixels > 0:
                     out["flux"] = float(values[finite].sum() / beam_pixels)
-        positive = np.where(finite, np.clip(values, 0.0, None), 0.0)
-        if positive.sum() > 0:
-            weights = positive
-    if weights is None:
-        weights = np.ones(area)
-    out["x"] = float((cols * weights).sum() / weights.sum())
-    out["y"] = float((rows * weights).sum() / weights.sum())
+    out["x"], out["y"] = brightness_centroid(radio, mask)
     las_pix = _largest_extent(mask)
     out["las_pix"] = las_pix
     if pixel_scale_arcsec:

@@ -119,7 +119,7 @@ COLUMNS: dict[str, CatalogueColumn] = _columns(
         None,
         "meta.code",
         "how the host was found: ir (peak of CAM x infrared), displacement (radio-only "
-        "centre), radio core, or none",
+        "centre), radio core, radio centroid (brightness-weighted), or none",
         "str",
     ),
     CatalogueColumn(
