@@ -717,9 +717,8 @@ def _masks_and_hosts(
             host_from = "ir" if host is not None else None
         else:
             host, host_from = centre, "displacement"
-            if config.radio_host == "centroid":
-                host = _hosts.brightness_centroid(np.where(finite, p.radio, np.nan), mask)
-                host_from = "radio centroid"
+            if config.radio_host == "centroid":  # NaN pixels weigh nothing
+                host, host_from = _hosts.brightness_centroid(p.radio, mask), "radio centroid"
             elif config.radio_host == "core":
                 found = _radio_core(p, mask, finite, _beam_pixels(p, lm))
                 core = None if found is None else found[0]
