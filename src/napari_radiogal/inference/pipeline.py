@@ -123,7 +123,8 @@ def segment(
     infrared : InfraredImage, path or ndarray, shape (H, W), optional
         WISE W1-like image: an ``InfraredImage`` (or a FITS path) on its own grid
         (reprojected onto the radio grid) or an array already on the radio grid. Without it, hosts come from the
-        displacement field (``extra["host_from"] == "displacement"``).
+        radio image by ``config.radio_host`` (the radio core, the mask's brightness-weighted
+        centroid, or the displacement field; ``extra["host_from"]`` says which).
     model : path, str or LoadedModel, optional
         Weights (``NAME.safetensors`` with its card), a bundled model's name, or a
         :func:`load_model` result; ``None`` takes the bundled model that fits this image
