@@ -76,7 +76,7 @@ def test_segment_refuses_an_image_over_the_budget_before_the_network(tiny_weight
         calls.append(len(channels))
         raise AssertionError("the network must not run")
 
-    config = InferenceConfig(memory_budget_gb=1.0)  # the fixed part alone takes 1 GB
+    config = InferenceConfig(memory_budget_gb=1.0)  # the fixed part alone takes 1.3 GB
     with pytest.raises(MemoryBudgetError, match="400 x 400"):
         segment(
             np.zeros((400, 400), np.float32),
