@@ -11,7 +11,8 @@ Rules compared (all inside the instance mask, positions in pixels):
 * ``radio core`` -- :func:`napari_radiogal.inference.hosts.radio_core_host` (the default
   without IR): the compact peak between the two brightest peaks of a double, else their
   midpoint, else the brightest peak;
-* ``flux centroid`` -- the brightness-weighted centroid of the mask;
+* ``flux centroid`` -- the brightness-weighted centroid of the mask
+  (:func:`napari_radiogal.stats.brightness_centroid`, the ``centroid`` host rule);
 * ``brightest pixel`` -- the radio peak (a hotspot, for an FR-II).
 
 Printed per class: the median distance to the true host (px) and the share within 3 px and
@@ -35,18 +36,10 @@ import numpy as np
 from napari_radiogal.inference.hosts import radio_core_host
 from napari_radiogal.io.coco import read_coco, resolve_image_path
 from napari_radiogal.io.fits import read_radio
-from napari_radiogal.stats import clipped_noise
+from napari_radiogal.stats import brightness_centroid, clipped_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data" / "bench" / "annotations" / "val.json"
-
-
-def flux_centroid(radio: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """Brightness-weighted centroid ``(x, y)`` of the mask's positive pixels."""
-    weight = np.where(mask, np.clip(np.nan_to_num(radio), 0.0, None), 0.0)
-    rows, cols = np.indices(radio.shape)
-    total = weight.sum()
-    return float((weight * cols).sum() / total), float((weight * rows).sum() / total)
 
 
 def brightest_pixel(radio: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -120,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             name = dataset.scheme.name_of_id(inst.category_id)
             core = radio_core_host(radio, mask, noise_sigma=sigma, beam_px=beam_px)
             rules = {
-                "radio core": core if core is not None else flux_centroid(radio, mask),
-                "flux centroid": flux_centroid(radio, mask),
+                "radio core": core if core is not None else brightness_centroid(radio, mask),
+                "flux centroid": brightness_centroid(radio, mask),
                 "brightest pixel": brightest_pixel(radio, mask),
             }
             for rule, (x, y) in rules.items():

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from napari_radiogal.ab_rule import RESOLVED_FACTOR, is_resolved, measure_morphology
 from napari_radiogal.classes import RADIOGALAXYNET, ClassScheme
-from napari_radiogal.stats import clipped_noise, ir_threshold, islands
+from napari_radiogal.stats import brightness_centroid, clipped_noise, ir_threshold, islands
 
 __all__ = [
     "BaselineConfig",
@@ -251,14 +251,7 @@ def baseline_segment(
         if not _has_resolved_island(radio, sigma, isl, mask, config):
             # A chance pair of point sources: grouped, but no member is itself resolved.
             continue
-        values = np.where(mask, np.nan_to_num(radio, nan=0.0), 0.0)
-        total = values.clip(min=0).sum()
-        rows, cols = np.nonzero(mask)
-        weights = values[rows, cols].clip(min=0)
-        if total > 0:
-            centre = (float((cols * weights).sum() / total), float((rows * weights).sum() / total))
-        else:
-            centre = (float(cols.mean()), float(rows.mean()))
+        centre = brightness_centroid(radio, mask)
         host = None
         if infrared is not None and ir_thr is not None and np.isfinite(ir_thr):
             host = brightest_ir_peak(infrared, centre, config.host_radius_px, ir_thr)

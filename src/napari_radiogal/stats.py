@@ -17,6 +17,7 @@ __all__ = [
     "islands",
     "local_background",
     "noise_beam",
+    "brightness_centroid",
 ]
 
 
@@ -272,3 +273,41 @@ def noise_beam(
     if fwhm[0] < 1.0:  # white noise: no beam to speak of
         return None
     return float(fwhm[0]), float(fwhm[1]), angle
+
+
+def brightness_centroid(radio: np.ndarray | None, mask: np.ndarray) -> tuple[float, float] | None:
+    """The brightness-weighted centroid of a mask: the position source finders report.
+
+    Parameters
+    ----------
+    radio : ndarray, shape (H, W), or None
+        Surface brightness (any unit), ``(row, col)``; NaN and negative pixels weigh 0.
+        ``None``, or no positive pixel in the mask, gives the mask's plain centroid.
+    mask : ndarray of bool, shape (H, W)
+
+    Returns
+    -------
+    (x, y) or None
+        Pixel position (``None`` for an empty mask).
+
+    Examples
+    --------
+    >>> img = np.zeros((5, 9)); img[2, 1] = 1.0; img[2, 7] = 3.0
+    >>> brightness_centroid(img, img > 0)
+    (5.5, 2.0)
+    >>> brightness_centroid(None, img > 0)
+    (4.0, 2.0)
+    """
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    weights = None
+    if radio is not None:
+        values = np.asarray(radio, dtype=np.float64)[rows, cols]
+        weights = np.where(np.isfinite(values), np.clip(values, 0.0, None), 0.0)
+        if not weights.sum() > 0:
+            weights = None
+    if weights is None:
+        weights = np.ones(rows.size)
+    total = weights.sum()
+    return float((cols * weights).sum() / total), float((rows * weights).sum() / total)

@@ -27,7 +27,7 @@ centroid and 24 % for the brightest pixel. Such hosts carry ``extra["host_from"]
 the median offset of matched hosts is 5.4" against 18.2" for the displacement centre. The *instance centre* of the network's
 displacement field (:func:`displacement_centre`) remains for masks with no radio peak.
 On real FIRST cut-outs the catalogue positions of the firstgalaxydata objects lie nearer
-the **brightness-weighted centroid** of the model's mask (:func:`brightness_centroid`,
+the **brightness-weighted centroid** of the model's mask (:func:`~napari_radiogal.stats.brightness_centroid`,
 ``radio_host="centroid"``, the FIRST model's card) than the core rule's pick: at FIRST's
 5" beam an FR-I's core blends into its jets, and many FR-II cores are below the noise.
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_radiogal.inference.instances import grid_to_pixel
+from napari_radiogal.stats import brightness_centroid  # the radio_host="centroid" rule
 
 __all__ = [
     "peak_position",
@@ -448,44 +449,6 @@ def _end_peaks(xy: np.ndarray, mask: np.ndarray, radio: np.ndarray) -> tuple[int
             if len(ends) == 2:
                 return ends[0], ends[1]
     return 0, 1
-
-
-def brightness_centroid(radio: np.ndarray | None, mask: np.ndarray) -> tuple[float, float] | None:
-    """The brightness-weighted centroid of a mask: the position source finders report.
-
-    Parameters
-    ----------
-    radio : ndarray, shape (H, W), or None
-        Surface brightness (any unit), ``(row, col)``; NaN and negative pixels weigh 0.
-        ``None``, or no positive pixel in the mask, gives the mask's plain centroid.
-    mask : ndarray of bool, shape (H, W)
-
-    Returns
-    -------
-    (x, y) or None
-        Pixel position (``None`` for an empty mask).
-
-    Examples
-    --------
-    >>> img = np.zeros((5, 9)); img[2, 1] = 1.0; img[2, 7] = 3.0
-    >>> brightness_centroid(img, img > 0)
-    (5.5, 2.0)
-    >>> brightness_centroid(None, img > 0)
-    (4.0, 2.0)
-    """
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    weights = None
-    if radio is not None:
-        values = np.asarray(radio, dtype=np.float64)[rows, cols]
-        weights = np.where(np.isfinite(values), np.clip(values, 0.0, None), 0.0)
-        if not weights.sum() > 0:
-            weights = None
-    if weights is None:
-        weights = np.ones(rows.size)
-    total = weights.sum()
-    return float((cols * weights).sum() / total), float((rows * weights).sum() / total)
 
 
 def displacement_centre(

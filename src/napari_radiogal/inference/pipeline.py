@@ -81,6 +81,7 @@ from napari_radiogal.inference.timing import StageTimer
 from napari_radiogal.inference.windows import WindowDetection, merge_windows, window_detection
 from napari_radiogal.io.geometry import Window
 from napari_radiogal.io.masks import encode_placed_mask
+from napari_radiogal.stats import brightness_centroid
 
 __all__ = ["segment", "segment_batch", "STAGES", "NetworkStep"]
 
@@ -719,7 +720,7 @@ def _masks_and_hosts(
         else:
             host, host_from = centre, "displacement"
             if config.radio_host == "centroid":  # NaN pixels weigh nothing
-                host, host_from = _hosts.brightness_centroid(p.radio, mask), "radio centroid"
+                host, host_from = brightness_centroid(p.radio, mask), "radio centroid"
             elif config.radio_host == "core":
                 found = _radio_core(p, mask, finite, _beam_pixels(p, lm))
                 core = None if found is None else found[0]

@@ -28,7 +28,6 @@ from scipy import ndimage
 
 from napari_radiogal.annotations import CocoDataset, ImageRecord, Instance
 from napari_radiogal.classes import DISPLAY_COLORS, RADIOGALAXYNET, ClassScheme
-from napari_radiogal.inference.hosts import brightness_centroid
 from napari_radiogal.io.catalogue import (
     COLUMNS,
     DEFAULT_NAME_PREFIX,
@@ -37,6 +36,7 @@ from napari_radiogal.io.catalogue import (
 )
 from napari_radiogal.io.masks import decode_rle_box
 from napari_radiogal.io.paths import fits_stem
+from napari_radiogal.stats import brightness_centroid
 
 __all__ = [
     "Prediction",
