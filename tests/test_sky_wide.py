@@ -342,3 +342,17 @@ def test_gaussians_render_the_moffat_mixture_flux_exactly():
         render_gaussians(image.shape, [50.0], [50.0], np.eye(2) * s**2, [w / (2 * math.pi * s**2)],
                          out=image)  # fmt: skip
     assert image.sum() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_second_source_is_placed_even_inside_a_source_that_covers_the_whole_cut_out():
+    """Seed 13 of the wide preset drew such a pair; the placement returned no position."""
+    from types import SimpleNamespace
+
+    from napari_radiogal.sky.cutout import _place_host
+
+    cfg = SkyConfig.preset("wide")
+    huge = SimpleNamespace(core_xy=(cfg.size / 2, cfg.size / 2), las_px=100.0 * cfg.size)
+    (x, y), edge = _place_host(np.random.default_rng(0), cfg, 1, [huge])
+    assert edge is False
+    assert 0.08 * cfg.size <= x <= 0.92 * cfg.size
+    assert 0.08 * cfg.size <= y <= 0.92 * cfg.size

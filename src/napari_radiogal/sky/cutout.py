@@ -566,8 +566,10 @@ def _place_host(
         sd = cfg.centre_offset_arcsec / cfg.pixel_scale_arcsec
         x, y = (n - 1) / 2.0 + rng.normal(0.0, sd, 2)
         return (float(np.clip(x, lo, hi)), float(np.clip(y, lo, hi))), False
-    # A further source: anywhere, but not on top of an earlier one.
-    best, best_d = None, -1.0
+    # A further source: anywhere, but not on top of an earlier one. The farthest of the
+    # candidates wins even when every one lies inside an earlier, very large source (a start
+    # at -1 instead of -inf left no position at all then).
+    best, best_d = (float(n / 2), float(n / 2)), -math.inf
     for _ in range(30):
         x, y = rng.uniform(0.08 * n, 0.92 * n, 2)
         d = min(math.hypot(x - s.core_xy[0], y - s.core_xy[1]) - 0.35 * s.las_px for s in previous)
