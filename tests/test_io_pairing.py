@@ -45,6 +45,21 @@ def test_folders_globs_and_files_expand_once_in_order(tmp_path):
         expand_fits_inputs([_empty(tmp_path)])
 
 
+def test_a_folder_without_fits_of_its_own_says_what_to_give_instead(tmp_path):
+    data_set = tmp_path / "sky"
+    for sub in ("radio", "ir", "annotations"):
+        (data_set / sub).mkdir(parents=True)
+    (data_set / "radio" / "a.fits").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"holds annotations/\): use --data .*sky"):
+        expand_fits_inputs([data_set])
+    (data_set / "annotations").rmdir()
+    with pytest.raises(ConfigError, match=r"sub-folders radio do; give them instead: .*radio"):
+        expand_fits_inputs([data_set])
+    # no FITS below either: the plain message
+    with pytest.raises(ConfigError, match=r"holds no FITS file \(\.fits, \.fits\.gz \.\.\.\)\.$"):
+        expand_fits_inputs([_empty(tmp_path)])
+
+
 def _empty(tmp_path):
     (tmp_path / "empty").mkdir()
     return tmp_path / "empty"

@@ -95,6 +95,22 @@ def read_image_header(path: str | os.PathLike):
         return (images[0][1] if images else hdul[0]).header.copy()
 
 
+def _empty_folder_hint(folder: Path) -> str:
+    """What to give instead of a folder without FITS files of its own (sub-folders are not
+    searched: a survey tree would be read whole by mistake)."""
+    if (folder / "annotations").is_dir():
+        return f" It looks like a data set (it holds annotations/): use --data {folder}."
+    subfolders = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_dir() and any(is_fits_path(f) for f in p.iterdir() if f.is_file())
+    )
+    if subfolders:
+        listed = " ".join(str(folder / name) for name in subfolders[:3])
+        return f" Its sub-folders {', '.join(subfolders[:3])} do; give them instead: {listed}."
+    return ""
+
+
 def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
     """Files, folders and glob patterns as one sorted list of FITS files.
 
@@ -127,7 +143,10 @@ def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
                 if p.is_file() and is_fits_path(p) and not is_catalogue_output(p)
             )
             if not found:
-                raise ConfigError(f"{path}: the folder holds no FITS file (.fits, .fits.gz ...).")
+                raise ConfigError(
+                    f"{path}: the folder holds no FITS file (.fits, .fits.gz ...)."
+                    + _empty_folder_hint(path)
+                )
         elif path.is_file():
             if not is_fits_path(path):
                 raise ConfigError(
