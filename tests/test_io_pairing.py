@@ -53,7 +53,9 @@ def test_a_folder_without_fits_of_its_own_says_what_to_give_instead(tmp_path):
     with pytest.raises(ConfigError, match=r"holds annotations/\): use --data .*sky"):
         expand_fits_inputs([data_set])
     (data_set / "annotations").rmdir()
-    with pytest.raises(ConfigError, match=r"sub-folders radio do; give them instead: .*radio"):
+    with pytest.raises(
+        ConfigError, match=r"Sub-folders with FITS files: radio; give them instead: .*radio"
+    ):
         expand_fits_inputs([data_set])
     # no FITS below either: the plain message
     with pytest.raises(ConfigError, match=r"holds no FITS file \(\.fits, \.fits\.gz \.\.\.\)\.$"):

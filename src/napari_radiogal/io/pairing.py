@@ -107,7 +107,7 @@ def _empty_folder_hint(folder: Path) -> str:
     )
     if subfolders:
         listed = " ".join(str(folder / name) for name in subfolders[:3])
-        return f" Its sub-folders {', '.join(subfolders[:3])} do; give them instead: {listed}."
+        return f" Sub-folders with FITS files: {', '.join(subfolders[:3])}; give them instead: {listed}."
     return ""
 
 
