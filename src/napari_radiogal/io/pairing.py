@@ -95,20 +95,30 @@ def read_image_header(path: str | os.PathLike):
         return (images[0][1] if images else hdul[0]).header.copy()
 
 
+def _fits_inputs_in(folder: Path) -> list[Path]:
+    """The FITS images directly in ``folder`` (not its sub-folders, not our own catalogue
+    outputs), sorted by name."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and is_fits_path(p) and not is_catalogue_output(p)
+    )
+
+
 def _empty_folder_hint(folder: Path) -> str:
     """What to give instead of a folder without FITS files of its own (sub-folders are not
     searched: a survey tree would be read whole by mistake)."""
     if (folder / "annotations").is_dir():
         return f" It looks like a data set (it holds annotations/): use --data {folder}."
-    subfolders = sorted(
-        p.name
-        for p in folder.iterdir()
-        if p.is_dir() and any(is_fits_path(f) for f in p.iterdir() if f.is_file())
+    subfolders = [p for p in sorted(folder.iterdir()) if p.is_dir() and _fits_inputs_in(p)][:3]
+    if not subfolders:
+        return ""
+    names = ", ".join(p.name for p in subfolders)
+    return (
+        f" Sub-folders with FITS files: {names}; give them instead: "
+        + " ".join(str(p) for p in subfolders)
+        + "."
     )
-    if subfolders:
-        listed = " ".join(str(folder / name) for name in subfolders[:3])
-        return f" Sub-folders with FITS files: {', '.join(subfolders[:3])}; give them instead: {listed}."
-    return ""
 
 
 def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
@@ -137,11 +147,7 @@ def expand_fits_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file() and is_fits_path(p) and not is_catalogue_output(p)
-            )
+            found = _fits_inputs_in(path)
             if not found:
                 raise ConfigError(
                     f"{path}: the folder holds no FITS file (.fits, .fits.gz ...)."
