@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from napari_radiogal import errors
 from napari_radiogal.errors import CocoFormatError, ConfigError
@@ -212,6 +213,49 @@ def test_pseudo_label_thresholds_and_islands():
     assert (vote[1:3, 1:4] == 2).all()  # mean 0.6 >= 0.35: whole island
     none = make_pseudo_label(cams, np.zeros(2, bool), islands, PseudoLabelConfig())
     assert (none == 0).all()
+
+
+def _two_lobes_and_a_far_island(shape=(40, 60)):
+    """Islands: two 'lobes' 16 px apart (cols 10-13, 30-33) and one far island (col 56)."""
+    islands = np.zeros(shape, bool)
+    islands[18:22, 10:14] = islands[18:22, 30:34] = True
+    islands[18:22, 56:58] = True
+    return islands
+
+
+def test_bridge_joins_the_lobes_of_a_multi_component_class_only():
+    islands = _two_lobes_and_a_far_island()
+    cams = np.zeros((2,) + islands.shape)
+    cams[:, islands] = 0.9  # both classes claim every island; class 0 wins the ties
+    present = np.array([True, False])
+    config = PseudoLabelConfig(bridge_gap=20)
+    off = make_pseudo_label(cams, present, islands, PseudoLabelConfig())
+    on = make_pseudo_label(cams, present, islands, config, bridged=[0])
+    assert (off[20, 14:30] == 0).all()  # the paper: empty sky between the lobes
+    assert (on[20, 14:30] == 1).all() and (on[18:22, 10:34] == 1).all()  # one region
+    assert (on[20, 34:56] == 0).all()  # 22 px from the second lobe: another source
+    assert (on[islands] == off[islands]).all() and on[5, 5] == 0  # islands keep their labels
+    # a single-component class (R, Compact) is never bridged
+    single = make_pseudo_label(cams, present, islands, config, bridged=[])
+    assert np.array_equal(single, off)
+
+
+def test_bridge_instances_fills_each_annotated_instance_only():
+    from napari_radiogal.training.pseudo_labels import bridge_instances
+
+    islands = _two_lobes_and_a_far_island()
+    double = islands.copy()
+    double[:, 50:] = False
+    single = islands & ~double
+    label = np.where(double, 1, np.where(single, 2, 0)).astype(np.uint8)
+    out = bridge_instances(label, [(double, 0), (single, 1)], bridged=[0, 1])
+    assert (out[20, 14:30] == 1).all() and (out[20, 34:56] == 0).all()
+    assert np.array_equal(bridge_instances(label, [(double, 0)], bridged=[]), label)
+
+
+def test_bridge_gap_is_checked():
+    with pytest.raises(ConfigError, match="bridge_gap"):
+        TrainConfig().with_overrides(["pseudo_labels.bridge_gap=-1"])
 
 
 def test_cams_to_image_grid_aligns_cells():
@@ -756,6 +800,24 @@ def test_mixed_supervision_takes_stage_d_labels_from_the_selected_images_masks(t
         expected = images.mask_label(i) if i in (1, 4) else plain[i]
         assert np.array_equal(mixed[i], expected), i
     assert not np.array_equal(plain[4], images.mask_label(4))  # the CAMs of a random net
+    # with the bridge, a mask-supervised double is one region of its class
+    bridged = compute_pseudo_labels(
+        model,
+        images,
+        config.with_overrides(["pseudo_labels.bridge_gap=30"]),
+        torch.device("cpu"),
+        progress=False,
+    )
+    multi = [
+        i
+        for i in (1, 4)
+        for mask, k in images.instance_masks(i)
+        if images.scheme.names[k] != "R" and ndimage.label(mask, np.ones((3, 3)))[1] > 1
+    ]
+    assert multi, "the toy set should hold a multi-part instance among the reviewed images"
+    for i in multi:
+        assert (bridged[i] > 0).sum() > (mixed[i] > 0).sum()
+        assert (bridged[i][mixed[i] > 0] == mixed[i][mixed[i] > 0]).all()
 
 
 def test_mask_supervision_option_is_checked():

@@ -20,6 +20,7 @@ __all__ = [
     "FIRST",
     "FIRST_TO_RADIOGALAXYNET",
     "first_to_radiogalaxynet",
+    "SINGLE_COMPONENT_CLASSES",
     "DISPLAY_COLORS",
 ]
 
@@ -192,6 +193,13 @@ FIRST_TO_RADIOGALAXYNET: dict[str, str | None] = {
     "Compact": None,
     "Bent": None,
 }
+
+
+#: Class names of sources made of one radio component by definition (RadioGalaxyNET's
+#: resolved ``R``, FIRST's ``Compact``). Two islands of such a class in one image are two
+#: sources; two islands of FR-I / FR-II / FR-X / Bent may be the lobes of one
+#: (:func:`napari_radiogal.training.pseudo_labels.bridge_components`).
+SINGLE_COMPONENT_CLASSES: frozenset[str] = frozenset({"R", "Compact"})
 
 
 def first_to_radiogalaxynet(name: str) -> str | None:

@@ -190,6 +190,15 @@ class PseudoLabelConfig:
         (corrected by hand in napari); the other images stay weak. The masks reach the
         IRNet boundary and displacement losses through these labels; the CAM stages learn
         from the image-level classes either way.
+    bridge_gap : float
+        Pixels. Islands of one multi-component class (not R / Compact) lying at most this far
+        apart are one source for IRNet: the convex hull of each such group (each annotated
+        instance, for mask-supervised images) is labelled with the class wherever it is
+        background. Without it the gap of empty sky between the lobes of a double is
+        background, so IRNet learns a boundary around every lobe and a displacement field
+        that points each lobe to its own centre, and the lobes come out as two sources
+        (:func:`~napari_radiogal.training.pseudo_labels.bridge_components`). 0 = off (the
+        paper); masks at inference stay on the radio islands either way.
     """
 
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
@@ -198,6 +207,7 @@ class PseudoLabelConfig:
     bg_threshold: float = 0.10
     refine: str = "island_vote"
     masks: str = "none"
+    bridge_gap: float = 0.0
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -206,6 +216,10 @@ class PseudoLabelConfig:
         if self.masks not in MASK_SUPERVISION:
             raise ConfigError(
                 f"pseudo_labels.masks={self.masks!r}; choose one of {MASK_SUPERVISION}."
+            )
+        if not self.bridge_gap >= 0:
+            raise ConfigError(
+                f"pseudo_labels.bridge_gap={self.bridge_gap!r}: expected pixels >= 0 (0 = off)."
             )
         if not 0 <= self.bg_threshold <= self.fg_threshold <= 1:
             raise ConfigError(

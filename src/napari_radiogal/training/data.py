@@ -278,6 +278,12 @@ class PreparedImages:
             return False
         return which == "all" or all(inst.reviewed for inst in instances)
 
+    def instance_masks(self, index: int) -> list[tuple[np.ndarray, int]]:
+        """``[(mask (H, W) bool, class index)]`` of the annotated instances of image ``index``."""
+        return [
+            (inst.mask, self.scheme.index_of_id(inst.category_id)) for inst in self.instances[index]
+        ]
+
     def mask_label(self, index: int) -> np.ndarray:
         """The stage-D label ``(H, W)`` uint8 of image ``index`` from its annotated masks.
 

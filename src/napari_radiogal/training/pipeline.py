@@ -47,7 +47,11 @@ from napari_radiogal.training.data import (
 )
 from napari_radiogal.training.distributed import DistContext, barrier, init_distributed
 from napari_radiogal.training.engine import StageResult, class_balance_weights, run_stage
-from napari_radiogal.training.pseudo_labels import make_pseudo_label, multiscale_cams
+from napari_radiogal.training.pseudo_labels import (
+    bridge_instances,
+    make_pseudo_label,
+    multiscale_cams,
+)
 from napari_radiogal.training.runs import check_run_folder, clear_run
 from napari_radiogal.training.stages import (
     CamLoss,
@@ -139,16 +143,34 @@ def compute_pseudo_labels(
 
     model.eval()
     cfg = config.pseudo_labels
+    bridged = multi_component_classes(images.scheme) if cfg.bridge_gap > 0 else []
     labels = []
     for i in tqdm(range(len(images)), desc="pseudo-labels", disable=not progress, leave=False):
         if images.is_mask_supervised(i, cfg.masks):
-            labels.append(images.mask_label(i))
+            label = images.mask_label(i)
+            if bridged:
+                label = bridge_instances(label, images.instance_masks(i), bridged)
+            labels.append(label)
             continue
         x = torch.from_numpy(images.channels(i)).to(device)
         cams = multiscale_cams(model, x, cfg.scales, cfg.flip).cpu().numpy()
         present = images.labels[i] > 0
-        labels.append(make_pseudo_label(cams, present, images.islands(i), cfg))
+        labels.append(make_pseudo_label(cams, present, images.islands(i), cfg, bridged))
     return labels
+
+
+def multi_component_classes(scheme) -> list[int]:
+    """Indices of the classes whose sources may have several islands (not R / Compact).
+
+    Examples
+    --------
+    >>> from napari_radiogal.classes import FIRST, RADIOGALAXYNET
+    >>> multi_component_classes(RADIOGALAXYNET), multi_component_classes(FIRST)
+    ([0, 1, 2], [0, 1, 3])
+    """
+    from napari_radiogal.classes import SINGLE_COMPONENT_CLASSES
+
+    return [k for k, name in enumerate(scheme.names) if name not in SINGLE_COMPONENT_CLASSES]
 
 
 @torch.no_grad()
