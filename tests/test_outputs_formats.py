@@ -146,6 +146,43 @@ def test_crtf_regions_are_what_casa_and_carta_parse(tmp_path):
         assert len(hosts) == 1 and hosts[0].visual["symbol"] == "x"
 
 
+@pytest.mark.parametrize("radesys", ["ICRS", "FK5"])
+def test_crtf_text_is_what_the_regions_writer_gives(radesys):
+    """The fast CRTF writer (one coordinate conversion per polygon, not per vertex) writes
+    the bytes regions writes, for outlines, host symbols, plain points, labels with and
+    without colours, and a shape it hands back to regions (a circle)."""
+    import astropy.units as u
+    from regions import CircleSkyRegion, PointSkyRegion, PolygonSkyRegion, Regions
+
+    from napari_radiogal.io.export import crtf_regions, crtf_text
+
+    wcs = _wcs((400, 400), radesys)
+    angles = np.linspace(0.0, 2 * np.pi, 37, endpoint=False)
+    shapes = []
+    for k in range(5):
+        x, y = 50 + 60 * k + 12 * np.cos(angles), 200 + 9 * np.sin(angles)
+        visual = {"color": "#ff8800"} if k % 2 else {}
+        shapes.append(
+            PolygonSkyRegion(
+                vertices=wcs.pixel_to_world(x, y),
+                meta={"text": f"FR-II 0.{k}5", "tag": [f"id{k}"]},
+                visual=visual,
+            )
+        )
+        host = wcs.pixel_to_world(50 + 60 * k, 200.5)
+        shapes.append(PointSkyRegion(center=host, visual={"color": "#00ff00", "marker": "x"}))
+    shapes.append(PointSkyRegion(center=wcs.pixel_to_world(3.0, 4.0), meta={"text": "p"}))
+    shapes.append(
+        CircleSkyRegion(
+            center=wcs.pixel_to_world(9.0, 9.0), radius=4 * u.arcsec, meta={"text": "c"}
+        )
+    )
+    casa, frame = crtf_regions(Regions(shapes))
+    expected = casa.serialize(format="crtf", coordsys=frame)
+    assert expected.count("poly[") == 5 and "circle[" in expected  # every kind is there
+    assert crtf_text(casa, frame) == expected
+
+
 def test_coco_is_what_pycocotools_reads(written):
     from pycocotools.coco import COCO
 

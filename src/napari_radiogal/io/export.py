@@ -39,6 +39,7 @@ __all__ = [
     "parse_formats",
     "is_catalogue_output",
     "crtf_regions",
+    "crtf_text",
     "output_names",
     "output_paths",
     "write_output",
@@ -232,9 +233,65 @@ def crtf_regions(regions: Any) -> tuple[Any, str]:
     return Regions(out), frame
 
 
+#: CRTF ``global coord`` value of a frame (what ``regions`` writes).
+_CRTF_GLOBAL_COORD = {"icrs": "ICRS", "fk5": "J2000", "fk4": "B1950", "galactic": "GALACTIC"}
+
+
+def crtf_text(regions: Any, frame: str) -> str:
+    """CRTF text of regions, the text ``regions`` writes, at survey scale.
+
+    ``regions`` (0.12) transforms every polygon vertex to the output frame on its own: 1.2 ms
+    a vertex, 10 minutes for the ~5,000 outlines of a 10k x 10k mosaic. Here a polygon's
+    vertices are converted in one call, for the two shapes the package writes (polygons,
+    and points with or without a symbol) in the output frame with only ``label`` /
+    ``color`` / ``symbol`` set; any other region goes through ``regions`` itself. The
+    tests check that the text is byte for byte the one ``regions`` writes.
+
+    Parameters
+    ----------
+    regions : regions.Regions
+        As :func:`crtf_regions` returns them.
+    frame : str
+        The CRTF frame (:func:`crtf_regions`).
+
+    Returns
+    -------
+    str
+    """
+    from regions import PointSkyRegion, PolygonSkyRegion, Regions
+
+    lines = ["#CRTFv0", f"global coord={_CRTF_GLOBAL_COORD.get(frame, frame.upper())}"]
+    for region in regions:
+        fast = (
+            isinstance(region, (PolygonSkyRegion, PointSkyRegion))
+            and frame in _CRTF_GLOBAL_COORD
+            and set(region.meta) <= {"label"}
+            and set(region.visual) <= {"color", "symbol"}
+        )
+        coord = region.vertices if isinstance(region, PolygonSkyRegion) else region.center
+        if not fast or coord.frame.name != frame:
+            text = Regions([region]).serialize(format="crtf", coordsys=frame)
+            lines.extend(text.splitlines()[2:])  # without its header
+            continue
+        sph = coord.spherical
+        lon, lat = sph.lon.deg, sph.lat.deg
+        if isinstance(region, PolygonSkyRegion):
+            pairs = ", ".join(f"[{x:.6f}deg, {y:.6f}deg]" for x, y in zip(lon, lat, strict=True))
+            line = f"poly[{pairs}]"
+        elif "symbol" in region.visual:
+            line = f"symbol[[{float(lon):.6f}deg, {float(lat):.6f}deg], {region.visual['symbol']}]"
+        else:
+            line = f"point[[{float(lon):.6f}deg, {float(lat):.6f}deg]]"
+        meta = [f"label='{region.meta['label']}'"] if region.meta.get("label") else []
+        if "color" in region.visual:
+            meta.append(f"color={region.visual['color']}")
+        lines.append(", ".join([line, *meta]))
+    return "\n".join(lines) + "\n"
+
+
 def _write_crtf(path: Path, regions: Any, backup: bool) -> Path:
     casa, frame = crtf_regions(regions)
-    text = casa.serialize(format="crtf", coordsys=frame)
+    text = crtf_text(casa, frame)
     if backup:
         keep_backup(path)
     return atomic_write_text(path, text)
