@@ -246,6 +246,69 @@ def _evaluate(mosaic_dir: Path, out: Path, truth, reference: set[int], split: se
     }
 
 
+def draw_region(mosaic_dir: Path, out: Path, png: Path, side: int = 1000) -> Path:
+    """Draw the centre ``side`` x ``side`` px of a mosaic with its catalogue and its truth.
+
+    Radio (arcsinh-scaled), the consolidated catalogue's outlines coloured by class with
+    their hosts (``x``), and the truth sources as thin white contours, so that what was
+    found, merged, split or missed can be seen.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.io import fits
+
+    from napari_radiogal.classes import DISPLAY_COLORS
+    from napari_radiogal.io.coco import read_coco
+
+    with fits.open(mosaic_dir / "radio.fits", memmap=True) as hdul:
+        data = np.squeeze(hdul[0].data)
+        height, width = data.shape
+        r0, c0 = (height - side) // 2, (width - side) // 2
+        radio = np.array(data[r0 : r0 + side, c0 : c0 + side], dtype=np.float64)
+    sigma = 1.4826 * np.nanmedian(np.abs(radio - np.nanmedian(radio)))
+    fig, ax = plt.subplots(figsize=(10, 10))
+    ax.imshow(np.arcsinh(radio / (3 * sigma)), origin="lower", cmap="gray", vmin=-1, vmax=8)
+
+    def outline(pm, **style):
+        rows, cols = pm.box[0] - r0, pm.box[1] - c0
+        if rows + pm.mask.shape[0] < 0 or cols + pm.mask.shape[1] < 0 or rows > side or cols > side:
+            return False
+        canvas = np.zeros((pm.mask.shape[0] + 2, pm.mask.shape[1] + 2))
+        canvas[1:-1, 1:-1] = pm.mask
+        yy = np.arange(-1, pm.mask.shape[0] + 1) + rows
+        xx = np.arange(-1, pm.mask.shape[1] + 1) + cols
+        ax.contour(xx, yy, canvas, [0.5], **style)
+        return True
+
+    for t in _placed(read_coco(mosaic_dir / "truth.json")):
+        outline(t, colors="white", linewidths=0.6, linestyles="dashed")
+    found = read_coco(out / "windows.json")
+    names = dict(zip(found.scheme.coco_ids, found.scheme.names, strict=True))
+    offsets = {im.id: im.extra["window"][:2] for im in found.images}
+    for pm, a in zip(_placed(found), found.instances, strict=True):
+        color = DISPLAY_COLORS.get(names[a.category_id], "#00ff00")[:7]
+        if outline(pm, colors=color, linewidths=1.2) and a.host is not None:
+            wr, wc = offsets[a.image_id]
+            ax.plot(a.host[0] + wc - c0, a.host[1] + wr - r0, "x", color=color, ms=6)
+    handles = [
+        plt.Line2D([], [], color=DISPLAY_COLORS.get(n, "#00ff00")[:7], label=n)
+        for n in names.values()
+    ]
+    handles.append(plt.Line2D([], [], color="white", ls="--", lw=0.6, label="truth"))
+    ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.6)
+    ax.set_xlim(0, side)
+    ax.set_ylim(0, side)
+    ax.set_title(
+        f"{mosaic_dir.name}: pixels {c0}-{c0 + side} x {r0}-{r0 + side}, catalogue of {out.name}"
+    )
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    return png
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs="+", default=[2000], help="mosaic sides, px")
@@ -256,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--components", action="store_true", help="catalogue-driven windows")
     parser.add_argument("--work", type=Path, default=None, help="keep mosaics and outputs here")
     parser.add_argument("--quick", action="store_true", help="640 px, 1 worker")
+    parser.add_argument(
+        "--picture",
+        type=Path,
+        default=None,
+        help="draw the centre 1000 px of the first run's mosaic with its catalogue (PNG)",
+    )
     parser.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mosaic-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -294,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             row["windows_per_s"] = run["windows"] / run["seconds"]
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if args.picture is not None and len(rows) == 1:
+                draw_region(mosaic_dir, out, args.picture)
     print()
     print(
         "| size | workers | windows | sources | wall (s) | windows/s | peak RSS (MB, driver / worker) "
