@@ -183,6 +183,26 @@ def test_crtf_text_is_what_the_regions_writer_gives(radesys):
     assert crtf_text(casa, frame) == expected
 
 
+def test_crtf_text_of_pixel_regions_is_what_the_regions_writer_gives():
+    from regions import PixCoord, PointPixelRegion, PolygonPixelRegion, Regions
+
+    from napari_radiogal.io.export import crtf_regions, crtf_text
+
+    shapes = Regions(
+        [
+            PolygonPixelRegion(
+                vertices=PixCoord([1, 5, 5], [1, 1, 6]),
+                meta={"text": "a"},
+                visual={"color": "#f00000"},
+            ),
+            PointPixelRegion(center=PixCoord(3, 3), visual={"marker": "x"}),
+        ]
+    )
+    casa, frame = crtf_regions(shapes)
+    assert frame == "image"
+    assert crtf_text(casa, frame) == casa.serialize(format="crtf", coordsys=frame)
+
+
 def test_coco_is_what_pycocotools_reads(written):
     from pycocotools.coco import COCO
 

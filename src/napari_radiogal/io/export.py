@@ -262,14 +262,15 @@ def crtf_text(regions: Any, frame: str) -> str:
 
     lines = ["#CRTFv0", f"global coord={_CRTF_GLOBAL_COORD.get(frame, frame.upper())}"]
     for region in regions:
-        fast = (
+        coord = None
+        if (
             isinstance(region, (PolygonSkyRegion, PointSkyRegion))
             and frame in _CRTF_GLOBAL_COORD
             and set(region.meta) <= {"label"}
             and set(region.visual) <= {"color", "symbol"}
-        )
-        coord = region.vertices if isinstance(region, PolygonSkyRegion) else region.center
-        if not fast or coord.frame.name != frame:
+        ):
+            coord = region.vertices if isinstance(region, PolygonSkyRegion) else region.center
+        if coord is None or coord.frame.name != frame:
             text = Regions([region]).serialize(format="crtf", coordsys=frame)
             lines.extend(text.splitlines()[2:])  # without its header
             continue
