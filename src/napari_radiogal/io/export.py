@@ -241,7 +241,8 @@ def crtf_text(regions: Any, frame: str) -> str:
     """CRTF text of regions, the text ``regions`` writes, at survey scale.
 
     ``regions`` (0.12) transforms every polygon vertex to the output frame on its own: 1.2 ms
-    a vertex, 10 minutes for the ~5,000 outlines of a 10k x 10k mosaic. Here a polygon's
+    a vertex, over 20 minutes for the outlines of a 10k x 10k mosaic's 3,700 sources (longer
+    than segmenting the mosaic). Here a polygon's
     vertices are converted in one call, for the two shapes the package writes (polygons,
     and points with or without a symbol) in the output frame with only ``label`` /
     ``color`` / ``symbol`` set; any other region goes through ``regions`` itself. The
@@ -268,6 +269,7 @@ def crtf_text(regions: Any, frame: str) -> str:
             and frame in _CRTF_GLOBAL_COORD
             and set(region.meta) <= {"label"}
             and set(region.visual) <= {"color", "symbol"}
+            and all(str(v) for v in (*region.meta.values(), *region.visual.values()))
         ):
             coord = region.vertices if isinstance(region, PolygonSkyRegion) else region.center
         if coord is None or coord.frame.name != frame:
