@@ -257,17 +257,17 @@ def draw_region(mosaic_dir: Path, out: Path, png: Path, side: int = 1000) -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from astropy.io import fits
 
     from napari_radiogal.classes import DISPLAY_COLORS
     from napari_radiogal.io.coco import read_coco
+    from napari_radiogal.io.fits import read_radio
+    from napari_radiogal.stats import clipped_noise
 
-    with fits.open(mosaic_dir / "radio.fits", memmap=True) as hdul:
-        data = np.squeeze(hdul[0].data)
-        height, width = data.shape
-        r0, c0 = (height - side) // 2, (width - side) // 2
-        radio = np.array(data[r0 : r0 + side, c0 : c0 + side], dtype=np.float64)
-    sigma = 1.4826 * np.nanmedian(np.abs(radio - np.nanmedian(radio)))
+    mosaic = read_radio(mosaic_dir / "radio.fits", lazy=True)
+    height, width = mosaic.shape
+    r0, c0 = (height - side) // 2, (width - side) // 2
+    radio = np.array(mosaic.data[r0 : r0 + side, c0 : c0 + side], dtype=np.float64)
+    sigma = clipped_noise(radio)
     fig, ax = plt.subplots(figsize=(10, 10))
     ax.imshow(np.arcsinh(radio / (3 * sigma)), origin="lower", cmap="gray", vmin=-1, vmax=8)
 

@@ -233,20 +233,16 @@ def crtf_regions(regions: Any) -> tuple[Any, str]:
     return Regions(out), frame
 
 
-#: CRTF ``global coord`` value of a frame (what ``regions`` writes).
-_CRTF_GLOBAL_COORD = {"icrs": "ICRS", "fk5": "J2000", "fk4": "B1950", "galactic": "GALACTIC"}
-
-
 def crtf_text(regions: Any, frame: str) -> str:
     """CRTF text of regions, the text ``regions`` writes, at survey scale.
 
     ``regions`` (0.12) transforms every polygon vertex to the output frame on its own: 1.2 ms
     a vertex, over 20 minutes for the outlines of a 10k x 10k mosaic's 3,700 sources (longer
-    than segmenting the mosaic). Here a polygon's
-    vertices are converted in one call, for the two shapes the package writes (polygons,
-    and points with or without a symbol) in the output frame with only ``label`` /
-    ``color`` / ``symbol`` set; any other region goes through ``regions`` itself. The
-    tests check that the text is byte for byte the one ``regions`` writes.
+    than segmenting the mosaic). Here a polygon's vertices are converted in one call, for
+    the two shapes the package writes (polygons, and points with or without a symbol) in
+    the output sky frame with only ``label`` / ``color`` / ``symbol`` set; any other region
+    goes through ``regions`` itself. The tests check that the text is byte for byte the one
+    ``regions`` writes.
 
     Parameters
     ----------
@@ -261,12 +257,13 @@ def crtf_text(regions: Any, frame: str) -> str:
     """
     from regions import PointSkyRegion, PolygonSkyRegion, Regions
 
-    lines = ["#CRTFv0", f"global coord={_CRTF_GLOBAL_COORD.get(frame, frame.upper())}"]
+    # the header (and its frame name) as regions writes it
+    lines = Regions([]).serialize(format="crtf", coordsys=frame).splitlines()
     for region in regions:
         coord = None
         if (
             isinstance(region, (PolygonSkyRegion, PointSkyRegion))
-            and frame in _CRTF_GLOBAL_COORD
+            and frame in _CRTF_FRAMES.values()
             and set(region.meta) <= {"label"}
             and set(region.visual) <= {"color", "symbol"}
             and all(str(v) for v in (*region.meta.values(), *region.visual.values()))
