@@ -71,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stage",
         default="all",
-        choices=["cam", "recam", "irn", "all"],
-        help="which stage(s) to run",
+        choices=["cam", "recam", "irn", "classify", "all"],
+        help="which stage(s) to run; classify (the optional image classifier, trained when "
+        "classify.epochs > 0) alone needs --init MODEL, the model it is added to",
     )
     again = parser.add_mutually_exclusive_group()
     again.add_argument(
@@ -171,7 +172,8 @@ def build_config(args: argparse.Namespace):
     from napari_radiogal.training.config import STAGES, load_config
 
     config = load_config(resolve_config_path(args.config)).with_overrides(args.overrides)
-    stages = list(STAGES) if args.stage == "all" else [args.stage]
+    # --epochs with --stage all leaves the optional classify stage as the recipe has it
+    stages = [s for s in STAGES if s != "classify"] if args.stage == "all" else [args.stage]
     config = config.replace_stage(stages, epochs=args.epochs, batch_size=args.batch_size)
     if args.masks is not None:
         config = dataclasses.replace(

@@ -177,7 +177,8 @@ class InferenceConfig:
     class_threshold: float = field(
         default=0.5,
         metadata=_meta(
-            "A class is segmented when its classifier probability (sigmoid) reaches this value.",
+            "A class is segmented when its classifier probability (the CAM classifier's "
+            "sigmoid, or the image classifier's softmax) reaches this value.",
             min=0.0,
             max=1.0,
             group="classes",

@@ -38,7 +38,8 @@ def network_outputs(
         ``logits`` (B, K) averaged over the mirror; ``cams`` (B, K, h4, w4) summed over scales
         and mirrors; ``boundary`` (B, h4, w4), mirror-averaged in logit space as the authors;
         ``displacement`` (B, 2, h4, w4) of the un-mirrored image. ``(h4, w4)`` is
-        :func:`~napari_radiogal.inference.grid.grid_shape` ``((H, W))``.
+        :func:`~napari_radiogal.inference.grid.grid_shape` ``((H, W))``. A model with an
+        image classifier adds ``image_logits`` (B, K), averaged over the mirror.
     """
     import torch
 
@@ -51,9 +52,13 @@ def network_outputs(
     h, w = x_all.shape[-2:]
     grid = grid_shape((h, w))
     heads: dict[str, list] = {"logits": [], "boundary": [], "displacement": []}
+    if getattr(network, "image_classifier", None) is not None:  # test nets may lack one
+        heads["image_logits"] = []
 
     def keep_heads(out, n: int) -> None:
         heads["logits"].append(_mirror_mean(out["logits"], n, config.flip))
+        if "image_logits" in heads:
+            heads["image_logits"].append(_mirror_mean(out["image_logits"], n, config.flip))
         heads["boundary"].append(_mirror_boundary(out["boundary"], n, config.flip, grid))
         heads["displacement"].append(fit_to_grid(out["displacement"][:n], grid))
 
@@ -69,13 +74,16 @@ def network_outputs(
             channels_last=device.type == "cpu",
             on_full_scale=keep_heads,
         )
-    logits, boundary, displacement = (torch.cat(heads[k]) for k in heads)
-    return {
-        "logits": logits.float().cpu().numpy(),
+    joined = {k: torch.cat(v) for k, v in heads.items()}
+    outputs = {
+        "logits": joined["logits"].float().cpu().numpy(),
         "cams": cams.cpu().numpy(),
-        "boundary": boundary.float().cpu().numpy()[:, 0],
-        "displacement": displacement.float().cpu().numpy(),
+        "boundary": joined["boundary"].float().cpu().numpy()[:, 0],
+        "displacement": joined["displacement"].float().cpu().numpy(),
     }
+    if "image_logits" in joined:
+        outputs["image_logits"] = joined["image_logits"].float().cpu().numpy()
+    return outputs
 
 
 def _mirror_mean(t, n: int, flip: bool):

@@ -11,7 +11,8 @@ The stages (:data:`STAGES`; ALGORITHM.md sections 5 and 8, with DESIGN decisions
    (``batch_size``), mirrors ride in the same batch.
    CAMs are summed on the stride-4 grid (:mod:`~napari_radiogal.inference.grid`; aligned: a
    stride-16 cell covers 16 input pixels).
-3. **instances**: classes from the classifier's sigmoid probabilities (decision 4); CAMs
+3. **instances**: classes from the classifier's sigmoid probabilities (decision 4; the
+   softmax of the image classifier instead when the model has one, :func:`class_probabilities`); CAMs
    max-normalised per class; centroid refinement along the displacement field and
    clustering; one map per (class, cluster), times the pre-processed radio when
    ``radio_weighting``.
@@ -594,7 +595,7 @@ def _instance_states(work: list[PreparedImage], net, lm: LoadedModel, config: In
     if not work:
         return []
     scheme = lm.scheme
-    probabilities = 1.0 / (1.0 + np.exp(-net["logits"].astype(np.float64)))
+    probabilities = class_probabilities(net)
     cams = net["cams"]
     cams = cams / (cams.max(axis=(2, 3), keepdims=True) + 1e-5)
     centroids = _inst.refine_centroids(net["displacement"], config.centroid_iterations)
@@ -628,6 +629,20 @@ def _instance_states(work: list[PreparedImage], net, lm: LoadedModel, config: In
             )
         )
     return states
+
+
+def class_probabilities(net: dict[str, np.ndarray]) -> np.ndarray:
+    """Image-level class probabilities ``(B, K)`` of a batch's network outputs.
+
+    The image classifier's softmax when the model has one (``image_logits``: trained for
+    the label alone, it is the better classifier), else the CAM classifier's sigmoid
+    (multi-label, the paper's).
+    """
+    if "image_logits" in net:
+        z = net["image_logits"].astype(np.float64)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+    return 1.0 / (1.0 + np.exp(-net["logits"].astype(np.float64)))
 
 
 def _select_classes(probs: np.ndarray, class_ids, scheme, config: InferenceConfig):

@@ -75,7 +75,8 @@ class Prediction:
     scheme : ClassScheme
         The model's classes.
     class_probabilities : ndarray, shape (K,)
-        Image-level sigmoid probabilities in ``scheme.names`` order (NaN when not run).
+        Image-level class probabilities in ``scheme.names`` order (NaN when not run): the
+        CAM classifier's sigmoid, or the image classifier's softmax when the model has one.
     wcs : astropy.wcs.WCS or None
         Celestial WCS of the radio image.
     beam : (bmaj, bmin, bpa) in degrees, or None

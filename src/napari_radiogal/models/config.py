@@ -34,6 +34,13 @@ class ModelConfig:
         Width of the IRNet heads relative to the paper's (ResNet-50) heads. ``None`` picks
         1.0 for ResNet-50 and 0.5 for the narrower ResNet-18/34 taps; the resolved value is
         what :meth:`to_dict` records.
+    image_classifier_width : int
+        Channels of the first layer of the optional image classifier
+        (:class:`~napari_radiogal.models.heads.ImageClassifier`, trained by the ``classify``
+        stage); 0 (the default, and every model without one): none, and the class
+        probabilities come from the CAM classifier.
+    image_classifier_size : int
+        The side, in pixels, the image classifier resizes its input to.
 
     Examples
     --------
@@ -46,6 +53,8 @@ class ModelConfig:
     num_classes: int = 4
     output_stride: int = 16
     irn_width_scale: float | None = None
+    image_classifier_width: int = 0
+    image_classifier_size: int = 150
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONE_NAMES:
@@ -64,6 +73,12 @@ class ModelConfig:
             object.__setattr__(self, "irn_width_scale", scale)
         elif not self.irn_width_scale > 0:
             raise ConfigError(f"irn_width_scale must be > 0; got {self.irn_width_scale!r}.")
+        if self.image_classifier_width < 0 or self.image_classifier_size < 32:
+            raise ConfigError(
+                "ModelConfig needs image_classifier_width >= 0 (0: none) and "
+                f"image_classifier_size >= 32; got {self.image_classifier_width} and "
+                f"{self.image_classifier_size}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

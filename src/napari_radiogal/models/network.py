@@ -19,6 +19,7 @@ from napari_radiogal.models.heads import (
     BoundaryHead,
     CamHead,
     DisplacementHead,
+    ImageClassifier,
     ReCamPredictor,
     irn_widths,
 )
@@ -69,6 +70,18 @@ class RadioGalaxyNet(nn.Module):
         self.recam = ReCamPredictor(feature_channels, config.num_classes)
         self.boundary = BoundaryHead(self.backbone.channels, strides, widths["edge"])
         self.displacement = DisplacementHead(self.backbone.channels, strides, widths)
+        # optional: a small network for the image-level classes alone (trained by the
+        # "classify" stage); None keeps the state dict of models without one unchanged
+        self.image_classifier = (
+            ImageClassifier(
+                config.in_channels,
+                config.num_classes,
+                width=config.image_classifier_width,
+                size=config.image_classifier_size,
+            )
+            if config.image_classifier_width
+            else None
+        )
         # IRNet's MeanShift: the mean displacement over training images, removed at inference
         self.register_buffer("mean_displacement", torch.zeros(2))
         self.fixed_bn = False
@@ -122,14 +135,18 @@ class RadioGalaxyNet(nn.Module):
         """Everything from ONE backbone pass: ``logits``, ``cams``, ``boundary``, ``displacement``.
 
         Shapes ``(B, K)``, ``(B, K, h16, w16)``, ``(B, 1, h4, w4)``, ``(B, 2, h4, w4)``; the
-        displacement is mean-subtracted, in stride-4 cells, ``(dy, dx)``.
+        displacement is mean-subtracted, in stride-4 cells, ``(dy, dx)``. A model with an
+        image classifier adds its logits as ``image_logits`` ``(B, K)``.
         """
         taps = self.backbone(x)
         logits = self.classifier.logits(taps.s5)
         cams = self.classifier.cams(taps.s5)
         boundary, displacement = self.irn_heads(taps)
         displacement = displacement - self.mean_displacement.view(1, 2, 1, 1)
-        return {"logits": logits, "cams": cams, "boundary": boundary, "displacement": displacement}
+        out = {"logits": logits, "cams": cams, "boundary": boundary, "displacement": displacement}
+        if self.image_classifier is not None:
+            out["image_logits"] = self.image_classifier(x)
+        return out
 
     # --- training-mode helpers ------------------------------------------------------------------
     def train(self, mode: bool = True) -> RadioGalaxyNet:
@@ -154,11 +171,19 @@ class RadioGalaxyNet(nn.Module):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by role: ``backbone``, ``classifier``, ``recam``, ``boundary``,
-        ``displacement`` (stages give each group its own learning rate)."""
+        ``displacement``, ``image_classifier`` (stages give each group its own learning
+        rate; the last is empty for a model without one)."""
         return {
-            name: [p for p in getattr(self, name).parameters() if p.requires_grad]
-            for name in ("backbone", "classifier", "recam", "boundary", "displacement")
+            name: [p for p in module.parameters() if p.requires_grad]
+            for name, module in self.parameter_modules().items()
         }
+
+    def parameter_modules(self) -> dict[str, nn.Module]:
+        """The modules behind :meth:`parameter_groups` (an empty one for a missing group)."""
+        names = ("backbone", "classifier", "recam", "boundary", "displacement")
+        modules: dict[str, nn.Module] = {name: getattr(self, name) for name in names}
+        modules["image_classifier"] = self.image_classifier or nn.Identity()
+        return modules
 
 
 def _tap_strides(output_stride: int) -> tuple[int, int, int, int, int]:

@@ -427,7 +427,7 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, source
 
 
 #: State-dict entries whose first axis is the class (one row per class of the scheme).
-_CLASS_ROW_PREFIXES = ("classifier.", "recam.")
+_CLASS_ROW_PREFIXES = ("classifier.", "recam.", "image_classifier.fc.")
 #: The one state-dict entry whose second axis is the input channel.
 _INPUT_CONV = "backbone.conv1.weight"
 
@@ -517,6 +517,8 @@ def init_from_weights(
     channel_map = _name_map(tuple(channels), parent_channels, CHANNEL_ALIASES)
     with torch.no_grad():
         for key, value in state.items():
+            if key not in parent:  # a part the parent lacks (an image classifier) starts new
+                continue
             source_value = parent[key]
             if key.startswith(_CLASS_ROW_PREFIXES) and source_value.shape[0] == theirs.num_classes:
                 for new, old in class_map:

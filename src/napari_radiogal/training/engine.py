@@ -34,6 +34,7 @@ __all__ = [
     "TrainingInterrupted",
     "class_balance_weights",
     "poly_lambda",
+    "warmup_poly_lambda",
     "run_stage",
 ]
 
@@ -162,6 +163,27 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def warmup_poly_lambda(
+    total_steps: int, power: float, warmup_fraction: float
+) -> Callable[[int], float]:
+    """A linear rise over the first ``warmup_fraction`` of the steps, then the poly decay.
+
+    Examples
+    --------
+    >>> f = warmup_poly_lambda(100, 1.0, 0.1)
+    >>> [round(f(t), 2) for t in (0, 5, 10, 55, 100)]
+    [0.1, 0.6, 1.0, 0.5, 0.0]
+    """
+    ramp = max(int(round(total_steps * warmup_fraction)), 1)
+
+    def factor(step: int) -> float:
+        if step < ramp:
+            return (step + 1) / ramp
+        return max(0.0, 1.0 - (step - ramp) / max(total_steps - ramp, 1)) ** power
+
+    return factor
+
+
 def run_stage(
     *,
     name: str,
@@ -235,15 +257,21 @@ def run_stage(
             f"give no full batch of {batch_size}; lower --batch-size."
         )
     total_steps = steps_per_epoch * stage_cfg.epochs
-    optimizer = torch.optim.SGD(
-        param_groups,
-        lr=param_groups[0]["lr"],
-        momentum=stage_cfg.momentum,
-        weight_decay=stage_cfg.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, poly_lambda(total_steps, stage_cfg.poly_power)
-    )
+    warmup = getattr(stage_cfg, "warmup_fraction", None)
+    if warmup is None:  # the paper's stages: SGD, poly decay from the first step
+        optimizer = torch.optim.SGD(
+            param_groups,
+            lr=param_groups[0]["lr"],
+            momentum=stage_cfg.momentum,
+            weight_decay=stage_cfg.weight_decay,
+        )
+        factor = poly_lambda(total_steps, stage_cfg.poly_power)
+    else:  # the image classifier, a small network from scratch: AdamW and a warm-up
+        optimizer = torch.optim.AdamW(
+            param_groups, lr=param_groups[0]["lr"], weight_decay=stage_cfg.weight_decay
+        )
+        factor = warmup_poly_lambda(total_steps, stage_cfg.poly_power, warmup)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     start_epoch, start_step, global_step = 0, 0, 0

@@ -33,6 +33,9 @@ from typing import Any
 
 from napari_radiogal.training.config import STAGES
 
+#: The stages every ``--stage all`` run has (``classify`` is optional).
+_ALWAYS_RUN = ("cam", "recam", "irn")
+
 __all__ = [
     "TrainRequest",
     "TrainProgress",
@@ -137,9 +140,12 @@ def read_stage_epochs(run_dir: str | os.PathLike) -> dict[str, int] | None:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:  # caught while the child is still writing it: ask again later
         return None
-    if not isinstance(recipe, dict) or not all(isinstance(recipe.get(s), dict) for s in STAGES):
+    present = [s for s in STAGES if isinstance(recipe, dict) and isinstance(recipe.get(s), dict)]
+    if not isinstance(recipe, dict) or any(s not in present for s in _ALWAYS_RUN):
         return None
-    return {s: int(recipe[s]["epochs"]) for s in STAGES}
+    epochs = {s: int(recipe[s]["epochs"]) for s in present}
+    # the optional classify stage runs only when its recipe trains it
+    return {s: n for s, n in epochs.items() if s in _ALWAYS_RUN or n > 0}
 
 
 class JsonlFollower:

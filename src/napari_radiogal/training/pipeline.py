@@ -56,10 +56,12 @@ from napari_radiogal.training.runs import check_run_folder, clear_run
 from napari_radiogal.training.stages import (
     CamLoss,
     ClassificationDataset,
+    ClassifyLoss,
     IrnDataset,
     IrnLoss,
     RecamLoss,
     StagePlan,
+    image_class_targets,
     set_trainable,
 )
 
@@ -122,6 +124,50 @@ def validation_metrics(
         "loss": total / max(n, 1),
         "accuracy": right / single if single else float("nan"),
     }
+
+
+@torch.no_grad()
+def image_classifier_metrics(
+    model: RadioGalaxyNet, images: PreparedImages, device: torch.device, batch_size: int = 16
+) -> dict[str, float]:
+    """The image classifier's numbers over whole validation images (stage F).
+
+    Returns
+    -------
+    dict
+        ``loss``: mean softmax cross-entropy towards the images' classes (no smoothing);
+        ``accuracy``: share of the single-class images whose highest logit is their class.
+    """
+    net = model.image_classifier
+    was_training = net.training
+    net.eval()
+    data = ClassificationDataset(images, None, 0, augment=False)
+    total, n, right, single = 0.0, 0, 0, 0
+    for start in range(0, len(data), batch_size):
+        items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+        # the classifier resizes every image to one size, so any shapes batch together
+        x = torch.stack([_resized(it[0], net.size) for it in items]).to(device)
+        y = torch.stack([it[1] for it in items]).to(device)
+        logits = net(x).float()
+        targets, has_class = image_class_targets(y, 0.0)
+        per_image = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1)
+        total += float((per_image * has_class).sum())
+        n += int(has_class.sum())
+        one = y.sum(dim=1) == 1
+        single += int(one.sum())
+        right += int((logits.argmax(dim=1) == y.argmax(dim=1))[one].sum())
+    net.train(was_training)
+    return {
+        "loss": total / max(n, 1),
+        "accuracy": right / single if single else float("nan"),
+    }
+
+
+def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``(C, H, W)`` resized to ``(C, size, size)`` by area averaging, as the classifier does."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return F.interpolate(x[None].float(), size=(size, size), mode="area")[0]
 
 
 @torch.no_grad()
@@ -197,11 +243,23 @@ def _load_model_state(model: RadioGalaxyNet, path: Path, device) -> None:
     load_model_state(model, load_checkpoint(path, map_location=device), path)
 
 
-def _stage_list(stage: str) -> list[str]:
-    if stage == "all":
-        return list(STAGES)
+def _stage_list(stage: str, config: TrainConfig) -> list[str]:
+    if stage == "all":  # the optional classify stage only when its recipe trains it
+        return [s for s in STAGES if s != "classify" or config.classify.epochs > 0]
     if stage not in STAGES:
         raise ConfigError(f"--stage {stage!r}; choose one of {[*STAGES, 'all']}.")
+    if stage == "classify":
+        if config.classify.epochs < 1:
+            raise ConfigError(
+                "--stage classify with classify.epochs=0 trains nothing; set "
+                "--set classify.epochs=N (the FIRST recipe: 120)."
+            )
+        if config.init is None:
+            raise ConfigError(
+                "--stage classify alone adds an image classifier to a trained model; name "
+                "that model with --init (a weights file or a bundled name, e.g. --init "
+                "first), or run --stage all."
+            )
     return [stage]
 
 
@@ -267,7 +325,7 @@ def train(
     data_files = _as_paths(data)
     val_files = _as_paths(val) if val is not None else []
     out = Path(out)
-    stages = _stage_list(stage)
+    stages = _stage_list(stage, config)
     # nothing is written before the run folder, --init and the data files are checked
     check_run_folder(
         out, config, stages, resume=resume, overwrite=overwrite, allow_change=allow_change
@@ -312,6 +370,7 @@ def train(
         in_channels=config.preprocess.num_channels,
         num_classes=scheme.num_classes,
         output_stride=config.output_stride,
+        **_image_classifier_architecture(config, stages, parent_path),
     )
     torch.manual_seed(config.seed)
     model = build_model(model_config, scheme=scheme, pretrained_path=config.pretrained_path).to(
@@ -397,6 +456,27 @@ def train(
         if ctx.is_main:
             model.mean_displacement.copy_(mean_displacement(model, train_images, ctx.device))
             log.info("mean displacement (dy, dx) = %s cells", model.mean_displacement.tolist())
+
+    if "classify" in stages:
+        # the image classifier trains alone: whatever the stages before left in the model
+        # (or the --init parent's weights) is exported with it unchanged
+        set_trainable(model, ("image_classifier",), freeze_stem=True)
+        results["classify"] = run_stage(
+            name="classify",
+            loss_module=ClassifyLoss(model, config.classify.label_smoothing),
+            param_groups=StagePlan.classify(config.classify).param_groups(model),
+            train_set=ClassificationDataset(train_images, config.classify, config.seed),
+            stage_cfg=config.classify,
+            sample_weights=class_balance_weights(
+                train_images.labels, config.classify.class_balance
+            ),
+            validate=(
+                (lambda: image_classifier_metrics(model, val_images, ctx.device))
+                if val_images is not None
+                else None
+            ),
+            **common,
+        )
 
     if not ctx.is_main:
         return None
@@ -515,6 +595,32 @@ def _start_run_folder(out: Path, config: TrainConfig, stages: list[str], overwri
         clear_run(out, stages)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _image_classifier_architecture(
+    config: TrainConfig, stages: list[str], parent_path: Path | None
+) -> dict[str, int]:
+    """``image_classifier_width`` / ``_size`` of the network this run builds.
+
+    The run's own ``classify`` section when it trains one; else the parent's (``--init``),
+    so that a fine-tuned model keeps its parent's trained image classifier; else none. A
+    run that skips ``classify`` never builds an untrained image classifier, whose random
+    probabilities inference would use.
+    """
+    if "classify" in stages:
+        return {
+            "image_classifier_width": config.classify.width,
+            "image_classifier_size": config.classify.size,
+        }
+    if parent_path is not None:
+        from napari_radiogal.models.weights import read_card
+
+        arch = read_card(parent_path).architecture
+        return {
+            "image_classifier_width": arch.image_classifier_width,
+            "image_classifier_size": arch.image_classifier_size,
+        }
+    return {}
 
 
 def _check_init(config: TrainConfig) -> Path | None:

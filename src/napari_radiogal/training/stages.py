@@ -5,6 +5,7 @@
   class-wise features of the image's classes (ALGORITHM 4).
 * Stage E (``irn``): IRNet's affinity + displacement losses on pseudo-labels, with the
   backbone frozen (only the boundary and displacement heads train).
+* Stage F (``classify``, optional): softmax cross-entropy of the image classifier alone.
 
 Each loss module's ``forward(batch)`` returns ``(loss, logs)``; wrapping *that* module in
 DistributedDataParallel makes gradient averaging work for any of the model's methods.
@@ -24,6 +25,7 @@ from napari_radiogal.models.network import RadioGalaxyNet
 from napari_radiogal.training.augment import apply_affine, augment_rng, draw_affine
 from napari_radiogal.training.config import (
     CamStageConfig,
+    ClassifyStageConfig,
     IrnStageConfig,
     RecamStageConfig,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "CamLoss",
     "RecamLoss",
     "IrnLoss",
+    "ClassifyLoss",
+    "image_class_targets",
     "recam_loss",
     "set_trainable",
     "StagePlan",
@@ -55,7 +59,7 @@ class ClassificationDataset(Dataset):
     def __init__(
         self,
         images: PreparedImages,
-        config: CamStageConfig | RecamStageConfig | None,
+        config: CamStageConfig | RecamStageConfig | ClassifyStageConfig | None,
         seed: int,
         *,
         augment: bool = True,
@@ -188,10 +192,50 @@ class IrnLoss(nn.Module):
         return losses["loss"], {k: v.detach() for k, v in losses.items()}
 
 
+def image_class_targets(
+    labels: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft targets ``(B, K)`` of the softmax loss, and which images have a class ``(B,)``.
+
+    An image's classes share ``1 - smoothing`` equally (one class: all of it), and every
+    class gets ``smoothing / K`` (label smoothing); an image without a class has no target.
+    """
+    k = labels.shape[1]
+    count = labels.sum(dim=1, keepdim=True)
+    has_class = count[:, 0] > 0
+    targets = (1 - smoothing) * labels / count.clamp(min=1) + smoothing / k
+    return targets, has_class
+
+
+class ClassifyLoss(nn.Module):
+    """Stage F loss module: softmax cross-entropy of the image classifier's logits."""
+
+    def __init__(self, model: RadioGalaxyNet, label_smoothing: float) -> None:
+        super().__init__()
+        if model.image_classifier is None:
+            raise ValueError("ClassifyLoss needs a model with an image classifier")
+        self.model = model
+        self.label_smoothing = label_smoothing
+
+    def train(self, mode: bool = True) -> ClassifyLoss:
+        """Train the image classifier; the rest of the network stays in eval mode."""
+        super().train(mode)
+        self.model.eval()
+        self.model.image_classifier.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        logits = self.model.image_classifier(x).float()
+        targets, has_class = image_class_targets(y, self.label_smoothing)
+        per_image = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1)
+        loss = (per_image * has_class).sum() / has_class.sum().clamp(min=1)
+        return loss, {"loss": loss.detach()}
+
+
 def set_trainable(model: RadioGalaxyNet, groups: tuple[str, ...], *, freeze_stem: bool) -> None:
     """``requires_grad`` True exactly for the named parameter groups (stem per ``freeze_stem``)."""
-    for name in ("backbone", "classifier", "recam", "boundary", "displacement"):
-        for p in getattr(model, name).parameters():
+    for name, module in model.parameter_modules().items():
+        for p in module.parameters():
             p.requires_grad_(name in groups)
     if "backbone" in groups:
         model.freeze_stem(freeze_stem)
@@ -214,6 +258,10 @@ class StagePlan:
     @staticmethod
     def irn(cfg: IrnStageConfig) -> StagePlan:
         return StagePlan({"boundary": cfg.boundary_lr, "displacement": cfg.displacement_lr})
+
+    @staticmethod
+    def classify(cfg: ClassifyStageConfig) -> StagePlan:
+        return StagePlan({"image_classifier": cfg.lr})
 
     def param_groups(self, model: RadioGalaxyNet) -> list[dict]:
         groups = model.parameter_groups()
