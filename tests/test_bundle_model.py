@@ -63,3 +63,16 @@ def test_the_earlier_runs_stages_that_were_not_retrained_are_kept(tmp_path):
 def test_an_earlier_run_of_which_nothing_is_left_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="nothing of it is left"):
         _tool().with_earlier_run(_card(["cam", "recam", "irn"]), _earlier(tmp_path))
+
+
+def test_an_earlier_run_that_continued_another_keeps_the_chain(tmp_path):
+    path = _earlier(tmp_path, stages=("irn",))
+    record = json.loads(path.read_text())
+    record["training"]["earlier_run"] = {"name": "first4", "stages": ["cam", "recam"]}
+    path.write_text(json.dumps(record))
+    card = _tool().with_earlier_run(_card(["classify"]), path)
+    earlier = card.training["earlier_run"]
+    assert earlier["stages"] == ["irn"]
+    assert earlier["earlier_run"] == {"name": "first4", "stages": ["cam", "recam"]}
+    # the chain's metrics stay with the stages they describe
+    assert card.metrics == {"cam_best_val_loss": 0.27, "recam_best_val_loss": 0.28, "irn_x": 1.0}

@@ -63,8 +63,12 @@ def with_earlier_run(card, earlier_card: Path):
         "config": record.get("config"),
         "history": {k: v for k, v in history.items() if k in kept},
     }
+    if record.get("earlier_run"):  # that run continued another: keep the whole chain
+        earlier_run["earlier_run"] = record["earlier_run"]
+    # the chain's stages that are still in the weights (metrics are named stage_...)
+    chained = {*kept, *((record.get("earlier_run") or {}).get("stages") or [])} - own
     metrics = {
-        k: v for k, v in (earlier.get("metrics") or {}).items() if k.split("_", 1)[0] in kept
+        k: v for k, v in (earlier.get("metrics") or {}).items() if k.split("_", 1)[0] in chained
     }
     return dataclasses.replace(
         card,
@@ -92,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CARD",
         help="the card (model.json) of the run whose earlier stages this run continued",
     )
+    parser.add_argument(
+        "--card-name",
+        default=None,
+        help="the model's name in its card (default: the run's --name), e.g. radiogal-r18-first",
+    )
     args = parser.parse_args(argv)
     model, card = load_weights(args.weights)
+    if args.card_name is not None:
+        card = dataclasses.replace(card, name=args.card_name)
     if args.earlier_run is not None:
         card = with_earlier_run(card, args.earlier_run)
     settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
