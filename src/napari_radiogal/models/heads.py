@@ -260,11 +260,15 @@ class ImageClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(widths[-1], num_classes)
 
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C, size, size)`` by area averaging (the network's input)."""
+        if tuple(x.shape[-2:]) == (self.size, self.size):
+            return x
+        return F.interpolate(x.float(), size=(self.size, self.size), mode="area")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``(B, K)`` of ``(B, C, H, W)`` pre-processed channels."""
-        if tuple(x.shape[-2:]) != (self.size, self.size):
-            x = F.interpolate(x.float(), size=(self.size, self.size), mode="area")
-        features = self.blocks(self.stem(x)).mean(dim=(2, 3))
+        features = self.blocks(self.stem(self.resize(x))).mean(dim=(2, 3))
         return self.fc(self.dropout(features))
 
 

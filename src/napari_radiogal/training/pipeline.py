@@ -61,7 +61,7 @@ from napari_radiogal.training.stages import (
     IrnLoss,
     RecamLoss,
     StagePlan,
-    image_class_targets,
+    image_class_loss,
     set_trainable,
 )
 
@@ -146,12 +146,11 @@ def image_classifier_metrics(
     for start in range(0, len(data), batch_size):
         items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
         # the classifier resizes every image to one size, so any shapes batch together
-        x = torch.stack([_resized(it[0], net.size) for it in items]).to(device)
+        x = torch.cat([net.resize(it[0][None]) for it in items]).to(device)
         y = torch.stack([it[1] for it in items]).to(device)
         logits = net(x).float()
-        targets, has_class = image_class_targets(y, 0.0)
-        per_image = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1)
-        total += float((per_image * has_class).sum())
+        per_image, has_class = image_class_loss(logits, y, 0.0)
+        total += float(per_image.sum())
         n += int(has_class.sum())
         one = y.sum(dim=1) == 1
         single += int(one.sum())
@@ -161,13 +160,6 @@ def image_classifier_metrics(
         "loss": total / max(n, 1),
         "accuracy": right / single if single else float("nan"),
     }
-
-
-def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
-    """``(C, H, W)`` resized to ``(C, size, size)`` by area averaging, as the classifier does."""
-    if tuple(x.shape[-2:]) == (size, size):
-        return x
-    return F.interpolate(x[None].float(), size=(size, size), mode="area")[0]
 
 
 @torch.no_grad()

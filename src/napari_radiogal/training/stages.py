@@ -40,6 +40,7 @@ __all__ = [
     "IrnLoss",
     "ClassifyLoss",
     "image_class_targets",
+    "image_class_loss",
     "recam_loss",
     "set_trainable",
     "StagePlan",
@@ -207,6 +208,16 @@ def image_class_targets(
     return targets, has_class
 
 
+def image_class_loss(
+    logits: torch.Tensor, labels: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy of each image ``(B,)`` towards :func:`image_class_targets`,
+    and which images have a class ``(B,)`` (the others' loss is 0)."""
+    targets, has_class = image_class_targets(labels, smoothing)
+    per_image = torch.sum(-targets * F.log_softmax(logits.float(), dim=1), dim=1)
+    return per_image * has_class, has_class
+
+
 class ClassifyLoss(nn.Module):
     """Stage F loss module: softmax cross-entropy of the image classifier's logits."""
 
@@ -225,10 +236,10 @@ class ClassifyLoss(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
-        logits = self.model.image_classifier(x).float()
-        targets, has_class = image_class_targets(y, self.label_smoothing)
-        per_image = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1)
-        loss = (per_image * has_class).sum() / has_class.sum().clamp(min=1)
+        per_image, has_class = image_class_loss(
+            self.model.image_classifier(x), y, self.label_smoothing
+        )
+        loss = per_image.sum() / has_class.sum().clamp(min=1)
         return loss, {"loss": loss.detach()}
 
 
