@@ -181,3 +181,16 @@ def test_epochs_shortcut_leaves_the_optional_stage_off(tmp_path):
         + ["--init", "first", "--stage", "classify", "--epochs", "5"]
     )
     assert build_config(args).classify.epochs == 5
+
+
+def test_fine_tuning_keeps_the_parents_image_classifier_and_says_so(toy, tmp_path, caplog):
+    parent_path = _save(WITH_CLASSIFIER, tmp_path / "parent", seed=2)
+    cfg = TrainConfig().with_overrides([*TINY_RECIPE, "cam.epochs=1", f"init={parent_path}"])
+    with caplog.at_level("WARNING", logger="napari_radiogal"):
+        path = train(cfg, data=toy, out=tmp_path / "run", stage="cam", device="cpu", progress=False)
+    assert "image classifier is kept" in caplog.text
+    model, card = load_weights(path)
+    assert card.architecture.image_classifier_width == 4
+    parent = load_weights(parent_path)[0].state_dict()
+    for key in ("image_classifier.fc.weight", "image_classifier.stem.0.weight"):
+        torch.testing.assert_close(model.state_dict()[key], parent[key], rtol=0, atol=0)

@@ -244,7 +244,7 @@ def _stage_list(stage: str, config: TrainConfig) -> list[str]:
         if config.classify.epochs < 1:
             raise ConfigError(
                 "--stage classify with classify.epochs=0 trains nothing; set "
-                "--set classify.epochs=N (the FIRST recipe: 120)."
+                "--set classify.epochs=N (the FIRST recipe: 70)."
             )
         if config.init is None:
             raise ConfigError(
@@ -380,6 +380,15 @@ def train(
                 parent["classes_new"],
                 parent["channels_kept"],
                 parent["channels_new"],
+            )
+        if model.image_classifier is not None and "classify" not in stages and ctx.is_main:
+            log.warning(
+                "the parent's image classifier is kept as it is (it gives the class "
+                "probabilities at inference) and does not learn from this data%s; add "
+                "--set classify.epochs=N to train it too",
+                f", and its rows for the new classes {parent['classes_new']} are untrained"
+                if parent["classes_new"]
+                else "",
             )
     model.set_fixed_bn(config.fixed_bn)
     results: dict[str, StageResult] = {}
