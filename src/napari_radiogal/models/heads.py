@@ -211,8 +211,8 @@ class ImageClassifier(nn.Module):
     The CAM classifier must *localise* (its class maps seed the masks), and a weakly
     supervised ResNet that does both is a weaker *classifier* than a small network trained
     for the label alone: on firstgalaxydata's valid split the bundled FIRST model's CAM
-    classifier is right for 79.5 % of the images, this network (width 16, 150 px) for 85.5 %
-    after 60 epochs. When a model has one, its softmax replaces the CAM classifier's sigmoid
+    classifier is right for 78.5 % of the images, this network (width 16, 150 px, 70
+    epochs) for 82.5 % (training/README.md). When a model has one, its softmax replaces the CAM classifier's sigmoid
     as the class probabilities of inference (which classes are segmented, and the weight of
     each class's score maps); the CAMs still come from the backbone.
 

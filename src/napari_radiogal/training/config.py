@@ -265,8 +265,8 @@ class ClassifyStageConfig(OptimConfig):
     ``image_classifier_width`` / ``image_classifier_size``).
 
     Why: on real FIRST cut-outs the weakly supervised ResNet must both localise and
-    classify, and classifies worse (79.5 % on firstgalaxydata valid) than a small network
-    trained for the label alone (85.5 % at 60 epochs; training/README.md).
+    classify, and classifies worse (78.5 % on firstgalaxydata valid) than a small network
+    trained for the label alone (82.5 % after 70 epochs; training/README.md).
     """
 
     epochs: int = 0
