@@ -14,7 +14,9 @@ The N images are the first N of one seeded permutation of the training split, so
 nested (the 10 are among the 30). ``--mixed`` trains on the N corrected images plus every
 other training image with its class only (one run: masks where there are corrections, CAM
 pseudo-labels elsewhere); without it, on the N images alone. ``--stage irn`` refits only the
-IRNet heads on the corrections (the classifier kept); the default runs every stage.
+IRNet heads on the corrections (the classifier kept), ``--stage host`` only adds a host head
+learned from the corrected hosts (masks and classes stay the parent's); the default runs
+every stage, the host head included.
 
 Runs are resumable: a finished run folder is reused, so an interrupted curve continues where
 it stopped. Results land in ``OUT/corrections.json``.
@@ -151,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="parent weights or bundled name")
     parser.add_argument("--n", type=int, nargs="+", default=[0, 10, 30, 100, 300])
     parser.add_argument("--mixed", action="store_true", help="also train on the weak rest")
-    parser.add_argument("--stage", choices=("all", "irn"), default="all")
+    parser.add_argument(
+        "--stage",
+        choices=("all", "irn", "host"),
+        default="all",
+        help="all: every stage (+ the host head); irn: the IRNet heads only; host: only a "
+        "host head added to the parent (its masks and classes unchanged)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the image permutation")
     parser.add_argument("--out", type=Path, default=Path("runs/corrections"))
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the curve")
@@ -161,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{path} does not exist; make it with benchmarks/accuracy.py")
     rows = []
     for n in sorted(set(args.n)):
-        tag = f"n{n}" + ("_mixed" if args.mixed else "") + ("_irn" if args.stage == "irn" else "")
+        tag = (
+            f"n{n}"
+            + ("_mixed" if args.mixed else "")
+            + ("" if args.stage == "all" else f"_{args.stage}")
+        )
         folder = args.out / tag
         if n == 0 and not args.mixed:
             weights, seconds = args.model, 0.0

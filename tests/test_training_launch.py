@@ -82,9 +82,11 @@ def test_request_argv_is_the_cli_of_its_fields(tmp_path):
         epochs=3,
         device="cpu",
         name="mine",
+        masks="reviewed",
         overrides=("cam.lr=0.005", "irn.radius=12"),
     )
     args = _parse(request)
+    assert args.masks == "reviewed"
     assert args.command == "train"
     assert args.data == [tmp_path / "a.json", Path("firstgalaxydata:train")]
     assert args.out == tmp_path / "run" and args.val == [tmp_path / "v.json"]

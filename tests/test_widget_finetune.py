@@ -101,6 +101,9 @@ def test_form_builds_the_request_of_the_cli(dock, toy, tiny_weights, tmp_path):
     assert request.init == str(tiny_weights) and request.config == "finetune"
     assert request.epochs == 2 and request.device == "cpu" and request.name == "mine"
     assert request.overrides == ("cam.lr=0.005", "irn.radius=7")
+    assert request.masks == "reviewed"  # the correction loop learns the corrected masks
+    widget.masks.value = "none"
+    assert widget.request(tmp_path / "run").masks == "none"
     widget.init.value, widget.epochs.value = SCRATCH, 0
     assert widget.request(tmp_path / "run").init is None
     assert widget.request(tmp_path / "run").epochs is None

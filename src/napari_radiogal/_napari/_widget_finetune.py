@@ -45,6 +45,12 @@ COCO_FILES = "Exported COCO files"
 SESSION = "Reviewed images of this session"
 WEIGHTS_FILE = "Weights file…"
 SCRATCH = "Nothing (train from scratch)"
+#: The --masks choices: whose masks and hosts supervise (the correction loop: reviewed).
+LEARN_FROM = [
+    ("reviewed masks and hosts", "reviewed"),
+    ("all masks and hosts", "all"),
+    ("classes only", "none"),
+]
 PLUGIN = "napari-radiogal"
 SEGMENT_WIDGET = "Segment radio galaxies"
 POLL_MS = 500
@@ -189,6 +195,12 @@ class FinetuneWidget(Container):
         self.recipe.tooltip = (
             "A YAML recipe: a path, or a shipped recipe name (paper, cpu, finetune, first)"
         )
+        self.masks = ComboBox(label="Learn from", choices=LEARN_FROM, value="reviewed")
+        self.masks.tooltip = (
+            "reviewed: the masks and hosts of images whose instances are all marked reviewed "
+            "train the instance boundaries and the host head, the other images their classes "
+            "only; all: every image's masks and hosts; none: the classes alone"
+        )
         self.epochs = SpinBox(label="Epochs (0: recipe)", value=0, min=0, max=10_000)
         self.epochs.tooltip = "Epochs of every stage; 0 keeps the recipe's"
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
@@ -222,6 +234,7 @@ class FinetuneWidget(Container):
                 self.init,
                 self.init_weights,
                 self.recipe,
+                self.masks,
                 self.epochs,
                 self.device,
                 self.settings,
@@ -317,6 +330,7 @@ class FinetuneWidget(Container):
             "epochs": self.epochs.value or None,
             "device": self.device.value,
             "name": self.model_name.value.strip() or None,
+            "masks": self.masks.value,
             "overrides": tuple(s.strip() for s in self.settings.value.split(";") if s.strip()),
         }
 

@@ -71,9 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stage",
         default="all",
-        choices=["cam", "recam", "irn", "classify", "all"],
-        help="which stage(s) to run; classify (the optional image classifier, trained when "
-        "classify.epochs > 0) alone needs --init MODEL, the model it is added to",
+        choices=["cam", "recam", "irn", "host", "classify", "all"],
+        help="which stage(s) to run; host (the optional host head, trained on the annotated "
+        "hosts of the images --masks selects) and classify (the optional image classifier, "
+        "trained when classify.epochs > 0) alone need --init MODEL, the model they are "
+        "added to",
     )
     again = parser.add_mutually_exclusive_group()
     again.add_argument(
@@ -172,8 +174,10 @@ def build_config(args: argparse.Namespace):
     from napari_radiogal.training.config import STAGES, load_config
 
     config = load_config(resolve_config_path(args.config)).with_overrides(args.overrides)
-    # --epochs with --stage all leaves the optional classify stage as the recipe has it
-    stages = [s for s in STAGES if s != "classify"] if args.stage == "all" else [args.stage]
+    # --epochs with --stage all leaves the optional stages (their schedules are of another
+    # scale) as the recipe has them
+    optional = ("host", "classify")
+    stages = [s for s in STAGES if s not in optional] if args.stage == "all" else [args.stage]
     config = config.replace_stage(stages, epochs=args.epochs, batch_size=args.batch_size)
     if args.masks is not None:
         config = dataclasses.replace(

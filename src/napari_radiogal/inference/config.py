@@ -350,6 +350,17 @@ class InferenceConfig:
             group="instances",
         ),
     )
+    host_head: bool = field(
+        default=True,
+        metadata=_meta(
+            "When the model has a host head (trained on annotated hosts: a model "
+            "fine-tuned on corrections), its map picks each host, in the hull of the "
+            "mask widened by 3 stride-4 cells; host_region and radio_host then apply only "
+            "to models without one. A model that reads an infrared channel uses its head "
+            "only when an infrared image is given. Off: the rules below.",
+            group="hosts",
+        ),
+    )
     host_region: str = field(
         default="core",
         metadata=_meta(

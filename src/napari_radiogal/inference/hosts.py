@@ -46,6 +46,8 @@ __all__ = [
     "ir_host",
     "host_search_region",
     "host_search",
+    "host_head_region",
+    "host_from_head",
     "host_near_core",
     "DETECTED_CORE_PRIOR_BEAMS",
     "radio_peaks",
@@ -227,6 +229,70 @@ def host_search(
         rows, cols = np.indices(weight.shape)
         d2 = (cols - core[0]) ** 2 + (rows - core[1]) ** 2
         weight = weight * np.exp(-d2 / (2.0 * scale**2))
+    return peak_position(weight, region, subpixel=subpixel)
+
+
+def host_head_region(mask: np.ndarray, margin_px: float) -> np.ndarray:
+    """Where the host head looks for the host of one instance: its hull, widened.
+
+    The convex hull of the mask (all its parts: the host of detached lobes sits between
+    them) plus every pixel within ``margin_px`` of it. Training (the softmax of the host
+    loss) and inference (:func:`host_from_head`) use this one region.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+    margin_px : float
+        Pixels beyond the hull (``HOST_HEAD_MARGIN_CELLS`` x 4 at the model's geometry).
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W); empty for an empty mask.
+
+    Examples
+    --------
+    >>> m = np.zeros((7, 9), bool); m[3, 2] = m[3, 6] = True
+    >>> host_head_region(m, 1.0)[3].astype(int).tolist()
+    [0, 1, 1, 1, 1, 1, 1, 1, 0]
+    """
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return mask.copy()
+    hull = convex_hull_image(mask) | mask
+    if margin_px <= 0:
+        return hull
+    return ndimage.distance_transform_edt(~hull) <= margin_px
+
+
+def host_from_head(
+    logits: np.ndarray, mask: np.ndarray, margin_px: float, *, subpixel: bool = True
+) -> tuple[float, float] | None:
+    """The host of one instance from the host head: the peak of its logits in the region.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (H, W)
+        The head's logits brought to the image's pixels (bilinear from stride 4).
+    mask : ndarray of bool, shape (H, W)
+        The instance's mask.
+    margin_px : float
+        See :func:`host_head_region`.
+    subpixel : bool
+        See :func:`peak_position` (the weight is the softmax of the logits over the region).
+
+    Returns
+    -------
+    (x, y) or None
+        ``None`` only for an empty mask.
+    """
+    region = host_head_region(mask, margin_px) & np.isfinite(logits)
+    if not region.any():
+        return None
+    z = np.where(region, logits, -np.inf)
+    weight = np.exp(z - z[region].max())
     return peak_position(weight, region, subpixel=subpixel)
 
 

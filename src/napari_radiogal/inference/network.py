@@ -39,7 +39,8 @@ def network_outputs(
         and mirrors; ``boundary`` (B, h4, w4), mirror-averaged in logit space as the authors;
         ``displacement`` (B, 2, h4, w4) of the un-mirrored image. ``(h4, w4)`` is
         :func:`~napari_radiogal.inference.grid.grid_shape` ``((H, W))``. A model with an
-        image classifier adds ``image_logits`` (B, K), averaged over the mirror.
+        image classifier adds ``image_logits`` (B, K), averaged over the mirror; a model with
+        a host head ``host`` (B, h4, w4), its logits averaged with the flipped-back mirror's.
     """
     import torch
 
@@ -54,12 +55,16 @@ def network_outputs(
     heads: dict[str, list] = {"logits": [], "boundary": [], "displacement": []}
     if getattr(network, "image_classifier", None) is not None:  # test nets may lack one
         heads["image_logits"] = []
+    if getattr(network, "host", None) is not None:
+        heads["host"] = []
 
     def keep_heads(out, n: int) -> None:
         heads["logits"].append(_mirror_mean(out["logits"], n, config.flip))
         if "image_logits" in heads:
             heads["image_logits"].append(_mirror_mean(out["image_logits"], n, config.flip))
         heads["boundary"].append(_mirror_boundary(out["boundary"], n, config.flip, grid))
+        if "host" in heads:
+            heads["host"].append(_mirror_map(out["host"], n, config.flip, grid))
         heads["displacement"].append(fit_to_grid(out["displacement"][:n], grid))
 
     with torch.inference_mode():
@@ -83,12 +88,22 @@ def network_outputs(
     }
     if "image_logits" in joined:
         outputs["image_logits"] = joined["image_logits"].float().cpu().numpy()
+    if "host" in joined:
+        outputs["host"] = joined["host"].float().cpu().numpy()[:, 0]
     return outputs
 
 
 def _mirror_mean(t, n: int, flip: bool):
     """Mean of the first ``n`` rows and their mirrors (rows ``n:``), when ``flip``."""
     return (t[:n] + t[n:]) / 2 if flip else t
+
+
+def _mirror_map(t, n: int, flip: bool, grid: tuple[int, int]):
+    """Maps (logits) on ``grid``, averaged with their flipped-back mirrors, when ``flip``."""
+    import torch
+
+    t = fit_to_grid(t, grid)
+    return (t[:n] + torch.flip(t[n:], dims=(3,))) / 2 if flip else t
 
 
 def _mirror_boundary(b, n: int, flip: bool, grid: tuple[int, int]):

@@ -82,6 +82,7 @@ from napari_radiogal.inference.timing import StageTimer
 from napari_radiogal.inference.windows import WindowDetection, merge_windows, window_detection
 from napari_radiogal.io.geometry import Window
 from napari_radiogal.io.masks import encode_placed_mask
+from napari_radiogal.models.config import HOST_HEAD_MARGIN_CELLS
 from napari_radiogal.stats import brightness_centroid
 
 __all__ = ["segment", "segment_batch", "STAGES", "NetworkStep"]
@@ -585,6 +586,7 @@ class _State:
     classes: np.ndarray  # selected class indices
     cams: np.ndarray  # (K, h4, w4) max-normalised
     boundary: np.ndarray  # (h4, w4)
+    host: np.ndarray | None  # (h4, w4) host-head logits, None without a host head
     centroids: np.ndarray  # (2, h4, w4)
     clusters: np.ndarray  # (h4, w4)
     maps: np.ndarray  # (m, h4, w4)
@@ -622,6 +624,7 @@ def _instance_states(work: list[PreparedImage], net, lm: LoadedModel, config: In
                 classes=classes,
                 cams=cams[i],
                 boundary=net["boundary"][i],
+                host=net["host"][i] if "host" in net else None,
                 centroids=centroids[i],
                 clusters=clusters,
                 maps=maps,
@@ -719,6 +722,11 @@ def _masks_and_hosts(
         ),
         shape,
     )
+    host_logits = None
+    if state.host is not None and config.host_head:
+        # a model that reads an infrared channel learned its hosts with one
+        if ir is not None or "ir" not in lm.card.preprocess.channels:
+            host_logits = upsample4(state.host[None], shape)[0]
     out = []
     for (k, cluster, mask, n_parts, score), inst_cam in zip(found, cluster_cams, strict=True):
         if cluster >= 0:
@@ -729,7 +737,15 @@ def _masks_and_hosts(
             rows, cols = np.nonzero(mask)
             centre = (float(cols.mean()), float(rows.mean()))
         centre = clip_xy(centre, shape)
-        if ir is not None:
+        if host_logits is not None:
+            host = _hosts.host_from_head(
+                np.where(finite, host_logits, np.nan),
+                mask,
+                4.0 * HOST_HEAD_MARGIN_CELLS,
+                subpixel=config.subpixel_host,
+            )
+            host_from = "host head" if host is not None else None
+        elif ir is not None:
             host = _ir_host(p, lm, config, inst_cam, ir, mask, finite)
             host_from = "ir" if host is not None else None
         else:

@@ -8,12 +8,17 @@ from typing import Any
 
 from napari_radiogal.errors import ConfigError
 
-__all__ = ["ModelConfig", "BACKBONE_NAMES"]
+__all__ = ["ModelConfig", "BACKBONE_NAMES", "HOST_HEAD_MARGIN_CELLS"]
 
 #: Backbones a ModelConfig may name (``models.backbones.register_backbone`` adds to it).
 BACKBONE_NAMES: set[str] = {"resnet18", "resnet34", "resnet50"}
 
 _BASIC_BLOCK_BACKBONES = ("resnet18", "resnet34")
+
+#: How far (stride-4 cells) beyond the convex hull of an instance the host head looks for its
+#: host, in training and at inference alike: 3 cells = 12 px, about two beams of the
+#: simulated sky (6.5 px), where nearly every host of a radio galaxy lies.
+HOST_HEAD_MARGIN_CELLS = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ class ModelConfig:
         probabilities come from the CAM classifier.
     image_classifier_size : int
         The side, in pixels, the image classifier resizes its input to.
+    host_head_width : int
+        Channels of the optional host head (:class:`~napari_radiogal.models.heads.HostHead`,
+        trained in stage E from annotated hosts); 0 (the default, and every model trained on
+        class labels only): none, and hosts come from the rules of
+        :mod:`napari_radiogal.inference.hosts`.
 
     Examples
     --------
@@ -55,6 +65,7 @@ class ModelConfig:
     irn_width_scale: float | None = None
     image_classifier_width: int = 0
     image_classifier_size: int = 150
+    host_head_width: int = 0
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONE_NAMES:
@@ -78,6 +89,10 @@ class ModelConfig:
                 "ModelConfig needs image_classifier_width >= 0 (0: none) and "
                 f"image_classifier_size >= 32; got {self.image_classifier_width} and "
                 f"{self.image_classifier_size}."
+            )
+        if self.host_head_width < 0:
+            raise ConfigError(
+                f"ModelConfig needs host_head_width >= 0 (0: none); got {self.host_head_width}."
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from napari_radiogal.models.heads import (
     BoundaryHead,
     CamHead,
     DisplacementHead,
+    HostHead,
     ImageClassifier,
     ReCamPredictor,
     irn_widths,
@@ -28,7 +29,8 @@ __all__ = ["ModelConfig", "RadioGalaxyNet", "build_model"]
 
 
 class RadioGalaxyNet(nn.Module):
-    """ResNet backbone + CAM classifier + ReCAM predictor + IRNet boundary/displacement heads.
+    """ResNet backbone + CAM classifier + ReCAM predictor + IRNet boundary/displacement heads
+    (+ an optional host head and an optional image classifier).
 
     Parameters
     ----------
@@ -70,6 +72,13 @@ class RadioGalaxyNet(nn.Module):
         self.recam = ReCamPredictor(feature_channels, config.num_classes)
         self.boundary = BoundaryHead(self.backbone.channels, strides, widths["edge"])
         self.displacement = DisplacementHead(self.backbone.channels, strides, widths)
+        # optional: host logits learned from annotated hosts (stage E with mixed supervision);
+        # None keeps the state dict of models trained on class labels only unchanged
+        self.host = (
+            HostHead(self.backbone.channels, strides, config.host_head_width)
+            if config.host_head_width
+            else None
+        )
         # optional: a small network for the image-level classes alone (trained by the
         # "classify" stage); None keeps the state dict of models without one unchanged
         self.image_classifier = (
@@ -125,6 +134,12 @@ class RadioGalaxyNet(nn.Module):
         displacement = self.displacement(taps)
         return boundary, displacement
 
+    def host_logits(self, taps: Taps) -> torch.Tensor:
+        """Host logits ``(B, 1, h4, w4)`` of the host head on detached taps (it must exist)."""
+        if self.host is None:
+            raise ValueError("this model has no host head (ModelConfig.host_head_width=0)")
+        return self.host(taps.detached())
+
     def irn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Boundary ``(B, 1, h4, w4)`` in [0, 1] and mean-subtracted displacement ``(B, 2, h4, w4)``."""
         boundary, displacement = self.irn_heads(self.backbone(x))
@@ -136,7 +151,8 @@ class RadioGalaxyNet(nn.Module):
 
         Shapes ``(B, K)``, ``(B, K, h16, w16)``, ``(B, 1, h4, w4)``, ``(B, 2, h4, w4)``; the
         displacement is mean-subtracted, in stride-4 cells, ``(dy, dx)``. A model with an
-        image classifier adds its logits as ``image_logits`` ``(B, K)``.
+        image classifier adds its logits as ``image_logits`` ``(B, K)``, a model with a host
+        head its logits as ``host`` ``(B, 1, h4, w4)``.
         """
         taps = self.backbone(x)
         logits = self.classifier.logits(taps.s5)
@@ -144,6 +160,8 @@ class RadioGalaxyNet(nn.Module):
         boundary, displacement = self.irn_heads(taps)
         displacement = displacement - self.mean_displacement.view(1, 2, 1, 1)
         out = {"logits": logits, "cams": cams, "boundary": boundary, "displacement": displacement}
+        if self.host is not None:
+            out["host"] = self.host(taps)
         if self.image_classifier is not None:
             out["image_logits"] = self.image_classifier(x)
         return out
@@ -171,8 +189,8 @@ class RadioGalaxyNet(nn.Module):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by role: ``backbone``, ``classifier``, ``recam``, ``boundary``,
-        ``displacement``, ``image_classifier`` (stages give each group its own learning
-        rate; the last is empty for a model without one)."""
+        ``displacement``, ``host``, ``image_classifier`` (stages give each group its own
+        learning rate; the optional ones are empty for a model without them)."""
         return {
             name: [p for p in module.parameters() if p.requires_grad]
             for name, module in self.parameter_modules().items()
@@ -182,6 +200,7 @@ class RadioGalaxyNet(nn.Module):
         """The modules behind :meth:`parameter_groups` (an empty one for a missing group)."""
         names = ("backbone", "classifier", "recam", "boundary", "displacement")
         modules: dict[str, nn.Module] = {name: getattr(self, name) for name in names}
+        modules["host"] = self.host or nn.Identity()
         modules["image_classifier"] = self.image_classifier or nn.Identity()
         return modules
 

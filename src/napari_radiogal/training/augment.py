@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AffineDraw", "draw_affine", "apply_affine", "augment_rng", "IGNORE"]
+__all__ = ["AffineDraw", "draw_affine", "apply_affine", "affine_points", "augment_rng", "IGNORE"]
 
 #: Label value of pixels without a label (outside the image, or unsure pseudo-labels).
 IGNORE = 255
@@ -101,6 +101,49 @@ def _sampling_grid(draw: AffineDraw, shape: tuple[int, int], device=None) -> tor
     xs = (si * y + c * x) / draw.scale + w / 2
     grid = torch.stack([2 * xs / w - 1, 2 * ys / h - 1], dim=-1)
     return grid[None].float()
+
+
+def affine_points(draw: AffineDraw, shape: tuple[int, int], xy: np.ndarray) -> np.ndarray:
+    """Where points of the source image land in the output of :func:`apply_affine`.
+
+    The exact inverse of the sampling grid: a point source at ``xy`` in the source image
+    is at the returned position in ``apply_affine(image, draw)`` (host positions follow
+    their image through the augmentation).
+
+    Parameters
+    ----------
+    draw : AffineDraw
+    shape : (H, W)
+        The source image's shape.
+    xy : ndarray, shape (N, 2)
+        ``(x, y)`` = ``(col, row)`` in source pixels, pixel centres at integers.
+
+    Returns
+    -------
+    ndarray of float64, shape (N, 2)
+        ``(x, y)`` in output pixels (may fall outside ``[0, S)``).
+
+    Examples
+    --------
+    >>> d = AffineDraw(scale=2.0, angle_deg=0.0, flip=True, offset=(0, 0), out_size=8)
+    >>> affine_points(d, (4, 4), np.array([[0.0, 0.0]])).tolist()  # top-left -> top-right
+    [[7.5, 0.5]]
+    """
+    h, w = shape
+    xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))
+    # continuous source coordinates (pixel centres at i + 0.5), scaled, about the centre
+    u = draw.scale * (xy[:, 1] + 0.5 - h / 2)
+    v = draw.scale * (xy[:, 0] + 0.5 - w / 2)
+    theta = math.radians(draw.angle_deg)
+    c, si = math.cos(theta), math.sin(theta)
+    # the grid maps output (y, x) to source by the rotation [[c, -si], [si, c]]: invert it
+    y = c * u + si * v
+    x = -si * u + c * v
+    if draw.flip:
+        x = -x
+    rows = y - draw.offset[0] + h * draw.scale / 2 - 0.5
+    cols = x - draw.offset[1] + w * draw.scale / 2 - 0.5
+    return np.stack([cols, rows], axis=1)
 
 
 def apply_affine(

@@ -18,7 +18,8 @@ cache folder, keyed by the files' paths, sizes, modification times and the
 :class:`~napari_radiogal.preprocess.PreprocessConfig`, so epochs only read small arrays.
 
 Weak supervision: the only thing taken from the annotations is the image-level multi-hot
-label vector (:meth:`CocoDataset.image_labels`); masks and hosts are never read here.
+label vector (:meth:`CocoDataset.image_labels`); masks and hosts are read only for the images
+that mixed supervision selects (:meth:`PreparedImages.is_mask_supervised`).
 """
 
 from __future__ import annotations
@@ -228,6 +229,28 @@ def read_npz(
 _CACHE_FIX = "delete it (or the whole cache folder) and run again: it is rebuilt"
 
 
+def is_mask_supervised(instances: Sequence[Instance], which: str) -> bool:
+    """Whether an image with these instances takes its stage-D label from its masks.
+
+    ``which`` is ``pseudo_labels.masks``: ``"all"``: the image has at least one instance
+    with a non-empty mask; ``"reviewed"``: that, and every one of its instances is marked
+    reviewed; ``"none"``: never.
+    """
+    if which == "none" or not instances:
+        return False
+    if not any(inst.area > 0 for inst in instances):
+        return False
+    return which == "all" or all(inst.reviewed for inst in instances)
+
+
+def supervised_hosts(instances: Sequence[Instance], which: str) -> list[Instance]:
+    """The instances of one image whose host supervises the host head under ``which``:
+    those with a mask and a host, of an image that :func:`is_mask_supervised`."""
+    if not is_mask_supervised(instances, which):
+        return []
+    return [a for a in instances if a.host is not None and a.area > 0]
+
+
 @dataclass
 class PreparedImages:
     """Pre-processed images of one COCO file, read lazily from the cache.
@@ -266,17 +289,26 @@ class PreparedImages:
         return read_npz(self.cache_files[index], ["islands"], fix=_CACHE_FIX)["islands"]
 
     def is_mask_supervised(self, index: int, which: str) -> bool:
-        """Whether image ``index`` takes its stage-D label from its masks under ``which``.
-
-        ``"all"``: it has at least one instance with a non-empty mask; ``"reviewed"``: that,
-        and every one of its instances is marked reviewed; ``"none"``: never.
-        """
+        """Whether image ``index`` takes its stage-D label from its masks under ``which``
+        (:func:`is_mask_supervised`)."""
         instances = self.instances[index] if index < len(self.instances) else ()
-        if which == "none" or not instances:
-            return False
-        if not any(inst.area > 0 for inst in instances):
-            return False
-        return which == "all" or all(inst.reviewed for inst in instances)
+        return is_mask_supervised(instances, which)
+
+    def supervised_hosts(self, which: str) -> list[tuple[int, list[Instance]]]:
+        """The images whose hosts supervise the host head under ``which``, with those
+        instances (:func:`supervised_hosts`).
+
+        Returns
+        -------
+        list of (image index, list of Instance)
+        """
+        out = []
+        for i in range(len(self)):
+            instances = self.instances[i] if i < len(self.instances) else ()
+            with_host = supervised_hosts(instances, which)
+            if with_host:
+                out.append((i, with_host))
+        return out
 
     def instance_masks(self, index: int) -> list[tuple[np.ndarray, int]]:
         """``[(mask (H, W) bool, class index)]`` of the annotated instances of image ``index``."""

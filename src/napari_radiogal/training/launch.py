@@ -33,7 +33,7 @@ from typing import Any
 
 from napari_radiogal.training.config import STAGES
 
-#: The stages every ``--stage all`` run has (``classify`` is optional).
+#: The stages every ``--stage all`` run has (``host`` and ``classify`` are optional).
 _ALWAYS_RUN = ("cam", "recam", "irn")
 
 __all__ = [
@@ -79,6 +79,10 @@ class TrainRequest:
         ``--device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     name : str, optional
         Model name for the weights card (``--name``).
+    masks : {"none", "all", "reviewed"}, optional
+        Which images' masks and hosts supervise (``--masks``): ``reviewed`` (the
+        correction loop: images all of whose instances are marked reviewed), ``all``, or
+        ``none`` (class labels only); ``None`` keeps the recipe's.
     overrides : sequence of str
         ``KEY=VALUE`` recipe overrides (one ``--set`` each).
 
@@ -97,6 +101,7 @@ class TrainRequest:
     epochs: int | None = None
     device: str = "auto"
     name: str | None = None
+    masks: str | None = None
     overrides: Sequence[str] = field(default_factory=tuple)
 
     def argv(self) -> list[str]:
@@ -110,6 +115,7 @@ class TrainRequest:
             ("--epochs", self.epochs),
             ("--device", self.device),
             ("--name", self.name),
+            ("--masks", self.masks),
         ):
             if value is not None:
                 args += [option, str(value)]
@@ -144,8 +150,14 @@ def read_stage_epochs(run_dir: str | os.PathLike) -> dict[str, int] | None:
     if not isinstance(recipe, dict) or any(s not in present for s in _ALWAYS_RUN):
         return None
     epochs = {s: int(recipe[s]["epochs"]) for s in present}
-    # the optional classify stage runs only when its recipe trains it
-    return {s: n for s, n in epochs.items() if s in _ALWAYS_RUN or n > 0}
+    # the optional stages run only when their recipe trains them (the host stage also
+    # needs mask supervision: pseudo_labels.masks other than "none")
+    masks = (recipe.get("pseudo_labels") or {}).get("masks", "none")
+    return {
+        s: n
+        for s, n in epochs.items()
+        if s in _ALWAYS_RUN or (n > 0 and (s != "host" or masks != "none"))
+    }
 
 
 class JsonlFollower:

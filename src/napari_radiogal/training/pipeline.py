@@ -18,6 +18,7 @@ read and checked.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -57,6 +58,8 @@ from napari_radiogal.training.stages import (
     CamLoss,
     ClassificationDataset,
     ClassifyLoss,
+    HostDataset,
+    HostLoss,
     IrnDataset,
     IrnLoss,
     RecamLoss,
@@ -236,10 +239,28 @@ def _load_model_state(model: RadioGalaxyNet, path: Path, device) -> None:
 
 
 def _stage_list(stage: str, config: TrainConfig) -> list[str]:
-    if stage == "all":  # the optional classify stage only when its recipe trains it
-        return [s for s in STAGES if s != "classify" or config.classify.epochs > 0]
+    if stage == "all":  # the optional stages only when their recipe trains them
+        return [
+            s
+            for s in STAGES
+            if (s != "classify" or config.classify.epochs > 0)
+            and (s != "host" or (config.host.epochs > 0 and config.pseudo_labels.masks != "none"))
+        ]
     if stage not in STAGES:
         raise ConfigError(f"--stage {stage!r}; choose one of {[*STAGES, 'all']}.")
+    if stage == "host":
+        if config.host.epochs < 1 or config.pseudo_labels.masks == "none":
+            raise ConfigError(
+                "--stage host trains the host head on annotated hosts: it needs host.epochs "
+                f">= 1 (got {config.host.epochs}) and --masks all|reviewed (got "
+                f"{config.pseudo_labels.masks!r}), which say whose hosts supervise."
+            )
+        if config.init is None:
+            raise ConfigError(
+                "--stage host alone adds a host head to a trained model; name that model "
+                "with --init (a weights file or a bundled name, e.g. --init default), or run "
+                "--stage all."
+            )
     if stage == "classify":
         if config.classify.epochs < 1:
             raise ConfigError(
@@ -326,6 +347,14 @@ def train(
     scheme = check_datasets(data_files)
     if val_files:
         check_datasets(val_files, scheme=scheme)
+    if "host" in stages and not check_supervised_hosts(data_files, config.pseudo_labels.masks):
+        if stage == "host":
+            raise ConfigError(
+                f"--stage host: no training image has instances with a mask and a host under "
+                f"--masks {config.pseudo_labels.masks} (with 'reviewed', every instance of an "
+                "image must be marked reviewed); mark hosts in napari and export again."
+            )
+        stages = [s for s in stages if s != "host"]
     ctx = init_distributed(device)
     barrier(ctx)  # every process has looked at the folder before rank 0 changes it
     seed_everything(config.seed, config.deterministic)
@@ -351,6 +380,9 @@ def train(
                 val_files, config.preprocess, cache, scheme=train_images.scheme, rank=ctx.rank
             )
     scheme = train_images.scheme
+    host_images = (
+        train_images.supervised_hosts(config.pseudo_labels.masks) if "host" in stages else []
+    )
     if ctx.is_main:
         _start_run_folder(out, config, stages, overwrite)
         # str(): logging takes a lone dict argument as a mapping for %(name)s fields
@@ -363,6 +395,7 @@ def train(
         num_classes=scheme.num_classes,
         output_stride=config.output_stride,
         **_image_classifier_architecture(config, stages, parent_path),
+        host_head_width=_host_head_width(config, stages, parent_path),
     )
     torch.manual_seed(config.seed)
     model = build_model(model_config, scheme=scheme, pretrained_path=config.pretrained_path).to(
@@ -458,6 +491,29 @@ def train(
             model.mean_displacement.copy_(mean_displacement(model, train_images, ctx.device))
             log.info("mean displacement (dy, dx) = %s cells", model.mean_displacement.tolist())
 
+    if "host" in stages:
+        # on the backbone the stages before left (or the parent's), frozen; the images
+        # with annotated hosts only
+        if ctx.is_main:
+            log.info(
+                "host head: %d images, %d hosts",
+                len(host_images),
+                sum(len(h) for _, h in host_images),
+            )
+        set_trainable(model, ("host",), freeze_stem=True)
+        results["host"] = run_stage(
+            name="host",
+            loss_module=HostLoss(model),
+            param_groups=StagePlan.host(config.host).param_groups(model),
+            train_set=HostDataset(train_images, host_images, config.host, config.seed),
+            # a user's handful of corrected images still makes full batches
+            stage_cfg=dataclasses.replace(
+                config.host,
+                batch_size=max(1, min(config.host.batch_size, len(host_images) // ctx.world_size)),
+            ),
+            **common,
+        )
+
     if "classify" in stages:
         # the image classifier trains alone: whatever the stages before left in the model
         # (or the --init parent's weights) is exported with it unchanged
@@ -505,6 +561,9 @@ def train(
         metrics={
             f"{k}_best_val_loss": r.best_val for k, r in results.items() if r.best_val is not None
         },
+        # a fine-tuned model is segmented as its parent was (the settings chosen for it on
+        # validation data, e.g. unclaimed_islands), until benchmarks choose new ones
+        inference=_parent_inference(parent_path),
     )
     model.cpu()
     path = save_weights(model, card, out / "model")
@@ -557,7 +616,6 @@ def _with_noise_convention(geometry, preprocess):
     """The card's geometry, saying which pixel convention the network was trained on."""
     if geometry is None or preprocess.noise_convention is None:
         return geometry
-    import dataclasses
 
     return dataclasses.replace(geometry, noise=preprocess.noise_convention)
 
@@ -622,6 +680,79 @@ def _image_classifier_architecture(
             "image_classifier_size": arch.image_classifier_size,
         }
     return {}
+
+
+def _parent_inference(parent_path: Path | None) -> dict[str, Any]:
+    """The ``inference`` settings of the parent's card (``{}`` without a parent)."""
+    if parent_path is None:
+        return {}
+    from napari_radiogal.models.weights import read_card
+
+    return dict(read_card(parent_path).inference)
+
+
+def _host_head_width(config: TrainConfig, stages: list[str], parent_path: Path | None) -> int:
+    """``host_head_width`` of the network this run builds.
+
+    A parent's head keeps its width (so its tensors carry over, trained further by a host
+    stage or kept as they are); else the recipe's when the run trains one; else none.
+    """
+    if parent_path is not None:
+        from napari_radiogal.models.weights import read_card
+
+        width = read_card(parent_path).architecture.host_head_width
+        if width:
+            return width
+    return config.host.width if "host" in stages else 0
+
+
+def check_supervised_hosts(data_files: Sequence[Path], which: str) -> int:
+    """Refuse annotated hosts the host head cannot learn from, before any pre-processing.
+
+    Every host that supervises (:func:`~napari_radiogal.training.data.supervised_hosts`
+    under ``which`` = ``pseudo_labels.masks``) must lie on its image and within the host
+    head's search region of its mask
+    (:func:`~napari_radiogal.inference.hosts.host_head_region`: the hull of the mask
+    widened by ``HOST_HEAD_MARGIN_CELLS`` x 4 pixels).
+
+    Returns
+    -------
+    int
+        The number of supervising hosts (0: the host stage has nothing to learn from).
+
+    Raises
+    ------
+    ConfigError
+        Naming up to five such hosts (file, instance id, position) and how to fix them.
+    """
+    from napari_radiogal.inference.hosts import host_head_region
+    from napari_radiogal.models.config import HOST_HEAD_MARGIN_CELLS
+    from napari_radiogal.training.data import read_training_coco, supervised_hosts
+
+    margin = 4.0 * HOST_HEAD_MARGIN_CELLS
+    bad, n = [], 0
+    for path in data_files:
+        for record, instances in read_training_coco(path):
+            for inst in supervised_hosts(instances, which):
+                n += 1
+                x, y = inst.host
+                col, row = int(round(x)), int(round(y))
+                on_image = 0 <= row < record.height and 0 <= col < record.width
+                if on_image and host_head_region(inst.mask, margin)[row, col]:
+                    continue
+                where = (
+                    "off the image" if not on_image else f"more than {margin:.0f} px from its mask"
+                )
+                bad.append(f"{record.file_name} instance {inst.id} host ({x:.1f}, {y:.1f}) {where}")
+    if bad:
+        raise ConfigError(
+            f"{len(bad)} annotated host(s) cannot train the host head: "
+            + "; ".join(bad[:5])
+            + ("; ..." if len(bad) > 5 else "")
+            + ". Move each host onto its source in napari (or delete the host: the mask "
+            "still trains) and export again."
+        )
+    return n
 
 
 def _check_init(config: TrainConfig) -> Path | None:

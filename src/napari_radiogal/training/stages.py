@@ -5,6 +5,8 @@
   class-wise features of the image's classes (ALGORITHM 4).
 * Stage E (``irn``): IRNet's affinity + displacement losses on pseudo-labels, with the
   backbone frozen (only the boundary and displacement heads train).
+* Stage E2 (``host``, optional): softmax cross-entropy of the host head over each annotated
+  instance's search region towards its annotated host (backbone frozen).
 * Stage F (``classify``, optional): softmax cross-entropy of the image classifier alone.
 
 Each loss module's ``forward(batch)`` returns ``(loss, logs)``; wrapping *that* module in
@@ -21,11 +23,20 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from napari_radiogal.inference.hosts import host_head_region
+from napari_radiogal.models.config import HOST_HEAD_MARGIN_CELLS
 from napari_radiogal.models.network import RadioGalaxyNet
-from napari_radiogal.training.augment import apply_affine, augment_rng, draw_affine
+from napari_radiogal.training.augment import (
+    IGNORE,
+    affine_points,
+    apply_affine,
+    augment_rng,
+    draw_affine,
+)
 from napari_radiogal.training.config import (
     CamStageConfig,
     ClassifyStageConfig,
+    HostStageConfig,
     IrnStageConfig,
     RecamStageConfig,
 )
@@ -35,9 +46,14 @@ from napari_radiogal.training.irn import PairGeometry, irn_losses
 __all__ = [
     "ClassificationDataset",
     "IrnDataset",
+    "HostDataset",
+    "MAX_HOSTS_PER_IMAGE",
+    "host_targets",
+    "host_loss",
     "CamLoss",
     "RecamLoss",
     "IrnLoss",
+    "HostLoss",
     "ClassifyLoss",
     "image_class_targets",
     "image_class_loss",
@@ -125,6 +141,154 @@ class IrnDataset(Dataset):
         return x, label[::4, ::4].contiguous()
 
 
+#: Instances per image that enter the host loss (the rest of a crowded image is left out,
+#: so that a batch's targets have one shape).
+MAX_HOSTS_PER_IMAGE = 8
+
+
+def host_targets(
+    instance_map: np.ndarray,
+    hosts: np.ndarray,
+    grid: tuple[int, int],
+    *,
+    sigma: float,
+    margin_px: float,
+    max_hosts: int = MAX_HOSTS_PER_IMAGE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Search regions and target distributions of the host loss, on the stride-4 grid.
+
+    Parameters
+    ----------
+    instance_map : ndarray of int, shape (S, S)
+        ``j + 1`` inside instance ``j``; 0 (or :data:`~napari_radiogal.training.augment.IGNORE`)
+        elsewhere. Pixels of the (augmented) image.
+    hosts : ndarray, shape (N, 2)
+        ``(x, y)`` pixels of instance ``j``'s host in row ``j``.
+    grid : (h, w)
+        The stride-4 grid (regions sampled at pixel ``(4 i, 4 j)``, as the IRNet labels; the
+        target centred where inference puts cell centres, pixel ``4 i + 1.5``).
+    sigma : float
+        Width of the Gaussian target, in cells.
+    margin_px : float
+        :func:`~napari_radiogal.inference.hosts.host_head_region`'s margin, pixels.
+    max_hosts : int
+        ``M``, the number of rows returned.
+
+    Returns
+    -------
+    regions : ndarray of bool, shape (M, h, w)
+        Each instance's search region (all False for unused rows: an instance cut away by
+        the augmentation, or whose host lies outside its region).
+    targets : ndarray of float32, shape (M, h, w)
+        The Gaussian around the host inside the region, summing to 1 (0 for unused rows).
+    """
+    h, w = grid
+    regions = np.zeros((max_hosts, h, w), bool)
+    targets = np.zeros((max_hosts, h, w), np.float32)
+    rows, cols = np.mgrid[0:h, 0:w]
+    for j, (x, y) in enumerate(np.asarray(hosts, dtype=np.float64)[:max_hosts]):
+        mask = instance_map == j + 1
+        if not mask.any():
+            continue
+        region = host_head_region(mask, margin_px)[::4, ::4][:h, :w]
+        # cell i is centred on pixel 4 i + 1.5, as inference brings the logits to pixels
+        # (napari_radiogal.inference.grid.upsample4)
+        d2 = (cols - (x - 1.5) / 4.0) ** 2 + (rows - (y - 1.5) / 4.0) ** 2
+        target = np.exp(-d2 / (2.0 * sigma**2)) * region
+        if target.sum() < 1e-3:  # the host is out of the region's reach: no target
+            continue
+        regions[j] = region
+        targets[j] = target / target.sum()
+    return regions, targets
+
+
+class HostDataset(Dataset):
+    """Augmented channels, search regions and host targets for the host stage.
+
+    Parameters
+    ----------
+    images : PreparedImages
+    hosts : list of (index, list of Instance)
+        The images with annotated hosts (:meth:`PreparedImages.supervised_hosts`): image
+        index and its instances that have a mask and a host.
+    config : HostStageConfig
+    seed : int
+
+    Returns ``(channels (C, S, S), regions (M, h, w) bool, targets (M, h, w) float32)``.
+    """
+
+    def __init__(
+        self,
+        images: PreparedImages,
+        hosts: list[tuple[int, list]],
+        config: HostStageConfig,
+        seed: int,
+    ) -> None:
+        self.images = images
+        self.hosts = hosts
+        self.config = config
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+    def __getitem__(self, key):
+        epoch, item = key if isinstance(key, tuple) else (0, key)
+        cfg = self.config
+        index, instances = self.hosts[item]
+        x = torch.from_numpy(self.images.channels(index))
+        shape = (x.shape[-2], x.shape[-1])
+        instance_map = np.zeros(shape, np.int64)
+        for j, inst in enumerate(instances[:MAX_HOSTS_PER_IMAGE]):
+            instance_map[inst.mask] = j + 1
+        rng = augment_rng(self.seed, epoch, index, stream=3)
+        draw = draw_affine(
+            rng,
+            shape,
+            cfg.canvas_size,
+            scale_range=cfg.scale_range,
+            rotate=cfg.rotate,
+            flip=cfg.flip,
+        )
+        x, moved = apply_affine(x, draw, label=torch.from_numpy(instance_map))
+        moved = moved.numpy()
+        moved[moved == IGNORE] = 0
+        hosts = affine_points(draw, shape, np.array([inst.host for inst in instances]))
+        grid = (-(-cfg.canvas_size // 4), -(-cfg.canvas_size // 4))
+        regions, targets = host_targets(
+            moved, hosts, grid, sigma=cfg.sigma, margin_px=4.0 * HOST_HEAD_MARGIN_CELLS
+        )
+        return x, torch.from_numpy(regions), torch.from_numpy(targets)
+
+
+def host_loss(
+    logits: torch.Tensor, regions: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy of host logits over each search region towards its target.
+
+    Parameters
+    ----------
+    logits : tensor (B, h, w)
+    regions : bool tensor (B, M, h, w)
+    targets : tensor (B, M, h, w)
+        Distributions over each region (:func:`host_targets`).
+
+    Returns
+    -------
+    (loss, n) : the mean over the used rows (0 without any; the graph is kept so that every
+    process of a DDP run has gradients) and their number.
+    """
+    b, m, h, w = regions.shape
+    used = regions.flatten(2).any(dim=2)  # (B, M)
+    z = logits.float()[:, None, :h, :w].expand(b, m, h, w)
+    # an unused row's region is everything (its target is 0): no -inf-only softmax
+    region = regions | ~used[..., None, None]
+    logp = torch.log_softmax(z.masked_fill(~region, float("-inf")).flatten(2), dim=2)
+    per_row = -(targets.flatten(2) * logp.masked_fill(~region.flatten(2), 0.0)).sum(dim=2)
+    n = used.sum()
+    return (per_row * used).sum() / n.clamp(min=1), n
+
+
 def recam_loss(recam_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """ReCAM's loss: softmax CE of row ``k`` towards ``k`` for each positive class ``k``.
 
@@ -191,6 +355,30 @@ class IrnLoss(nn.Module):
         label = label[:, : boundary.shape[-2], : boundary.shape[-1]]
         losses = irn_losses(self.geometry, boundary, displacement, label)
         return losses["loss"], {k: v.detach() for k, v in losses.items()}
+
+
+class HostLoss(nn.Module):
+    """Host stage loss module (backbone frozen: its pass runs without autograd)."""
+
+    def __init__(self, model: RadioGalaxyNet) -> None:
+        super().__init__()
+        if model.host is None:
+            raise ValueError("HostLoss needs a model with a host head")
+        self.model = model
+
+    def train(self, mode: bool = True) -> HostLoss:
+        """Train the host head; the rest of the network stays in eval mode."""
+        super().train(mode)
+        self.model.eval()
+        self.model.host.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor, regions: torch.Tensor, targets: torch.Tensor):
+        with torch.no_grad():
+            taps = self.model.backbone(x)
+        logits = self.model.host_logits(taps)[:, 0]
+        loss, n = host_loss(logits, regions, targets)
+        return loss, {"loss": loss.detach(), "hosts": n.detach().float()}
 
 
 def image_class_targets(
@@ -269,6 +457,10 @@ class StagePlan:
     @staticmethod
     def irn(cfg: IrnStageConfig) -> StagePlan:
         return StagePlan({"boundary": cfg.boundary_lr, "displacement": cfg.displacement_lr})
+
+    @staticmethod
+    def host(cfg: HostStageConfig) -> StagePlan:
+        return StagePlan({"host": cfg.lr})
 
     @staticmethod
     def classify(cfg: ClassifyStageConfig) -> StagePlan:
