@@ -106,7 +106,7 @@ def test_host_loss_is_lower_for_logits_that_peak_at_the_host():
     assert float(host_loss(elsewhere, regions, targets)[0]) == pytest.approx(float(loss_wrong))
     # no used row: zero, but still a graph (every DDP process needs gradients)
     empty, n0 = host_loss(right, torch.zeros_like(regions), torch.zeros_like(targets))
-    assert float(empty) == 0.0 and int(n0) == 0
+    assert float(empty.detach()) == 0.0 and int(n0) == 0
     empty.backward()
     assert right.grad is not None
 
@@ -219,3 +219,7 @@ def test_progress_counts_the_host_stage_only_with_mask_supervision(tmp_path):
     recipe["pseudo_labels"] = {"masks": "reviewed"}
     (tmp_path / "config.yaml").write_text(json.dumps(recipe))
     assert read_stage_epochs(tmp_path) == {"cam": 8, "recam": 2, "irn": 2, "host": 30}
+    # a --stage host run trains that stage alone: the progress bar counts its epochs only
+    assert read_stage_epochs(tmp_path, "host") == {"host": 30}
+    assert read_stage_epochs(tmp_path, "all") == {"cam": 8, "recam": 2, "irn": 2, "host": 30}
+    assert read_stage_epochs(tmp_path, "nonexistent") is None

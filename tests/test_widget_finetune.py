@@ -16,6 +16,8 @@ pytestmark = [
 ]
 
 TIMEOUT_MS = 120_000
+#: the tiny recipe with a one-epoch host stage (the toy images' hosts are reviewed)
+TINY_ALL = (*TINY, "host.epochs=1", "host.canvas_size=64")
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +67,10 @@ def _n_messages() -> int:
     return len(notification_manager.records)
 
 
-def _fill(widget, data, *, val=None, init=None, settings=TINY):
+def _fill(widget, data, *, val=None, init=None, settings=TINY_ALL, stage="all"):
     from napari_radiogal._napari._widget_finetune import SCRATCH, WEIGHTS_FILE
 
+    widget.train_what.value = stage
     widget.data_files.value = list(data)
     if val is not None:
         widget.val_files.value = [val]
@@ -85,6 +88,7 @@ def test_form_builds_the_request_of_the_cli(dock, toy, tiny_weights, tmp_path):
     _, widget = dock
     train, val = toy
     assert [c for c in widget.init.choices[:2]] == ["default", "first"]
+    assert widget.train_what.value == "host"  # what corrections teach best (README)
     assert not _shown(widget.init_weights)
     widget.init.value = WEIGHTS_FILE
     assert _shown(widget.init_weights)
@@ -102,8 +106,22 @@ def test_form_builds_the_request_of_the_cli(dock, toy, tiny_weights, tmp_path):
     assert request.epochs == 2 and request.device == "cpu" and request.name == "mine"
     assert request.overrides == ("cam.lr=0.005", "irn.radius=7")
     assert request.masks == "reviewed"  # the correction loop learns the corrected masks
+    assert request.stage == "all"
+    assert (
+        "--stage" in request.argv() and request.argv()[request.argv().index("--stage") + 1] == "all"
+    )
     widget.masks.value = "none"
     assert widget.request(tmp_path / "run").masks == "none"
+    # the host head alone needs a parent model and corrected hosts to learn from
+    widget.train_what.value = "host"
+    with pytest.raises(ValueError, match="Learn from: reviewed"):
+        widget.request(tmp_path / "run")
+    widget.masks.value = "reviewed"
+    assert widget.request(tmp_path / "run").stage == "host"
+    widget.init.value = SCRATCH
+    with pytest.raises(ValueError, match="added to a trained model"):
+        widget.request(tmp_path / "run")
+    widget.train_what.value = "all"
     widget.init.value, widget.epochs.value = SCRATCH, 0
     assert widget.request(tmp_path / "run").init is None
     assert widget.request(tmp_path / "run").epochs is None
@@ -143,7 +161,7 @@ def test_a_run_shows_progress_and_its_weights_load_into_segment(
     lines = widget.history.value.splitlines()
     assert [line.split(":")[0] for line in lines] == ["cam 1/1", "recam 1/1", "irn 1/1"]
     assert "val loss" in lines[0] and "val accuracy" in lines[0]
-    assert (widget.progress.value, widget.progress.max) == (3, 3)
+    assert (widget.progress.value, widget.progress.max) == (4, 4)  # + the host stage
     assert widget.weights == process.out / "model.safetensors" and widget.weights.is_file()
     assert process.out.parent == tmp_path / "runs"
     assert _shown(widget.load_button) and widget.start_button.enabled
@@ -252,13 +270,16 @@ def test_training_on_the_session_leaves_it_untouched(dock, qtbot, tmp_path):
     features = session.labels.features.copy()
     widget.source.value = SESSION
     one_image = [s.replace("batch_size=4", "batch_size=1") for s in TINY]
-    widget.settings.value = "; ".join(one_image)
+    # the dock's default: a host head for the bundled model, from the reviewed hosts
+    assert widget.train_what.value == "host" and widget.init.value == "default"
+    widget.settings.value = "; ".join([*one_image, "host.epochs=2", "host.batch_size=1"])
     process = widget.start()
-    assert process is not None
+    assert process is not None and process.request.stage == "host"
     assert [p.name for p in process.request.data] == ["01-field_emu.json"]
     assert process.request.data[0].parent == process.out / "annotations"
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.weights is not None, widget.status.value
+    assert process.progress.stage_epochs == {"host": 2}
     assert data_fingerprint(session.labels.data) == labels_fp
     assert session.labels.features.equals(features)
 

@@ -127,7 +127,7 @@ def affine_points(draw: AffineDraw, shape: tuple[int, int], xy: np.ndarray) -> n
     --------
     >>> d = AffineDraw(scale=2.0, angle_deg=0.0, flip=True, offset=(0, 0), out_size=8)
     >>> affine_points(d, (4, 4), np.array([[0.0, 0.0]])).tolist()  # top-left -> top-right
-    [[7.5, 0.5]]
+    [[6.5, 0.5]]
     """
     h, w = shape
     xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))

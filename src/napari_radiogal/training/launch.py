@@ -83,6 +83,10 @@ class TrainRequest:
         Which images' masks and hosts supervise (``--masks``): ``reviewed`` (the
         correction loop: images all of whose instances are marked reviewed), ``all``, or
         ``none`` (class labels only); ``None`` keeps the recipe's.
+    stage : str, optional
+        ``--stage``: ``host`` adds a host head to the ``init`` model and trains nothing
+        else (the correction loop's choice: its masks and classes are kept), ``all`` (or
+        ``None``) every stage of the recipe; any other stage name of ``radiogal train``.
     overrides : sequence of str
         ``KEY=VALUE`` recipe overrides (one ``--set`` each).
 
@@ -102,6 +106,7 @@ class TrainRequest:
     device: str = "auto"
     name: str | None = None
     masks: str | None = None
+    stage: str | None = None
     overrides: Sequence[str] = field(default_factory=tuple)
 
     def argv(self) -> list[str]:
@@ -116,6 +121,7 @@ class TrainRequest:
             ("--device", self.device),
             ("--name", self.name),
             ("--masks", self.masks),
+            ("--stage", self.stage),
         ):
             if value is not None:
                 args += [option, str(value)]
@@ -128,8 +134,18 @@ class TrainRequest:
         return [python or sys.executable, "-m", "napari_radiogal", *self.argv()]
 
 
-def read_stage_epochs(run_dir: str | os.PathLike) -> dict[str, int] | None:
+def read_stage_epochs(
+    run_dir: str | os.PathLike, stage: str | None = None
+) -> dict[str, int] | None:
     """Epochs of each stage from ``RUN/config.yaml`` (written when the run starts).
+
+    Parameters
+    ----------
+    run_dir : str or path
+        The run folder.
+    stage : str, optional
+        The run's ``--stage``: a single stage runs alone (``{"host": 30}``); ``None`` or
+        ``"all"``: the stages an ``all`` run has.
 
     Returns
     -------
@@ -153,6 +169,8 @@ def read_stage_epochs(run_dir: str | os.PathLike) -> dict[str, int] | None:
     # the optional stages run only when their recipe trains them (the host stage also
     # needs mask supervision: pseudo_labels.masks other than "none")
     masks = (recipe.get("pseudo_labels") or {}).get("masks", "none")
+    if stage not in (None, "all"):
+        return {stage: epochs[stage]} if stage in epochs else None
     return {
         s: n
         for s, n in epochs.items()
@@ -436,7 +454,7 @@ class TrainProcess:
         Also kills a cancelled child that outlived its grace period.
         """
         if not self.progress.stage_epochs:
-            self.progress.stage_epochs = read_stage_epochs(self.out) or {}
+            self.progress.stage_epochs = read_stage_epochs(self.out, self.request.stage) or {}
         records = self._follower.read()
         for record in records:
             self.progress.update(record)
